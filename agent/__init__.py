@@ -1,0 +1,1 @@
+"""The closed loop, the planners, diagnosis, the runner and the CLI."""

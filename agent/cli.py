@@ -1,0 +1,228 @@
+"""The `steve` command line: run suites, validate them, look into the knowledge store."""
+
+from __future__ import annotations
+
+import logging
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+app = typer.Typer(help="steve-evolving: self-evolving embodied agents.", no_args_is_help=True)
+suite_app = typer.Typer(help="Task suites: validate and list.", no_args_is_help=True)
+knowledge_app = typer.Typer(help="The experience store: stats and contents.", no_args_is_help=True)
+app.add_typer(suite_app, name="suite")
+app.add_typer(knowledge_app, name="knowledge")
+console = Console()
+err = Console(stderr=True)
+
+
+def _version() -> str:
+    try:
+        return version("steve-evolving")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _version_cb(value: bool) -> None:
+    if value:
+        console.print(f"steve-evolving {_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version_: Annotated[
+        bool,
+        typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version."),
+    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err, show_path=False)],
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+@app.command()
+def run(
+    suite: Annotated[str, typer.Argument(help="A suite file, or the name of a shipped suite.")],
+    planner: Annotated[str, typer.Option(help="Planner backend: symbolic (oracle).")] = "symbolic",
+    method: Annotated[
+        str, typer.Option(help="none | static | evolving | no-guardrails | no-skills | ...")
+    ] = "evolving",
+    knowledge: Annotated[
+        str | None, typer.Option(help="Experience store to use and grow (shared across runs).")
+    ] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (override).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated task ids to run.")] = None,
+    out: Annotated[str, typer.Option(help="Where run directories go.")] = "runs",
+) -> None:
+    """Run a suite: a progress bar over episodes, then a table of results."""
+    from agent.runner import RunConfig, run_suite
+    from knowledge.store import StoreError
+    from scenarios.loader import SuiteError, resolve_suite
+    from sim.registry import UnknownWorldError
+
+    try:
+        path = resolve_suite(suite)
+        cfg = RunConfig(
+            suite=str(path),
+            planner=planner,
+            method=method,
+            knowledge=knowledge,
+            out=out,
+            seeds=[int(s) for s in seeds.split(",")] if seeds else None,
+            tasks=tasks.split(",") if tasks else None,
+        )
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
+            bar = progress.add_task(f"{path.stem} ({method}, {planner})", total=None)
+
+            def tick(result: object, done: int, total: int) -> None:
+                progress.update(bar, completed=done, total=total)
+
+            result = run_suite(cfg, on_episode=tick)
+    except (SuiteError, StoreError, UnknownWorldError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"{result.run_dir.name}")
+    for col in ("task", "seed", "success", "steps", "ticks", "LLM calls", "tokens", "wall s"):
+        table.add_column(col, justify="left" if col == "task" else "right")
+    for r in result.episodes:
+        mark = (
+            "[green]yes[/]"
+            if r.success
+            else f"[red]no[/] {max(r.causes, key=lambda c: r.causes[c], default='')}"
+        )
+        table.add_row(
+            r.task_id,
+            str(r.seed),
+            mark,
+            str(r.steps),
+            str(r.ticks),
+            str(r.llm_calls),
+            str(r.prompt_tokens + r.completion_tokens),
+            f"{r.wall_s:.2f}",
+        )
+    console.print(table)
+    n = len(result.episodes)
+    wins = sum(r.success for r in result.episodes)
+    console.print(
+        f"success {wins}/{n}; planner {planner}"
+        + (" [dim](symbolic = oracle, not an LLM)[/]" if planner == "symbolic" else "")
+    )
+    for task_id, why in result.skipped:
+        console.print(f"[yellow]skipped[/] {task_id}: {why}")
+    if result.store_stats:
+        console.print("knowledge: " + ", ".join(f"{k} {v}" for k, v in result.store_stats.items()))
+    console.print(f"run directory: {result.run_dir}")
+
+
+@suite_app.command("validate")
+def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML files.")]) -> None:
+    """Check suite files: syntax, fields, types and item names; errors give file:line: field."""
+    import sim
+    from scenarios.loader import SuiteError, load_suite
+    from sim.registry import UnknownWorldError
+
+    bad = 0
+    for f in files:
+        try:
+            from agent.runner import _world_id
+
+            world = sim.make(_world_id(f))
+            suite = load_suite(f, known_items=world.item_names())
+        except SuiteError as exc:
+            bad += 1
+            for e in exc.errors or [exc]:
+                err.print(f"[red]{e}[/]", highlight=False)
+            continue
+        except UnknownWorldError as exc:
+            bad += 1
+            err.print(f"[red]{f}: world: {exc}[/]", highlight=False)
+            continue
+        console.print(
+            f"[green]ok[/] {f}: {len(suite.runnable())} tasks, {len(suite.skipped())} skipped"
+        )
+    if bad:
+        raise typer.Exit(code=1)
+
+
+@suite_app.command("list")
+def suite_list() -> None:
+    """The suites shipped with the package."""
+    from scenarios.loader import iter_suites, load_suite
+
+    table = Table("suite", "tasks", "world", "description")
+    for path in iter_suites():
+        s = load_suite(path)
+        table.add_row(path.stem, str(len(s.tasks)), s.world, s.description.strip()[:60])
+    console.print(table)
+
+
+@knowledge_app.command("stats")
+def knowledge_stats(
+    store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")],
+) -> None:
+    """Counts of tuples, summaries, skills and guardrails."""
+    from knowledge.store import ExperienceStore, StoreError
+
+    if not store.exists():
+        raise _fail(f"{store}: no such store")
+    try:
+        stats = ExperienceStore(store).stats()
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    for k, v in stats.items():
+        console.print(f"{k:>12} {v}")
+
+
+@knowledge_app.command("show")
+def knowledge_show(store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")]) -> None:
+    """Skills and guardrails with their confidence and evidence."""
+    from knowledge.store import ExperienceStore
+
+    if not store.exists():
+        raise _fail(f"{store}: no such store")
+    db = ExperienceStore(store)
+    table = Table("kind", "id", "v", "conf", "knowledge", "evidence (tuple ids)")
+    for s in db.skills():
+        table.add_row(
+            "skill",
+            str(s.id),
+            str(s.version),
+            f"{s.confidence:.2f}",
+            s.text(),
+            ",".join(map(str, s.evidence[-8:])),
+        )
+    for g in db.guardrails():
+        table.add_row(
+            "guardrail",
+            str(g.id),
+            str(g.version),
+            f"{g.confidence:.2f}",
+            g.text(),
+            ",".join(map(str, g.evidence[-8:])),
+        )
+    console.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,268 @@
+"""The closed loop of one episode, readable top to bottom like the method's figure:
+
+recall -> plan -> guard -> execute -> diagnose -> anchor -> replan, and distil at the end.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent.adapters import TaskAdapter
+from agent.diagnosis import History, diagnose
+from agent.methods import Method
+from agent.planner.base import Planner, PlanResult
+from knowledge.distill import Distiller, RuleDistiller
+from knowledge.recall import RecallQuery, recall
+from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail
+from knowledge.signature import signature
+from knowledge.store import ExperienceStore
+from sim.base import World
+from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
+
+Record = Callable[[dict[str, Any]], None]
+RECALL_BUDGET = 600  # tokens
+
+
+@dataclass
+class EpisodeResult:
+    """One line of episodes.jsonl."""
+
+    episode_id: str
+    task_id: str
+    group: str
+    seed: int
+    success: bool
+    steps: int = 0
+    ticks: int = 0
+    llm_calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    wall_s: float = 0.0
+    replans: int = 0
+    blocked: int = 0
+    causes: dict[str, int] = field(default_factory=dict)
+    recalled: int = 0
+    distilled: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Episode:
+    """Everything one episode needs; `run()` plays it."""
+
+    world: World
+    task: Task
+    seed: int
+    planner: Planner
+    adapter: TaskAdapter
+    method: Method
+    store: ExperienceStore | None
+    run_id: str
+    record: Record = lambda _: None
+    distiller: Distiller = field(default_factory=RuleDistiller)
+
+    def run(self) -> EpisodeResult:
+        t0 = time.perf_counter()
+        episode_id = f"{self.task.id}__s{self.seed}"
+        res = EpisodeResult(episode_id, self.task.id, self.task.group, self.seed, False)
+        history, tuples, causes = History(), [], Counter[str]()
+
+        state = self.world.reset(self.task, self.seed)
+        briefing = self._recall(state)  # recall
+        planned = self.planner.plan(self.task, state, self._inject(briefing))  # plan
+        self._account(res, planned)
+        plan = list(planned.subgoals)
+        pending: PlanResult | None = planned
+
+        while res.steps < self.task.max_subgoals and not self.world.goal_reached():
+            if state.dead:
+                break
+            if planned.error is not None:  # an unusable reply is a diagnosed failure
+                subgoal = Subgoal(verb="plan", target=self.task.goal.item or "goal")
+                outcome = self._parse_failure(subgoal, state, planned.error)
+            elif not plan:
+                break
+            else:
+                subgoal = plan.pop(0)
+                if self.method.recall_each_subgoal and res.steps:
+                    briefing = self._recall(state)  # recall before each subgoal
+                rail = self._guard(subgoal, state, briefing)  # guard
+                if rail is not None:
+                    outcome = self._blocked(subgoal, state, rail)
+                    res.blocked += 1
+                else:
+                    outcome = self.world.execute(subgoal)  # execute
+            diagnosis = diagnose(state, subgoal, outcome, history, self.task, self.adapter.progress)
+            if self.method.binary_diagnosis:
+                diagnosis = _binary(diagnosis)
+            tup = self._anchor(episode_id, res.steps, state, subgoal, diagnosis, outcome)  # anchor
+            tuples.append(tup)
+            causes[diagnosis.cause.value] += 1
+            self.record(_trajectory_line(tup, outcome, briefing, pending))
+            pending = None
+            res.steps += 1
+            state = outcome.post_state
+            if self.world.goal_reached() or state.dead:
+                break
+            if not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
+                if diagnosis.deadlock or planned.error is not None:
+                    planned = self.planner.plan(self.task, state, self._inject(briefing))
+                else:
+                    planned = self.planner.replan(
+                        self.task, state, self._inject(briefing), subgoal, diagnosis, plan
+                    )
+                self._account(res, planned)
+                res.replans += 1
+                plan, pending = list(planned.subgoals), planned
+
+        res.success = self.world.goal_reached()
+        res.ticks = state.tick
+        res.causes = dict(causes)
+        res.recalled = len(briefing.items)
+        if self.store is not None and self.method.memory:  # distil
+            report = self.distiller.distill(
+                self.store,
+                tuples,
+                res.success,
+                self.task.goal.item or self.task.goal.predicate or "",
+            )
+            res.distilled = report.as_dict()
+        res.wall_s = round(time.perf_counter() - t0, 4)
+        if self.store is not None and self.method.memory:
+            self.store.record_episode(episode_id, self.run_id, self.task.id, res.__dict__)
+        return res
+
+    # ---- the steps ------------------------------------------------------------------------
+    def _recall(self, state: WorldState) -> Briefing:
+        if self.store is None or not self.method.memory:
+            return Briefing()
+        kinds = {
+            k
+            for k, on in (("skill", self.method.skills), ("guardrail", self.method.guardrails))
+            if on
+        }
+        query = RecallQuery(
+            goal=self.task.goal.item or self.task.goal.predicate or "",
+            facts=self.world.facts(state),
+            relevant=self.adapter.relevant(),
+            kinds=frozenset(kinds),
+        )
+        return recall(self.store, query, RECALL_BUDGET)
+
+    def _inject(self, briefing: Briefing) -> Briefing:
+        return briefing if self.method.inject else Briefing()
+
+    def _guard(self, subgoal: Subgoal, state: WorldState, briefing: Briefing) -> Guardrail | None:
+        if not self.method.guardrails:
+            return None
+        facts = self.world.facts(state)
+        return next((g for g in briefing.guardrails if g.applies(subgoal, facts)), None)
+
+    def _blocked(self, subgoal: Subgoal, state: WorldState, rail: Guardrail) -> Outcome:
+        event: dict[str, Any] = {
+            "event": "blocked",
+            "cause": FailureCause.BLOCKED_BY_GUARDRAIL.value,
+            "message": f"guardrail {rail.id}: {rail.text()}",
+            "guardrail": rail.id,
+        }
+        if rail.unless:
+            event["needs"] = rail.unless[0]
+        if rail.remedy:
+            r = rail.remedy[0]
+            event["remedy"] = {"verb": r.verb, "target": r.target, "count": r.count}
+        return Outcome(
+            subgoal=subgoal,
+            success=False,
+            cause=FailureCause.BLOCKED_BY_GUARDRAIL,
+            message=event["message"],
+            post_state=state,
+            trace=[event],
+        )
+
+    def _parse_failure(self, subgoal: Subgoal, state: WorldState, error: str) -> Outcome:
+        event = {"event": "fail", "cause": FailureCause.PLAN_PARSE_FAIL.value, "message": error}
+        return Outcome(
+            subgoal=subgoal,
+            success=False,
+            cause=FailureCause.PLAN_PARSE_FAIL,
+            message=error,
+            post_state=state,
+            trace=[event],
+        )
+
+    def _anchor(
+        self,
+        episode_id: str,
+        step: int,
+        pre: WorldState,
+        subgoal: Subgoal,
+        diagnosis: Diagnosis,
+        outcome: Outcome,
+    ) -> ExperienceTuple:
+        facts = sorted(self.world.facts(pre))
+        tup = ExperienceTuple(
+            run_id=self.run_id,
+            episode_id=episode_id,
+            task_id=self.task.id,
+            task_goal=self.task.goal.item or self.task.goal.predicate or "",
+            step=step,
+            pre_state=pre,
+            action=subgoal,
+            diagnosis=diagnosis,
+            post_state=outcome.post_state,
+            facts=facts,
+            signature=signature(facts),
+            tags=[subgoal.verb, subgoal.target, diagnosis.cause.value, self.task.group],
+        )
+        if self.store is not None and self.method.memory:
+            self.store.anchor(tup)
+        return tup
+
+    @staticmethod
+    def _account(res: EpisodeResult, planned: PlanResult) -> None:
+        res.llm_calls += planned.llm_calls
+        res.prompt_tokens += planned.prompt_tokens
+        res.completion_tokens += planned.completion_tokens
+
+
+def _binary(d: Diagnosis) -> Diagnosis:
+    """The ablation: only success or failure survives."""
+    cause = FailureCause.NONE if d.success else FailureCause.UNKNOWN
+    return Diagnosis(success=d.success, cause=cause, diff=d.diff, budget_used=d.budget_used)
+
+
+def _trajectory_line(
+    tup: ExperienceTuple, outcome: Outcome, briefing: Briefing, planned: PlanResult | None
+) -> dict[str, Any]:
+    line: dict[str, Any] = {
+        "tuple_id": tup.id,
+        "step": tup.step,
+        "subgoal": tup.action.model_dump(),
+        "pre_state": tup.pre_state.model_dump(mode="json"),
+        "facts": tup.facts,
+        "recalled": [i.model_dump() for i in briefing.items],
+        "guardrail": next(
+            (
+                {"blocked": True, "id": e.get("guardrail"), "reason": e.get("message")}
+                for e in outcome.trace
+                if e.get("event") == "blocked"
+            ),
+            {"blocked": False},
+        ),
+        "outcome": outcome.model_dump(mode="json", exclude={"post_state", "subgoal"}),
+        "diagnosis": tup.diagnosis.model_dump(mode="json"),
+        "post_state": tup.post_state.model_dump(mode="json"),
+    }
+    if planned is not None:
+        line["plan"] = {
+            "subgoals": [s.text() for s in planned.subgoals],
+            "prompt": planned.prompt,
+            "reply": planned.reply,
+            "error": planned.error,
+            "notes": planned.notes,
+        }
+    return line

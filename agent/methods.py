@@ -1,0 +1,40 @@
+"""Methods as configuration: the full method, its baselines and its ablations."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, replace
+
+
+@dataclass(frozen=True)
+class Method:
+    """Which parts of the knowledge loop are on."""
+
+    name: str
+    memory: bool = True  # anchor tuples and distil at all
+    skills: bool = True  # recall and offer skills
+    guardrails: bool = True  # distil, recall and enforce guardrails
+    inject: bool = True  # put the briefing into the planner's prompt
+    recall_each_subgoal: bool = True  # recall again before each subgoal (else once per task)
+    binary_diagnosis: bool = False  # diagnosis reduced to success / UNKNOWN
+
+
+EVOLVING = Method("evolving")
+METHODS: dict[str, Method] = {
+    "none": Method("none", memory=False, skills=False, guardrails=False, inject=False),
+    "static": Method("static", guardrails=False, recall_each_subgoal=False),
+    "evolving": EVOLVING,
+    "no-guardrails": replace(EVOLVING, name="no-guardrails", guardrails=False),
+    "no-skills": replace(EVOLVING, name="no-skills", skills=False),
+    "no-injection": replace(EVOLVING, name="no-injection", inject=False),
+    "binary-diagnosis": replace(EVOLVING, name="binary-diagnosis", binary_diagnosis=True),
+}
+
+
+def get_method(name: str) -> Method:
+    try:
+        return METHODS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, METHODS, n=2)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ValueError(f"unknown method {name!r}{hint}; known: {', '.join(METHODS)}") from None

@@ -1,0 +1,1 @@
+"""Planners: the symbolic oracle (recipe graph) now; LLM backends behind one interface next."""

@@ -1,0 +1,140 @@
+"""The symbolic planner: not an LLM. It reads the recipe graph and writes the subgoals a
+competent player would; an oracle upper bound and an offline fallback, labelled as such.
+
+An optional `PlanNoise` makes it deliberately fallible (missing prerequisites, wrong tool tier,
+wrong order) for experiments where the knowledge loop has mistakes to learn from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+from agent.planner.base import PlanResult
+from agent.planner.recipe_graph import WOODS, RecipeGraph, graph_for
+from knowledge.schema import Briefing, Diagnosis
+from sim.craftworld.body import PASSIVE
+from sim.craftworld.palette import NATURAL
+from sim.schema import Subgoal, Task, WorldState
+
+STATIONS = ("crafting_table", "furnace")
+
+
+@dataclass
+class PlanNoise:
+    """Seeded plan errors, each applied with its probability per plan (a test fixture for
+    the method's learning experiments, never on by default)."""
+
+    drop_prerequisite: float = 0.0
+    wrong_tool: float = 0.0
+    swap_order: float = 0.0
+    seed: int = 0
+
+
+class SymbolicPlanner:
+    """Plans from the recipe graph; uses recalled skills only to explain itself."""
+
+    name = "symbolic"
+
+    def __init__(self, version: str = "1.16.5", noise: PlanNoise | None = None) -> None:
+        self.version = version
+        self.noise = noise
+        self.rng = np.random.default_rng(noise.seed if noise else 0)
+
+    def graph(self, state: WorldState) -> RecipeGraph:
+        logs = {w: state.nearby_blocks.get(f"{w}_log", 0) for w in WOODS}
+        have = {w: state.inventory.get(f"{w}_log", 0) for w in WOODS}
+        wood = max(WOODS, key=lambda w: (have[w], logs[w], w == "oak"))
+        return graph_for(self.version, NATURAL, PASSIVE, wood)
+
+    def plan(self, task: Task, state: WorldState, briefing: Briefing) -> PlanResult:
+        if task.goal.item is None:
+            return PlanResult([], error=f"symbolic planner needs an item goal, got {task.goal}")
+        g = self.graph(state)
+        try:
+            subgoals = self._linearize(g, task.goal.item, task.goal.count, state)
+        except KeyError as exc:
+            return PlanResult([], error=f"no way to obtain {exc.args[0]} in this world")
+        notes = [f"recalled {i.kind} {i.id}" for i in briefing.items]
+        if self.noise is not None:
+            subgoals = self._perturb(subgoals, notes)
+        return PlanResult(subgoals, notes=notes)
+
+    def replan(
+        self,
+        task: Task,
+        state: WorldState,
+        briefing: Briefing,
+        failed: Subgoal,
+        diagnosis: Diagnosis,
+        remaining: list[Subgoal],
+    ) -> PlanResult:
+        result = self.plan(task, state, briefing)
+        verb, target = diagnosis.details.get("remedy_verb"), diagnosis.details.get("remedy_target")
+        if verb in ("explore", "move_to") and target:
+            count = int(diagnosis.details.get("remedy_count", 1))
+            result.subgoals.insert(0, Subgoal(verb=str(verb), target=str(target), count=count))
+        return result
+
+    def _linearize(self, g: RecipeGraph, goal: str, count: int, state: WorldState) -> list[Subgoal]:
+        held = dict(state.inventory)
+        for s in STATIONS:  # a placed station serves as well as one in the inventory
+            if state.nearby_blocks.get(s):
+                held[s] = held.get(s, 0) + 1
+        runs = g.expand(goal, count, held)
+        order = [i for i in nx.topological_sort(g.graph.subgraph(runs)) if i in runs]
+        out: list[Subgoal] = []
+        equipped = state.equipped
+        placed = {s: state.nearby_blocks.get(s, 0) > 0 for s in STATIONS}
+        at = dict(placed)
+        for item in order:
+            m = g.methods[item]
+            times = runs[item]
+            if m.kind == "mine":
+                if m.tool and equipped != m.tool:
+                    out.append(Subgoal(verb="equip", target=m.tool))
+                    equipped = m.tool
+                out.append(Subgoal(verb="mine", target=m.source, count=times))
+                at = dict.fromkeys(STATIONS, False)
+            elif m.kind == "hunt":
+                out.append(Subgoal(verb="attack", target=m.source, count=times))
+                at = dict.fromkeys(STATIONS, False)
+            else:
+                station = (
+                    "furnace"
+                    if m.kind == "smelt"
+                    else (
+                        "crafting_table" if m.recipe is not None and m.recipe.needs_table else None
+                    )
+                )
+                if station is not None and not at[station]:
+                    verb = "move_to" if placed[station] else "place"
+                    out.append(Subgoal(verb=verb, target=station))
+                    placed[station] = at[station] = True
+                verb = "smelt" if m.kind == "smelt" else "craft"
+                out.append(Subgoal(verb=verb, target=item, count=times * m.per))
+        return out
+
+    def _perturb(self, subgoals: list[Subgoal], notes: list[str]) -> list[Subgoal]:
+        noise = self.noise
+        if noise is None or not subgoals:
+            return subgoals
+        out = list(subgoals)
+        if self.rng.random() < noise.drop_prerequisite:
+            idx = [i for i, s in enumerate(out) if s.verb in ("equip", "place", "move_to")]
+            if idx:
+                notes.append(f"noise: dropped {out[idx[0]].text()}")
+                out.pop(idx[0])
+        if self.rng.random() < noise.wrong_tool:
+            for i, s in enumerate(out):
+                if s.verb == "equip" and s.target.startswith("stone_"):
+                    out[i] = Subgoal(verb="equip", target=s.target.replace("stone_", "wooden_"))
+                    notes.append("noise: equipped a lower tier")
+                    break
+        if self.rng.random() < noise.swap_order and len(out) > 2:
+            i = int(self.rng.integers(len(out) - 1))
+            out[i], out[i + 1] = out[i + 1], out[i]
+            notes.append(f"noise: swapped steps {i} and {i + 1}")
+        return out

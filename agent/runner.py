@@ -1,0 +1,151 @@
+"""The serial runner: a suite in, a run directory out, written as the run goes.
+
+runs/<suite>__<method>__<seeds>__<time>/
+    config.yaml          everything needed to repeat the run
+    episodes.jsonl       one line per finished episode (appended and flushed at once)
+    trajectory/*.jsonl   one line per subgoal attempt
+    knowledge.sqlite     the experience store (unless --knowledge points elsewhere)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import sim
+from agent.adapters import adapter_for
+from agent.loop import Episode, EpisodeResult
+from agent.methods import get_method
+from agent.planner.base import Planner
+from knowledge.store import ExperienceStore
+from scenarios.loader import load_suite
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunConfig:
+    """Everything a run depends on; saved as config.yaml in the run directory."""
+
+    suite: str
+    planner: str = "symbolic"
+    method: str = "evolving"
+    knowledge: str | None = None  # a store shared across runs; default: inside the run dir
+    seeds: list[int] | None = None  # override the suite's seeds
+    tasks: list[str] | None = None  # run only these task ids
+    out: str = "runs"
+    model: str | None = None
+    base_url: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+PLANNERS: dict[str, Callable[[RunConfig], Planner]] = {}
+
+
+def _symbolic(cfg: RunConfig) -> Planner:
+    from agent.planner.symbolic import SymbolicPlanner
+
+    return SymbolicPlanner()
+
+
+PLANNERS["symbolic"] = _symbolic
+
+
+def make_planner(cfg: RunConfig) -> Planner:
+    if cfg.planner not in PLANNERS:
+        raise ValueError(f"unknown planner {cfg.planner!r}; available: {', '.join(PLANNERS)}")
+    return PLANNERS[cfg.planner](cfg)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    episodes: list[EpisodeResult]
+    skipped: list[tuple[str, str]]
+    store_stats: dict[str, int]
+
+
+def run_suite(
+    cfg: RunConfig, on_episode: Callable[[EpisodeResult, int, int], None] | None = None
+) -> RunResult:
+    """Run every (task, seed) of a suite in order; each finished episode is on disk at once."""
+    suite_path = Path(cfg.suite)
+    world = sim.make(_world_id(suite_path))
+    suite = load_suite(suite_path, known_items=world.item_names())
+    method = get_method(cfg.method)
+    planner = make_planner(cfg)
+    jobs = [
+        (task, seed)
+        for task, seeds in suite.to_tasks()
+        if cfg.tasks is None or task.id in cfg.tasks
+        for seed in (cfg.seeds if cfg.seeds is not None else seeds)
+    ]
+    seeds = sorted({s for _, s in jobs})
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run_id = f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
+    run_dir = Path(cfg.out) / run_id
+    (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
+    store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
+    config = {
+        **asdict(cfg),
+        "run_id": run_id,
+        "world": suite.world,
+        "store": str(store_path),
+        "planner_kind": "oracle (not an LLM)" if cfg.planner == "symbolic" else "llm",
+        "helpers": {t.id: t.helpers for t, _ in jobs if t.helpers},
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    store = ExperienceStore(store_path) if method.memory else None
+    results = []
+    try:
+        with (run_dir / "episodes.jsonl").open("a") as episodes:
+            for n, (task, seed) in enumerate(jobs):
+                traj = run_dir / "trajectory" / f"{task.id}__s{seed}.jsonl"
+                with traj.open("w") as tf:
+
+                    def record(line: dict[str, Any], tf: Any = tf) -> None:
+                        tf.write(json.dumps(line) + "\n")
+                        tf.flush()
+
+                    episode = Episode(
+                        world=world,
+                        task=task,
+                        seed=seed,
+                        planner=planner,
+                        adapter=adapter_for(world, task),
+                        method=method,
+                        store=store,
+                        run_id=run_id,
+                        record=record,
+                    )
+                    result = episode.run()
+                episodes.write(json.dumps(asdict(result)) + "\n")
+                episodes.flush()
+                results.append(result)
+                if on_episode is not None:
+                    on_episode(result, n + 1, len(jobs))
+        stats = store.stats() if store is not None else {}
+    finally:
+        if store is not None:
+            store.close()
+        world.close()
+    return RunResult(run_dir, results, suite.skipped(), stats)
+
+
+def _world_id(path: Path) -> str:
+    """The suite's world id, read before full validation so items can be checked against it."""
+    from scenarios.schema import TaskSuite
+
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None  # load_suite reports the problem with file and line
+    default = TaskSuite.model_fields["world"].default
+    return str(raw.get("world", default)) if isinstance(raw, dict) else str(default)

@@ -1,0 +1,24 @@
+"""The three-tier experience space: tuples, summaries, skills and guardrails; recall and
+distillation. Depends on nothing of ours but the shared schema in `sim.schema`."""
+
+from __future__ import annotations
+
+from knowledge.distill import DistillReport, RuleDistiller
+from knowledge.recall import RecallQuery, recall
+from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail, Skill, StateDiff
+from knowledge.store import ExperienceStore, StoreError
+
+__all__ = [
+    "Briefing",
+    "Diagnosis",
+    "DistillReport",
+    "ExperienceStore",
+    "ExperienceTuple",
+    "Guardrail",
+    "RecallQuery",
+    "RuleDistiller",
+    "Skill",
+    "StateDiff",
+    "StoreError",
+    "recall",
+]

@@ -1,0 +1,205 @@
+"""The experience space's records: tuples (tier 1), summaries (tier 2), skills and guardrails
+(tier 3), and the briefing that recall hands to the planner.
+
+World-facing types (`WorldState`, `Subgoal`, `FailureCause`) are the shared schema of `sim`;
+nothing here imports a world.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sim.schema import FailureCause, Subgoal, WorldState
+
+__all__ = [
+    "Briefing",
+    "Diagnosis",
+    "ExperienceTuple",
+    "FailureCause",
+    "Guardrail",
+    "RecallItem",
+    "Skill",
+    "StateDiff",
+]
+
+
+class StateDiff(BaseModel):
+    """What changed between the pre and post state of one attempt."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    gained: dict[str, int] = Field(default_factory=dict)
+    lost: dict[str, int] = Field(default_factory=dict)
+    equipped: tuple[str | None, str | None] | None = None
+    durability_used: dict[str, int] = Field(default_factory=dict)
+    moved: float = 0.0
+    health_delta: float = 0.0
+    food_delta: float = 0.0
+    ticks: int = 0
+    location: tuple[str | None, str | None] | None = None
+    holding: tuple[str | None, str | None] | None = None
+    object_states: dict[str, list[str]] = Field(
+        default_factory=dict, description="Household objects whose states changed (new states)."
+    )
+
+    def text(self) -> str:
+        parts = []
+        if self.gained:
+            parts.append("+" + ",".join(f"{n} {k}" for k, n in sorted(self.gained.items())))
+        if self.lost:
+            parts.append("-" + ",".join(f"{n} {k}" for k, n in sorted(self.lost.items())))
+        if self.equipped:
+            parts.append(f"equipped {self.equipped[0]}->{self.equipped[1]}")
+        if self.moved:
+            parts.append(f"moved {self.moved:.0f}")
+        if self.health_delta:
+            parts.append(f"health {self.health_delta:+.0f}")
+        if self.location:
+            parts.append(f"at {self.location[1]}")
+        if self.holding:
+            parts.append(f"holding {self.holding[1]}")
+        parts.append(f"{self.ticks} ticks")
+        return "; ".join(parts)
+
+
+class Diagnosis(BaseModel):
+    """A fine-grained account of one subgoal attempt: why it failed and how far it got."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    success: bool
+    cause: FailureCause = FailureCause.NONE
+    evidence: list[str] = Field(default_factory=list, description="What the cause rests on.")
+    diff: StateDiff = Field(default_factory=StateDiff)
+    subgoal_progress: float = Field(0.0, ge=0.0, le=1.0)
+    task_progress: float = Field(0.0, ge=0.0, le=1.0)
+    task_progress_delta: float = 0.0
+    budget_used: float = Field(0.0, description="Fraction of the episode's tick budget used.")
+    stagnation: bool = False
+    loop: bool = False
+    deadlock: bool = False
+    details: dict[str, str | int | float] = Field(
+        default_factory=dict, description="World facts the cause rests on (e.g. needed tool)."
+    )
+
+    def text(self) -> str:
+        head = "ok" if self.success else self.cause.value
+        flags = [f for f in ("stagnation", "loop", "deadlock") if getattr(self, f)]
+        tail = f" [{', '.join(flags)}]" if flags else ""
+        return f"{head}: {self.diff.text()}; task {self.task_progress:.0%}{tail}"
+
+
+class ExperienceTuple(BaseModel):
+    """Tier 1 evidence: one subgoal attempt, `(pre_state, action, diagnosis, post_state)`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = Field(None, description="Assigned by the store when anchored.")
+    run_id: str
+    episode_id: str
+    task_id: str
+    task_goal: str = Field("", description="The task's goal item or predicate.")
+    step: int
+    pre_state: WorldState
+    action: Subgoal
+    diagnosis: Diagnosis
+    post_state: WorldState
+    facts: list[str] = Field(
+        default_factory=list, description="Condition facts of the pre state (sorted)."
+    )
+    signature: str = Field("", description="Canonical hash of `facts`.")
+    tags: list[str] = Field(default_factory=list)
+    created_at: float = 0.0
+
+
+class Skill(BaseModel):
+    """Tier 3, success track: a reusable way to reach a post-condition."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    name: str = Field(description="Canonical key, e.g. 'obtain:wooden_pickaxe'.")
+    target: str = Field(description="The item or predicate the skill produces.")
+    preconditions: list[str] = Field(
+        default_factory=list, description="Facts that must hold to start (e.g. has:stick)."
+    )
+    steps: list[Subgoal]
+    verification: dict[str, int] = Field(
+        default_factory=dict, description="Post-condition: inventory at least these counts."
+    )
+    confidence: float = 0.5
+    uses: int = 0
+    successes: int = 0
+    evidence: list[int] = Field(default_factory=list, description="Ids of source tuples.")
+    version: int = 1
+    retired: bool = False
+
+    def text(self) -> str:
+        steps = "; ".join(s.text() for s in self.steps)
+        pre = ", ".join(self.preconditions) or "nothing"
+        return f"skill {self.name} (needs {pre}): {steps} [conf {self.confidence:.2f}]"
+
+
+class Guardrail(BaseModel):
+    """Tier 3, failure track: an operation that is risky under a condition, and the remedy."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: int | None = None
+    scope: Literal["subgoal", "task"] = "subgoal"
+    task_goal: str | None = Field(None, description="For task scope: the goal it applies to.")
+    root_cause: FailureCause
+    forbidden: str = Field(description="Operation key `verb:target` that is forbidden.")
+    when: list[str] = Field(default_factory=list, description="Applies when all these hold.")
+    unless: list[str] = Field(
+        default_factory=list, description="Lifted when all these hold (e.g. pickaxe>=stone)."
+    )
+    remedy: list[Subgoal] = Field(default_factory=list)
+    reason: str = ""
+    confidence: float = 0.5
+    blocks: int = 0
+    violations: int = Field(0, description="Times the forbidden operation later succeeded.")
+    evidence: list[int] = Field(default_factory=list)
+    version: int = 1
+    retired: bool = False
+
+    def applies(self, subgoal: Subgoal, facts: frozenset[str] | set[str]) -> bool:
+        """Whether this guardrail forbids `subgoal` in a state with these facts."""
+        if self.retired or subgoal.key() != self.forbidden:
+            return False
+        if not all(f in facts for f in self.when):
+            return False
+        return not (self.unless and all(f in facts for f in self.unless))
+
+    def text(self) -> str:
+        cond = f" unless {' & '.join(self.unless)}" if self.unless else ""
+        when = f" when {' & '.join(self.when)}" if self.when else ""
+        fix = "; ".join(s.text() for s in self.remedy) or "replan"
+        return f"do not {self.forbidden}{when}{cond} ({self.root_cause.value}): first {fix}"
+
+
+class RecallItem(BaseModel):
+    """One recalled piece of knowledge, with the tuples it came from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["skill", "guardrail", "summary"]
+    id: int
+    text: str
+    score: float
+    evidence: list[int] = Field(default_factory=list)
+
+
+class Briefing(BaseModel):
+    """What recall hands the planner: ranked, token-budgeted, auditable."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    skills: list[Skill] = Field(default_factory=list)
+    guardrails: list[Guardrail] = Field(default_factory=list)
+    items: list[RecallItem] = Field(default_factory=list)
+
+    def text(self) -> str:
+        return "\n".join(f"- {i.text}" for i in self.items)

@@ -1,0 +1,191 @@
+"""The task-suite schema: what a suite YAML file may say, and how it becomes world tasks.
+
+A suite is the unit users author and runners consume: a named list of tasks for one versioned
+world, with suite-wide defaults (tick budget, subgoal budget, seeds) that each task may
+override. Validation is strict (`extra="forbid"`) so a typo is an error, never a silent default;
+`scenarios.loader` turns validation errors into messages that name the file, field and line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from sim.schema import ArgValue, Goal, Task
+
+# Ids end up in run-directory and file names, so they are kept to filename-safe characters.
+ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
+# A world id is a registered, versioned name such as `craftworld/v1` (see `sim.registry`).
+WORLD_PATTERN = r"^[A-Za-z0-9_.\-]+/v[0-9][A-Za-z0-9_.\-]*$"
+
+PositiveInt = Annotated[int, Field(ge=1)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+class GoalSpec(BaseModel):
+    """A task's success condition: hold `count` of `item`, or satisfy a world `predicate`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str | None = Field(
+        None,
+        min_length=1,
+        description="Item the agent must hold at the end (Minecraft 1.16.5 name, e.g. "
+        "`wooden_pickaxe`). Exactly one of `item` and `predicate`.",
+    )
+    count: int = Field(1, ge=1, description="How many of `item` the agent must hold.")
+    predicate: str | None = Field(
+        None,
+        min_length=1,
+        description="A goal predicate the world evaluates (household worlds). Exactly one of "
+        "`item` and `predicate`.",
+    )
+
+    @model_validator(mode="after")
+    def _one_kind_of_goal(self) -> GoalSpec:
+        if (self.item is None) == (self.predicate is None):
+            raise ValueError("a goal needs exactly one of 'item' and 'predicate'")
+        return self
+
+    def to_goal(self) -> Goal:
+        return Goal(item=self.item, count=self.count, predicate=self.predicate)
+
+
+class TaskEntry(BaseModel):
+    """One task of a suite as the user writes it; unset budgets and seeds come from the suite."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(
+        pattern=ID_PATTERN,
+        description="Unique id within the suite (letters, digits, `_`, `.`, `-`); used in "
+        "run records and file names.",
+    )
+    instruction: str = Field(
+        min_length=1, description="The natural-language task given to the planner."
+    )
+    group: str = Field(
+        "default", min_length=1, description="Tech-tree group for reporting (e.g. `wooden`)."
+    )
+    goal: GoalSpec = Field(description="The success condition.")
+    initial_inventory: dict[str, PositiveInt] = Field(
+        default_factory=dict, description="Items the agent starts with, by name (counts >= 1)."
+    )
+    max_ticks: int | None = Field(
+        None, ge=1, description="World-tick budget; unset means the suite default."
+    )
+    max_subgoals: int | None = Field(
+        None, ge=1, description="Subgoal attempts allowed; unset means the suite default."
+    )
+    seeds: list[Seed] | None = Field(
+        None,
+        min_length=1,
+        description="World seeds to run this task with; unset means the suite default.",
+    )
+    split: Literal["seen", "unseen"] = Field(
+        "seen", description="Whether the task is for learning (`seen`) or held out (`unseen`)."
+    )
+    helpers: dict[str, ArgValue] = Field(
+        default_factory=dict,
+        description="Help the world gives the agent (e.g. spawning ores nearby). Every helper "
+        "is off unless named here, and is printed in every report.",
+    )
+    skip: str | None = Field(
+        None,
+        min_length=1,
+        description="If set, the reason the task is not run; a skipped task is listed, never run.",
+    )
+
+
+class SuiteDefaults(BaseModel):
+    """Budgets and seeds for every task of a suite that does not set its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_ticks: int = Field(36_000, ge=1, description="World-tick budget per episode.")
+    max_subgoals: int = Field(60, ge=1, description="Subgoal attempts allowed per episode.")
+    seeds: list[Seed] = Field(
+        default_factory=lambda: [0], min_length=1, description="World seeds to run each task."
+    )
+
+
+class TaskSuite(BaseModel):
+    """A named, versioned list of tasks for one world; the unit a runner runs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=ID_PATTERN, description="Suite name, used in run directories.")
+    description: str = Field("", description="What the suite measures, for humans.")
+    version: int = Field(1, ge=1, description="Bump when tasks change, so results stay comparable.")
+    world: str = Field(
+        "craftworld/v1",
+        pattern=WORLD_PATTERN,
+        description="Versioned id of the world the tasks run in (e.g. `craftworld/v1`).",
+    )
+    world_options: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword options passed to the world when it is made."
+    )
+    defaults: SuiteDefaults = Field(
+        default_factory=SuiteDefaults, description="Budgets and seeds for tasks that set none."
+    )
+    tasks: list[TaskEntry] = Field(min_length=1, description="The tasks, in run order.")
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_ids(cls, tasks: list[TaskEntry]) -> list[TaskEntry]:
+        first: dict[str, int] = {}
+        for index, task in enumerate(tasks):
+            if task.id in first:
+                # The index travels in the error context so the loader can point at the
+                # duplicate's own line rather than at the whole list.
+                raise PydanticCustomError(
+                    "duplicate_id",
+                    "duplicate task id '{id}' (first used by tasks[{first}])",
+                    {"id": task.id, "index": index, "first": first[task.id]},
+                )
+            first[task.id] = index
+        return tasks
+
+    def runnable(self) -> list[TaskEntry]:
+        """The tasks to run: every task not marked `skip`."""
+        return [task for task in self.tasks if task.skip is None]
+
+    def skipped(self) -> list[tuple[str, str]]:
+        """`(id, reason)` for every skipped task, so reports can list what was left out."""
+        return [(task.id, task.skip) for task in self.tasks if task.skip is not None]
+
+    def to_tasks(self) -> list[tuple[Task, list[int]]]:
+        """Each runnable task as the world-facing `Task`, with defaults applied, and its seeds."""
+        out: list[tuple[Task, list[int]]] = []
+        for entry in self.runnable():
+            task = Task(
+                id=entry.id,
+                instruction=entry.instruction,
+                group=entry.group,
+                goal=entry.goal.to_goal(),
+                initial_inventory=dict(entry.initial_inventory),
+                max_ticks=entry.max_ticks
+                if entry.max_ticks is not None
+                else self.defaults.max_ticks,
+                max_subgoals=(
+                    entry.max_subgoals
+                    if entry.max_subgoals is not None
+                    else self.defaults.max_subgoals
+                ),
+                helpers=dict(entry.helpers),
+                split=entry.split,
+            )
+            seeds = list(entry.seeds if entry.seeds is not None else self.defaults.seeds)
+            out.append((task, seeds))
+        return out
+
+    def item_names(self) -> set[str]:
+        """Every item named by a goal or an initial inventory, skipped tasks included."""
+        names: set[str] = set()
+        for task in self.tasks:
+            if task.goal.item is not None:
+                names.add(task.goal.item)
+            names.update(task.initial_inventory)
+        return names

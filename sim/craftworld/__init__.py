@@ -1,0 +1,1 @@
+"""CraftWorld: the embedded Minecraft-faithful world (Java 1.16.5 rules, terrain, simulation)."""

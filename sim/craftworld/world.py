@@ -1,0 +1,307 @@
+"""CraftWorld: the embedded, Minecraft-faithful world at the level of subgoals.
+
+A seeded, chunked voxel terrain (`terrain`), Minecraft 1.16.5 game rules from minecraft-data
+(`rules`), a body with hunger and mobs (`body`), and primitive skills that execute one subgoal
+each (`actions`), consuming world ticks and failing honestly.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections import Counter
+from typing import Any, ClassVar
+
+import numpy as np
+
+from sim.base import World
+from sim.craftworld import actions
+from sim.craftworld.attempt import Attempt, Failure
+from sim.craftworld.body import SECOND, Body, is_night, step_second
+from sim.craftworld.render import render_topdown
+from sim.craftworld.rules import Rules
+from sim.craftworld.terrain import Terrain
+from sim.schema import DAY_TICKS, FailureCause, Outcome, Subgoal, Task, WorldState
+
+SIGHT = 16  # blocks within which the state lists nearby blocks
+REACH = 4  # blocks within which a station (crafting table, furnace) can be used
+TIERS = ("wood", "stone", "iron", "diamond", "netherite")
+HELPERS = {
+    "auto_equip": "the world equips the best tool for each block before digging",
+    "start_time": "the episode starts at this time of day (ticks)",
+    "hostile_mobs": "hostile mobs spawn at night and in the dark (default true)",
+}
+INTERESTING = (
+    "_log",
+    "_ore",
+    "crafting_table",
+    "furnace",
+    "water",
+    "lava",
+    "sand",
+    "cobblestone",
+    "stone",
+    "gravel",
+    "clay",
+)
+
+
+class CraftWorld(World):
+    """The default world: fast, offline and faithful enough for the tech tree to be real."""
+
+    id: ClassVar[str] = "craftworld/v1"
+    VERBS: ClassVar[tuple[str, ...]] = tuple(actions.ACTIONS)
+
+    def __init__(self, version: str = "1.16.5", subgoal_ticks: int = 6000) -> None:
+        self.rules = Rules.load(version)
+        self.subgoal_ticks = subgoal_ticks
+        self.task: Task | None = None
+        self.terrain = Terrain(0)
+        self.rng = np.random.default_rng(0)
+        self.inventory: Counter[str] = Counter()
+        self.durability: dict[str, int] = {}
+        self.equipped: str | None = None
+        self.pos = (0, 0, 0)
+        self.body = Body()
+        self.tick = 0
+        self.start_time = 0
+        self._animals_spawned: set[tuple[int, int]] = set()
+
+    # ---- the World interface ----------------------------------------------------------------
+    @property
+    def verbs(self) -> tuple[str, ...]:
+        return self.VERBS
+
+    def item_names(self) -> tuple[str, ...]:
+        return tuple(sorted({*self.rules.items, *self.rules.blocks}))
+
+    def reset(self, task: Task, seed: int) -> WorldState:
+        unknown = set(task.helpers) - set(HELPERS)
+        if unknown:
+            raise ValueError(
+                f"task {task.id}: unknown helper(s) {sorted(unknown)}; known: {HELPERS}"
+            )
+        self.task = task
+        self.rng = np.random.default_rng(seed)
+        self.terrain = Terrain(seed)
+        self.pos = self.terrain.spawn_point()
+        self.inventory = Counter()
+        self.durability = {}
+        self.equipped = None
+        for item, n in task.initial_inventory.items():
+            self.give(item, n)
+        self.body = Body()
+        self.tick = 0
+        self.start_time = int(task.helpers.get("start_time", 0))
+        self._animals_spawned = set()
+        self._spawn_animals()
+        return self.state()
+
+    def execute(self, subgoal: Subgoal) -> Outcome:
+        if self.task is None:
+            raise RuntimeError("execute() before reset()")
+        limit = int(subgoal.args.get("max_ticks", self.subgoal_ticks))
+        attempt = Attempt(subgoal, tick_limit=limit)
+        cause, message = FailureCause.NONE, "ok"
+        try:
+            if self.body.dead:
+                raise Failure(FailureCause.MOB_KILLED, "the agent is dead")
+            handler = actions.ACTIONS.get(subgoal.verb)
+            if handler is None:
+                close = difflib.get_close_matches(subgoal.verb, self.VERBS, n=3)
+                raise Failure(
+                    FailureCause.INVALID_ACTION,
+                    f"unknown verb {subgoal.verb!r}; closest: {', '.join(close) or self.VERBS}",
+                )
+            message = handler(self, subgoal, attempt) or "ok"
+        except Failure as fail:
+            cause, message = fail.cause, fail.message
+            event: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
+            if fail.needs:
+                event["needs"] = fail.needs
+            if fail.remedy:
+                event["remedy"] = {
+                    "verb": fail.remedy[0],
+                    "target": fail.remedy[1],
+                    "count": fail.remedy[2],
+                }
+            attempt.log("fail", **event)
+        return Outcome(
+            subgoal=subgoal,
+            success=cause is FailureCause.NONE,
+            cause=cause,
+            message=message,
+            ticks=attempt.ticks,
+            steps=attempt.steps,
+            post_state=self.state(),
+            trace=attempt.trace,
+        )
+
+    def state(self) -> WorldState:
+        nearby = self.terrain.count_near(self.pos, SIGHT, exposed_only=True)
+        return WorldState(
+            world=self.id,
+            tick=self.tick,
+            inventory=dict(sorted((k, v) for k, v in self.inventory.items() if v > 0)),
+            equipped=self.equipped,
+            durability=dict(sorted(self.durability.items())),
+            position=self.pos,
+            health=round(self.body.health, 1),
+            food=round(self.body.food, 1),
+            time_of_day=self.time_of_day,
+            nearby_blocks={k: v for k, v in sorted(nearby.items()) if _interesting(k)},
+            nearby_entities=dict(
+                sorted(
+                    Counter(
+                        m.kind for m in self.body.mobs if _dist(m.block_pos(), self.pos) <= SIGHT
+                    ).items()
+                )
+            ),
+            dead=self.body.dead,
+        )
+
+    def goal_reached(self) -> bool:
+        if self.task is None or self.task.goal.item is None:
+            return False
+        return self.inventory[self.task.goal.item] >= self.task.goal.count
+
+    def facts(self, state: WorldState) -> frozenset[str]:
+        facts = {f"has:{k}" for k, n in state.inventory.items() if n > 0}
+        for kind in ("pickaxe", "sword", "axe"):
+            best = max(
+                (
+                    self.rules.tool_tier(k)
+                    for k in state.inventory
+                    if self.rules.tool_kind(k) == kind
+                ),
+                default=0,
+            )
+            facts.update(f"{kind}>={TIERS[t]}" for t in range(best))
+        if state.equipped:
+            facts.add(f"equipped:{state.equipped}")
+        facts.update(f"near:{k}" for k in state.nearby_blocks if k in ("crafting_table", "furnace"))
+        if any(self.rules.fuels.get(k) for k in state.inventory):
+            facts.add("has_fuel")
+        if state.is_night:
+            facts.add("night")
+        if state.position[1] < 16:
+            facts.add("y<16")
+        if state.health < 8:
+            facts.add("health_low")
+        if state.food < 6:
+            facts.add("food_low")
+        return frozenset(facts)
+
+    def render(self) -> np.ndarray:
+        mobs = [(m.kind, m.block_pos()) for m in self.body.mobs]
+        return render_topdown(
+            self.terrain, self.pos, 24, agent=self.pos, mobs=mobs, time_of_day=self.time_of_day
+        )
+
+    def describe(self) -> str:
+        s = self.state()
+        inv = ", ".join(f"{n} {k}" for k, n in s.inventory.items()) or "nothing"
+        near = ", ".join(f"{k} x{n}" for k, n in s.nearby_blocks.items()) or "nothing of note"
+        mobs = ", ".join(f"{k} x{n}" for k, n in s.nearby_entities.items()) or "none"
+        phase = "night" if s.is_night else "day"
+        return (
+            f"At {s.position} in {self.terrain.biome(s.position[0], s.position[2])}, {phase} "
+            f"(time {s.time_of_day}); health {s.health:g}/20, food {s.food:g}/20; "
+            f"holding {s.equipped or 'nothing'}; inventory: {inv}; nearby: {near}; mobs: {mobs}."
+        )
+
+    # ---- helpers the actions share ----------------------------------------------------------
+    @property
+    def time_of_day(self) -> int:
+        return (self.start_time + self.tick) % DAY_TICKS
+
+    def give(self, item: str, n: int) -> None:
+        self.inventory[item] += n
+        info = self.rules.items.get(item)
+        if info is not None and info.max_durability and item not in self.durability:
+            self.durability[item] = info.max_durability
+
+    def take(self, item: str, n: int) -> None:
+        self.inventory[item] -= n
+        if self.inventory[item] <= 0:
+            del self.inventory[item]
+            self.durability.pop(item, None)
+            if self.equipped == item:
+                self.equipped = None
+
+    def wear(self, item: str | None, uses: int, attempt: Attempt) -> None:
+        """Spend durability of a tool; a tool that breaks leaves the inventory."""
+        if item is None or item not in self.durability:
+            return
+        self.durability[item] -= uses
+        if self.durability[item] <= 0:
+            attempt.log("tool_broke", item=item)
+            self.durability.pop(item)
+            self.take(item, 1)
+            if self.inventory[item] > 0:
+                info = self.rules.items[item]
+                self.durability[item] = int(info.max_durability or 1)
+
+    def pass_time(self, ticks: int, attempt: Attempt, *, working: bool = True) -> None:
+        """Advance the clock, the body and the mobs; raise on death or an exhausted budget."""
+        if self.task is None:
+            raise RuntimeError("pass_time() before reset()")
+        hostile = bool(self.task.helpers.get("hostile_mobs", True))
+        remaining = ticks
+        while remaining > 0:
+            dt = min(SECOND, remaining)
+            remaining -= dt
+            self.tick += dt
+            attempt.ticks += dt
+            if self.tick % SECOND < dt:
+                dark = self.pos[1] < self.terrain.surface_y(self.pos[0], self.pos[2]) - 4
+                for ev in step_second(
+                    self.body,
+                    self.pos,
+                    self.time_of_day,
+                    dark,
+                    self.rng,
+                    working=working,
+                    hostile_mobs=hostile,
+                ):
+                    attempt.log(str(ev.pop("event")), **ev)
+                if self.body.dead:
+                    raise Failure(FailureCause.MOB_KILLED, "the agent was killed")
+            if self.tick >= self.task.max_ticks:
+                raise Failure(FailureCause.TIMEOUT, "the episode's tick budget ran out")
+            if attempt.ticks >= attempt.tick_limit:
+                raise Failure(FailureCause.TIMEOUT, f"subgoal ran past {attempt.tick_limit} ticks")
+
+    def night(self) -> bool:
+        return is_night(self.time_of_day)
+
+    def _spawn_animals(self) -> None:
+        """Passive animals on grass, a few per chunk, seeded by the chunk's coordinates."""
+        cx0, cz0 = self.pos[0] // 16, self.pos[2] // 16
+        for cx in range(cx0 - 3, cx0 + 4):
+            for cz in range(cz0 - 3, cz0 + 4):
+                self.spawn_animals_in(cx, cz)
+
+    def spawn_animals_in(self, cx: int, cz: int) -> None:
+        from sim.craftworld.body import MOB_HEALTH, PASSIVE, Mob
+
+        if (cx, cz) in self._animals_spawned:
+            return
+        self._animals_spawned.add((cx, cz))
+        rng = np.random.default_rng(
+            [abs(hash(self.terrain.seed)) % 2**32, cx & 0xFFFF, cz & 0xFFFF]
+        )
+        if self.terrain.biome(cx * 16 + 8, cz * 16 + 8) not in ("plains", "forest"):
+            return
+        for _ in range(int(rng.integers(0, 3))):
+            kind = PASSIVE[int(rng.integers(len(PASSIVE)))]
+            x, z = cx * 16 + int(rng.integers(16)), cz * 16 + int(rng.integers(16))
+            y = self.terrain.stand_y(x, z)
+            self.body.mobs.append(Mob(kind, (float(x), float(y), float(z)), MOB_HEALTH[kind]))
+
+
+def _interesting(block: str) -> bool:
+    return any(block.endswith(s) or block == s for s in INTERESTING)
+
+
+def _dist(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    return float(np.sqrt(sum((p - q) ** 2 for p, q in zip(a, b, strict=True))))

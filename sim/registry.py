@@ -1,0 +1,45 @@
+"""Worlds by versioned id (`craftworld/v1`), looked up, never chosen by if/elif."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from sim.base import World
+
+_REGISTRY: dict[str, str | Callable[..., World]] = {}
+
+
+class UnknownWorldError(KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def register(world_id: str, entry_point: str | Callable[..., World]) -> None:
+    """Register a world factory under a versioned id; `entry_point` may be `module:attr`
+    so that heavy worlds are imported only when made."""
+    if "/" not in world_id:
+        raise ValueError(f"world id {world_id!r} must be versioned, like 'name/v1'")
+    _REGISTRY[world_id] = entry_point
+
+
+def registered() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def make(world_id: str, **options: Any) -> World:
+    """Build a world by id; an unknown id names the closest registered ones."""
+    try:
+        entry = _REGISTRY[world_id]
+    except KeyError:
+        close = difflib.get_close_matches(world_id, _REGISTRY, n=3, cutoff=0.3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UnknownWorldError(
+            f"unknown world {world_id!r}{hint} (registered: {', '.join(registered())})"
+        ) from None
+    if isinstance(entry, str):
+        module, _, attr = entry.partition(":")
+        entry = getattr(importlib.import_module(module), attr)
+    return entry(**options)

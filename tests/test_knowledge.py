@@ -1,0 +1,161 @@
+"""The experience store, distillation and recall: tiers, evidence ids, versions, bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from knowledge import (
+    Diagnosis,
+    ExperienceStore,
+    ExperienceTuple,
+    RecallQuery,
+    RuleDistiller,
+    StoreError,
+    recall,
+)
+from knowledge.schema import StateDiff
+from knowledge.signature import signature
+from sim.schema import FailureCause, Subgoal, WorldState
+
+
+def _tuple(
+    step: int,
+    verb: str,
+    target: str,
+    *,
+    ok: bool = True,
+    cause=FailureCause.NONE,
+    details=None,
+    gained=None,
+    facts=("has:stick",),
+) -> ExperienceTuple:
+    pre = WorldState(world="craftworld/v1", inventory={"stick": 2})
+    post = WorldState(world="craftworld/v1", inventory={"stick": 2, **(gained or {})}, tick=40)
+    return ExperienceTuple(
+        run_id="r",
+        episode_id="e",
+        task_id="t",
+        task_goal="wooden_pickaxe",
+        step=step,
+        pre_state=pre,
+        action=Subgoal(verb=verb, target=target),
+        diagnosis=Diagnosis(
+            success=ok,
+            cause=cause,
+            details=details or {},
+            diff=StateDiff(gained=gained or {}, ticks=40),
+            evidence=["" if ok else "it failed"],
+        ),
+        post_state=post,
+        facts=list(facts),
+    )
+
+
+def test_signature_is_order_free() -> None:
+    assert signature(["a", "b"]) == signature(["b", "a", "a"])
+    assert signature(["a"]) != signature(["b"])
+
+
+def test_anchor_assigns_ids_and_updates_summaries(tmp_path: Path) -> None:
+    store = ExperienceStore(tmp_path / "k.sqlite")
+    ids = store.anchor_many(
+        [
+            _tuple(0, "mine", "oak_log"),
+            _tuple(1, "mine", "oak_log", ok=False, cause=FailureCause.TARGET_NOT_FOUND),
+        ]
+    )
+    assert ids == [1, 2]
+    summ = store.summary("op", "mine:oak_log")
+    assert summ is not None
+    assert summ["attempts"] == 2 and summ["successes"] == 1
+    assert summ["causes"] == {"NONE": 1, "TARGET_NOT_FOUND": 1}
+    assert store.get_tuple(2).diagnosis.cause is FailureCause.TARGET_NOT_FOUND
+    store.close()
+    again = ExperienceStore(tmp_path / "k.sqlite")  # persists across processes
+    assert again.stats()["tuples"] == 2
+
+
+def test_distill_skills_and_guardrails_carry_evidence(tmp_path: Path) -> None:
+    store = ExperienceStore(tmp_path / "k.sqlite")
+    fail = _tuple(
+        0,
+        "mine",
+        "iron_ore",
+        ok=False,
+        cause=FailureCause.WRONG_TOOL,
+        details={
+            "needs": "pickaxe>=stone",
+            "remedy_verb": "craft",
+            "remedy_target": "stone_pickaxe",
+            "remedy_count": 1,
+        },
+    )
+    ok = _tuple(1, "craft", "wooden_pickaxe", gained={"wooden_pickaxe": 1})
+    store.anchor_many([fail, ok])
+    report = RuleDistiller().distill(store, [fail, ok], True, "wooden_pickaxe")
+    assert report.skills and report.guardrails
+    rail = store.guardrails()[0]
+    assert rail.forbidden == "mine:iron_ore" and rail.unless == ["pickaxe>=stone"]
+    assert rail.evidence == [fail.id]
+    assert rail.remedy[0].target == "stone_pickaxe"
+    assert rail.applies(Subgoal(verb="mine", target="iron_ore"), frozenset({"has:stick"}))
+    assert not rail.applies(Subgoal(verb="mine", target="iron_ore"), frozenset({"pickaxe>=stone"}))
+    skill = store.find_skill("obtain:wooden_pickaxe")
+    assert skill is not None and skill.evidence == [ok.id]
+    # the same evidence again: merged, not duplicated; version goes up
+    RuleDistiller().distill(store, [fail, ok], True, "wooden_pickaxe")
+    assert len(store.guardrails()) == 1
+    assert store.guardrails()[0].version == 2
+    assert store.guardrails()[0].confidence > rail.confidence
+
+
+def test_guardrail_contradicted_by_success_is_retired(tmp_path: Path) -> None:
+    store = ExperienceStore(":memory:")
+    fail = _tuple(
+        0,
+        "mine",
+        "stone",
+        ok=False,
+        cause=FailureCause.WRONG_TOOL,
+        details={"needs": "pickaxe>=wood"},
+        facts=(),
+    )
+    store.anchor(fail)
+    RuleDistiller().distill(store, [fail], False, "cobblestone")
+    for i in range(3):
+        win = _tuple(i + 1, "mine", "stone", gained={"cobblestone": 1}, facts=())
+        store.anchor(win)
+        RuleDistiller().distill(store, [win], False, "cobblestone")
+    assert store.guardrails() == []
+    assert store.guardrails(include_retired=True)[0].violations >= 2
+
+
+def test_recall_ranks_and_names_evidence(tmp_path: Path) -> None:
+    store = ExperienceStore(":memory:")
+    ok = _tuple(0, "craft", "wooden_pickaxe", gained={"wooden_pickaxe": 1})
+    store.anchor(ok)
+    RuleDistiller().distill(store, [ok], True, "wooden_pickaxe")
+    brief = recall(store, RecallQuery(goal="wooden_pickaxe", facts=frozenset({"has:stick"})))
+    assert brief.items and brief.items[0].kind == "skill"
+    assert all(i.evidence for i in brief.items)
+    assert {e for i in brief.items for e in i.evidence} <= {t.id for t in store.tuples()}
+    # a budget too small for any item recalls nothing rather than overflowing
+    assert recall(store, RecallQuery(goal="wooden_pickaxe"), budget_tokens=1).items == []
+    # unrelated goals do not recall this skill
+    assert not recall(store, RecallQuery(goal="diamond", summaries=False)).skills
+
+
+def test_bad_store_files_are_refused_clearly(tmp_path: Path) -> None:
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match=r"junk\.sqlite"):
+        ExperienceStore(junk)
+    newer = tmp_path / "newer.sqlite"
+    ExperienceStore(newer).close()
+    with sqlite3.connect(newer) as db:
+        db.execute("UPDATE meta SET value='99' WHERE key='schema'")
+    with pytest.raises(StoreError, match="newer"):
+        ExperienceStore(newer)

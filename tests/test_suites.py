@@ -1,0 +1,292 @@
+"""Task suites: the shipped ones load, and every kind of mistake names its field and line."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from textwrap import dedent
+
+import minecraft_data
+import pytest
+
+from scenarios import SuiteError, TaskSuite, iter_suites, load_suite, resolve_suite
+from sim.schema import Task
+
+ITEMS: set[str] = set(minecraft_data("1.16.5").items_name)
+
+GOOD = """\
+name: t
+defaults:
+  max_ticks: 1000
+  max_subgoals: 10
+  seeds: [3, 4]
+tasks:
+  - id: plain
+    instruction: Craft a stick.
+    goal: {item: stick}
+  - id: custom
+    instruction: Craft two wooden pickaxes.
+    group: wooden
+    goal: {item: wooden_pickaxe, count: 2}
+    initial_inventory: {oak_log: 3}
+    max_ticks: 50
+    max_subgoals: 5
+    seeds: [9]
+    split: unseen
+    helpers: {ores_nearby: true}
+  - id: later
+    instruction: Craft a chest.
+    goal: {item: chest}
+    skip: chests are not implemented yet
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "suite.yaml"
+    path.write_text(dedent(text), encoding="utf-8")
+    return path
+
+
+def error_of(path: Path, known_items: set[str] | None = None) -> SuiteError:
+    with pytest.raises(SuiteError) as info:
+        load_suite(path, known_items=known_items)
+    error = info.value
+    assert error.path == str(path)
+    assert error.errors[0] is error
+    return error
+
+
+# --- shipped suites ------------------------------------------------------------------------
+
+
+def test_shipped_suites_are_found() -> None:
+    assert {p.stem for p in iter_suites()} >= {"wooden", "stone"}
+
+
+@pytest.mark.parametrize("path", iter_suites(), ids=lambda p: p.stem)
+def test_shipped_suite_loads_with_known_items(path: Path) -> None:
+    suite = load_suite(path, known_items=ITEMS)
+    assert suite.name == path.stem
+    assert suite.world == "craftworld/v1"
+    assert suite.item_names() <= ITEMS
+    tasks = suite.to_tasks()
+    assert len(tasks) == len(suite.runnable()) >= 6
+    for task, seeds in tasks:
+        assert task.group == path.stem
+        assert task.instruction.endswith(".")
+        assert task.initial_inventory == {}
+        assert seeds
+
+
+def test_shipped_suite_defaults() -> None:
+    wooden = load_suite(resolve_suite("wooden"))
+    assert (wooden.defaults.max_ticks, wooden.defaults.max_subgoals) == (12000, 40)
+    assert wooden.defaults.seeds == [0, 1]
+    assert 6 <= len(wooden.tasks) <= 11
+    assert "wooden_pickaxe" in wooden.item_names()
+    stone = load_suite(resolve_suite("stone"))
+    assert stone.defaults.max_ticks == 24000
+    assert {"stone_pickaxe", "furnace", "cobblestone"} <= stone.item_names()
+
+
+def test_resolve_suite(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD)
+    assert resolve_suite(str(path)) == path
+    assert resolve_suite("wooden").name == "wooden.yaml"
+    with pytest.raises(SuiteError) as info:
+        resolve_suite("woden")
+    assert "did you mean: wooden" in str(info.value)
+    assert "shipped: " in str(info.value) and "stone" in str(info.value)
+
+
+# --- defaults, overrides, skipping ---------------------------------------------------------
+
+
+def test_to_tasks_applies_defaults_and_overrides(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, GOOD), known_items=ITEMS)
+    tasks = dict((task.id, (task, seeds)) for task, seeds in suite.to_tasks())
+    assert set(tasks) == {"plain", "custom"}
+
+    plain, plain_seeds = tasks["plain"]
+    assert isinstance(plain, Task)
+    assert (plain.max_ticks, plain.max_subgoals, plain_seeds) == (1000, 10, [3, 4])
+    assert (plain.group, plain.split, plain.helpers) == ("default", "seen", {})
+    assert (plain.goal.item, plain.goal.count, plain.goal.predicate) == ("stick", 1, None)
+
+    custom, custom_seeds = tasks["custom"]
+    assert (custom.max_ticks, custom.max_subgoals, custom_seeds) == (50, 5, [9])
+    assert custom.goal.count == 2
+    assert custom.initial_inventory == {"oak_log": 3}
+    assert (custom.group, custom.split, custom.helpers) == (
+        "wooden",
+        "unseen",
+        {"ores_nearby": True},
+    )
+
+
+def test_skipped_tasks_are_listed_not_run(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, GOOD))
+    assert suite.skipped() == [("later", "chests are not implemented yet")]
+    assert [t.id for t in suite.runnable()] == ["plain", "custom"]
+    assert "later" not in {task.id for task, _ in suite.to_tasks()}
+    # A skipped task's items are still checked: a typo is a typo.
+    assert "chest" in suite.item_names()
+
+
+def test_suite_defaults_when_unset(tmp_path: Path) -> None:
+    suite = load_suite(
+        write(tmp_path, "name: t\ntasks: [{id: a, instruction: A., goal: {item: stick}}]\n")
+    )
+    ((task, seeds),) = suite.to_tasks()
+    assert (task.max_ticks, task.max_subgoals, seeds) == (36000, 60, [0])
+    assert isinstance(suite, TaskSuite)
+
+
+# --- one test per mistake: the exact field and line ------------------------------------------
+
+
+def test_yaml_syntax_error(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """\
+        name: t
+        tasks:
+          - id: a
+           instruction: badly indented
+        """,
+    )
+    error = error_of(path)
+    assert (error.field, error.line) == ("", 4)
+    assert error.message.startswith("invalid YAML")
+    assert str(error).startswith(f"{path}:4: invalid YAML")
+
+
+def test_unknown_top_level_field(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD + "max_tick: 5\n")
+    error = error_of(path)
+    assert (error.field, error.line) == ("max_tick", 24)
+    assert error.message.startswith("unknown field 'max_tick' (allowed: defaults, description,")
+
+
+def test_unknown_field_inside_a_task(tmp_path: Path) -> None:
+    text = GOOD.replace("    max_subgoals: 5\n", "    max_subgoal: 5\n")
+    error = error_of(write(tmp_path, text))
+    assert (error.field, error.line) == ("tasks[1].max_subgoal", 16)
+    assert error.message == "unknown field 'max_subgoal' (did you mean: max_subgoals)"
+    assert str(error).endswith(":16: tasks[1].max_subgoal: " + error.message)
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    text = GOOD.replace(
+        "{item: wooden_pickaxe, count: 2}", '{item: wooden_pickaxe, count: "three"}'
+    )
+    error = error_of(write(tmp_path, text))
+    assert (error.field, error.line) == ("tasks[1].goal.count", 13)
+    assert "valid integer" in error.message and "'three'" in error.message
+
+
+def test_negative_count(tmp_path: Path) -> None:
+    text = GOOD.replace("initial_inventory: {oak_log: 3}", "initial_inventory: {oak_log: -2}")
+    error = error_of(write(tmp_path, text))
+    assert (error.field, error.line) == ("tasks[1].initial_inventory.oak_log", 14)
+    assert "greater than or equal to 1" in error.message and "-2" in error.message
+
+
+def test_duplicate_task_id(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, GOOD.replace("id: later", "id: plain")))
+    assert (error.field, error.line) == ("tasks[2].id", 20)
+    assert error.message == "duplicate task id 'plain' (first used by tasks[0])"
+
+
+def test_unknown_item_with_suggestion(tmp_path: Path) -> None:
+    text = GOOD.replace("item: wooden_pickaxe,", "item: wooden_pikaxe,")
+    path = write(tmp_path, text)
+    load_suite(path)  # without known_items, names are not checked
+    error = error_of(path, known_items=ITEMS)
+    assert (error.field, error.line) == ("tasks[1].goal.item", 13)
+    assert error.message.startswith("unknown item 'wooden_pikaxe' (did you mean: wooden_pickaxe")
+    assert str(error).startswith(f"{path}:13: tasks[1].goal.item: unknown item 'wooden_pikaxe'")
+
+
+def test_unknown_items_are_all_reported(tmp_path: Path) -> None:
+    text = GOOD.replace("{oak_log: 3}", "{oak_logg: 3}").replace("item: chest", "item: chset")
+    error = error_of(write(tmp_path, text), known_items=ITEMS)
+    found = [(e.field, e.line) for e in error.errors]
+    assert found == [("tasks[1].initial_inventory.oak_logg", 14), ("tasks[2].goal.item", 22)]
+    assert "oak_log" in error.message
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    text = GOOD.replace("    instruction: Craft two wooden pickaxes.\n", "")
+    error = error_of(write(tmp_path, text))
+    # The field is absent, so the line is that of the task mapping lacking it.
+    assert (error.field, error.line) == ("tasks[1].instruction", 10)
+    assert error.message == "missing required field 'instruction'"
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    error = error_of(path)
+    assert (error.field, error.line) == ("", None)
+    assert str(error) == f"{path}: no such suite file"
+
+
+def test_empty_tasks_list(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "name: t\n\ntasks: []\n"))
+    assert (error.field, error.line) == ("tasks", 3)
+    assert "at least 1 item" in error.message
+
+
+# --- further strictness ----------------------------------------------------------------------
+
+
+def test_all_errors_are_kept_in_file_order(tmp_path: Path) -> None:
+    text = GOOD.replace("seeds: [3, 4]", "seeds: [-1]").replace("group: wooden", "grup: wooden")
+    error = error_of(write(tmp_path, text))
+    assert [(e.field, e.line) for e in error.errors] == [
+        ("defaults.seeds[0]", 5),
+        ("tasks[1].grup", 12),
+    ]
+
+
+def test_goal_needs_exactly_one_of_item_and_predicate(tmp_path: Path) -> None:
+    text = GOOD.replace("goal: {item: stick}", "goal: {item: stick, predicate: p}")
+    error = error_of(write(tmp_path, text))
+    assert (error.field, error.line) == ("tasks[0].goal", 9)
+    assert error.message == "a goal needs exactly one of 'item' and 'predicate'"
+
+
+def test_duplicate_yaml_key(tmp_path: Path) -> None:
+    error = error_of(
+        write(
+            tmp_path, GOOD.replace("    max_ticks: 50\n", "    max_ticks: 50\n    max_ticks: 60\n")
+        )
+    )
+    assert (error.field, error.line) == ("tasks[1].max_ticks", 16)
+    assert error.message == "duplicate key 'max_ticks'"
+
+
+def test_python_tags_are_refused(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "name: !!python/object/apply:os.getcwd []\ntasks: []\n"))
+    assert (error.field, error.line) == ("", 1)
+    assert "constructor" in error.message
+
+
+def test_top_level_must_be_a_mapping(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "- a\n- b\n"))
+    assert (error.line, error.message) == (
+        1,
+        "the top level must be a mapping (name, tasks, ...), not a list",
+    )
+
+
+def test_world_id_must_be_versioned(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, GOOD.replace("name: t\n", "name: t\nworld: craftworld\n")))
+    assert (error.field, error.line) == ("world", 2)
+
+
+def test_suite_error_pickles(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, "name: t\n\ntasks: []\n"))
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error)
+    assert (copy.field, copy.line, len(copy.errors)) == ("tasks", 3, 1)
