@@ -1,0 +1,74 @@
+"""The `steve` command line: version, suite validation with precise errors, a short run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from agent.cli import app
+from scenarios.loader import iter_suites
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert "steve-evolving" in result.output
+
+
+def test_shipped_suites_validate() -> None:
+    result = runner.invoke(app, ["suite", "validate", *map(str, iter_suites())])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("ok") == len(iter_suites())
+
+
+BAD = """name: bad
+tasks:
+  - id: one
+    instruction: Craft a pickaxe.
+    goal: {item: wooden_pikaxe}
+"""
+
+
+def test_unknown_item_names_file_field_and_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(BAD)
+    for args in (["suite", "validate", str(bad)], ["run", str(bad), "--out", str(tmp_path)]):
+        result = runner.invoke(app, args)
+        assert result.exit_code != 0
+        out = " ".join(result.output.split())
+        assert "bad.yaml:5" in out and "tasks[0].goal.item" in out, out
+        assert "wooden_pickaxe" in out  # the closest valid name
+        assert "Traceback" not in result.output
+        assert not isinstance(result.exception, Exception) or isinstance(
+            result.exception, SystemExit
+        )
+
+
+def test_syntax_error_and_unknown_field(tmp_path: Path) -> None:
+    bad = tmp_path / "syntax.yaml"
+    bad.write_text("name: x\ntasks: [\n")
+    result = runner.invoke(app, ["suite", "validate", str(bad)])
+    assert result.exit_code == 1 and "syntax.yaml:" in result.output
+    extra = tmp_path / "extra.yaml"
+    extra.write_text(BAD.replace("wooden_pikaxe", "wooden_pickaxe") + "colour: blue\n")
+    result = runner.invoke(app, ["suite", "validate", str(extra)])
+    assert result.exit_code == 1 and "extra.yaml:6" in result.output and "colour" in result.output
+
+
+def test_run_prints_the_table(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["run", "wooden", "--tasks", "craft_stick", "--seeds", "0", "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "craft_stick" in result.output and "success 1/1" in result.output
+    assert "oracle" in result.output  # the symbolic planner is labelled as such
+
+
+def test_unknown_suite_and_method_fail_cleanly(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", "no_such_suite", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "wooden" in result.output
+    result = runner.invoke(app, ["run", "wooden", "--method", "evolvng", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "evolving" in result.output
