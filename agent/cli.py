@@ -165,6 +165,52 @@ def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML 
         raise typer.Exit(code=1)
 
 
+@suite_app.command("new")
+def suite_new(
+    name: Annotated[str, typer.Argument(help="Suite name (letters, digits, _ . -).")],
+    out: Annotated[Path | None, typer.Option(help="Where to write it (default NAME.yaml).")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented suite template to fill in."""
+    from scenarios.template import write_template
+
+    path = out or Path(f"{name}.yaml")
+    try:
+        write_template(path, name, overwrite=force)
+    except (FileExistsError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}; check it with: steve suite validate {path}")
+
+
+@suite_app.command("import")
+def suite_import(
+    file: Annotated[Path, typer.Argument(help="JARVIS-1 JSON, Optimus or MCU YAML.")],
+    out: Annotated[Path | None, typer.Option(help="Where to write the suite.")] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jarvis | optimus | mineevolve | mcu | steve")
+    ] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the new suite.")] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Import tasks from another project's format into a suite file."""
+    from scenarios.importers import import_tasks
+    from scenarios.loader import SuiteError
+    from scenarios.template import write_suite
+
+    try:
+        suite = import_tasks(file, fmt, name=name)
+    except SuiteError as exc:
+        for e in exc.errors or [exc]:
+            err.print(f"[red]{e}[/]", highlight=False)
+        raise typer.Exit(code=1) from None
+    path = out or Path(f"{suite.name}.yaml")
+    try:
+        write_suite(suite, path, overwrite=force, header=f"Imported from {file}.")
+    except (FileExistsError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path}: {len(suite.runnable())} tasks, {len(suite.skipped())} skipped")
+
+
 @suite_app.command("list")
 def suite_list() -> None:
     """The suites shipped with the package."""

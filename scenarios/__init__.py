@@ -1,18 +1,25 @@
-"""Task suites: the YAML schema users author, its loader with precise errors, and the suites
-shipped with the package (`scenarios/suites/*.yaml`)."""
+"""Task suites: the YAML schema users author, its loader with precise errors, importers for
+other projects' task formats, a template writer, and the suites shipped with the package
+(`scenarios/suites/*.yaml`)."""
 
 from __future__ import annotations
 
+from scenarios.importers import import_tasks
 from scenarios.loader import SuiteError, iter_suites, load_suite, resolve_suite
-from scenarios.schema import GoalSpec, SuiteDefaults, TaskEntry, TaskSuite
+from scenarios.schema import GoalSpec, GroupDefaults, SuiteDefaults, TaskEntry, TaskSuite
+from scenarios.template import write_suite, write_template
 
 __all__ = [
     "GoalSpec",
+    "GroupDefaults",
     "SuiteDefaults",
     "SuiteError",
     "TaskEntry",
     "TaskSuite",
+    "import_tasks",
     "iter_suites",
     "load_suite",
     "resolve_suite",
+    "write_suite",
+    "write_template",
 ]

@@ -236,8 +236,10 @@ def _format_loc(loc: Loc) -> str:
 def _model_at(loc: Loc) -> type[BaseModel] | None:
     """The pydantic model that validates the mapping at `loc`, if there is one."""
     model: type[BaseModel] = TaskSuite
+    keyed = False  # the next part is a key of a `dict[str, Model]` field (e.g. a group name)
     for part in loc:
-        if isinstance(part, int):
+        if isinstance(part, int) or keyed:
+            keyed = False
             continue
         field = model.model_fields.get(str(part))
         if field is None:
@@ -245,6 +247,7 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
         inner = _find_model(field.annotation)
         if inner is None:
             return None
+        keyed = typing.get_origin(field.annotation) is dict
         model = inner
     return model
 
@@ -252,7 +255,10 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
 def _find_model(annotation: Any) -> type[BaseModel] | None:
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return annotation
-    if typing.get_origin(annotation) in (list, typing.Union, types.UnionType):
+    origin = typing.get_origin(annotation)
+    if origin is dict:
+        return _find_model(typing.get_args(annotation)[1])
+    if origin in (list, typing.Union, types.UnionType):
         for arg in typing.get_args(annotation):
             found = _find_model(arg)
             if found is not None:
@@ -264,12 +270,15 @@ def _find_model(annotation: Any) -> type[BaseModel] | None:
 
 
 def _merged(exc: ValidationError) -> list[ErrorDetails]:
-    """Pydantic's errors, with a duplicate `tasks` error moved onto the offending task's id."""
+    """Pydantic's errors, with a duplicate `tasks` error moved onto the offending task's id and
+    an unused `groups` key onto that key."""
     errors: list[ErrorDetails] = []
     for error in exc.errors():
         ctx = error.get("ctx") or {}
         if error["type"] == "duplicate_id" and "index" in ctx:
             error = {**error, "loc": (*error["loc"], ctx["index"], "id")}
+        elif error["type"] == "unused_group" and "group" in ctx:
+            error = {**error, "loc": ("groups", ctx["group"])}
         errors.append(error)
     return errors
 
@@ -288,7 +297,9 @@ def _message(error: ErrorDetails, field_loc: Loc) -> str:
         return f"unknown field {name!r} (allowed: {', '.join(allowed)})"
     message = error["msg"].removeprefix("Value error, ")
     value = error.get("input")
-    if kind != "duplicate_id" and isinstance(value, str | int | float | bool | type(None)):
+    if kind not in ("duplicate_id", "unused_group") and isinstance(
+        value, str | int | float | bool | type(None)
+    ):
         message += f" (got {value!r})"
     return message
 

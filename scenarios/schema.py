@@ -8,7 +8,7 @@ override. Validation is strict (`extra="forbid"`) so a typo is an error, never a
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -22,6 +22,12 @@ WORLD_PATTERN = r"^[A-Za-z0-9_.\-]+/v[0-9][A-Za-z0-9_.\-]*$"
 
 PositiveInt = Annotated[int, Field(ge=1)]
 Seed = Annotated[int, Field(ge=0)]
+_T = TypeVar("_T")
+
+
+def _first(*values: _T | None) -> _T:
+    """The first value that is set (the last one always is)."""
+    return next(value for value in values if value is not None)
 
 
 class GoalSpec(BaseModel):
@@ -54,7 +60,8 @@ class GoalSpec(BaseModel):
 
 
 class TaskEntry(BaseModel):
-    """One task of a suite as the user writes it; unset budgets and seeds come from the suite."""
+    """One task of a suite as the user writes it; unset budgets and seeds come from its group
+    (`TaskSuite.groups`) or the suite (`TaskSuite.defaults`)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -74,15 +81,20 @@ class TaskEntry(BaseModel):
         default_factory=dict, description="Items the agent starts with, by name (counts >= 1)."
     )
     max_ticks: int | None = Field(
-        None, ge=1, description="World-tick budget; unset means the suite default."
+        None,
+        ge=1,
+        description="World-tick budget; unset means the group's, else the suite's default.",
     )
     max_subgoals: int | None = Field(
-        None, ge=1, description="Subgoal attempts allowed; unset means the suite default."
+        None,
+        ge=1,
+        description="Subgoal attempts allowed; unset means the group's, else the suite's default.",
     )
     seeds: list[Seed] | None = Field(
         None,
         min_length=1,
-        description="World seeds to run this task with; unset means the suite default.",
+        description="World seeds to run this task with; unset means the group's, else the "
+        "suite's default.",
     )
     split: Literal["seen", "unseen"] = Field(
         "seen", description="Whether the task is for learning (`seen`) or held out (`unseen`)."
@@ -111,6 +123,24 @@ class SuiteDefaults(BaseModel):
     )
 
 
+class GroupDefaults(BaseModel):
+    """Budgets and seeds for the tasks of one group; each unset field falls back to the suite's
+    `defaults`. Long suites (the tech tree) give each group its own budget this way instead of
+    repeating it on every task."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_ticks: int | None = Field(
+        None, ge=1, description="World-tick budget; unset means the suite default."
+    )
+    max_subgoals: int | None = Field(
+        None, ge=1, description="Subgoal attempts allowed; unset means the suite default."
+    )
+    seeds: list[Seed] | None = Field(
+        None, min_length=1, description="World seeds; unset means the suite default."
+    )
+
+
 class TaskSuite(BaseModel):
     """A named, versioned list of tasks for one world; the unit a runner runs."""
 
@@ -130,6 +160,11 @@ class TaskSuite(BaseModel):
     defaults: SuiteDefaults = Field(
         default_factory=SuiteDefaults, description="Budgets and seeds for tasks that set none."
     )
+    groups: dict[str, GroupDefaults] = Field(
+        default_factory=dict,
+        description="Budgets and seeds per task group (keyed by `group`): a task's own setting "
+        "wins, then its group's, then `defaults`. Every key must be some task's group.",
+    )
     tasks: list[TaskEntry] = Field(min_length=1, description="The tasks, in run order.")
 
     @field_validator("tasks")
@@ -148,6 +183,30 @@ class TaskSuite(BaseModel):
             first[task.id] = index
         return tasks
 
+    @model_validator(mode="after")
+    def _groups_are_used(self) -> TaskSuite:
+        used = {task.group for task in self.tasks}
+        for group in self.groups:
+            if group not in used:
+                # A misspelt group key would otherwise silently leave its budgets unapplied.
+                # The group travels in the context so the loader can point at its line.
+                raise PydanticCustomError(
+                    "unused_group",
+                    "no task has group '{group}' (groups used: {used})",
+                    {"group": group, "used": ", ".join(sorted(used))},
+                )
+        return self
+
+    def budget(self, entry: TaskEntry) -> tuple[int, int, list[int]]:
+        """`(max_ticks, max_subgoals, seeds)` of a task: its own, else its group's, else the
+        suite's defaults."""
+        group, suite = self.groups.get(entry.group, GroupDefaults()), self.defaults
+        return (
+            _first(entry.max_ticks, group.max_ticks, suite.max_ticks),
+            _first(entry.max_subgoals, group.max_subgoals, suite.max_subgoals),
+            list(_first(entry.seeds, group.seeds, suite.seeds)),
+        )
+
     def runnable(self) -> list[TaskEntry]:
         """The tasks to run: every task not marked `skip`."""
         return [task for task in self.tasks if task.skip is None]
@@ -160,24 +219,18 @@ class TaskSuite(BaseModel):
         """Each runnable task as the world-facing `Task`, with defaults applied, and its seeds."""
         out: list[tuple[Task, list[int]]] = []
         for entry in self.runnable():
+            max_ticks, max_subgoals, seeds = self.budget(entry)
             task = Task(
                 id=entry.id,
                 instruction=entry.instruction,
                 group=entry.group,
                 goal=entry.goal.to_goal(),
                 initial_inventory=dict(entry.initial_inventory),
-                max_ticks=entry.max_ticks
-                if entry.max_ticks is not None
-                else self.defaults.max_ticks,
-                max_subgoals=(
-                    entry.max_subgoals
-                    if entry.max_subgoals is not None
-                    else self.defaults.max_subgoals
-                ),
+                max_ticks=max_ticks,
+                max_subgoals=max_subgoals,
                 helpers=dict(entry.helpers),
                 split=entry.split,
             )
-            seeds = list(entry.seeds if entry.seeds is not None else self.defaults.seeds)
             out.append((task, seeds))
         return out
 

@@ -72,3 +72,19 @@ def test_unknown_suite_and_method_fail_cleanly(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "wooden" in result.output
     result = runner.invoke(app, ["run", "wooden", "--method", "evolvng", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "evolving" in result.output
+
+
+def test_suite_new_and_import(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    result = runner.invoke(app, ["suite", "new", "mine", "--out", str(path)])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["suite", "validate", str(path)]).exit_code == 0
+    again = runner.invoke(app, ["suite", "new", "mine", "--out", str(path)])
+    assert again.exit_code == 2 and "mine.yaml" in again.output  # never overwritten silently
+    jarvis = tmp_path / "tasks.json"
+    jarvis.write_text('[{"task": "get_pickaxe", "task_obj": {"stone_pickaxe": 1}, '
+                      '"env": {"init_inventory": {"0": {"type": "stick", "quantity": 2}}}}]')  # fmt: skip
+    out = tmp_path / "imported.yaml"
+    result = runner.invoke(app, ["suite", "import", str(jarvis), "--out", str(out), "--name", "j"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["suite", "validate", str(out)]).exit_code == 0

@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from textwrap import dedent
 
 import minecraft_data
 import pytest
 
-from scenarios import SuiteError, TaskSuite, iter_suites, load_suite, resolve_suite
+from scenarios import (
+    SuiteError,
+    TaskSuite,
+    iter_suites,
+    load_suite,
+    resolve_suite,
+    write_template,
+)
 from sim.schema import Task
 
 ITEMS: set[str] = set(minecraft_data("1.16.5").items_name)
+# The 70-task tech tree of Optimus-1 / Steve-Evolving: tasks per group.
+TECHTREE_GROUPS = {
+    "wooden": 11,
+    "stone": 10,
+    "iron": 16,
+    "gold": 7,
+    "redstone": 6,
+    "diamond": 7,
+    "armor": 13,
+}
 
 GOOD = """\
 name: t
@@ -71,8 +89,10 @@ def test_shipped_suite_loads_with_known_items(path: Path) -> None:
     assert suite.item_names() <= ITEMS
     tasks = suite.to_tasks()
     assert len(tasks) == len(suite.runnable()) >= 6
+    # Single-group suites are named after their group; the tech tree spans seven.
+    groups = set(TECHTREE_GROUPS) if path.stem == "techtree" else {path.stem}
     for task, seeds in tasks:
-        assert task.group == path.stem
+        assert task.group in groups
         assert task.instruction.endswith(".")
         assert task.initial_inventory == {}
         assert seeds
@@ -290,3 +310,120 @@ def test_suite_error_pickles(tmp_path: Path) -> None:
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error)
     assert (copy.field, copy.line, len(copy.errors)) == ("tasks", 3, 1)
+
+
+# --- per-group defaults ------------------------------------------------------------------------
+
+GROUPED = """\
+name: g
+defaults: {max_ticks: 100, max_subgoals: 10, seeds: [0]}
+groups:
+  iron: {max_ticks: 500, seeds: [7, 8]}
+tasks:
+  - {id: plain, instruction: A., group: wooden, goal: {item: stick}}
+  - {id: grouped, instruction: B., group: iron, goal: {item: iron_ingot}}
+  - {id: own, instruction: C., group: iron, goal: {item: iron_ingot}, max_ticks: 900}
+"""
+
+
+def test_group_defaults_sit_between_task_and_suite(tmp_path: Path) -> None:
+    suite = load_suite(write(tmp_path, GROUPED), known_items=ITEMS)
+    budgets = {
+        task.id: (task.max_ticks, task.max_subgoals, seeds) for task, seeds in suite.to_tasks()
+    }
+    assert budgets == {
+        "plain": (100, 10, [0]),  # no group defaults: the suite's
+        "grouped": (500, 10, [7, 8]),  # the group's, and the suite's for what it leaves unset
+        "own": (900, 10, [7, 8]),  # the task's own wins
+    }
+
+
+def test_unused_group_key_is_an_error(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, GROUPED.replace("  iron: {", "  irn: {")))
+    assert (error.field, error.line) == ("groups.irn", 4)
+    assert error.message == "no task has group 'irn' (groups used: iron, wooden)"
+
+
+def test_unknown_field_in_group_defaults(tmp_path: Path) -> None:
+    error = error_of(write(tmp_path, GROUPED.replace("max_ticks: 500", "max_tick: 500")))
+    assert (error.field, error.line) == ("groups.iron.max_tick", 4)
+    assert error.message == "unknown field 'max_tick' (did you mean: max_ticks)"
+
+
+# --- the 70-task tech tree -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def techtree() -> TaskSuite:
+    return load_suite(resolve_suite("techtree"), known_items=ITEMS)
+
+
+def test_techtree_has_70_tasks_in_seven_groups(techtree: TaskSuite) -> None:
+    assert len(techtree.tasks) == 70
+    counts = {group: 0 for group in TECHTREE_GROUPS}
+    for task in techtree.tasks:
+        counts[task.group] += 1
+    assert counts == TECHTREE_GROUPS
+    assert set(techtree.groups) == set(TECHTREE_GROUPS)
+    # Every task starts from an empty inventory and asks for one item, with no world help.
+    for task in techtree.tasks:
+        assert (task.initial_inventory, task.helpers, task.goal.count) == ({}, {}, 1)
+        assert task.goal.item is not None
+
+
+def test_techtree_goals_are_obtainable_or_skipped_with_a_reason(techtree: TaskSuite) -> None:
+    from agent.planner.recipe_graph import graph_for
+    from sim.craftworld.body import PASSIVE
+    from sim.craftworld.palette import NATURAL
+
+    graph = graph_for("1.16.5", NATURAL, PASSIVE, "oak")
+    for task in techtree.tasks:
+        if task.skip is None:
+            assert task.goal.item in graph.methods, f"{task.id}: {task.goal.item} unobtainable"
+        else:
+            assert task.skip.strip(), f"{task.id} is skipped without a reason"
+    assert len(techtree.runnable()) + len(techtree.skipped()) == 70
+    assert all(reason.strip() for _, reason in techtree.skipped())
+
+
+def test_techtree_budgets_grow_with_the_tier(techtree: TaskSuite) -> None:
+    budgets = {task.id: (task.max_ticks, task.max_subgoals) for task, _ in techtree.to_tasks()}
+    assert budgets["craft_wooden_pickaxe"] == (12000, 40)
+    assert budgets["craft_stone_pickaxe"] == (24000, 60)
+    assert budgets["craft_iron_pickaxe"] == (60000, 100)
+    assert budgets["craft_golden_pickaxe"] == budgets["craft_compass"] == (90000, 120)
+    assert budgets["craft_diamond_pickaxe"] == (120000, 150)
+    # Armor is budgeted per material.
+    assert budgets["craft_iron_helmet"] == budgets["craft_shield"] == (60000, 100)
+    assert budgets["craft_golden_helmet"] == (90000, 120)
+    assert budgets["craft_diamond_helmet"] == (120000, 150)
+
+
+# --- the template for new suites -----------------------------------------------------------
+
+
+def test_template_validates_and_keeps_its_comments(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    write_template(path, "my-suite")
+    suite = load_suite(path, known_items=ITEMS)
+    assert suite.name == "my-suite"
+    assert suite.to_tasks()
+    text = path.read_text(encoding="utf-8")
+    assert text.count("#") > 20  # the field-by-field comments, as in wooden.yaml
+    assert "name: my-suite" in text and "# skip: null" in text
+
+
+def test_template_never_overwrites_silently(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("keep me\n", encoding="utf-8")
+    with pytest.raises(FileExistsError, match=re.escape(str(path))):
+        write_template(path, "mine")
+    assert path.read_text(encoding="utf-8") == "keep me\n"
+    write_template(path, "mine", overwrite=True)
+    assert load_suite(path).name == "mine"
+
+
+def test_template_rejects_a_bad_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="invalid suite name"):
+        write_template(tmp_path / "x.yaml", "my suite")
+    assert not (tmp_path / "x.yaml").exists()
