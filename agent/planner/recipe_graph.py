@@ -24,6 +24,7 @@ from sim.craftworld.tables import SmeltRecipe
 WOODS = ("oak", "birch", "spruce", "jungle", "acacia", "dark_oak")
 MINE_COST, CRAFT_COST, SMELT_COST, HUNT_COST = 4.0, 1.0, 3.0, 12.0
 FUEL = "planks"  # burn 300 ticks each; every tech-tree agent has wood
+PLACED = frozenset({"crafting_table", "furnace"})  # stations placed in the world to be used
 
 
 @dataclass(frozen=True)
@@ -141,17 +142,29 @@ class RecipeGraph:
     def fuel(self) -> str:
         return f"{self.wood}_{FUEL}"
 
-    def expand(self, goal: str, count: int, inventory: dict[str, int]) -> dict[str, int]:
-        """How many times each item's method must run to hold `count` of `goal`.
+    def expand(
+        self,
+        goal: str,
+        count: int,
+        inventory: dict[str, int],
+        also: dict[str, int] | None = None,
+    ) -> dict[str, int]:
+        """How many times each item's method must run to hold `count` of `goal` (and the
+        counts in `also`, made along the way).
 
-        Items are visited consumers-first (topological order of the goal's ancestors), so each
+        Items are visited consumers-first (topological order of the goals' ancestors), so each
         item's demand is complete before it is expanded; what the inventory holds is used up
         first. Raises KeyError for an item with no method."""
-        if goal not in self.methods:
-            raise KeyError(goal)
-        sub = self.graph.subgraph(nx.ancestors(self.graph, goal) | {goal})
-        demand: Counter[str] = Counter({goal: count})
+        goals = {goal: count, **(also or {})}
+        for item in goals:
+            if item not in self.methods:
+                raise KeyError(item)
+        sub = self.graph.subgraph(
+            set().union(*(nx.ancestors(self.graph, g) for g in goals)) | set(goals)
+        )
+        demand: Counter[str] = Counter(goals)
         runs: dict[str, int] = {}
+        placed: set[str] = set()
         for item in reversed(list(nx.topological_sort(sub))):
             need = demand[item] - inventory.get(item, 0)
             if need <= 0:
@@ -164,6 +177,10 @@ class RecipeGraph:
             for pre in self.prerequisites(item):
                 if pre == self.fuel():
                     demand[pre] += -(-200 * times // 300)
+                elif pre in PLACED:  # placing a station uses one up, once
+                    if pre not in placed:
+                        placed.add(pre)
+                        demand[pre] += 1
                 else:
                     demand[pre] = max(demand[pre], 1)
         return runs

@@ -17,9 +17,13 @@ from agent.planner.recipe_graph import WOODS, RecipeGraph, graph_for
 from knowledge.schema import Briefing, Diagnosis
 from sim.craftworld.body import PASSIVE
 from sim.craftworld.palette import NATURAL
-from sim.schema import Subgoal, Task, WorldState
+from sim.craftworld.rules import Rules
+from sim.schema import NIGHT_END, Subgoal, Task, WorldState
 
 STATIONS = ("crafting_table", "furnace")
+SWORD = "stone_sword"
+NIGHT_SWORD = "wooden_sword"
+DUSK = 12_000  # time of day from which a planner expects the night's mobs
 
 
 @dataclass
@@ -38,9 +42,12 @@ class SymbolicPlanner:
 
     name = "symbolic"
 
-    def __init__(self, version: str = "1.16.5", noise: PlanNoise | None = None) -> None:
+    def __init__(
+        self, version: str = "1.16.5", noise: PlanNoise | None = None, arm: bool = True
+    ) -> None:
         self.version = version
         self.noise = noise
+        self.arm = arm  # craft a sword before going underground, and fight back when hurt
         self.rng = np.random.default_rng(noise.seed if noise else 0)
 
     def graph(self, state: WorldState) -> RecipeGraph:
@@ -71,12 +78,33 @@ class SymbolicPlanner:
         diagnosis: Diagnosis,
         remaining: list[Subgoal],
     ) -> PlanResult:
-        result = self.plan(task, state, briefing)
+        if diagnosis.success and remaining:
+            # the step worked (the loop asks on stagnation or a revisited state): the rest of
+            # a plan from the recipe graph still holds, and a fresh one would only repeat it
+            return PlanResult(list(remaining), notes=["kept the remaining plan"])
         verb, target = diagnosis.details.get("remedy_verb"), diagnosis.details.get("remedy_target")
-        if verb in ("explore", "move_to") and target:
+        if verb == "attack" and target and self.arm:
+            # hurt by a mob: draw the best weapon held, deal with it, then carry on
+            fight = [Subgoal(verb="attack", target=str(target))]
+            weapon = self._weapon(state)
+            if weapon is not None and weapon != state.equipped:
+                fight.insert(0, Subgoal(verb="equip", target=weapon))
+            armed = state.model_copy(update={"equipped": weapon or state.equipped})
+            result = self.plan(task, armed, briefing)
+            result.subgoals[:0] = fight
+            return result
+        result = self.plan(task, state, briefing)
+        # go where the world says; but stations are made, not searched for: the fresh plan
+        # already places or crafts one that is nowhere near
+        if target and (verb == "move_to" or (verb == "explore" and str(target) in NATURAL)):
             count = int(diagnosis.details.get("remedy_count", 1))
             result.subgoals.insert(0, Subgoal(verb=str(verb), target=str(target), count=count))
         return result
+
+    def _weapon(self, state: WorldState) -> str | None:
+        rules = Rules.load(self.version)
+        swords = [i for i in state.inventory if rules.tool_kind(i) == "sword"]
+        return max(swords, key=rules.tool_tier, default=None)
 
     def _linearize(self, g: RecipeGraph, goal: str, count: int, state: WorldState) -> list[Subgoal]:
         held = dict(state.inventory)
@@ -84,11 +112,27 @@ class SymbolicPlanner:
             if state.nearby_blocks.get(s):
                 held[s] = held.get(s, 0) + 1
         runs = g.expand(goal, count, held)
+        rules = Rules.load(self.version)
+        deep = any(
+            rules.tool_tier(m.tool) >= 2
+            for i in runs
+            if (m := g.methods[i]).kind == "mine" and m.tool is not None
+        )
+        arms: dict[str, int] = {}
+        if self.arm and self._weapon(state) is None:
+            if DUSK <= state.time_of_day < NIGHT_END:
+                arms[NIGHT_SWORD] = 1  # mobs are out: a sword before anything else
+            if deep:
+                arms[SWORD] = 1  # ores that need a stone pickaxe lie deep, where it is dark
+        arms.pop(goal, None)
+        if arms:
+            runs = g.expand(goal, count, held, also=arms)
         order = [i for i in nx.topological_sort(g.graph.subgraph(runs)) if i in runs]
         out: list[Subgoal] = []
         equipped = state.equipped
         placed = {s: state.nearby_blocks.get(s, 0) > 0 for s in STATIONS}
-        at = dict(placed)
+        # a station in sight may still be out of reach: walk to it before its first use
+        at = dict.fromkeys(STATIONS, False)
         for item in order:
             m = g.methods[item]
             times = runs[item]

@@ -11,8 +11,10 @@ import functools
 import math
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sim import events as ev
 from sim.craftworld.attempt import Attempt, Failure
 from sim.craftworld.body import MOB_HEALTH
 from sim.craftworld.palette import BLOCK_ID, NATURAL
@@ -23,7 +25,10 @@ if TYPE_CHECKING:
     from sim.craftworld.world import CraftWorld
 
 SEARCH = 32  # blocks within which `mine`, `move_to` and `attack` look for their target
+CANDIDATES = 24  # nearest targets `mine` considers before giving up on a lava-free route
+STATIONS = ("crafting_table", "furnace", "chest")  # placed blocks a route never digs through
 WALK_TICKS = 4.65  # ticks per block at Minecraft's walking speed (4.3 blocks/s)
+ATTACK_REACH = 3.0  # blocks within which a player hits a mob
 CLIMB_TICKS = 6
 CRAFT_TICKS = 10
 SMELT_TICKS = 200
@@ -35,7 +40,12 @@ def _check_name(w: CraftWorld, name: str, kind: str) -> None:
     known = w.rules.is_block(name) if kind == "block" else w.rules.is_item(name)
     if not known:
         close = ", ".join(w.rules.closest(name, kind, 3)) or "none"
-        raise Failure(FailureCause.INVALID_ACTION, f"unknown {kind} {name!r}; closest: {close}")
+        raise Failure(
+            FailureCause.INVALID_ACTION,
+            f"unknown {kind} {name!r}; closest: {close}",
+            event=ev.INVALID,
+            data={"what": kind, "name": name, "closest": close},
+        )
 
 
 def obtain_verb(w: CraftWorld, item: str) -> tuple[str, str]:
@@ -67,13 +77,26 @@ def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
     if block == "lava":
         w.body.health -= 8
         att.log("damage", source="lava", damage=8)
-        raise Failure(FailureCause.TARGET_UNREACHABLE, f"lava at {pos} blocks the way")
+        if w.body.dead:
+            att.log("death", source="lava")
+            raise Failure(FailureCause.DAMAGE, f"the agent burned in lava at {pos}", event=None)
+        att.log("hazard", kind="lava", pos=list(pos))
+        raise Failure(FailureCause.TARGET_UNREACHABLE, f"lava at {pos} blocks the way", event=None)
     if not w.rules.blocks.get(block) or not w.rules.blocks[block].diggable:
-        raise Failure(FailureCause.TARGET_UNREACHABLE, f"{block} at {pos} cannot be dug")
+        raise Failure(
+            FailureCause.TARGET_UNREACHABLE,
+            f"{block} at {pos} cannot be dug",
+            event=ev.HAZARD,
+            data={"kind": "undiggable", "block": block, "pos": list(pos)},
+        )
     tool = w.equipped
     if w.task is not None and w.task.helpers.get("auto_equip"):
         tool = _best_tool(w, block)
         w.equipped = tool
+    if not w.rules.can_harvest(block, tool) and any(e["event"] == "tool_broke" for e in att.trace):
+        # the tool broke on the way: a player stops rather than dig on by hand for nothing
+        att.log("tool_lost", block=block, pos=list(pos), needs_tool=w.rules.min_harvest_tool(block))
+        raise _tool_failure(w, block, f"the tool broke; {block} needs")
     w.pass_time(w.rules.dig_ticks(block, tool), att)
     w.terrain.set(*pos, "air")
     att.steps += 1
@@ -81,7 +104,8 @@ def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
     for item, n in drops.items():
         w.give(item, n)
     w.wear(tool, 1, att)
-    att.log("dig", block=block, pos=list(pos), tool=tool, drops=drops)
+    harvestable = w.rules.can_harvest(block, tool)
+    att.log("dig", block=block, pos=list(pos), tool=tool, drops=drops, harvestable=harvestable)
     return drops
 
 
@@ -90,76 +114,172 @@ def _best_tool(w: CraftWorld, block: str) -> str | None:
     return min(usable, key=lambda i: w.rules.dig_ticks(block, i), default=w.equipped)
 
 
-def travel(w: CraftWorld, goal: Pos, att: Attempt) -> None:
-    """Go to stand next to `goal`: climb out, walk on the surface, dig a shaft down; or
-    tunnel straight when both ends are underground and close."""
+@dataclass(frozen=True)
+class Leg:
+    """One stretch of a route: where the agent stands after each step, and what it costs.
+
+    `tunnel` digs each cell and the one above it, `shaft` digs each cell, `climb` and `walk`
+    dig nothing; `ticks` is the cumulative tick count at each step."""
+
+    kind: str
+    path: list[Pos]
+    ticks: list[int]
+
+    def dug(self) -> list[Pos]:
+        if self.kind == "tunnel":
+            return [c for p in self.path for c in (p, (p[0], p[1] + 1, p[2]))]
+        return list(self.path) if self.kind == "shaft" else []
+
+
+def route(w: CraftWorld, goal: Pos, *, tunnel: bool = True) -> list[Leg]:
+    """How the agent goes to stand next to `goal`: tunnel straight when both ends are
+    underground and close; else climb out, walk on the surface and dig a shaft down."""
     x, y, z = w.pos
     gx, gy, gz = goal
     horiz = math.hypot(gx - x, gz - z)
-    surface = w.terrain.surface_y(x, z)
-    if y < surface - 2 and horiz <= 24 and abs(gy - y) <= 8:
+    # the ground as generated: in a shaft the agent dug, its own column shows no roof
+    surface = max(w.terrain.surface_y(x, z), w.terrain.ground_y(x, z))
+    if tunnel and y < surface - 2 and horiz <= 24 and abs(gy - y) <= 8:
         steps = max(int(horiz), abs(gy - y))
-        for i in range(1, steps):
-            p = (
+        path = [
+            (
                 round(x + (gx - x) * i / steps),
                 round(y + (gy - y) * i / steps),
                 round(z + (gz - z) * i / steps),
             )
-            for cell in (p, (p[0], p[1] + 1, p[2])):
-                _dig(w, cell, att)
-            w.pass_time(math.ceil(WALK_TICKS), att)
-            w.pos = p
-        att.log("tunnel", to=list(w.pos), blocks=steps)
-        return
+            for i in range(1, steps)
+        ]
+        return [Leg("tunnel", path, [math.ceil(WALK_TICKS) * i for i in range(1, steps)])]
+    legs = []
     if y < surface:
-        w.pass_time(CLIMB_TICKS * (surface + 1 - y), att)
-        att.log("climb", rise=surface + 1 - y)
-    w.pass_time(math.ceil(WALK_TICKS * horiz), att)
-    att.steps += int(horiz)
-    top = w.terrain.stand_y(gx, gz)
-    w.pos = (gx, top, gz)
-    att.log("walk", to=list(w.pos), distance=round(horiz, 1))
+        rise = surface + 1 - y
+        climb = [(x, y + i, z) for i in range(1, rise + 1)]
+        legs.append(Leg("climb", climb, [CLIMB_TICKS * i for i in range(1, rise + 1)]))
+    n = max(1, math.ceil(horiz))
+    walk = []
+    for i in range(1, n + 1):
+        px, pz = round(x + (gx - x) * i / n), round(z + (gz - z) * i / n)
+        walk.append((px, w.terrain.stand_y(px, pz), pz))
+    legs.append(Leg("walk", walk, [math.ceil(WALK_TICKS * horiz * i / n) for i in range(1, n + 1)]))
+    top = walk[-1][1]
     if gy < top - 1:
-        for yy in range(top - 1, gy, -1):
-            _dig(w, (gx, yy, gz), att)
-            w.pos = (gx, yy, gz)
-        att.log("shaft", depth=top - 1 - gy)
+        shaft = [(gx, yy, gz) for yy in range(top - 1, gy, -1)]
+        legs.append(Leg("shaft", shaft, [0] * len(shaft)))
+    return legs
+
+
+def hazard(w: CraftWorld, cells: list[Pos]) -> tuple[str, Pos] | None:
+    """The first of `cells` a careful agent would not dig: lava or next to lava (it would
+    flow in), or a station the agent placed. Returns what is there, and where."""
+    for x, y, z in cells:
+        block = w.terrain.get(x, y, z)
+        if block in STATIONS:
+            return block, (x, y, z)
+        for dx, dy, dz in _SELF_AND_NEIGHBOURS:
+            if w.terrain.get(x + dx, y + dy, z + dz) == "lava":
+                return "lava", (x, y, z)
+    return None
+
+
+_SIDES = ((1, 0), (0, 1), (-1, 0), (0, -1))
+_SELF_AND_NEIGHBOURS = (
+    (0, 0, 0),
+    (1, 0, 0),
+    (-1, 0, 0),
+    (0, 1, 0),
+    (0, -1, 0),
+    (0, 0, 1),
+    (0, 0, -1),
+)
+
+
+def travel(w: CraftWorld, goal: Pos, att: Attempt, legs: list[Leg] | None = None) -> None:
+    """Follow `route(w, goal)` (or the legs given) a step at a time, so the clock, the body
+    and the mobs see the agent move."""
+    for leg in legs if legs is not None else route(w, goal):
+        start, spent = w.pos, 0
+        for p, t in zip(leg.path, leg.ticks, strict=True):
+            if leg.kind == "tunnel":
+                for cell in (p, (p[0], p[1] + 1, p[2])):
+                    _dig(w, cell, att)
+            elif leg.kind == "shaft":
+                _dig(w, p, att)
+            w.pass_time(t - spent, att)
+            spent = t
+            w.pos = p
+        if leg.kind == "walk":
+            att.steps += len(leg.path)
+            dist = math.hypot(w.pos[0] - start[0], w.pos[2] - start[2])
+            att.log("walk", to=list(w.pos), distance=round(dist, 1))
+        elif leg.kind == "climb":
+            att.log("climb", rise=len(leg.path))
+        elif leg.kind == "shaft":
+            att.log("shaft", depth=len(leg.path))
+        else:
+            att.log("tunnel", to=list(w.pos), blocks=len(leg.path) + 1)
+
+
+def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]]:
+    """The nearest `target` block the agent can dig its way to without touching lava, and
+    the route there (a careful miner, like a bot that reads the chunk, looks before digging)."""
+    near = w.terrain.find_near(target, w.pos, SEARCH, CANDIDATES)
+    if not near:
+        raise Failure(
+            FailureCause.TARGET_NOT_FOUND,
+            f"no {target} within {SEARCH} blocks",
+            event=ev.SEARCH,
+            data={"target": target, "radius": SEARCH, "found": False},
+            needs=f"near:{target}",
+            remedy=("explore", target, 1),
+        )
+    for loc in near:
+        legs = route(w, loc)
+        danger = hazard(w, [c for leg in legs for c in leg.dug()] + [loc])
+        if danger is None:
+            return loc, legs
+    att.log(
+        "hazard", kind=danger[0] if danger else "unknown", pos=list(danger[1]) if danger else None
+    )
+    raise Failure(
+        FailureCause.TARGET_UNREACHABLE,
+        f"every {target} within {SEARCH} blocks is behind lava or a station",
+        event=None,
+        needs=f"near:{target}",
+        remedy=("explore", target, 1),
+    )
 
 
 def mine(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "block")
     got: Counter[str] = Counter()
     for _ in range(sg.count):
-        loc = w.terrain.find_nearest(sg.target, w.pos, SEARCH)
-        if loc is None:
-            raise Failure(
-                FailureCause.TARGET_NOT_FOUND,
-                f"no {sg.target} within {SEARCH} blocks",
-                needs=f"near:{sg.target}",
-                remedy=("explore", sg.target, 1),
-            )
-        travel(w, loc, att)
+        loc, legs = _reachable(w, sg.target, att)
+        travel(w, loc, att, legs)
         tool = w.equipped
         drops = _dig(w, loc, att)
         if not drops and not w.rules.can_harvest(sg.target, w.equipped):
-            need = w.rules.min_harvest_tool(sg.target) or "a tool"
-            kind, tier = w.rules.tool_kind(need), w.rules.tool_tier(need)
-            if w.inventory[need] > 0 or any(
-                w.rules.tool_kind(i) == kind and w.rules.tool_tier(i) >= tier for i in w.inventory
-            ):
-                needs, remedy = f"equipped:{need}", ("equip", need, 1)
-            else:
-                from sim.craftworld.world import TIERS
-
-                needs, remedy = f"{kind}>={TIERS[tier - 1]}", ("craft", need, 1)
-            raise Failure(
-                FailureCause.WRONG_TOOL,
-                f"{sg.target} broke with {tool or 'bare hands'} and dropped nothing: needs {need}",
-                needs=needs,
-                remedy=remedy,
-            )
+            what = f"{sg.target} broke with {tool or 'bare hands'} and dropped nothing: needs"
+            raise _tool_failure(w, sg.target, what)
         got.update(drops)
     return "mined " + ", ".join(f"{n} {k}" for k, n in sorted(got.items()))
+
+
+def _tool_failure(w: CraftWorld, block: str, what: str) -> Failure:
+    """WRONG_TOOL for a block the held tool cannot harvest: equip a better tool the agent
+    has, else craft the cheapest one that harvests it."""
+    need = w.rules.min_harvest_tool(block) or "a tool"
+    kind, tier = w.rules.tool_kind(need), w.rules.tool_tier(need)
+    if w.inventory[need] > 0 or any(
+        w.rules.tool_kind(i) == kind and w.rules.tool_tier(i) >= tier for i in w.inventory
+    ):
+        needs, remedy = f"equipped:{need}", ("equip", need, 1)
+    else:
+        from sim.craftworld.world import TIERS
+
+        needs, remedy = f"{kind}>={TIERS[tier - 1]}", ("craft", need, 1)
+    return Failure(
+        FailureCause.WRONG_TOOL, f"{what} {need}", event=None, needs=needs, remedy=remedy
+    )
 
 
 def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
@@ -177,7 +297,12 @@ def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         w.terrain.ensure_area(gx, gz, SEARCH)
         w.spawn_animals_in(gx // 16, gz // 16)
         travel(w, (gx, w.terrain.stand_y(gx, gz), gz), att)
-    raise Failure(FailureCause.TARGET_NOT_FOUND, f"explored 64 legs without finding {sg.target}")
+    raise Failure(
+        FailureCause.TARGET_NOT_FOUND,
+        f"explored 64 legs without finding {sg.target}",
+        event=ev.SEARCH,
+        data={"target": sg.target, "legs": 64, "found": False},
+    )
 
 
 def _find(w: CraftWorld, target: str, is_mob: bool) -> Pos | None:
@@ -194,13 +319,27 @@ def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "block")
     loc = w.terrain.find_nearest(sg.target, w.pos, 2 * SEARCH)
     if loc is None:
+        remedy = ("explore", sg.target, 1)
+        if sg.target not in NATURAL:  # a station the agent makes: place one, never search
+            remedy = ("place", sg.target, 1) if w.inventory[sg.target] else ("craft", sg.target, 1)
         raise Failure(
             FailureCause.TARGET_NOT_FOUND,
             f"no {sg.target} within {2 * SEARCH} blocks",
+            event=ev.SEARCH,
+            data={"target": sg.target, "radius": 2 * SEARCH, "found": False},
             needs=f"near:{sg.target}",
-            remedy=("explore", sg.target, 1),
+            remedy=remedy,
         )
-    travel(w, (loc[0] + 1, loc[1], loc[2]), att)
+    # stand beside it at its level: on the side whose ground is nearest that level (never
+    # down an old shaft out of reach), digging down to it where the ground is higher
+    x, y, z = loc
+    sides = [(x + dx, y, z + dz) for dx, dz in _SIDES]
+    sx, _, sz = min(sides, key=lambda p: abs(min(w.terrain.stand_y(p[0], p[2]) - y, 0)))
+    goal = (sx, y - 1, sz)  # stand on the block beside it
+    legs = route(w, goal)
+    if hazard(w, [c for leg in legs for c in leg.dug()]) is not None:
+        legs = route(w, goal, tunnel=False)  # never tunnel through a station or into lava
+    travel(w, goal, att, legs)
     return f"at {sg.target} {loc}"
 
 
@@ -212,11 +351,17 @@ def _station_near(w: CraftWorld, station: str) -> bool:
 
 
 def _station_failure(w: CraftWorld, station: str, cause: FailureCause, what: str) -> Failure:
+    verb = "smelt" if cause is FailureCause.SMELT_FAIL else "craft"
     remedy = ("place", station, 1) if w.inventory[station] else ("craft", station, 1)
     if not w.inventory[station] and w.terrain.find_nearest(station, w.pos, 2 * SEARCH):
         remedy = ("move_to", station, 1)
     return Failure(
-        cause, f"{what} needs a {station} within reach", needs=f"near:{station}", remedy=remedy
+        cause,
+        f"{what} needs a {station} within reach",
+        event=ev.NO_STATION,
+        data={"station": station, "verb": verb},
+        needs=f"near:{station}",
+        remedy=remedy,
     )
 
 
@@ -224,7 +369,12 @@ def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "item")
     options = w.rules.crafting_options(sg.target)
     if not options:
-        raise Failure(FailureCause.RECIPE_FAIL, f"no crafting recipe makes {sg.target}")
+        raise Failure(
+            FailureCause.RECIPE_FAIL,
+            f"no crafting recipe makes {sg.target}",
+            event=ev.NO_RECIPE,
+            data={"item": sg.target, "verb": "craft"},
+        )
     best, best_missing = None, None
     for recipe in options:
         times = -(-sg.count // recipe.count)
@@ -238,7 +388,12 @@ def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         if not missing:
             break
     if best is None or best_missing is None:
-        raise Failure(FailureCause.RECIPE_FAIL, f"no usable recipe for {sg.target}")
+        raise Failure(
+            FailureCause.RECIPE_FAIL,
+            f"no usable recipe for {sg.target}",
+            event=ev.NO_RECIPE,
+            data={"item": sg.target, "verb": "craft"},
+        )
     if best_missing:
         item, n = sorted(best_missing.items())[0]
         verb, target = obtain_verb(w, item)
@@ -246,6 +401,8 @@ def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             FailureCause.MISSING_ITEM,
             f"crafting {sg.count} {sg.target} lacks "
             + ", ".join(f"{k} x{v}" for k, v in sorted(best_missing.items())),
+            event=ev.MISSING,
+            data={"item": item, "need": n + w.inventory[item], "have": w.inventory[item]},
             needs=f"has:{item}",
             remedy=(verb, target, n),
         )
@@ -271,7 +428,12 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "item")
     recipe = w.rules.smelting.get(sg.target)
     if recipe is None:
-        raise Failure(FailureCause.SMELT_FAIL, f"nothing smelts into {sg.target}")
+        raise Failure(
+            FailureCause.SMELT_FAIL,
+            f"nothing smelts into {sg.target}",
+            event=ev.NO_RECIPE,
+            data={"item": sg.target, "verb": "smelt"},
+        )
     if not _station_near(w, "furnace"):
         raise _station_failure(w, "furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
     runs = -(-sg.count // recipe.count)
@@ -280,6 +442,8 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         raise Failure(
             FailureCause.MISSING_ITEM,
             f"smelting {sg.count} {sg.target} needs {runs} {recipe.input}",
+            event=ev.MISSING,
+            data={"item": recipe.input, "need": runs, "have": w.inventory[recipe.input]},
             needs=f"has:{recipe.input}",
             remedy=(verb, target, runs - w.inventory[recipe.input]),
         )
@@ -299,15 +463,25 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         raise Failure(
             FailureCause.SMELT_FAIL,
             f"not enough fuel to smelt {runs} {recipe.input}",
+            event=ev.NO_FUEL,
+            data={"need_ticks": recipe.ticks * runs, "short_ticks": need},
             needs="has_fuel",
             remedy=("mine", "coal_ore", 1),
         )
-    for fuel, n in plan:
-        w.take(fuel, n)
-    w.take(recipe.input, runs)
-    w.pass_time(recipe.ticks * runs, att, working=False)
-    w.give(sg.target, recipe.count * runs)
-    att.steps += runs
+    # one item at a time, lighting fuel as the last burns out: an attempt cut short (by a
+    # mob) keeps what was smelted and the input that was not, as a furnace does
+    queue = [fuel for fuel, n in plan for _ in range(n)]
+    burning = 0
+    for _ in range(runs):
+        while burning < recipe.ticks:
+            fuel = queue.pop(0)
+            w.take(fuel, 1)
+            burning += w.rules.fuels[fuel]
+        w.pass_time(recipe.ticks, att, working=False)
+        burning -= recipe.ticks
+        w.take(recipe.input, 1)
+        w.give(sg.target, recipe.count)
+        att.steps += 1
     att.log("smelt", item=sg.target, runs=runs, fuel=dict(plan))
     return f"smelted {recipe.count * runs} {sg.target}"
 
@@ -315,27 +489,53 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "block")
     if sg.target not in BLOCK_ID:
-        raise Failure(FailureCause.INVALID_ACTION, f"{sg.target} cannot be placed in CraftWorld")
+        raise Failure(
+            FailureCause.INVALID_ACTION,
+            f"{sg.target} cannot be placed in CraftWorld",
+            event=ev.INVALID,
+            data={"what": "placeable block", "name": sg.target},
+        )
     if w.inventory[sg.target] < 1:
         verb, target = obtain_verb(w, sg.target)
         raise Failure(
             FailureCause.MISSING_ITEM,
             f"no {sg.target} to place",
+            event=ev.MISSING,
+            data={"item": sg.target, "need": 1, "have": w.inventory[sg.target]},
             needs=f"has:{sg.target}",
             remedy=(verb, target, 1),
         )
     x, y, z = w.pos
-    for dx, dz in ((1, 0), (0, 1), (-1, 0), (0, -1), (1, 1), (-1, -1)):
-        if w.terrain.get(x + dx, y, z + dz) in ("air", "water", "cave_air") or w.terrain.get(
-            x + dx, y, z + dz
-        ).endswith(("grass", "leaves")):
-            w.terrain.set(x + dx, y, z + dz, sg.target)
-            w.take(sg.target, 1)
-            w.pass_time(5, att)
-            att.steps += 1
-            att.log("place", block=sg.target, pos=[x + dx, y, z + dz])
-            return f"placed {sg.target}"
-    raise Failure(FailureCause.NAV_STUCK, "no free space next to the agent")
+    # the cells that share a face with the agent's feet, then with its head
+    around = [(x + dx, y + dy, z + dz) for dy in (0, 1) for dx, dz in _SIDES]
+    spot = next((p for p in around if _replaceable(w.terrain.get(*p))), None)
+    if spot is None:
+        # walled in (the bottom of a shaft, a tunnel): a player digs out a side block first
+        spot = next((p for p in around if _diggable_solid(w, w.terrain.get(*p))), None)
+        if spot is None:
+            raise Failure(
+                FailureCause.NAV_STUCK,
+                "no free or diggable space next to the agent",
+                event=ev.STUCK,
+                data={"why": "no free space to place"},
+            )
+        _dig(w, spot, att)
+    w.terrain.set(*spot, sg.target)
+    w.take(sg.target, 1)
+    w.pass_time(5, att)
+    att.steps += 1
+    att.log("place", block=sg.target, pos=list(spot))
+    return f"placed {sg.target}"
+
+
+def _replaceable(block: str) -> bool:
+    """Cells a placed block may take: air, water, grass and leaves (as in Minecraft)."""
+    return block in ("air", "water", "cave_air") or block.endswith(("grass", "leaves"))
+
+
+def _diggable_solid(w: CraftWorld, block: str) -> bool:
+    info = w.rules.blocks.get(block)
+    return info is not None and info.diggable and block not in ("lava", "water", "air")
 
 
 def equip(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
@@ -345,6 +545,8 @@ def equip(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         raise Failure(
             FailureCause.MISSING_ITEM,
             f"no {sg.target} to equip",
+            event=ev.MISSING,
+            data={"item": sg.target, "need": 1, "have": w.inventory[sg.target]},
             needs=f"has:{sg.target}",
             remedy=(verb, target, 1),
         )
@@ -357,7 +559,12 @@ def equip(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 def attack(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     if sg.target not in MOB_HEALTH:
         close = ", ".join(k for k in MOB_HEALTH if k[0] == sg.target[:1]) or ", ".join(MOB_HEALTH)
-        raise Failure(FailureCause.INVALID_ACTION, f"unknown mob {sg.target!r}; mobs: {close}")
+        raise Failure(
+            FailureCause.INVALID_ACTION,
+            f"unknown mob {sg.target!r}; mobs: {close}",
+            event=ev.INVALID,
+            data={"what": "mob", "name": sg.target, "closest": close},
+        )
     kind = w.rules.tool_kind(w.equipped)
     damage, cooldown = WEAPON.get(kind or "", (1.0, 5))
     damage += max(0, w.rules.tool_tier(w.equipped) - 1) if kind else 0
@@ -369,13 +576,27 @@ def attack(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             raise Failure(
                 FailureCause.TARGET_NOT_FOUND,
                 f"no {sg.target} within {SEARCH} blocks",
+                event=ev.SEARCH,
+                data={"target": sg.target, "radius": SEARCH, "found": False},
                 needs=f"near:{sg.target}",
                 remedy=("explore", sg.target, 1),
             )
-        bx, _, bz = mob.block_pos()
-        travel(w, (bx, w.terrain.stand_y(bx, bz), bz), att)
+        if not mob.hostile:
+            bx, _, bz = mob.block_pos()
+            travel(w, (bx, w.terrain.stand_y(bx, bz), bz), att)
         while mob.health > 0:
+            # a hostile mob comes along its path; the agent closes in on one out of reach
             w.pass_time(cooldown, att)
+            if mob not in w.body.mobs:
+                raise Failure(
+                    FailureCause.TARGET_NOT_FOUND,
+                    f"the {sg.target} got away",
+                    event=ev.SEARCH,
+                    data={"target": sg.target, "found": False, "lost": True},
+                )
+            if mob.hostile and mob.path > ATTACK_REACH:
+                mob.path = max(ATTACK_REACH, mob.path - cooldown / WALK_TICKS)
+                continue
             mob.health -= damage
             att.steps += 1
             w.wear(w.equipped, 1, att)
@@ -391,18 +612,27 @@ def attack(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 def eat(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     food = w.rules.foods.get(sg.target)
     if food is None:
-        raise Failure(FailureCause.INVALID_ACTION, f"{sg.target} is not food")
+        raise Failure(
+            FailureCause.INVALID_ACTION,
+            f"{sg.target} is not food",
+            event=ev.INVALID,
+            data={"what": "food", "name": sg.target},
+        )
     if w.inventory[sg.target] < sg.count:
         verb, target = obtain_verb(w, sg.target)
         raise Failure(
             FailureCause.MISSING_ITEM,
             f"no {sg.target} to eat",
+            event=ev.MISSING,
+            data={"item": sg.target, "need": 1, "have": w.inventory[sg.target]},
             needs=f"has:{sg.target}",
             remedy=(verb, target, 1),
         )
     for _ in range(sg.count):
         if w.body.food >= 20:
-            raise Failure(FailureCause.INVALID_ACTION, "not hungry: food is full")
+            raise Failure(
+                FailureCause.INVALID_ACTION, "not hungry: food is full", event=ev.NOT_HUNGRY
+            )
         w.take(sg.target, 1)
         w.body.food = min(20.0, w.body.food + food.food_points)
         w.pass_time(32, att)

@@ -10,18 +10,24 @@ from sim.schema import FailureCause, Subgoal
 
 class Failure(Exception):
     """Ends an attempt with an honest cause; `needs` (a fact) and `remedy` (a subgoal as
-    verb, target, count) say what was missing, for diagnosis and guardrails to read."""
+    verb, target, count) say what was missing, for diagnosis and guardrails to read.
+
+    `event` and `data` are the low-level evidence (a `sim.events` name) written to the trace
+    before the verdict; None where the evidence is already in the trace (a death, a hazard)."""
 
     def __init__(
         self,
         cause: FailureCause,
         message: str,
         *,
+        event: str | None,
+        data: dict[str, Any] | None = None,
         needs: str | None = None,
         remedy: tuple[str, str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.cause, self.message, self.needs, self.remedy = cause, message, needs, remedy
+        self.event, self.data = event, data or {}
 
 
 @dataclass
@@ -30,6 +36,9 @@ class Attempt:
 
     subgoal: Subgoal
     tick_limit: int
+    guarded: bool = False
+    """Whether being hurt by a mob cuts the attempt short (busy skills watch their back;
+    `wait` and `attack` do not: an idle agent just takes it, a fighting one fights on)."""
     ticks: int = 0
     steps: int = 0
     trace: list[dict[str, Any]] = field(default_factory=list)

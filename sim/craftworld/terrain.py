@@ -67,6 +67,7 @@ class Terrain:
         self.seed = int(seed)
         self._chunks: dict[tuple[int, int], NDArray[np.uint8]] = {}
         self._biomes: dict[tuple[int, int], NDArray[np.uint8]] = {}
+        self._ground: dict[tuple[int, int], NDArray[np.int16]] = {}
         self._spawn: Coord | None = None
 
     # ------------------------------------------------------------------ chunks and blocks
@@ -78,6 +79,9 @@ class Terrain:
             arr, biome = generate_chunk(self.seed, cx, cz)
             self._chunks[key] = arr
             self._biomes[key] = biome
+            solid = SOLID_LUT[arr]
+            top = HEIGHT - 1 - np.argmax(solid[:, ::-1, :], axis=1)
+            self._ground[key] = np.where(solid.any(axis=1), top, -1).astype(np.int16)
         return arr
 
     def get(self, x: int, y: int, z: int) -> str:
@@ -128,6 +132,14 @@ class Terrain:
         solid = np.flatnonzero(SOLID_LUT[column])
         return int(solid[-1]) if solid.size else -1
 
+    def ground_y(self, x: int, z: int) -> int:
+        """y of the column's highest solid block as generated, before any edit: the ground
+        level an agent climbs back to from a shaft or tunnel it dug (which `surface_y`, read
+        from the edited column, would no longer show)."""
+        cx, cz = x // CHUNK, z // CHUNK
+        self.chunk(cx, cz)
+        return int(self._ground[(cx, cz)][x % CHUNK, z % CHUNK])
+
     def stand_y(self, x: int, z: int) -> int:
         """y at which an agent stands on the column's surface."""
         return self.surface_y(x, z) + 1
@@ -149,9 +161,14 @@ class Terrain:
         """The nearest block `name` (euclidean, ties by smallest x, then y, then z) with
         |dx|, |dz| <= radius of origin, at any y; None if there is none (or the name is not a
         block of the palette)."""
+        found = self.find_near(name, origin, radius, 1)
+        return found[0] if found else None
+
+    def find_near(self, name: str, origin: Coord, radius: int, limit: int) -> list[Coord]:
+        """Up to `limit` blocks `name` nearest to origin, in the order of `find_nearest`."""
         block = BLOCK_ID.get(name)
         if block is None:
-            return None
+            return []
         ox, oy, oz = origin
         found: list[NDArray[np.int64]] = []
         for cx in range((ox - radius) // CHUNK, (ox + radius) // CHUNK + 1):
@@ -165,12 +182,11 @@ class Terrain:
                 if hx.size:
                     found.append(np.stack([hx + xa, hy, hz + za], axis=1))
         if not found:
-            return None
+            return []
         cells = np.concatenate(found)
         d2 = ((cells - np.array([ox, oy, oz])) ** 2).sum(axis=1)
-        best = np.lexsort((cells[:, 2], cells[:, 1], cells[:, 0], d2))[0]
-        x, y, z = (int(v) for v in cells[best])
-        return (x, y, z)
+        order = np.lexsort((cells[:, 2], cells[:, 1], cells[:, 0], d2))[:limit]
+        return [(int(c[0]), int(c[1]), int(c[2])) for c in cells[order]]
 
     def count_near(
         self, origin: Coord, radius: int, *, exposed_only: bool = False
@@ -244,7 +260,8 @@ class Terrain:
     def nbytes(self) -> int:
         """Bytes held by generated chunk arrays (blocks and biome maps)."""
         return sum(a.nbytes for a in self._chunks.values()) + sum(
-            b.nbytes for b in self._biomes.values()
+            b.nbytes + g.nbytes
+            for b, g in zip(self._biomes.values(), self._ground.values(), strict=True)
         )
 
 

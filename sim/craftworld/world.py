@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from sim import events as ev
 from sim.base import World
 from sim.craftworld import actions
 from sim.craftworld.attempt import Attempt, Failure
-from sim.craftworld.body import SECOND, Body, is_night, step_second
+from sim.craftworld.body import HOSTILE, SECOND, Body, is_night, step_second
+from sim.craftworld.mobnav import MobNav
 from sim.craftworld.render import render_topdown
 from sim.craftworld.rules import Rules
 from sim.craftworld.terrain import Terrain
@@ -30,6 +32,13 @@ HELPERS = {
     "start_time": "the episode starts at this time of day (ticks)",
     "hostile_mobs": "hostile mobs spawn at night and in the dark (default true)",
 }
+UNGUARDED = ("wait", "attack")
+"""Verbs whose attempts go on when a mob hurts the agent (see `Attempt.guarded`)."""
+EVENT_CAUSES = {
+    "attacked": FailureCause.DAMAGE,  # a busy skill stopped because a mob hurt the agent
+    "tool_lost": FailureCause.WRONG_TOOL,  # the tool broke and the next block needs one
+}
+"""Trace events of CraftWorld's own, beyond `sim.events`, and the causes they are evidence of."""
 INTERESTING = (
     "_log",
     "_ore",
@@ -61,6 +70,7 @@ class CraftWorld(World):
         self.durability: dict[str, int] = {}
         self.equipped: str | None = None
         self.pos = (0, 0, 0)
+        self._mob_anchor = self.pos  # where the agent was at the mobs' last step
         self.body = Body()
         self.tick = 0
         self.start_time = 0
@@ -84,6 +94,7 @@ class CraftWorld(World):
         self.rng = np.random.default_rng(seed)
         self.terrain = Terrain(seed)
         self.pos = self.terrain.spawn_point()
+        self._mob_anchor = self.pos
         self.inventory = Counter()
         self.durability = {}
         self.equipped = None
@@ -100,21 +111,30 @@ class CraftWorld(World):
         if self.task is None:
             raise RuntimeError("execute() before reset()")
         limit = int(subgoal.args.get("max_ticks", self.subgoal_ticks))
-        attempt = Attempt(subgoal, tick_limit=limit)
+        attempt = Attempt(subgoal, tick_limit=limit, guarded=subgoal.verb not in UNGUARDED)
         cause, message = FailureCause.NONE, "ok"
         try:
             if self.body.dead:
-                raise Failure(FailureCause.MOB_KILLED, "the agent is dead")
+                raise Failure(
+                    FailureCause.MOB_KILLED,
+                    "the agent is dead",
+                    event=ev.DEATH,
+                    data={"source": "earlier"},
+                )
             handler = actions.ACTIONS.get(subgoal.verb)
             if handler is None:
                 close = difflib.get_close_matches(subgoal.verb, self.VERBS, n=3)
                 raise Failure(
                     FailureCause.INVALID_ACTION,
                     f"unknown verb {subgoal.verb!r}; closest: {', '.join(close) or self.VERBS}",
+                    event=ev.INVALID,
+                    data={"what": "verb", "name": subgoal.verb, "closest": close},
                 )
             message = handler(self, subgoal, attempt) or "ok"
         except Failure as fail:
             cause, message = fail.cause, fail.message
+            if fail.event is not None:
+                attempt.log(fail.event, **fail.data)
             event: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
             if fail.needs:
                 event["needs"] = fail.needs
@@ -135,6 +155,9 @@ class CraftWorld(World):
             post_state=self.state(),
             trace=attempt.trace,
         )
+
+    def event_causes(self) -> dict[str, FailureCause]:
+        return dict(EVENT_CAUSES)
 
     def state(self) -> WorldState:
         nearby = self.terrain.count_near(self.pos, SIGHT, exposed_only=True)
@@ -253,23 +276,55 @@ class CraftWorld(World):
             self.tick += dt
             attempt.ticks += dt
             if self.tick % SECOND < dt:
-                dark = self.pos[1] < self.terrain.surface_y(self.pos[0], self.pos[2]) - 4
-                for ev in step_second(
+                attacker: str | None = None
+                moved = _dist(self.pos, self._mob_anchor)
+                self._mob_anchor = self.pos
+                killer = "unknown"
+                for happening in step_second(
                     self.body,
                     self.pos,
                     self.time_of_day,
-                    dark,
+                    MobNav(self.terrain, self.pos),
                     self.rng,
                     working=working,
                     hostile_mobs=hostile,
+                    moved=moved,
                 ):
-                    attempt.log(str(ev.pop("event")), **ev)
+                    if happening["event"] == "damage" and happening["source"] in HOSTILE:
+                        attacker = str(happening["source"])
+                    if happening["event"] == ev.DEATH:
+                        killer = str(happening["source"])
+                    attempt.log(str(happening.pop("event")), **happening)
                 if self.body.dead:
-                    raise Failure(FailureCause.MOB_KILLED, "the agent was killed")
+                    by_mob = killer in HOSTILE
+                    raise Failure(
+                        FailureCause.MOB_KILLED if by_mob else FailureCause.DAMAGE,
+                        f"the agent was killed by {killer}",
+                        event=None,
+                    )
+                if attacker is not None and attempt.guarded:
+                    # a busy agent that is hurt stops to deal with the attacker
+                    attempt.log("attacked", mob=attacker, health=round(self.body.health, 1))
+                    raise Failure(
+                        FailureCause.DAMAGE,
+                        f"attacked by a {attacker}",
+                        event=None,
+                        remedy=("attack", attacker, 1) if attacker != "creeper" else None,
+                    )
             if self.tick >= self.task.max_ticks:
-                raise Failure(FailureCause.TIMEOUT, "the episode's tick budget ran out")
-            if attempt.ticks >= attempt.tick_limit:
-                raise Failure(FailureCause.TIMEOUT, f"subgoal ran past {attempt.tick_limit} ticks")
+                raise Failure(
+                    FailureCause.TIMEOUT,
+                    "the episode's tick budget ran out",
+                    event=ev.BUDGET,
+                    data={"scope": "episode", "limit": self.task.max_ticks},
+                )
+            if attempt.ticks > attempt.tick_limit:
+                raise Failure(
+                    FailureCause.TIMEOUT,
+                    f"subgoal ran past {attempt.tick_limit} ticks",
+                    event=ev.BUDGET,
+                    data={"scope": "subgoal", "limit": attempt.tick_limit},
+                )
 
     def night(self) -> bool:
         return is_night(self.time_of_day)

@@ -1,0 +1,288 @@
+"""The in-memory condition index: partial signature matching and filter masks over tuples.
+
+Exact signature, cell and tag lookups are SQLite index range scans (`knowledge.lookup`). What
+SQLite cannot answer quickly is partial matching of fact sets, so this index mirrors, per tuple
+id, the signature, text and operation, and keeps bitmaps over tuple ids:
+
+- one bitmap per fact: the tuples whose pre-state had it. *Superset* matching (the stored
+  conditions include every fact asked for) is an AND of a few bitmaps, scanned from the newest
+  tuple down.
+- one bitmap per *pivot*: each signature's rarest fact. A stored condition is a *subset* of the
+  facts asked for only if its pivot is among them, so the candidates are an OR of a few pivot
+  bitmaps, each verified against the signature's fact bits.
+
+It is a cache of SQLite: caught up by id on every query, rebuilt when the store's generation
+changes (tuples deleted). Memory is about (2 x facts / 8 + 14) bytes per tuple, plus facts / 8
+bytes per distinct signature.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+import numpy as np
+
+_CHUNK = 1 << 16  # tuples per bulk step
+_PAGE = 200_000  # rows read from SQLite at a time
+_SCAN_WORDS = 2048  # 64-bit words per backward scan step (131,072 tuple ids)
+
+
+@dataclass(frozen=True)
+class Where:
+    """A condition filter over tuples; every field given must hold."""
+
+    op: str | None = None  # `verb:target`
+    verb: str | None = None
+    success: bool | None = None
+    cause: str | None = None
+    has_facts: frozenset[str] = frozenset()  # the stored pre-state had all of these
+    within_facts: frozenset[str] | None = None  # the stored pre-state had nothing else
+
+
+def _grow(arr: np.ndarray, n: int, fill: int = 0) -> np.ndarray:
+    if len(arr) >= n:
+        return arr
+    out = np.full(max(n, 2 * len(arr), 1024), fill, dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out
+
+
+class ConditionIndex:
+    def __init__(self) -> None:
+        self.generation = -1
+        self._reset()
+
+    def _reset(self) -> None:
+        self.last_id = 0
+        self.last_sig = 0
+        self.facts: dict[str, int] = {}
+        self.ops: dict[str, int] = {}
+        self.verbs: dict[str, int] = {}
+        self.causes: dict[str, int] = {}
+        # per tuple id
+        self.sig = np.zeros(0, dtype=np.int32)  # 0: no tuple with this id
+        self.text = np.zeros(0, dtype=np.int32)
+        self.text_last = np.zeros(0, dtype=np.int64)  # per text id: its newest tuple
+        self.op = np.zeros(0, dtype=np.int32)
+        self.verb = np.zeros(0, dtype=np.int16)
+        self.cause = np.zeros(0, dtype=np.int16)
+        self.ok = np.zeros(0, dtype=np.int8)
+        # per signature id: fact bits (bit f of row s: fact id f holds) and pivot fact
+        self.sig_bits = np.zeros((0, 8), dtype=np.uint8)
+        self.sig_pivot = np.zeros(0, dtype=np.int32)
+        self.fact_freq = np.zeros(1, dtype=np.int64)
+        # per fact id (row 0: the empty fact set as pivot): bitmaps over tuple ids
+        self.fact_bm = np.zeros((1, 8), dtype=np.uint8)
+        self.pivot_bm = np.zeros((1, 8), dtype=np.uint8)
+
+    # ---- catching up with SQLite --------------------------------------------------------------
+    def sync(self, db: sqlite3.Connection, generation: int) -> None:
+        """Take in what was committed since the last sync (call inside one read snapshot)."""
+        if generation != self.generation:
+            self._reset()
+            self.generation = generation
+        top_fact = max(self.facts.values(), default=0)
+        self.facts.update(db.execute("SELECT fact, id FROM facts WHERE id > ?", (top_fact,)))
+        while sigs := db.execute(
+            "SELECT id, facts FROM signatures WHERE id > ? ORDER BY id LIMIT ?",
+            (self.last_sig, _PAGE),
+        ).fetchall():
+            self._add_signatures(sigs)
+        while rows := db.execute(
+            "SELECT id, sig_id, text_id, verb, target, success, cause FROM tuples "
+            "WHERE id > ? ORDER BY id LIMIT ?",
+            (self.last_id, _PAGE),
+        ).fetchall():
+            self._add_tuples(rows)
+
+    def _width(self) -> int:
+        """Bytes per fact-bit row, for every fact id known."""
+        return (max(self.facts.values(), default=0) + 1 + 63) // 64 * 8
+
+    def _add_signatures(self, sigs: list[tuple[int, bytes]]) -> None:
+        width, nfacts = self._width(), self._width() * 8
+        if self.sig_bits.shape[1] < width:
+            bits = np.zeros((len(self.sig_bits), width), dtype=np.uint8)
+            bits[:, : self.sig_bits.shape[1]] = self.sig_bits
+            self.sig_bits = bits
+        top = sigs[-1][0] + 1
+        if len(self.sig_bits) < top:
+            bits = np.zeros((max(top, 2 * len(self.sig_bits)), width), dtype=np.uint8)
+            bits[: len(self.sig_bits)] = self.sig_bits
+            self.sig_bits = bits
+        self.sig_pivot = _grow(self.sig_pivot, top)
+        ids = np.fromiter((s[0] for s in sigs), dtype=np.int64, count=len(sigs))
+        lens = np.fromiter((len(s[1]) // 4 for s in sigs), dtype=np.int64, count=len(sigs))
+        flat = np.frombuffer(b"".join(s[1] for s in sigs), dtype=np.uint32).astype(np.int64)
+        self.fact_freq = _grow(self.fact_freq, nfacts)
+        self.fact_freq[:nfacts] += np.bincount(flat, minlength=nfacts)[:nfacts]
+        rows = np.repeat(ids, lens)
+        # bits are distinct within a byte, so adding them is OR-ing them
+        cell = rows * width + (flat >> 3)
+        np.add.at(self.sig_bits.reshape(-1), cell, (1 << (flat & 7)).astype(np.uint8))
+        # pivot: the fact of the signature held by the fewest signatures
+        pivots = np.zeros(len(sigs), dtype=np.int64)
+        nonempty = lens > 0
+        if nonempty.any():
+            key = self.fact_freq[flat] * nfacts + flat
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])[nonempty]
+            pivots[nonempty] = np.minimum.reduceat(key, starts) % nfacts
+        self.sig_pivot[ids] = pivots
+        self.last_sig = int(ids[-1])
+
+    def _intern(self, table: dict[str, int], names: list[str]) -> np.ndarray:
+        out = np.empty(len(names), dtype=np.int32)
+        for i, name in enumerate(names):
+            code = table.get(name)
+            if code is None:
+                code = table[name] = len(table) + 1
+            out[i] = code
+        return out
+
+    def _add_tuples(self, rows: list[tuple[int, int, int, str, str, int, str]]) -> None:
+        n = len(rows)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
+        top = int(ids[-1]) + 1
+        for name in ("sig", "text", "op", "verb", "cause", "ok"):
+            setattr(self, name, _grow(getattr(self, name), top))
+        self.sig[ids] = np.fromiter((r[1] for r in rows), dtype=np.int32, count=n)
+        texts = np.fromiter((r[2] for r in rows), dtype=np.int32, count=n)
+        self.text[ids] = texts
+        self.text_last = _grow(self.text_last, int(texts.max()) + 1)
+        np.maximum.at(self.text_last, texts, ids)
+        self.op[ids] = self._intern(self.ops, [f"{r[3]}:{r[4]}" for r in rows])
+        self.verb[ids] = self._intern(self.verbs, [r[3] for r in rows])
+        self.cause[ids] = self._intern(self.causes, [r[6] for r in rows])
+        self.ok[ids] = np.fromiter((r[5] for r in rows), dtype=np.int8, count=n)
+        self._grow_bitmaps(top)
+        for start in range(0, n, _CHUNK):
+            self._set_bits(ids[start : start + _CHUNK])
+        self.last_id = int(ids[-1])
+
+    def _grow_bitmaps(self, top: int) -> None:
+        nbytes = (top + 63) // 64 * 8
+        nfacts = self._width() * 8
+        have_f, have_b = self.fact_bm.shape
+        if have_f < nfacts or have_b < nbytes:
+            shape = (max(nfacts, have_f), max(nbytes, 2 * have_b) // 8 * 8)
+            for name in ("fact_bm", "pivot_bm"):
+                old = getattr(self, name)
+                new = np.zeros(shape, dtype=np.uint8)
+                new[: old.shape[0], : old.shape[1]] = old
+                setattr(self, name, new)
+
+    def _set_bits(self, ids: np.ndarray) -> None:
+        base = int(ids[0]) & ~7
+        span = (int(ids[-1]) - base) // 8 * 8 + 8
+        nfacts = self._width() * 8
+        rows = np.unpackbits(self.sig_bits[self.sig[ids]], axis=1, bitorder="little")
+        present = np.zeros((span, nfacts), dtype=bool)
+        present[ids - base, : rows.shape[1]] = rows[:, :nfacts]
+        packed = np.packbits(present, axis=0, bitorder="little")  # (span / 8, nfacts)
+        b0 = base // 8
+        used = np.flatnonzero(packed.any(axis=0))
+        self.fact_bm[used, b0 : b0 + len(packed)] |= packed[:, used].T
+        pivots = self.sig_pivot[self.sig[ids]]
+        bits = (1 << (ids & 7)).astype(np.uint8)
+        for p in np.unique(pivots):
+            sel = pivots == p
+            np.bitwise_or.at(self.pivot_bm[p], ids[sel] >> 3, bits[sel])
+
+    # ---- queries ------------------------------------------------------------------------------
+    def _fact_ids(self, facts: frozenset[str] | set[str]) -> list[int] | None:
+        ids = [self.facts.get(f) for f in facts]
+        return None if any(i is None for i in ids) else [int(i) for i in ids if i is not None]
+
+    def superset(self, facts: frozenset[str], k: int) -> list[int]:
+        """The `k` newest tuples whose pre-state held every fact in `facts`."""
+        fids = self._fact_ids(facts)
+        if fids is None:
+            return []
+        if not fids:
+            return [int(i) for i in np.flatnonzero(self.sig)[::-1][:k]]
+        acc = self.fact_bm[fids[0]]
+        for f in fids[1:]:
+            acc = acc & self.fact_bm[f]
+        return _newest(acc, k)
+
+    def _query_bits(self, facts: frozenset[str]) -> tuple[list[int], np.ndarray]:
+        fids = [i for f in facts if (i := self.facts.get(f)) is not None]
+        q = np.zeros(self.sig_bits.shape[1], dtype=np.uint8)
+        for f in fids:
+            q[f >> 3] |= 1 << (f & 7)
+        return fids, q
+
+    def subset(self, facts: frozenset[str], k: int) -> list[int]:
+        """The `k` newest tuples whose pre-state held no fact outside `facts`."""
+        fids, q = self._query_bits(facts)
+        which = [0, *fids]
+        outside = ~q
+        found: list[int] = []
+        end = min(self.pivot_bm.shape[1] // 8, (self.last_id + 64) // 64)
+        while end > 0 and len(found) < k:
+            start = max(0, end - _SCAN_WORDS)
+            block = self.pivot_bm[which, start * 8 : end * 8]
+            cand = np.bitwise_or.reduce(block, axis=0).view(np.uint64)
+            ids = _bits(cand, start)[::-1]
+            if len(ids):
+                ok = ~(self.sig_bits[self.sig[ids]] & outside).any(axis=1)
+                found.extend(int(i) for i in ids[ok][: k - len(found)])
+            end = start
+        return found
+
+    def mask(self, where: Where) -> np.ndarray:
+        """A boolean mask over tuple ids (index = id) of the tuples that pass `where`."""
+        n = self.last_id + 1
+        m = self.sig[:n] > 0
+        if where.op is not None:
+            m &= self.op[:n] == self.ops.get(where.op, -1)
+        if where.verb is not None:
+            m &= self.verb[:n] == self.verbs.get(where.verb, -1)
+        if where.cause is not None:
+            m &= self.cause[:n] == self.causes.get(where.cause, -1)
+        if where.success is not None:
+            m &= self.ok[:n] == int(where.success)
+        if where.has_facts:
+            fids = self._fact_ids(where.has_facts)
+            if fids is None:
+                return np.zeros(n, dtype=bool)
+            acc = self.fact_bm[fids[0]]
+            for f in fids[1:]:
+                acc = acc & self.fact_bm[f]
+            m &= np.unpackbits(acc, bitorder="little")[:n].astype(bool)
+        if where.within_facts is not None:
+            fids, q = self._query_bits(where.within_facts)
+            cand = np.bitwise_or.reduce(self.pivot_bm[[0, *fids]], axis=0)
+            m &= np.unpackbits(cand, bitorder="little")[:n].astype(bool)
+            ids = np.flatnonzero(m)
+            bad = (self.sig_bits[self.sig[ids]] & ~q).any(axis=1)
+            m[ids[bad]] = False
+        return m
+
+    def nbytes(self) -> int:
+        arrays: list[np.ndarray] = [self.sig, self.text, self.text_last, self.op, self.verb]
+        arrays += [self.cause, self.ok, self.sig_bits, self.sig_pivot, self.fact_bm, self.pivot_bm]
+        return sum(a.nbytes for a in arrays)
+
+
+def _bits(words: np.ndarray, word0: int) -> np.ndarray:
+    """The ids of the set bits of a uint64 word array that starts at word `word0`."""
+    nz = np.flatnonzero(words)
+    if len(nz) == 0:
+        return nz
+    bits = np.unpackbits(words[nz].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    r, c = np.nonzero(bits.reshape(len(nz), 64))
+    return (nz[r] + word0) * 64 + c
+
+
+def _newest(bitmap: np.ndarray, k: int) -> list[int]:
+    words = bitmap.view(np.uint64)
+    nz = np.flatnonzero(words)
+    if len(nz) == 0:
+        return []
+    last = nz[-k:]  # each non-zero word holds at least one id
+    bits = np.unpackbits(words[last].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
+    r, c = np.nonzero(bits.reshape(len(last), 64))
+    ids = np.sort(last[r] * 64 + c)[::-1][:k]
+    return [int(i) for i in ids]

@@ -1,0 +1,241 @@
+"""Queries over tier 1: by condition signature, world cell, tags, text and vectors.
+
+Every query returns tuple ids, newest first (or best first, with scores, for text); fetch the
+tuples with `store.get_tuples(ids)`. Exact signature, cell and tag lookups are SQLite index
+range scans, so they always see exactly what is committed; partial signature matching and the
+condition filters of text search use `knowledge.conditions`, caught up inside one read
+snapshot before each query.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from knowledge.conditions import ConditionIndex, Where
+from knowledge.lexical import LexicalIndex
+from knowledge.signature import neighbourhood, pack_cell, signature, signature_int
+
+if TYPE_CHECKING:
+    from knowledge.store import ExperienceStore
+    from knowledge.vectors import VectorIndex
+
+log = logging.getLogger(__name__)
+
+_EMBED_BATCH = 256
+
+
+class Lookup:
+    def __init__(self, store: ExperienceStore) -> None:
+        self.store = store
+        self.conditions = ConditionIndex()
+        self.lexical = LexicalIndex()
+        self._vectors: VectorIndex | None = None
+        self._embedded_upto = 0  # texts up to this id are known to have vectors
+
+    # ---- SQLite range scans -------------------------------------------------------------------
+    def by_signature(
+        self,
+        facts: Iterable[str] | None = None,
+        *,
+        sig: str | None = None,
+        mode: str = "exact",
+        limit: int = 10,
+    ) -> list[int]:
+        """Tuples whose pre-state conditions equal (`exact`), include (`superset`) or lie
+        within (`subset`) the given facts, newest first."""
+        if mode == "exact":
+            value = signature_int(sig if sig is not None else signature(facts or ()))
+            return [
+                r[0]
+                for r in self.store.db.execute(
+                    "SELECT t.id FROM tuples t JOIN signatures s ON t.sig_id = s.id "
+                    "WHERE s.hash = ? ORDER BY t.id DESC LIMIT ?",
+                    (value, limit),
+                )
+            ]
+        if facts is None:
+            raise ValueError("partial signature matching needs the facts, not a hash")
+        wanted = frozenset(facts)
+        cond = self._synced_conditions()
+        if mode == "superset":
+            return cond.superset(wanted, limit)
+        if mode == "subset":
+            return cond.subset(wanted, limit)
+        raise ValueError(f"unknown signature match mode {mode!r} (exact, superset, subset)")
+
+    def by_cell(self, cell: tuple[int, int], *, radius: int = 1, limit: int = 10) -> list[int]:
+        """The newest tuples that started in `cell` or a cell within `radius` of it."""
+        db = self.store.db
+        per_cell = [
+            [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM tuples WHERE cell = ? ORDER BY id DESC LIMIT ?",
+                    (pack_cell(c), limit),
+                )
+            ]
+            for c in neighbourhood(cell, radius)
+        ]
+        return list(heapq.merge(*per_cell, reverse=True))[:limit]
+
+    def by_tags(self, tags: Iterable[str], *, match_all: bool = True, limit: int = 10) -> list[int]:
+        """The newest tuples carrying every tag (`match_all`) or any of them."""
+        db = self.store.db
+        names = sorted(set(tags))
+        if not names:
+            return []
+        marks = ",".join("?" * len(names))
+        ids = dict(db.execute(f"SELECT tag, id FROM tag_names WHERE tag IN ({marks})", names))
+        if match_all and len(ids) < len(names):
+            return []
+        if not match_all or len(ids) == 1:
+            lists = [
+                [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT tuple_id FROM tags WHERE tag_id = ? ORDER BY tuple_id DESC LIMIT ?",
+                        (tid, limit),
+                    )
+                ]
+                for tid in ids.values()
+            ]
+            merged = heapq.merge(*lists, reverse=True)
+            out: list[int] = []
+            for tid in merged:
+                if not out or out[-1] != tid:
+                    out.append(tid)
+            return out[:limit]
+        first, *rest = ids.values()
+        exists = " AND ".join(
+            f"EXISTS (SELECT 1 FROM tags x{i} WHERE x{i}.tag_id = ? AND x{i}.tuple_id = t.tuple_id)"
+            for i in range(len(rest))
+        )
+        sql = (
+            f"SELECT tuple_id FROM tags t WHERE tag_id = ? AND {exists} "
+            "ORDER BY tuple_id DESC LIMIT ?"
+        )
+        return [r[0] for r in db.execute(sql, (first, *rest, limit))]
+
+    # ---- in-memory indices --------------------------------------------------------------------
+    def _synced_conditions(self) -> ConditionIndex:
+        with self.store.read() as db:
+            self.conditions.sync(db, self.store.generation())
+        return self.conditions
+
+    def where(self, where: Where) -> np.ndarray:
+        """The ids of every tuple that passes `where`, oldest first."""
+        return np.flatnonzero(self._synced_conditions().mask(where))
+
+    @property
+    def vector_ready(self) -> bool:
+        """Whether text search uses vectors (an embedder and faiss), rather than BM25."""
+        if self.store.embedder is None:
+            return False
+        try:
+            import faiss  # noqa: F401
+        except ImportError:
+            return False
+        return True
+
+    def vectors(self) -> VectorIndex:
+        """The faiss index, loaded or built on first use and caught up with SQLite."""
+        from knowledge.vectors import VectorIndex
+
+        embedder = self.store.embedder
+        if embedder is None:
+            raise RuntimeError(f"{self.store.path}: no embedder, so no vector index")
+        self.embed_pending()
+        generation = self.store.generation()
+        if self._vectors is None or self._vectors.generation != generation:
+            index = VectorIndex(self.store.path, embedder.name, embedder.dim)
+            if not index.load(generation):
+                index.generation = generation
+            self._vectors = index
+        with self.store.read() as db:
+            added = self._vectors.sync(db)
+        if added > 1000:
+            self._vectors.save()  # a large catch-up is worth keeping
+        return self._vectors
+
+    def embed_pending(self) -> int:
+        """Embed the texts stored without a vector (anchored before an embedder was set)."""
+        embedder = self.store.embedder
+        if embedder is None:
+            return 0
+        db = self.store.db
+        done = 0
+        while True:
+            rows = db.execute(
+                "SELECT t.id, t.text FROM texts t WHERE t.id > ? AND NOT EXISTS "
+                "(SELECT 1 FROM vectors v WHERE v.text_id = t.id) ORDER BY t.id LIMIT ?",
+                (self._embedded_upto, _EMBED_BATCH),
+            ).fetchall()
+            if not rows:
+                top = db.execute("SELECT coalesce(max(id), 0) FROM texts").fetchone()[0]
+                self._embedded_upto = max(self._embedded_upto, int(top))
+                return done
+            vecs = embedder.embed([r[1] for r in rows]).astype(np.float16)
+            with self.store._tx() as tx:
+                tx.executemany(
+                    "INSERT OR IGNORE INTO vectors (text_id, vec) VALUES (?, ?)",
+                    [(r[0], v.tobytes()) for r, v in zip(rows, vecs, strict=True)],
+                )
+            done += len(rows)
+            self._embedded_upto = rows[-1][0]
+
+    def search(self, text: str, k: int = 10, where: Where | None = None) -> list[tuple[int, float]]:
+        """The tuples whose text best matches `text` (vectors if an embedder is set, BM25
+        otherwise), one per distinct text, best first: `[(tuple_id, score)]`."""
+        if self.vector_ready:
+            assert self.store.embedder is not None
+            query = self.store.embedder.embed([text])[0]
+            return self.search_vector(query, k, where)
+        cond = self._synced_conditions()
+        with self.store.read() as db:
+            self.lexical.sync(db, self.store.generation())
+        mask = None if where is None else cond.mask(where)
+        allowed = None if mask is None else self._text_mask(mask, len(self.lexical.doclen))
+        return self._to_tuples(self.lexical.search(text, k, allowed), mask)
+
+    def search_vector(
+        self, query: np.ndarray, k: int = 10, where: Where | None = None
+    ) -> list[tuple[int, float]]:
+        """The tuples nearest to `query` by inner product, among those passing `where`."""
+        index = self.vectors()
+        cond = self._synced_conditions()
+        if where is None:
+            return self._to_tuples(index.search(query, k), None)
+        mask = cond.mask(where)
+        allowed = self._text_mask(mask, len(cond.text_last))
+        return self._to_tuples(index.search(query, k, allowed), mask)
+
+    def _text_mask(self, mask: np.ndarray, size: int) -> np.ndarray:
+        """Which text ids have at least one tuple in `mask`."""
+        out = np.zeros(max(size, 1), dtype=bool)
+        out[self.conditions.text[: len(mask)][mask]] = True
+        return out
+
+    def _to_tuples(
+        self, found: list[tuple[int, float]], mask: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        """Each found text's newest tuple (among those in `mask`)."""
+        cond = self.conditions
+        out = []
+        for text_id, score in found:
+            newest = int(cond.text_last[text_id]) if text_id < len(cond.text_last) else 0
+            if newest and (mask is None or mask[newest]):
+                out.append((newest, score))
+            elif mask is not None:  # the text's newest tuple is filtered out: look further
+                hits = np.flatnonzero(mask & (cond.text[: len(mask)] == text_id))
+                if len(hits):
+                    out.append((int(hits[-1]), score))
+        return out
+
+    def save(self) -> None:
+        if self._vectors is not None:
+            self._vectors.save()

@@ -1,0 +1,58 @@
+"""Upgrading stores written by older versions, in place and in one transaction.
+
+Schema 1 (the first release) kept each tuple as one JSON body with a text signature and a
+`tags (tag, tuple_id)` table. Schema 2 splits the indexed fields into columns, stores facts
+once per signature, and adds cells, texts, vectors and per-cause summary rows. Tuple ids are
+kept, so the evidence ids of skills and guardrails stay valid.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from knowledge import tier2
+from knowledge.schema import ExperienceTuple
+
+if TYPE_CHECKING:
+    from knowledge.store import ExperienceStore
+
+_BATCH = 2000
+
+
+def migrate_v1(store: ExperienceStore) -> None:
+    from knowledge.store import _DDL, SCHEMA_VERSION
+
+    db = store.db
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table in ("tuples", "tags", "summaries"):
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
+        for index in ("tuples_op", "tuples_sig", "tuples_episode", "tags_tag"):
+            db.execute(f"DROP INDEX IF EXISTS {index}")
+        for stmt in (_DDL + tier2.DDL).split(";"):
+            if stmt.strip():
+                db.execute(stmt)
+        store._in_tx = True  # the inserts below join this transaction
+        last = 0
+        while True:
+            rows = db.execute(
+                "SELECT id, body FROM tuples_v1 WHERE id > ? ORDER BY id LIMIT ?", (last, _BATCH)
+            ).fetchall()
+            if not rows:
+                break
+            tups = []
+            for _tid, body in rows:
+                tup = ExperienceTuple.model_validate_json(body)
+                tup.signature = ""  # recomputed from the facts
+                tups.append(tup)
+            store._insert(tups, ids=[r[0] for r in rows])
+            last = rows[-1][0]
+        for table in ("tuples_v1", "tags_v1", "summaries_v1"):
+            db.execute(f"DROP TABLE {table}")
+        db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+    except BaseException:
+        store._in_tx = False
+        db.execute("ROLLBACK")
+        raise
+    store._in_tx = False
+    db.execute("COMMIT")

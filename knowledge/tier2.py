@@ -1,0 +1,186 @@
+"""Tier 2: rolling summaries, updated in the same transaction as the tuples that change them.
+
+A summary counts attempts, successes, ticks and low-level steps (so success rate and typical
+cost), and the failure causes seen, for one key of one kind:
+
+| kind | key |
+|---|---|
+| `op` | the operation, `verb:target` |
+| `verb` | the subgoal kind alone |
+| `goal` | the task's goal |
+| `family` | the task's family (suite group), when the tuple names one |
+| `signature` | `<condition signature>|<op>`: how an operation fares under a condition |
+| `episode` | the episode id |
+
+A batch of tuples is aggregated in memory first and written as one upsert per key, so anchoring
+a batch costs one statement per distinct key, not one per tuple and key. Signature summaries are
+keyed inside SQLite by the signature's row id (zero-padded, so new signatures append to the
+index instead of landing at random places in it); `read` and `read_kind` translate to and from
+the public `<signature hash>|<op>` form.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from knowledge.schema import ExperienceTuple
+from knowledge.signature import signature_hex, signature_int
+
+KINDS = ("op", "verb", "goal", "family", "signature", "episode")
+
+DDL = """
+CREATE TABLE IF NOT EXISTS summaries (
+    kind TEXT NOT NULL, key TEXT NOT NULL, cause TEXT NOT NULL,
+    attempts INTEGER NOT NULL, successes INTEGER NOT NULL, ticks INTEGER NOT NULL,
+    steps INTEGER NOT NULL, last_tuple INTEGER NOT NULL,
+    PRIMARY KEY (kind, key, cause)
+) WITHOUT ROWID;
+"""
+# one row per (kind, key, cause): a summary is the sum of its rows, so one upsert per row
+# counts the attempt and its cause at once
+_SET = (
+    "ON CONFLICT (kind, key, cause) DO UPDATE SET "
+    "attempts = attempts + excluded.attempts, successes = successes + excluded.successes, "
+    "ticks = ticks + excluded.ticks, steps = steps + excluded.steps, "
+    "last_tuple = max(last_tuple, excluded.last_tuple)"
+)
+_UPSERT = "INSERT INTO summaries VALUES (?,?,?,?,?,?,?,?) " + _SET
+# signature summaries name the signature by hash; SQLite turns it into the row id
+_UPSERT_SIG = (
+    "INSERT INTO summaries SELECT 'signature', printf('%012d|%s', s.id, ?), ?, ?, ?, ?, ?, ? "
+    "FROM signatures s WHERE s.hash = ? " + _SET
+)
+_TOTALS = (
+    "SELECT key, cause, attempts, successes, ticks, steps, last_tuple FROM summaries "
+    "WHERE kind = ? AND key >= ? AND key < ? ORDER BY key"
+)
+
+
+def _sig_key(sig_id: int, op: str) -> str:
+    return f"{sig_id:012d}|{op}"
+
+
+class Aggregate:
+    """The summary deltas of a batch of tuples, added up in memory, written in one go."""
+
+    def __init__(self) -> None:
+        # (kind, key, cause) -> attempts, successes, ticks, steps, newest tuple; the key of a
+        # signature summary is (signature hash, op) until `write` resolves it
+        self.rows: dict[tuple[str, Any, str], list[int]] = {}
+
+    def add(self, tup: ExperienceTuple, sig_hash: int) -> None:
+        d = tup.diagnosis
+        ok, ticks, steps, tid = int(d.success), d.diff.ticks, d.steps, int(tup.id or 0)
+        cause = d.cause.value
+        verb = tup.action.verb
+        op = f"{verb}:{tup.action.target}"
+        keys = [
+            ("op", op, cause),
+            ("verb", verb, cause),
+            ("goal", tup.task_goal, cause),
+            ("signature", (sig_hash, op), cause),
+            ("episode", tup.episode_id, cause),
+        ]
+        if tup.task_family:
+            keys.append(("family", tup.task_family, cause))
+        rows = self.rows
+        for k in keys:
+            row = rows.get(k)
+            if row is None:
+                rows[k] = [1, ok, ticks, steps, tid]
+            else:
+                row[0] += 1
+                row[1] += ok
+                row[2] += ticks
+                row[3] += steps
+                if tid > row[4]:
+                    row[4] = tid
+
+    def write(self, db: sqlite3.Connection) -> None:
+        rows = self.rows.items()
+        db.executemany(_UPSERT, [(k, n, c, *r) for (k, n, c), r in rows if k != "signature"])
+        db.executemany(
+            _UPSERT_SIG, [(n[1], c, *r, n[0]) for (k, n, c), r in rows if k == "signature"]
+        )
+
+
+def _public_key(db: sqlite3.Connection, kind: str, key: str) -> str:
+    """`<sig id>|op` (stored) to `<signature hash>|op` (public)."""
+    if kind != "signature":
+        return key
+    sid, _, op = key.partition("|")
+    row = db.execute("SELECT hash FROM signatures WHERE id=?", (int(sid),)).fetchone()
+    return f"{signature_hex(row[0]) if row else sid}|{op}"
+
+
+def _stored_key(db: sqlite3.Connection, kind: str, key: str) -> str | None:
+    if kind != "signature":
+        return key
+    sig, sep, op = key.partition("|")
+    try:
+        value = signature_int(sig)
+    except ValueError:
+        return None
+    row = db.execute("SELECT id FROM signatures WHERE hash=?", (value,)).fetchone()
+    return None if row is None else (_sig_key(row[0], op) if sep else _sig_key(row[0], ""))
+
+
+def _collect(rows: list[tuple[Any, ...]]) -> list[tuple[str, list[int], dict[str, int]]]:
+    """Per-cause rows (sorted by key) summed per key."""
+    out: list[tuple[str, list[int], dict[str, int]]] = []
+    for key, cause, attempts, successes, ticks, steps, last in rows:
+        if not out or out[-1][0] != key:
+            out.append((key, [0, 0, 0, 0, 0], {}))
+        tot, causes = out[-1][1], out[-1][2]
+        tot[0] += attempts
+        tot[1] += successes
+        tot[2] += ticks
+        tot[3] += steps
+        tot[4] = max(tot[4], last)
+        causes[cause] = attempts
+    return out
+
+
+def _as_dict(kind: str, key: str, tot: list[int], causes: dict[str, int]) -> dict[str, Any]:
+    attempts, successes, ticks, steps, last = tot
+    return {
+        "kind": kind,
+        "key": key,
+        "attempts": attempts,
+        "successes": successes,
+        "success_rate": successes / attempts,
+        "mean_ticks": ticks / attempts,
+        "mean_steps": steps / attempts,
+        "causes": dict(sorted(causes.items())),
+        "common_causes": [c for c, _ in sorted(causes.items(), key=lambda kv: -kv[1])[:3]],
+        "last_tuple": last,
+    }
+
+
+def read(db: sqlite3.Connection, kind: str, key: str) -> dict[str, Any] | None:
+    stored = _stored_key(db, kind, key)
+    if stored is None:
+        return None
+    rows = db.execute(_TOTALS, (kind, stored, stored + "\x00")).fetchall()
+    found = [r for r in rows if r[0] == stored]
+    if not found:
+        return None
+    ((_, tot, causes),) = _collect(found)
+    return _as_dict(kind, key, tot, causes)
+
+
+def read_kind(
+    db: sqlite3.Connection, kind: str, prefix: str = "", limit: int | None = None
+) -> list[dict[str, Any]]:
+    """Every summary of one kind (keys starting with `prefix`), in key order. A signature
+    prefix must be a whole signature hash, optionally followed by `|` and an op prefix."""
+    if kind == "signature" and prefix:
+        sig, _, rest = prefix.partition("|")
+        head = _stored_key(db, kind, sig + "|")
+        if head is None:
+            return []
+        prefix = head + rest
+    rows = db.execute(_TOTALS, (kind, prefix, prefix + "\U0010ffff")).fetchall()
+    out = [_as_dict(kind, _public_key(db, kind, k), t, c) for k, t, c in _collect(rows)]
+    return out if limit is None else out[:limit]

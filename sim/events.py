@@ -1,0 +1,54 @@
+"""The low-level trace vocabulary that worlds write and diagnosis reads.
+
+A world records what happened during a subgoal as a list of events (`Outcome.trace`), each a
+dict with an `event` name from this module and its data. Diagnosis attributes a failure cause
+from these events alone (plus the state difference), so any world that speaks this vocabulary
+gets fine-grained diagnosis with no code of its own; a world with events of its own registers
+their meaning through `World.event_causes()`.
+
+The world's own verdict (`Outcome.cause`, and the `fail` event's `cause`) is ground truth for
+testing attribution, and is never read by diagnosis.
+"""
+
+from __future__ import annotations
+
+# progress events
+DIG = "dig"  # block, pos, tool, drops, harvestable: bool, needs_tool
+WALK = "walk"  # to, distance
+TUNNEL = "tunnel"
+SHAFT = "shaft"
+CLIMB = "climb"
+CRAFT = "craft"  # item, times, recipe
+SMELT = "smelt"  # item, runs, fuel
+PLACE = "place"
+EQUIP = "equip"
+KILL = "kill"  # mob, drops
+EAT = "eat"
+WAIT = "wait"
+# hazards and the body
+DAMAGE = "damage"  # source, damage
+DEATH = "death"  # source (a mob name, lava, hunger, fall)
+MOB_SPAWN = "mob_spawn"
+STARVING = "starving"
+TOOL_BROKE = "tool_broke"  # item
+# evidence of failure (the last one before `fail` decides the cause)
+SEARCH = "search"  # target, radius, found: bool
+MISSING = "missing"  # item, need, have
+NO_STATION = "no_station"  # station, verb
+NO_RECIPE = "no_recipe"  # item, verb
+NO_FUEL = "no_fuel"  # need_ticks, have_ticks
+HAZARD = "hazard"  # kind (lava, undiggable, bedrock), pos
+STUCK = "stuck"  # why
+BUDGET = "budget"  # scope: subgoal | episode, limit
+INVALID = "invalid"  # what (verb, item, block, mob), name, closest
+NOT_HUNGRY = "not_hungry"
+GUI_ERROR = "gui_error"  # window, error (real Minecraft)
+BLOCKED = "blocked"  # guardrail, message (written by the loop, not by worlds)
+PARSE_FAIL = "parse_fail"  # error (written by the loop)
+# household worlds
+OBJECT_NOT_FOUND = "object_not_found"
+NOT_HOLDING = "not_holding"
+RECEPTACLE_CLOSED = "receptacle_closed"
+WRONG_APPLIANCE = "wrong_appliance"
+# the end of a failed attempt: cause (ground truth), message, needs (a fact), remedy
+FAIL = "fail"

