@@ -13,11 +13,14 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agent.llm.cli import llm_app
+
 app = typer.Typer(help="steve-evolving: self-evolving embodied agents.", no_args_is_help=True)
 suite_app = typer.Typer(help="Task suites: validate and list.", no_args_is_help=True)
 knowledge_app = typer.Typer(help="The experience store: stats and contents.", no_args_is_help=True)
 app.add_typer(suite_app, name="suite")
 app.add_typer(knowledge_app, name="knowledge")
+app.add_typer(llm_app, name="llm")
 console = Console()
 err = Console(stderr=True)
 
@@ -58,7 +61,12 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def run(
     suite: Annotated[str, typer.Argument(help="A suite file, or the name of a shipped suite.")],
-    planner: Annotated[str, typer.Option(help="Planner backend: symbolic (oracle).")] = "symbolic",
+    planner: Annotated[
+        str,
+        typer.Option(
+            help="symbolic (oracle, not an LLM) | local | openai | transformers | cassette"
+        ),
+    ] = "symbolic",
     method: Annotated[
         str, typer.Option(help="none | static | evolving | no-guardrails | no-skills | ...")
     ] = "evolving",
@@ -68,24 +76,40 @@ def run(
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (override).")] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated task ids to run.")] = None,
     out: Annotated[str, typer.Option(help="Where run directories go.")] = "runs",
+    model: Annotated[
+        str | None, typer.Option(help="A GGUF file, a served model name, or a cassette file.")
+    ] = None,
+    base_url: Annotated[
+        str | None, typer.Option(help="OpenAI-compatible endpoint (key: STEVE_API_KEY).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="A run directory: run what it has not finished.")
+    ] = None,
 ) -> None:
     """Run a suite: a progress bar over episodes, then a table of results."""
-    from agent.runner import RunConfig, run_suite
+    from agent.llm.base import LLMError
+    from agent.runner import RunConfig, load_run_config, run_suite
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
 
     try:
-        path = resolve_suite(suite)
-        cfg = RunConfig(
-            suite=str(path),
-            planner=planner,
-            method=method,
-            knowledge=knowledge,
-            out=out,
-            seeds=[int(s) for s in seeds.split(",")] if seeds else None,
-            tasks=tasks.split(",") if tasks else None,
-        )
+        if resume is not None:
+            cfg = load_run_config(resume)
+            path = Path(cfg.suite)
+        else:
+            path = resolve_suite(suite)
+            cfg = RunConfig(
+                suite=str(path),
+                planner=planner,
+                method=method,
+                knowledge=knowledge,
+                out=out,
+                seeds=[int(s) for s in seeds.split(",")] if seeds else None,
+                tasks=tasks.split(",") if tasks else None,
+                model=model,
+                base_url=base_url,
+            )
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -99,18 +123,18 @@ def run(
             def tick(result: object, done: int, total: int) -> None:
                 progress.update(bar, completed=done, total=total)
 
-            result = run_suite(cfg, on_episode=tick)
-    except (SuiteError, StoreError, UnknownWorldError, ValueError) as exc:
+            result = run_suite(cfg, on_episode=tick, resume=resume)
+    except (SuiteError, StoreError, UnknownWorldError, ValueError, LLMError) as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"{result.run_dir.name}")
     for col in ("task", "seed", "success", "steps", "ticks", "LLM calls", "tokens", "wall s"):
         table.add_column(col, justify="left" if col == "task" else "right")
     for r in result.episodes:
-        mark = (
-            "[green]yes[/]"
-            if r.success
-            else f"[red]no[/] {max(r.causes, key=lambda c: r.causes[c], default='')}"
-        )
+        failures = {c: n for c, n in r.causes.items() if c != "NONE"}
+        top = max(failures, key=lambda c: failures[c], default="")
+        mark = "[green]yes[/]" if r.success else f"[red]no[/] {top}"
+        if r.error:
+            mark = "[yellow]error[/]"
         table.add_row(
             r.task_id,
             str(r.seed),
@@ -132,6 +156,12 @@ def run(
         console.print(f"[yellow]skipped[/] {task_id}: {why}")
     if result.store_stats:
         console.print("knowledge: " + ", ".join(f"{k} {v}" for k, v in result.store_stats.items()))
+    errored = [r.episode_id for r in result.episodes if r.error]
+    if errored:
+        console.print(
+            f"[yellow]{len(errored)} episode(s) errored[/] (e.g. {result.episodes[0].error});"
+            f" retry them with: steve run --resume {result.run_dir}"
+        )
     console.print(f"run directory: {result.run_dir}")
 
 

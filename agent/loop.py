@@ -13,6 +13,7 @@ from typing import Any
 
 from agent.adapters import TaskAdapter
 from agent.diagnosis import History, diagnose
+from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
 from knowledge.distill import Distiller, RuleDistiller
@@ -74,7 +75,10 @@ class Episode:
 
         state = self.world.reset(self.task, self.seed)
         briefing = self._recall(state)  # recall
-        planned = self.planner.plan(self.task, state, self._inject(briefing))  # plan
+        try:
+            planned = self.planner.plan(self.task, state, self._inject(briefing))  # plan
+        except LLMError as exc:  # the endpoint is down: this episode errs, the run goes on
+            return self._errored(res, state, t0, str(exc))
         self._account(res, planned)
         plan = list(planned.subgoals)
         pending: PlanResult | None = planned
@@ -118,12 +122,15 @@ class Episode:
             if self.world.goal_reached() or state.dead:
                 break
             if not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
-                if diagnosis.deadlock or planned.error is not None:
-                    planned = self.planner.plan(self.task, state, self._inject(briefing))
-                else:
-                    planned = self.planner.replan(
-                        self.task, state, self._inject(briefing), subgoal, diagnosis, plan
-                    )
+                try:
+                    if diagnosis.deadlock or planned.error is not None:
+                        planned = self.planner.plan(self.task, state, self._inject(briefing))
+                    else:
+                        planned = self.planner.replan(
+                            self.task, state, self._inject(briefing), subgoal, diagnosis, plan
+                        )
+                except LLMError as exc:
+                    return self._errored(res, state, t0, str(exc))
                 self._account(res, planned)
                 res.replans += 1
                 plan, pending = list(planned.subgoals), planned
@@ -143,6 +150,17 @@ class Episode:
         res.wall_s = round(time.perf_counter() - t0, 4)
         if self.store is not None and self.method.memory:
             self.store.record_episode(episode_id, self.run_id, self.task.id, res.__dict__)
+        return res
+
+    def _errored(
+        self, res: EpisodeResult, state: WorldState, t0: float, error: str
+    ) -> EpisodeResult:
+        """An episode cut short by its planner's backend: marked errored (`--resume` retries
+        it), nothing distilled from it; the tuples already anchored stay."""
+        res.error = error
+        res.success = False
+        res.ticks = state.tick
+        res.wall_s = round(time.perf_counter() - t0, 4)
         return res
 
     # ---- the steps ------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from agent.methods import get_method
 from agent.planner.base import Planner
 from knowledge.store import ExperienceStore
 from scenarios.loader import load_suite
+from sim.base import World
 
 log = logging.getLogger(__name__)
 
@@ -46,22 +47,33 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-PLANNERS: dict[str, Callable[[RunConfig], Planner]] = {}
+PLANNERS: dict[str, Callable[[RunConfig, World], Planner]] = {}
 
 
-def _symbolic(cfg: RunConfig) -> Planner:
+def _symbolic(cfg: RunConfig, world: World) -> Planner:
     from agent.planner.symbolic import SymbolicPlanner
 
     return SymbolicPlanner()
 
 
+def _llm(cfg: RunConfig, world: World) -> Planner:
+    from agent.llm import make_client
+    from agent.planner.llm import LLMPlanner
+
+    opts = dict(cfg.extra.get("llm", {}))  # e.g. {"cassette": PATH, "timeout": 30}
+    client = make_client(cfg.planner, model=cfg.model, base_url=cfg.base_url, **opts)
+    return LLMPlanner(client, world)
+
+
 PLANNERS["symbolic"] = _symbolic
+for _backend in ("local", "openai", "transformers", "cassette"):
+    PLANNERS[_backend] = _llm
 
 
-def make_planner(cfg: RunConfig) -> Planner:
+def make_planner(cfg: RunConfig, world: World) -> Planner:
     if cfg.planner not in PLANNERS:
         raise ValueError(f"unknown planner {cfg.planner!r}; available: {', '.join(PLANNERS)}")
-    return PLANNERS[cfg.planner](cfg)
+    return PLANNERS[cfg.planner](cfg, world)
 
 
 @dataclass
@@ -72,15 +84,42 @@ class RunResult:
     store_stats: dict[str, int]
 
 
+def finished_episodes(run_dir: Path) -> set[str]:
+    """Episode ids in a run directory that ended without an error (the last line wins)."""
+    last: dict[str, dict[str, Any]] = {}
+    path = run_dir / "episodes.jsonl"
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill: that episode runs again
+            last[row["episode_id"]] = row
+    return {eid for eid, row in last.items() if not row.get("error")}
+
+
+def load_run_config(run_dir: Path) -> RunConfig:
+    """The config a run was started with, to resume it."""
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        raise ValueError(f"{run_dir}: not a run directory (no config.yaml)")
+    raw = yaml.safe_load(path.read_text())
+    fields = {k: raw[k] for k in RunConfig.__dataclass_fields__ if k in raw}
+    return RunConfig(**fields)
+
+
 def run_suite(
-    cfg: RunConfig, on_episode: Callable[[EpisodeResult, int, int], None] | None = None
+    cfg: RunConfig,
+    on_episode: Callable[[EpisodeResult, int, int], None] | None = None,
+    resume: str | Path | None = None,
 ) -> RunResult:
-    """Run every (task, seed) of a suite in order; each finished episode is on disk at once."""
+    """Run every (task, seed) of a suite in order; each finished episode is on disk at once.
+    With `resume` (a run directory), only the episodes not yet finished there run."""
     suite_path = Path(cfg.suite)
     world = sim.make(_world_id(suite_path))
     suite = load_suite(suite_path, known_items=world.item_names())
     method = get_method(cfg.method)
-    planner = make_planner(cfg)
+    planner = make_planner(cfg, world)
     jobs = [
         (task, seed)
         for task, seeds in suite.to_tasks()
@@ -88,9 +127,14 @@ def run_suite(
         for seed in (cfg.seeds if cfg.seeds is not None else seeds)
     ]
     seeds = sorted({s for _, s in jobs})
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    run_id = f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
-    run_dir = Path(cfg.out) / run_id
+    if resume is not None:  # the same run: skip what finished, retry what errored
+        run_dir, run_id = Path(resume), Path(resume).name
+        done = finished_episodes(run_dir)
+        jobs = [(t, s) for t, s in jobs if f"{t.id}__s{s}" not in done]
+    else:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_id = f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
+        run_dir = Path(cfg.out) / run_id
     (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
     store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
     config = {

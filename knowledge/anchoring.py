@@ -14,6 +14,7 @@ import hashlib
 import sqlite3
 import time
 from array import array
+from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -204,9 +205,11 @@ class Anchorer:
         if self.store.compress:  # here, because zlib lets go of the GIL
             rows = [(*r[:-1], pack_body(r[-1])) for r in rows]  # type: ignore[arg-type]
         db.executemany(_INSERT_TUPLE, rows)
+        pairs = {(tag_ids[g], tid) for tid, tags in chunk.tags_of for g in tags}
+        db.executemany("INSERT INTO tags VALUES (?, ?)", sorted(pairs))
+        counts = Counter(tag for tag, _ in pairs)  # so a query can start from the rarest tag
         db.executemany(
-            "INSERT OR IGNORE INTO tags VALUES (?, ?)",
-            [(tag_ids[g], tid) for tid, tags in chunk.tags_of for g in tags],
+            "UPDATE tag_names SET n = n + ? WHERE id = ?", [(n, t) for t, n in counts.items()]
         )
 
     @staticmethod
@@ -225,6 +228,6 @@ class Anchorer:
             if new:
                 top = db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
                 pairs = [(top + 1 + i, n) for i, n in enumerate(new)]
-                db.executemany(f"INSERT INTO {table} VALUES (?, ?)", pairs)
+                db.executemany(f"INSERT INTO {table} (id, {col}) VALUES (?, ?)", pairs)
                 cache.update((n, i) for i, n in pairs)
         return cache

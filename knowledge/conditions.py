@@ -220,8 +220,10 @@ class ConditionIndex:
         outside = ~q
         found: list[int] = []
         end = min(self.pivot_bm.shape[1] // 8, (self.last_id + 64) // 64)
+        step = 64  # newest first, in growing steps: most queries stop within the first
         while end > 0 and len(found) < k:
-            start = max(0, end - _SCAN_WORDS)
+            start = max(0, end - step)
+            step = min(2 * step, _SCAN_WORDS)
             block = self.pivot_bm[which, start * 8 : end * 8]
             cand = np.bitwise_or.reduce(block, axis=0).view(np.uint64)
             ids = _bits(cand, start)[::-1]

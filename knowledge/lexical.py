@@ -83,7 +83,15 @@ class LexicalIndex:
         docs = np.concatenate(docs_parts)
         if len(docs) == 0:
             return []
+        weights = np.concatenate(score_parts)
+        if len(docs) > len(self.doclen) // 16:  # dense: add up over every text id
+            scores = np.bincount(docs, weights=weights, minlength=len(self.doclen))
+            hit = np.flatnonzero(scores)
+            if len(hit) > k:
+                hit = hit[np.argpartition(-scores[hit], k)[:k]]
+            top = hit[np.lexsort((hit, -scores[hit]))]
+            return [(int(t), float(scores[t])) for t in top]
         uniq, inv = np.unique(docs, return_inverse=True)
-        scores = np.bincount(inv, weights=np.concatenate(score_parts))
-        top = np.argsort(-scores, kind="stable")[:k]
-        return [(int(uniq[i]), float(scores[i])) for i in top]
+        summed = np.bincount(inv, weights=weights)
+        order = np.argsort(-summed, kind="stable")[:k]
+        return [(int(uniq[i]), float(summed[i])) for i in order]

@@ -90,7 +90,8 @@ class Lookup:
         if not names:
             return []
         marks = ",".join("?" * len(names))
-        ids = dict(db.execute(f"SELECT tag, id FROM tag_names WHERE tag IN ({marks})", names))
+        found = db.execute(f"SELECT id, n FROM tag_names WHERE tag IN ({marks})", names)
+        ids = {tid: n for tid, n in sorted(found, key=lambda r: r[1])}  # rarest first
         if match_all and len(ids) < len(names):
             return []
         if not match_all or len(ids) == 1:
@@ -102,7 +103,7 @@ class Lookup:
                         (tid, limit),
                     )
                 ]
-                for tid in ids.values()
+                for tid in ids
             ]
             merged = heapq.merge(*lists, reverse=True)
             out: list[int] = []
@@ -110,7 +111,7 @@ class Lookup:
                 if not out or out[-1] != tid:
                     out.append(tid)
             return out[:limit]
-        first, *rest = ids.values()
+        first, *rest = ids  # walk the rarest tag's postings, probe the others
         exists = " AND ".join(
             f"EXISTS (SELECT 1 FROM tags x{i} WHERE x{i}.tag_id = ? AND x{i}.tuple_id = t.tuple_id)"
             for i in range(len(rest))

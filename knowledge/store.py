@@ -15,6 +15,7 @@ are missing or stale. Queries over them live in `knowledge.lookup`.
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import sqlite3
 from array import array
@@ -45,7 +46,9 @@ CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, fact TEXT NOT NULL UNI
 CREATE TABLE IF NOT EXISTS signatures (
     id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE, facts BLOB NOT NULL
 );
-CREATE TABLE IF NOT EXISTS tag_names (id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS tag_names (
+    id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE, n INTEGER NOT NULL DEFAULT 0
+);
 CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE,
     text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS vectors (
@@ -343,8 +346,6 @@ class ExperienceStore:
 
     def record_episode(self, episode_id: str, run_id: str, task_id: str, body: dict[str, Any]):
         """The tier-2 episode summary (one row per episode, replaced on retry)."""
-        import json
-
         with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?)",

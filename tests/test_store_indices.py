@@ -44,29 +44,27 @@ def test_tuples_come_back_as_anchored(tmp_path: Path, compress: bool) -> None:
         store.get_tuple(9999)
 
 
+def _agree(look, tups: list, t0, few: frozenset[str], many: frozenset[str]) -> None:
+    same = set(t0.facts)
+    assert look.by_signature(t0.facts) == _newest(tups, lambda t: set(t.facts) == same)
+    assert look.by_signature(sig=signature(t0.facts)) == look.by_signature(t0.facts)
+    assert look.by_signature(few, mode="superset") == _newest(tups, lambda t: few <= set(t.facts))
+    assert look.by_signature(many, mode="subset") == _newest(tups, lambda t: set(t.facts) <= many)
+    cell = cell_of(t0.pre_state.position)
+    near = set(neighbourhood(cell, 1))
+    assert look.by_cell(cell) == _newest(tups, lambda t: cell_of(t.pre_state.position) in near)
+    tags = set(t0.tags[:2])
+    assert look.by_tags(tags) == _newest(tups, lambda t: tags <= set(t.tags))
+    assert look.by_tags(tags, match_all=False) == _newest(tups, lambda t: tags & set(t.tags))
+
+
 def test_lookups_agree_with_a_scan(filled) -> None:
     store, tups = filled
     look, rng = store.lookup, random.Random(1)
     for _ in range(40):
-        t0 = rng.choice(tups)
-        assert look.by_signature(t0.facts) == _newest(tups, lambda t: set(t.facts) == set(t0.facts))
-        assert look.by_signature(sig=signature(t0.facts)) == look.by_signature(t0.facts)
         few = frozenset(rng.sample(FACTS, rng.randint(0, 2)))
-        assert look.by_signature(few, mode="superset") == _newest(
-            tups, lambda t: few <= set(t.facts)
-        )
         many = frozenset(rng.sample(FACTS, rng.randint(5, 40)))
-        assert look.by_signature(many, mode="subset") == _newest(
-            tups, lambda t: set(t.facts) <= many
-        )
-        cell = cell_of(t0.pre_state.position)
-        near = set(neighbourhood(cell, 1))
-        assert look.by_cell(cell) == _newest(tups, lambda t: cell_of(t.pre_state.position) in near)
-        tags = t0.tags[:2]
-        assert look.by_tags(tags) == _newest(tups, lambda t: set(tags) <= set(t.tags))
-        assert look.by_tags(tags, match_all=False) == _newest(
-            tups, lambda t: set(tags) & set(t.tags)
-        )
+        _agree(look, tups, rng.choice(tups), few, many)
     assert look.by_signature(["no-such-fact"], mode="superset") == []
     assert look.by_tags(["no-such-tag"]) == []
 

@@ -265,3 +265,15 @@ def test_prune_retires_compacts_and_keeps_cited_evidence(tmp_path: Path) -> None
     assert set(store.lookup.by_signature([], mode="superset", limit=100)) == cited
     report = prune(store, delete_retired=True)
     assert report["deleted_knowledge"] == 1 and store.guardrails(include_retired=True) == []
+
+
+def test_one_store_one_embedding_model(tmp_path: Path) -> None:
+    path = tmp_path / "k.sqlite"
+    ExperienceStore(path, embedder=HashingEmbedder(seed=0)).anchor_many(make_tuples(30))
+    other = ExperienceStore(path, embedder=HashingEmbedder(seed=1))
+    assert other.embedder is None and not other.lookup.vector_ready  # BM25, not mixed vectors
+    assert other.lookup.search("craft stick", k=1)
+    pytest.importorskip("faiss")
+    other.reset_vectors(HashingEmbedder(seed=1))
+    assert other.vector_model() == "hashing-1:384"
+    assert other.lookup.vectors().size == other.stats()["vectors"] > 0

@@ -98,7 +98,7 @@ def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
         att.log("tool_lost", block=block, pos=list(pos), needs_tool=w.rules.min_harvest_tool(block))
         raise _tool_failure(w, block, f"the tool broke; {block} needs")
     w.pass_time(w.rules.dig_ticks(block, tool), att)
-    w.terrain.set(*pos, "air")
+    w.set_block(pos, "air")
     att.steps += 1
     drops = w.rules.drops(block, tool, w.rng) if w.rules.can_harvest(block, tool) else {}
     for item, n in drops.items():
@@ -317,7 +317,12 @@ def _find(w: CraftWorld, target: str, is_mob: bool) -> Pos | None:
 
 def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "block")
-    loc = w.terrain.find_nearest(sg.target, w.pos, 2 * SEARCH)
+    from sim.craftworld.world import STATIONS
+
+    if sg.target in STATIONS:  # placed by agents: indexed, no need to scan the terrain
+        loc = w.near_station(sg.target, 2 * SEARCH)
+    else:
+        loc = w.terrain.find_nearest(sg.target, w.pos, 2 * SEARCH)
     if loc is None:
         remedy = ("explore", sg.target, 1)
         if sg.target not in NATURAL:  # a station the agent makes: place one, never search
@@ -346,14 +351,13 @@ def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 def _station_near(w: CraftWorld, station: str) -> bool:
     from sim.craftworld.world import REACH
 
-    loc = w.terrain.find_nearest(station, w.pos, REACH)
-    return loc is not None and math.dist(loc, w.pos) <= REACH + 1
+    return w.near_station(station, REACH + 1) is not None
 
 
 def _station_failure(w: CraftWorld, station: str, cause: FailureCause, what: str) -> Failure:
     verb = "smelt" if cause is FailureCause.SMELT_FAIL else "craft"
     remedy = ("place", station, 1) if w.inventory[station] else ("craft", station, 1)
-    if not w.inventory[station] and w.terrain.find_nearest(station, w.pos, 2 * SEARCH):
+    if not w.inventory[station] and w.near_station(station, 2 * SEARCH):
         remedy = ("move_to", station, 1)
     return Failure(
         cause,
@@ -520,7 +524,7 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
                 data={"why": "no free space to place"},
             )
         _dig(w, spot, att)
-    w.terrain.set(*spot, sg.target)
+    w.set_block(spot, sg.target)
     w.take(sg.target, 1)
     w.pass_time(5, att)
     att.steps += 1

@@ -26,6 +26,8 @@ from sim.schema import DAY_TICKS, FailureCause, Outcome, Subgoal, Task, WorldSta
 
 SIGHT = 16  # blocks within which the state lists nearby blocks
 REACH = 4  # blocks within which a station (crafting table, furnace) can be used
+# never generated: only where agents place them, so the world indexes where they are
+STATIONS = ("crafting_table", "furnace")
 TIERS = ("wood", "stone", "iron", "diamond", "netherite")
 HELPERS = {
     "auto_equip": "the world equips the best tool for each block before digging",
@@ -75,6 +77,8 @@ class CraftWorld(World):
         self.tick = 0
         self.start_time = 0
         self._animals_spawned: set[tuple[int, int]] = set()
+        self._verb_targets: dict[str, tuple[str, ...]] | None = None
+        self.stations: dict[str, set[tuple[int, int, int]]] = {s: set() for s in STATIONS}
 
     # ---- the World interface ----------------------------------------------------------------
     @property
@@ -83,6 +87,30 @@ class CraftWorld(World):
 
     def item_names(self) -> tuple[str, ...]:
         return tuple(sorted({*self.rules.items, *self.rules.blocks}))
+
+    def verb_targets(self) -> dict[str, tuple[str, ...]]:
+        """What each verb accepts: only craftable items for `craft`, mineable blocks for
+        `mine`, and so on, so an LLM's grammar admits no impossible subgoal."""
+        if self._verb_targets is None:
+            from sim.craftworld.body import MOB_HEALTH
+            from sim.craftworld.palette import BLOCK_ID, NATURAL
+
+            r = self.rules
+            mineable = tuple(b for b in NATURAL if b in r.blocks and r.blocks[b].diggable)
+            places = tuple(sorted((*mineable, "crafting_table", "furnace")))
+            self._verb_targets = {
+                "explore": tuple(sorted((*places, *MOB_HEALTH))),
+                "move_to": places,
+                "mine": tuple(sorted(mineable)),
+                "craft": tuple(sorted(i for i in r.recipes if r.recipes[i])),
+                "smelt": tuple(sorted(r.smelting)),
+                "place": tuple(sorted(b for b in BLOCK_ID if b in r.items and b != "air")),
+                "equip": tuple(sorted(r.items)),
+                "attack": tuple(sorted(MOB_HEALTH)),
+                "eat": tuple(sorted(r.foods)),
+                "wait": ("seconds",),
+            }
+        return dict(self._verb_targets)
 
     def reset(self, task: Task, seed: int) -> WorldState:
         unknown = set(task.helpers) - set(HELPERS)
@@ -104,6 +132,7 @@ class CraftWorld(World):
         self.tick = 0
         self.start_time = int(task.helpers.get("start_time", 0))
         self._animals_spawned = set()
+        self.stations = {s: set() for s in STATIONS}
         self._spawn_animals()
         return self.state()
 
@@ -236,6 +265,21 @@ class CraftWorld(World):
     @property
     def time_of_day(self) -> int:
         return (self.start_time + self.tick) % DAY_TICKS
+
+    def set_block(self, pos: tuple[int, int, int], name: str) -> None:
+        """Change one block, keeping the index of placed stations (crafting tables, furnaces)
+        that `near_station` answers from."""
+        old = self.terrain.get(*pos)
+        self.terrain.set(*pos, name)
+        if old in self.stations:
+            self.stations[old].discard(pos)
+        if name in self.stations:
+            self.stations[name].add(pos)
+
+    def near_station(self, station: str, radius: float) -> tuple[int, int, int] | None:
+        """The nearest placed `station` within `radius` blocks, if any."""
+        best = min(self.stations.get(station, ()), key=lambda p: _dist(p, self.pos), default=None)
+        return best if best is not None and _dist(best, self.pos) <= radius else None
 
     def give(self, item: str, n: int) -> None:
         self.inventory[item] += n

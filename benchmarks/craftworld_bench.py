@@ -1,0 +1,116 @@
+"""CraftWorld speed and memory, side by side with Crafter in one run.
+
+Prints: low-level env steps per second for CraftWorld and for Crafter (`crafter.Env.step`
+with its rendering off: the observation is not drawn), and their ratio; the CPU time the
+symbolic planner takes to plan 'obtain a diamond' from an empty inventory; the time to generate
+the start area; and the memory a world holds after reset and after an episode.
+
+    .venv/bin/pip install crafter    # the reference; not a dependency of the project
+    .venv/bin/python benchmarks/craftworld_bench.py --steps 20000 --seeds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+import tracemalloc
+
+import numpy as np
+
+from agent.planner.symbolic import SymbolicPlanner
+from knowledge.schema import Briefing
+from sim.craftworld.envs import CraftWorldEnv
+from sim.craftworld.terrain import Terrain
+from sim.craftworld.world import CraftWorld
+from sim.schema import Goal, Task
+
+DIAMOND = Task(id="diamond", instruction="Obtain a diamond.", goal=Goal(item="diamond"),
+               max_ticks=10**9)  # fmt: skip
+
+
+def craftworld_steps(n: int, seed: int) -> float:
+    env = CraftWorldEnv(task=DIAMOND)
+    env.reset(seed=seed)
+    actions = np.random.default_rng(seed).integers(env.action_space.n, size=n)
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, terminated, truncated, _ = env.step(a)
+        if terminated or truncated:
+            env.reset()
+    return n / (time.perf_counter() - t0)
+
+
+def crafter_steps(n: int, seed: int) -> float | None:
+    try:
+        import crafter
+    except ImportError:
+        return None
+    env = crafter.Env(seed=seed)
+    env._obs = lambda: None  # rendering off: Crafter draws its observation in _obs
+    env.reset()
+    actions = np.random.default_rng(seed).integers(env.action_space.n, size=n)
+    t0 = time.perf_counter()
+    for a in actions:
+        _, _, done, _ = env.step(int(a))
+        if done:
+            env.reset()
+    return n / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20_000)
+    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+
+    print("== low-level steps per second (alternating, best of rounds) ==")
+    ours, theirs = [], []
+    for r in range(args.rounds):
+        ours.append(craftworld_steps(args.steps, r))
+        c = crafter_steps(args.steps, r)
+        if c is not None:
+            theirs.append(c)
+    print(f"CraftWorld  {max(ours):10.0f} steps/s  (rounds: {[round(x) for x in ours]})")
+    if theirs:
+        print(f"Crafter     {max(theirs):10.0f} steps/s  (rounds: {[round(x) for x in theirs]})")
+        print(f"ratio CraftWorld / Crafter: {max(ours) / max(theirs):.1f}x")
+    else:
+        print("Crafter not installed: `.venv/bin/pip install crafter` for the side-by-side ratio")
+
+    print("\n== symbolic planner: 'obtain a diamond' from an empty inventory ==")
+    world, planner = CraftWorld(), SymbolicPlanner()
+    cpu = []
+    for seed in range(args.seeds):
+        state = world.reset(DIAMOND, seed)
+        t0 = time.process_time()
+        plan = planner.plan(DIAMOND, state, Briefing())
+        cpu.append(time.process_time() - t0)
+    print(f"plan CPU time over {args.seeds} seeds: median {statistics.median(cpu) * 1e3:.1f} ms, "
+          f"max {max(cpu) * 1e3:.1f} ms ({len(plan.subgoals)} subgoals)")  # fmt: skip
+
+    print("\n== start area and memory ==")
+    gen = []
+    for seed in range(args.seeds):
+        terrain = Terrain(seed)
+        t0 = time.perf_counter()
+        terrain.ensure_area(0, 0, 40)
+        gen.append(time.perf_counter() - t0)
+    print(f"start area (81x81 columns, {terrain.loaded_chunks()} chunks): median "
+          f"{statistics.median(gen) * 1e3:.1f} ms, max {max(gen) * 1e3:.1f} ms")  # fmt: skip
+    tracemalloc.start()
+    world = CraftWorld()
+    world.reset(DIAMOND, 0)
+    after_reset = tracemalloc.get_traced_memory()[0]
+    for sg in planner.plan(DIAMOND, world.state(), Briefing()).subgoals:
+        world.execute(sg)
+    after_episode = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    print(f"memory per world: {after_reset / 2**20:.1f} MiB after reset, "
+          f"{after_episode / 2**20:.1f} MiB after a diamond episode "
+          f"({world.terrain.loaded_chunks()} chunks loaded)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
