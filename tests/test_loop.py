@@ -128,3 +128,34 @@ def test_killed_run_keeps_finished_episodes(tmp_path: Path) -> None:
     assert 2 <= len(lines) < 9
     store = ExperienceStore(episodes.parent / "knowledge.sqlite")
     assert store.stats()["episodes"] >= len(lines)
+
+
+def test_errored_episode_is_retried_by_resume(tmp_path: Path, monkeypatch) -> None:
+    from agent import runner
+    from agent.llm.base import LLMError
+    from agent.planner.symbolic import SymbolicPlanner
+
+    class Flaky(SymbolicPlanner):
+        """Fails like an endpoint that is down, for the sword task only."""
+
+        def plan(self, task, state, briefing):  # type: ignore[no-untyped-def]
+            if task.id == "sword" and down:
+                raise LLMError("openai backend at http://127.0.0.1:9: connection refused")
+            return super().plan(task, state, briefing)
+
+    down = True
+    monkeypatch.setitem(runner.PLANNERS, "flaky", lambda cfg, world: Flaky())
+    cfg = RunConfig(
+        suite=str(_suite(tmp_path)),
+        out=str(tmp_path / "runs"),
+        planner="flaky",
+        tasks=["pickaxe", "sword"],
+    )
+    first = run_suite(cfg)
+    by_task = {r.task_id: r for r in first.episodes}
+    assert by_task["pickaxe"].success and not by_task["pickaxe"].error
+    assert "connection refused" in (by_task["sword"].error or "")
+    down = False
+    second = run_suite(runner.load_run_config(first.run_dir), resume=first.run_dir)
+    assert [r.task_id for r in second.episodes] == ["sword"] and second.episodes[0].success
+    assert runner.finished_episodes(first.run_dir) == {"pickaxe__s0", "sword__s0"}
