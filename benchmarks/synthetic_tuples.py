@@ -18,6 +18,7 @@ import numpy as np
 
 from knowledge.codec import tuple_text
 from knowledge.schema import Diagnosis, ExperienceTuple, StateDiff
+from knowledge.signature import signature
 from sim.schema import FailureCause, Subgoal, WorldState
 
 MATERIALS = [
@@ -325,6 +326,7 @@ class Generator:
             diagnosis=diag,
             post_state=post,
             facts=facts,
+            signature=signature(facts),  # as the loop hands them in
             tags=[verb, target, cause.value, self.family],
         )
 

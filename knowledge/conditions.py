@@ -7,12 +7,13 @@ id, the signature, text and operation, and keeps bitmaps over tuple ids:
 - one bitmap per fact: the tuples whose pre-state had it. *Superset* matching (the stored
   conditions include every fact asked for) is an AND of a few bitmaps, scanned from the newest
   tuple down.
-- one bitmap per *pivot*: each signature's rarest fact. A stored condition is a *subset* of the
-  facts asked for only if its pivot is among them, so the candidates are an OR of a few pivot
-  bitmaps, each verified against the signature's fact bits.
+- one id list per *pivot pair*: each signature's two rarest facts. A stored condition is a
+  *subset* of the facts asked for only if both its pivots are among them, so the candidates are
+  the lists of the pairs the facts asked for make (short: rare facts are pivots), verified
+  newest first against the fact bits.
 
 It is a cache of SQLite: caught up by id on every query, rebuilt when the store's generation
-changes (tuples deleted). Memory is about (2 x facts / 8 + 14) bytes per tuple, plus facts / 8
+changes (tuples deleted). Memory is about (facts / 8 + 30) bytes per tuple, plus facts / 8
 bytes per distinct signature.
 """
 
@@ -25,7 +26,8 @@ import numpy as np
 
 _CHUNK = 1 << 16  # tuples per bulk step
 _PAGE = 200_000  # rows read from SQLite at a time
-_SCAN_WORDS = 2048  # 64-bit words per backward scan step (131,072 tuple ids)
+_SCAN_IDS = 4096  # candidates in the first, newest id range a subset query checks
+_ONE_PASS = 1 << 16  # fewer candidates than this are checked in one pass
 
 
 @dataclass(frozen=True)
@@ -71,10 +73,14 @@ class ConditionIndex:
         # per signature id: fact bits (bit f of row s: fact id f holds) and pivot fact
         self.sig_bits = np.zeros((0, 8), dtype=np.uint8)
         self.sig_pivot = np.zeros(0, dtype=np.int32)
+        self.sig_pivot2 = np.zeros(0, dtype=np.int32)
         self.fact_freq = np.zeros(1, dtype=np.int64)
         # per fact id (row 0: the empty fact set as pivot): bitmaps over tuple ids
         self.fact_bm = np.zeros((1, 8), dtype=np.uint8)
-        self.pivot_bm = np.zeros((1, 8), dtype=np.uint8)
+        # per pivot pair (rarest fact, next rarest; 0 for none): a slot in `pivots`, whose
+        # lists hold tuple ids, ascending
+        self.pair_slot = np.zeros((0, 0), dtype=np.int32)
+        self.pivots: list[_Postings] = []
 
     # ---- catching up with SQLite --------------------------------------------------------------
     def sync(self, db: sqlite3.Connection, generation: int) -> None:
@@ -112,6 +118,7 @@ class ConditionIndex:
             bits[: len(self.sig_bits)] = self.sig_bits
             self.sig_bits = bits
         self.sig_pivot = _grow(self.sig_pivot, top)
+        self.sig_pivot2 = _grow(self.sig_pivot2, top)
         ids = np.fromiter((s[0] for s in sigs), dtype=np.int64, count=len(sigs))
         lens = np.fromiter((len(s[1]) // 4 for s in sigs), dtype=np.int64, count=len(sigs))
         flat = np.frombuffer(b"".join(s[1] for s in sigs), dtype=np.uint32).astype(np.int64)
@@ -129,6 +136,17 @@ class ConditionIndex:
             starts = np.concatenate([[0], np.cumsum(lens)[:-1]])[nonempty]
             pivots[nonempty] = np.minimum.reduceat(key, starts) % nfacts
         self.sig_pivot[ids] = pivots
+        # a second pivot (the next rarest fact) prunes most candidates before the full check
+        second = np.zeros(len(sigs), dtype=np.int64)
+        two = lens > 1
+        if two.any():
+            key = key.copy()
+            first_at = np.flatnonzero(np.repeat(pivots, lens) == flat)
+            _, first = np.unique(np.repeat(np.arange(len(sigs)), lens)[first_at], return_index=True)
+            key[first_at[first]] = np.iinfo(np.int64).max
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])[two]
+            second[two] = np.minimum.reduceat(key, starts)[: int(two.sum())] % nfacts
+        self.sig_pivot2[ids] = second
         self.last_sig = int(ids[-1])
 
     def _intern(self, table: dict[str, int], names: list[str]) -> np.ndarray:
@@ -166,11 +184,9 @@ class ConditionIndex:
         have_f, have_b = self.fact_bm.shape
         if have_f < nfacts or have_b < nbytes:
             shape = (max(nfacts, have_f), max(nbytes, 2 * have_b) // 8 * 8)
-            for name in ("fact_bm", "pivot_bm"):
-                old = getattr(self, name)
-                new = np.zeros(shape, dtype=np.uint8)
-                new[: old.shape[0], : old.shape[1]] = old
-                setattr(self, name, new)
+            new = np.zeros(shape, dtype=np.uint8)
+            new[:have_f, :have_b] = self.fact_bm
+            self.fact_bm = new
 
     def _set_bits(self, ids: np.ndarray) -> None:
         base = int(ids[0]) & ~7
@@ -183,11 +199,24 @@ class ConditionIndex:
         b0 = base // 8
         used = np.flatnonzero(packed.any(axis=0))
         self.fact_bm[used, b0 : b0 + len(packed)] |= packed[:, used].T
-        pivots = self.sig_pivot[self.sig[ids]]
-        bits = (1 << (ids & 7)).astype(np.uint8)
-        for p in np.unique(pivots):
-            sel = pivots == p
-            np.bitwise_or.at(self.pivot_bm[p], ids[sel] >> 3, bits[sel])
+        sigs = self.sig[ids]
+        first, second = self.sig_pivot[sigs], self.sig_pivot2[sigs]
+        if len(self.pair_slot) < nfacts:
+            slots = np.full((nfacts, nfacts), -1, dtype=np.int32)
+            have = len(self.pair_slot)
+            slots[:have, :have] = self.pair_slot
+            self.pair_slot = slots
+        pairs = first.astype(np.int64) * nfacts + second
+        order = np.argsort(pairs, kind="stable")  # ids stay ascending within each pair
+        grouped, keys = ids[order], pairs[order]
+        cuts = np.flatnonzero(np.diff(keys)) + 1
+        for part in np.split(np.arange(len(keys)), cuts):
+            a, b = divmod(int(keys[part[0]]), nfacts)
+            slot = int(self.pair_slot[a, b])
+            if slot < 0:
+                slot = self.pair_slot[a, b] = len(self.pivots)
+                self.pivots.append(_Postings())
+            self.pivots[slot].extend(grouped[part])
 
     # ---- queries ------------------------------------------------------------------------------
     def _fact_ids(self, facts: frozenset[str] | set[str]) -> list[int] | None:
@@ -216,22 +245,35 @@ class ConditionIndex:
     def subset(self, facts: frozenset[str], k: int) -> list[int]:
         """The `k` newest tuples whose pre-state held no fact outside `facts`."""
         fids, q = self._query_bits(facts)
-        which = [0, *fids]
-        outside = ~q
-        found: list[int] = []
-        end = min(self.pivot_bm.shape[1] // 8, (self.last_id + 64) // 64)
-        step = 64  # newest first, in growing steps: most queries stop within the first
-        while end > 0 and len(found) < k:
-            start = max(0, end - step)
-            step = min(2 * step, _SCAN_WORDS)
-            block = self.pivot_bm[which, start * 8 : end * 8]
-            cand = np.bitwise_or.reduce(block, axis=0).view(np.uint64)
-            ids = _bits(cand, start)[::-1]
-            if len(ids):
-                ok = ~(self.sig_bits[self.sig[ids]] & outside).any(axis=1)
-                found.extend(int(i) for i in ids[ok][: k - len(found)])
-            end = start
-        return found
+        lists = [self.pivots[int(p)].view() for p in self._pairs_within(fids)]
+        total = sum(len(x) for x in lists)
+        outside = (~q).view(np.uint64)  # a signature row is a few 64-bit words
+        rows = self.sig_bits.view(np.uint64)
+        found: list[np.ndarray] = []
+        nfound = 0
+        hi, step = self.last_id + 1, max(_SCAN_IDS, (self.last_id + 1) * _SCAN_IDS // max(total, 1))
+        while hi > 0 and nfound < k and total:
+            # one id range, newest first; every match in it is newer than those further down
+            lo = 0 if total <= _ONE_PASS else max(0, hi - step)
+            cand = np.concatenate(
+                [x[np.searchsorted(x, lo) : np.searchsorted(x, hi)] for x in lists]
+            )
+            ok = ~(rows[self.sig[cand]] & outside).any(axis=1)
+            found.append(cand[ok])
+            nfound += int(ok.sum())
+            hi, step = lo, 4 * step
+        if not nfound:
+            return []
+        return [int(i) for i in np.sort(np.concatenate(found))[::-1][:k]]
+
+    def _pairs_within(self, fids: list[int]) -> np.ndarray:
+        """The slots of the pivot pairs (rarest, next rarest fact; 0 for none) that are made
+        of these facts only."""
+        if not len(self.pair_slot):
+            return np.zeros(0, dtype=np.int32)
+        fids = [f for f in fids if f < len(self.pair_slot)]
+        slots = self.pair_slot[np.ix_(fids, [0, *fids])].ravel()
+        return _nonneg(np.append(slots, self.pair_slot[0, 0]))
 
     def mask(self, where: Where) -> np.ndarray:
         """A boolean mask over tuple ids (index = id) of the tuples that pass `where`."""
@@ -252,11 +294,13 @@ class ConditionIndex:
             acc = self.fact_bm[fids[0]]
             for f in fids[1:]:
                 acc = acc & self.fact_bm[f]
-            m &= np.unpackbits(acc, bitorder="little")[:n].astype(bool)
+            m &= np.unpackbits(acc, bitorder="little")[:n].view(bool)
         if where.within_facts is not None:
             fids, q = self._query_bits(where.within_facts)
-            cand = np.bitwise_or.reduce(self.pivot_bm[[0, *fids]], axis=0)
-            m &= np.unpackbits(cand, bitorder="little")[:n].astype(bool)
+            cand = np.zeros(n, dtype=bool)
+            for p in self._pairs_within(fids):
+                cand[self.pivots[int(p)].view()] = True
+            m &= cand
             ids = np.flatnonzero(m)
             bad = (self.sig_bits[self.sig[ids]] & ~q).any(axis=1)
             m[ids[bad]] = False
@@ -264,18 +308,37 @@ class ConditionIndex:
 
     def nbytes(self) -> int:
         arrays: list[np.ndarray] = [self.sig, self.text, self.text_last, self.op, self.verb]
-        arrays += [self.cause, self.ok, self.sig_bits, self.sig_pivot, self.fact_bm, self.pivot_bm]
-        return sum(a.nbytes for a in arrays)
+        arrays += [self.cause, self.ok, self.sig_bits, self.sig_pivot, self.sig_pivot2]
+        arrays.append(self.fact_bm)
+        arrays.append(self.pair_slot)
+        return sum(a.nbytes for a in arrays) + sum(p.nbytes for p in self.pivots)
 
 
-def _bits(words: np.ndarray, word0: int) -> np.ndarray:
-    """The ids of the set bits of a uint64 word array that starts at word `word0`."""
-    nz = np.flatnonzero(words)
-    if len(nz) == 0:
-        return nz
-    bits = np.unpackbits(words[nz].view(np.uint8).reshape(-1, 8), axis=1, bitorder="little")
-    r, c = np.nonzero(bits.reshape(len(nz), 64))
-    return (nz[r] + word0) * 64 + c
+class _Postings:
+    """A growable ascending array of tuple ids."""
+
+    def __init__(self) -> None:
+        self.buf = np.zeros(16, dtype=np.int64)
+        self.n = 0
+
+    def extend(self, ids: np.ndarray) -> None:
+        if self.n + len(ids) > len(self.buf):
+            buf = np.zeros(max(2 * len(self.buf), self.n + len(ids)), dtype=np.int64)
+            buf[: self.n] = self.buf[: self.n]
+            self.buf = buf
+        self.buf[self.n : self.n + len(ids)] = ids
+        self.n += len(ids)
+
+    def view(self) -> np.ndarray:
+        return self.buf[: self.n]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.buf.nbytes)
+
+
+def _nonneg(slots: np.ndarray) -> np.ndarray:
+    return np.unique(slots[slots >= 0])
 
 
 def _newest(bitmap: np.ndarray, k: int) -> list[int]:

@@ -212,8 +212,8 @@ class Lookup:
         if where is None:
             return self._to_tuples(index.search(query, k), None)
         mask = cond.mask(where)
-        allowed = self._text_mask(mask, len(cond.text_last))
-        return self._to_tuples(index.search(query, k, allowed), mask)
+        texts = cond.text[: len(mask)][mask]
+        return self._to_tuples(index.search(query, k, texts.astype(np.int64)), mask)
 
     def _text_mask(self, mask: np.ndarray, size: int) -> np.ndarray:
         """Which text ids have at least one tuple in `mask`."""

@@ -258,10 +258,10 @@ class VectorIndex:
 
     # ---- search -------------------------------------------------------------------------------
     def search(
-        self, query: np.ndarray, k: int, text_mask: np.ndarray | None = None
+        self, query: np.ndarray, k: int, text_ids: np.ndarray | None = None
     ) -> list[tuple[int, float]]:
-        """The `k` texts most similar to `query` (among the text ids where `text_mask` is
-        true): `[(text_id, score)]`, best first."""
+        """The `k` texts most similar to `query` (among `text_ids`, repeats allowed):
+        `[(text_id, score)]`, best first."""
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.size == 0:
             return []
@@ -270,31 +270,38 @@ class VectorIndex:
             1
         )  # one query: waking a thread team costs more than it saves
         try:
-            return self._search(q, k, text_mask)
+            return self._search(q, k, text_ids)
         finally:
             self._faiss.omp_set_num_threads(threads)
 
     def _search(
-        self, q: np.ndarray, k: int, text_mask: np.ndarray | None
+        self, q: np.ndarray, k: int, text_ids: np.ndarray | None
     ) -> list[tuple[int, float]]:
-        if text_mask is None:
+        if text_ids is None:
             if self.kind == "hnsw":
                 self.index.hnsw.efSearch = max(HNSW_EF_SEARCH, 2 * k)
             scores, rows = self.index.search(q, k)
             return self._result(scores[0], rows[0])
-        inside = self.rows < len(text_mask)
-        allowed = np.zeros(self.size, dtype=bool)
-        allowed[inside] = text_mask[self.rows[inside]]
-        count = int(allowed.sum())
-        if count == 0:
+        text_ids = text_ids[text_ids < len(self.text_row)]
+        rows = self.text_row[text_ids]
+        rows = rows[rows >= 0]
+        if len(rows) == 0:
             return []
-        if self.kind == "flat" or count <= EXACT_BELOW:
-            # few candidates: exact scores over just those rows
-            wanted = np.flatnonzero(allowed)
-            scores = self.vectors()[wanted] @ q[0]
-            top = np.argsort(-scores)[:k]
-            return [(int(self.rows[wanted[i]]), float(scores[i])) for i in top]
-        return self._filtered_hnsw(q, k, allowed, count)
+        if self.kind == "flat" or len(rows) <= EXACT_BELOW:
+            return self._scan(q[0], k, np.unique(rows))
+        allowed = np.zeros(self.size, dtype=bool)
+        allowed[rows] = True
+        return self._filtered_hnsw(q, k, allowed, int(allowed.sum()))
+
+    def _scan(self, q: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
+        """Exact top-k over some rows, a chunk at a time (the copies stay in cache)."""
+        vecs = self.vectors()
+        scores = np.empty(len(rows), dtype=np.float32)
+        for a in range(0, len(rows), _SCAN_CHUNK):
+            part = rows[a : a + _SCAN_CHUNK]
+            scores[a : a + len(part)] = vecs[part] @ q
+        top = np.argsort(-scores, kind="stable")[:k]
+        return [(int(self.rows[rows[i]]), float(scores[i])) for i in top]
 
     def _filtered_hnsw(
         self, q: np.ndarray, k: int, allowed: np.ndarray, count: int
@@ -315,3 +322,4 @@ class VectorIndex:
 
 # below this many candidate rows a filtered search scores them exactly
 EXACT_BELOW = 20_000
+_SCAN_CHUNK = 1024
