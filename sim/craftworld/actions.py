@@ -500,15 +500,7 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"what": "placeable block", "name": sg.target},
         )
     if w.inventory[sg.target] < 1:
-        verb, target = obtain_verb(w, sg.target)
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"no {sg.target} to place",
-            event=ev.MISSING,
-            data={"item": sg.target, "need": 1, "have": w.inventory[sg.target]},
-            needs=f"has:{sg.target}",
-            remedy=(verb, target, 1),
-        )
+        raise _missing(w, sg.target, 1, f"no {sg.target} to place")
     x, y, z = w.pos
     # the cells that share a face with the agent's feet, then with its head
     around = [(x + dx, y + dy, z + dz) for dy in (0, 1) for dx, dz in _SIDES]
@@ -532,6 +524,20 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     return f"placed {sg.target}"
 
 
+def _missing(w: CraftWorld, item: str, need: int, message: str) -> Failure:
+    """MISSING_ITEM for an item the agent lacks, with the usual way to obtain it."""
+    verb, target = obtain_verb(w, item)
+    have = w.inventory[item]
+    return Failure(
+        FailureCause.MISSING_ITEM,
+        message,
+        event=ev.MISSING,
+        data={"item": item, "need": need, "have": have},
+        needs=f"has:{item}",
+        remedy=(verb, target, max(1, need - have)),
+    )
+
+
 def _replaceable(block: str) -> bool:
     """Cells a placed block may take: air, water, grass and leaves (as in Minecraft)."""
     return block in ("air", "water", "cave_air") or block.endswith(("grass", "leaves"))
@@ -545,15 +551,7 @@ def _diggable_solid(w: CraftWorld, block: str) -> bool:
 def equip(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "item")
     if w.inventory[sg.target] < 1:
-        verb, target = obtain_verb(w, sg.target)
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"no {sg.target} to equip",
-            event=ev.MISSING,
-            data={"item": sg.target, "need": 1, "have": w.inventory[sg.target]},
-            needs=f"has:{sg.target}",
-            remedy=(verb, target, 1),
-        )
+        raise _missing(w, sg.target, 1, f"no {sg.target} to equip")
     w.equipped = sg.target
     w.pass_time(1, att)
     att.log("equip", item=sg.target)
@@ -623,15 +621,7 @@ def eat(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"what": "food", "name": sg.target},
         )
     if w.inventory[sg.target] < sg.count:
-        verb, target = obtain_verb(w, sg.target)
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"no {sg.target} to eat",
-            event=ev.MISSING,
-            data={"item": sg.target, "need": 1, "have": w.inventory[sg.target]},
-            needs=f"has:{sg.target}",
-            remedy=(verb, target, 1),
-        )
+        raise _missing(w, sg.target, sg.count, f"no {sg.target} to eat")
     for _ in range(sg.count):
         if w.body.food >= 20:
             raise Failure(
