@@ -152,6 +152,8 @@ def run(
         f"success {wins}/{n}; planner {planner}"
         + (" [dim](symbolic = oracle, not an LLM)[/]" if planner == "symbolic" else "")
     )
+    helpers = {f"{k}={v}" for h in result.helpers.values() for k, v in h.items()}
+    console.print(f"help given by the world: {', '.join(sorted(helpers)) or 'none'}")
     for task_id, why in result.skipped:
         console.print(f"[yellow]skipped[/] {task_id}: {why}")
     if result.store_stats:

@@ -82,6 +82,7 @@ class RunResult:
     episodes: list[EpisodeResult]
     skipped: list[tuple[str, str]]
     store_stats: dict[str, int]
+    helpers: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def finished_episodes(run_dir: Path) -> set[str]:
@@ -180,7 +181,7 @@ def run_suite(
         if store is not None:
             store.close()
         world.close()
-    return RunResult(run_dir, results, suite.skipped(), stats)
+    return RunResult(run_dir, results, suite.skipped(), stats, config["helpers"])
 
 
 def _world_id(path: Path) -> str:

@@ -158,9 +158,8 @@ class Lookup:
                 index.generation = generation
             self._vectors = index
         with self.store.read() as db:
-            added = self._vectors.sync(db)
-        if added > 1000:
-            self._vectors.save()  # a large catch-up is worth keeping
+            self._vectors.sync(db)
+        self._vectors.save()  # only if it is worth writing (see VectorIndex.save)
         return self._vectors
 
     def embed_pending(self) -> int:

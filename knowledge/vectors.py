@@ -31,6 +31,7 @@ HNSW_EF_CONSTRUCTION = 64
 HNSW_EF_SEARCH = 96
 INDEX_FORMAT = 1
 _PAGE = 100_000  # vectors read from SQLite at a time
+RESAVE_AFTER = 1000
 
 
 @runtime_checkable
@@ -148,6 +149,8 @@ class VectorIndex:
         self.last_seq = 0
         self.generation = 0
         self.dirty = False
+        self.saved_size = 0
+        self.file_stale = False  # a file exists that does not match (torn, stale, foreign)
 
     @property
     def size(self) -> int:
@@ -168,6 +171,7 @@ class VectorIndex:
         files = self._files()
         if files is None or not all(f.exists() for f in files):
             return False
+        self.file_stale = True  # until it has loaded
         try:
             with np.load(files[1]) as meta:
                 header = {k: meta[k].item() for k in ("format", "last_seq", "generation")}
@@ -187,12 +191,21 @@ class VectorIndex:
             return False
         self.index, self.rows = index, rows
         self.last_seq, self.generation = int(header["last_seq"]), generation
+        self.saved_size = self.size
+        self.file_stale = False
         self._map_rows()
         return True
 
-    def save(self) -> None:
+    def save(self, *, force: bool = False) -> None:
+        """Write the index beside the store: always the first time, later only once it is
+        ahead of the file by `RESAVE_AFTER` vectors (catching up a few is cheaper than
+        rewriting a large file on every close)."""
         files = self._files()
         if files is None or not self.dirty:
+            return
+        lag = self.size - self.saved_size
+        fresh = all(f.exists() for f in files) and not self.file_stale
+        if fresh and not force and lag < max(RESAVE_AFTER, self.size // 100):
             return
         tmp_index = files[0].with_suffix(f".tmp{os.getpid()}")
         tmp_meta = files[1].with_name(files[1].name + f".tmp{os.getpid()}.npz")
@@ -208,7 +221,8 @@ class VectorIndex:
         # the sidecar goes last and names the row count, so a torn pair reads as stale
         os.replace(tmp_index, files[0])
         os.replace(tmp_meta, files[1])
-        self.dirty = False
+        self.dirty = self.file_stale = False
+        self.saved_size = self.size
 
     # ---- catching up with SQLite ------------------------------------------------------------
     def sync(self, db: sqlite3.Connection) -> int:

@@ -65,6 +65,7 @@ def test_run_prints_the_table(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "craft_stick" in result.output and "success 1/1" in result.output
     assert "oracle" in result.output  # the symbolic planner is labelled as such
+    assert "help given by the world: none" in result.output  # helpers are always disclosed
 
 
 def test_unknown_suite_and_method_fail_cleanly(tmp_path: Path) -> None:
