@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agent.llm.cli import llm_app
+
+if TYPE_CHECKING:
+    from knowledge.store import ExperienceStore
 
 app = typer.Typer(help="steve-evolving: self-evolving embodied agents.", no_args_is_help=True)
 suite_app = typer.Typer(help="Task suites: validate and list.", no_args_is_help=True)
@@ -300,6 +303,59 @@ def knowledge_show(store: Annotated[Path, typer.Argument(help="A knowledge.sqlit
             ",".join(map(str, g.evidence[-8:])),
         )
     console.print(table)
+
+
+def _open_store(store: Path, *, create: bool = False) -> ExperienceStore:
+    from knowledge.store import ExperienceStore, StoreError
+
+    if not create and not store.exists():
+        raise _fail(f"{store}: no such store")
+    try:
+        return ExperienceStore(store)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+
+
+@knowledge_app.command("export")
+def knowledge_export(
+    store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")],
+    pack: Annotated[Path, typer.Argument(help="The knowledge pack to write (JSONL).")],
+    tuples: Annotated[bool, typer.Option(help="Include every tuple, not only cited ones.")] = False,
+) -> None:
+    """Export skills and guardrails (and the tuples they cite) as a versioned pack."""
+    from knowledge.packs import export_pack
+
+    counts = export_pack(_open_store(store), pack, include_tuples=tuples)
+    console.print(f"wrote {pack}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+@knowledge_app.command("import")
+def knowledge_import(
+    store: Annotated[Path, typer.Argument(help="The store to merge into (created if absent).")],
+    pack: Annotated[Path, typer.Argument(help="A knowledge pack written by export.")],
+) -> None:
+    """Validate a pack whole, then merge it into the store in one transaction."""
+    from knowledge.packs import PackError, import_pack
+
+    db = _open_store(store, create=True)
+    try:
+        report = import_pack(db, pack)
+    except (PackError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(", ".join(f"{k} {v}" for k, v in report.items()))
+
+
+@knowledge_app.command("prune")
+def knowledge_prune(
+    store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")],
+    min_confidence: Annotated[float, typer.Option(help="Retire knowledge below this.")] = 0.2,
+    delete_retired: Annotated[bool, typer.Option(help="Delete retired knowledge.")] = False,
+) -> None:
+    """Retire low-confidence knowledge (cited evidence is never deleted) and compact."""
+    from knowledge.packs import prune
+
+    report = prune(_open_store(store), min_confidence=min_confidence, delete_retired=delete_retired)
+    console.print(", ".join(f"{k} {v}" for k, v in report.items()))
 
 
 if __name__ == "__main__":

@@ -91,3 +91,36 @@ def test_suite_new_and_import(tmp_path: Path) -> None:
     result = runner.invoke(app, ["suite", "import", str(jarvis), "--out", str(out), "--name", "j"])
     assert result.exit_code == 0, result.output
     assert runner.invoke(app, ["suite", "validate", str(out)]).exit_code == 0
+
+
+def test_knowledge_export_import_round_trip(tmp_path: Path) -> None:
+    store = tmp_path / "k.sqlite"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "wooden",
+            "--tasks",
+            "craft_stick",
+            "--seeds",
+            "0",
+            "--out",
+            str(tmp_path),
+            "--knowledge",
+            str(store),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    pack = tmp_path / "pack.jsonl"
+    assert runner.invoke(app, ["knowledge", "export", str(store), str(pack)]).exit_code == 0
+    other = tmp_path / "other.sqlite"
+    result = runner.invoke(app, ["knowledge", "import", str(other), str(pack)])
+    assert result.exit_code == 0, result.output
+    shown = runner.invoke(app, ["knowledge", "show", str(other)])
+    assert "stick" in shown.output
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(pack.read_text()[: len(pack.read_text()) // 2])  # truncated
+    before = runner.invoke(app, ["knowledge", "stats", str(other)]).output
+    result = runner.invoke(app, ["knowledge", "import", str(other), str(bad)])
+    assert result.exit_code == 2 and "bad.jsonl" in result.output
+    assert runner.invoke(app, ["knowledge", "stats", str(other)]).output == before
