@@ -239,6 +239,7 @@ class Episode:
             episode_id=episode_id,
             task_id=self.task.id,
             task_goal=self.task.goal.item or self.task.goal.predicate or "",
+            task_family=self.task.group,
             step=step,
             pre_state=pre,
             action=subgoal,
