@@ -89,8 +89,17 @@ class Episode:
             if planned.error is not None:  # an unusable reply is a diagnosed failure
                 subgoal = Subgoal(verb="plan", target=self.task.goal.item or "goal")
                 outcome = self._parse_failure(subgoal, state, planned.error)
-            elif not plan:
-                break
+            elif not plan:  # the plan ran out before the goal: plan the rest
+                try:
+                    planned = self.planner.plan(self.task, state, self._inject(briefing))
+                except LLMError as exc:
+                    return self._errored(res, state, t0, str(exc))
+                self._account(res, planned)
+                res.replans += 1
+                plan, pending = list(planned.subgoals), planned
+                if not plan and planned.error is None:
+                    break  # the planner has nothing more to offer
+                continue
             else:
                 subgoal = plan.pop(0)
                 if self.method.recall_each_subgoal and res.steps:

@@ -159,3 +159,26 @@ def test_errored_episode_is_retried_by_resume(tmp_path: Path, monkeypatch) -> No
     second = run_suite(runner.load_run_config(first.run_dir), resume=first.run_dir)
     assert [r.task_id for r in second.episodes] == ["sword"] and second.episodes[0].success
     assert runner.finished_episodes(first.run_dir) == {"pickaxe__s0", "sword__s0"}
+
+
+def test_a_plan_that_runs_out_is_continued(tmp_path: Path, monkeypatch) -> None:
+    """A planner that returns short plans (as LLM planners do) is asked for the rest."""
+    from agent import runner
+    from agent.planner.base import PlanResult
+    from agent.planner.symbolic import SymbolicPlanner
+
+    class Short(SymbolicPlanner):
+        def plan(self, task, state, briefing):  # type: ignore[no-untyped-def]
+            full = super().plan(task, state, briefing)
+            return PlanResult(full.subgoals[:2], llm_calls=1)
+
+    monkeypatch.setitem(runner.PLANNERS, "short", lambda cfg, world: Short())
+    cfg = RunConfig(
+        suite=str(_suite(tmp_path)),
+        out=str(tmp_path / "runs"),
+        planner="short",
+        tasks=["pickaxe"],
+        method="none",
+    )
+    (result,) = run_suite(cfg).episodes
+    assert result.success and result.llm_calls >= 3
