@@ -269,6 +269,30 @@ class Episode:
         res.completion_tokens += planned.completion_tokens
 
 
+def play_oracle(
+    world: World, task: Task, seed: int, run_id: str = "oracle"
+) -> tuple[EpisodeResult, list[dict[str, Any]]]:
+    """One episode with the symbolic planner and no memory, and its trajectory lines: what
+    the world's own tests and success-rate benchmarks measure."""
+    from agent.adapters import adapter_for
+    from agent.methods import METHODS
+    from agent.planner.symbolic import SymbolicPlanner
+
+    lines: list[dict[str, Any]] = []
+    episode = Episode(
+        world=world,
+        task=task,
+        seed=seed,
+        planner=SymbolicPlanner(),
+        adapter=adapter_for(world, task),
+        method=METHODS["none"],
+        store=None,
+        run_id=run_id,
+        record=lines.append,
+    )
+    return episode.run(), lines
+
+
 def _binary(d: Diagnosis) -> Diagnosis:
     """The ablation: only success or failure survives."""
     cause = FailureCause.NONE if d.success else FailureCause.UNKNOWN

@@ -18,16 +18,12 @@ import argparse
 import statistics
 import time
 from collections import Counter
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
 import sim
-from agent.adapters import adapter_for
-from agent.loop import Episode
-from agent.methods import METHODS
-from agent.planner.symbolic import SymbolicPlanner
+from agent.loop import play_oracle
 from sim.schema import ArgValue, Goal, Task
 
 
@@ -72,18 +68,7 @@ def main() -> None:
         ok, ticks, steps, causes = 0, [], [], Counter[str]()
         t0 = time.perf_counter()
         for seed in range(start, stop):
-            lines: list[dict[str, Any]] = []
-            result = Episode(
-                world=world,
-                task=task,
-                seed=seed,
-                planner=SymbolicPlanner(),
-                adapter=adapter_for(world, task),
-                method=METHODS["none"],
-                store=None,
-                run_id="techtree_rate",
-                record=lines.append,
-            ).run()
+            result, lines = play_oracle(world, task, seed, run_id="techtree_rate")
             if result.success:
                 ok += 1
                 ticks.append(result.ticks)

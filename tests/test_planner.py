@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 import sim
-from agent.adapters import adapter_for
-from agent.loop import Episode, EpisodeResult
-from agent.methods import METHODS
+from agent.loop import EpisodeResult, play_oracle
 from agent.planner.symbolic import SymbolicPlanner
 from knowledge.schema import Briefing, Diagnosis, StateDiff
 from sim.base import World
@@ -27,19 +25,7 @@ def _task(item: str, **kw: Any) -> Task:
 
 
 def _play(world: World, task: Task, seed: int) -> tuple[EpisodeResult, list[dict[str, Any]]]:
-    lines: list[dict[str, Any]] = []
-    episode = Episode(
-        world=world,
-        task=task,
-        seed=seed,
-        planner=SymbolicPlanner(),
-        adapter=adapter_for(world, task),
-        method=METHODS["none"],
-        store=None,
-        run_id="test",
-        record=lines.append,
-    )
-    return episode.run(), lines
+    return play_oracle(world, task, seed, run_id="test")
 
 
 def _why(result: EpisodeResult, lines: list[dict[str, Any]]) -> str:
