@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import yaml
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -67,7 +68,8 @@ def run(
     planner: Annotated[
         str,
         typer.Option(
-            help="symbolic (oracle, not an LLM) | local | openai | transformers | cassette"
+            help="symbolic (oracle, not an LLM) | fallible (oracle with seeded misbeliefs)"
+            " | local | openai | transformers | cassette"
         ),
     ] = "symbolic",
     method: Annotated[
@@ -78,6 +80,7 @@ def run(
     ] = None,
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (override).")] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated task ids to run.")] = None,
+    groups: Annotated[str | None, typer.Option(help="Comma-separated task groups.")] = None,
     out: Annotated[str, typer.Option(help="Where run directories go.")] = "runs",
     model: Annotated[
         str | None, typer.Option(help="A GGUF file, a served model name, or a cassette file.")
@@ -88,10 +91,14 @@ def run(
     resume: Annotated[
         Path | None, typer.Option(help="A run directory: run what it has not finished.")
     ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(help="Planner option KEY=VALUE, e.g. misbeliefs.seed=3 (repeatable)."),
+    ] = None,
 ) -> None:
     """Run a suite: a progress bar over episodes, then a table of results."""
     from agent.llm.base import LLMError
-    from agent.runner import RunConfig, load_run_config, run_suite
+    from agent.runner import PLANNER_KINDS, RunConfig, load_run_config, run_suite
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -109,9 +116,11 @@ def run(
                 knowledge=knowledge,
                 out=out,
                 seeds=[int(s) for s in seeds.split(",")] if seeds else None,
-                tasks=tasks.split(",") if tasks else None,
+                tasks=_csv(tasks),
+                groups=_csv(groups),
                 model=model,
                 base_url=base_url,
+                extra=_options(option),
             )
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -153,7 +162,7 @@ def run(
     wins = sum(r.success for r in result.episodes)
     console.print(
         f"success {wins}/{n}; planner {planner}"
-        + (" [dim](symbolic = oracle, not an LLM)[/]" if planner == "symbolic" else "")
+        + (f" [dim]({PLANNER_KINDS[planner]})[/]" if planner in PLANNER_KINDS else "")
     )
     helpers = {f"{k}={v}" for h in result.helpers.values() for k, v in h.items()}
     console.print(f"help given by the world: {', '.join(sorted(helpers)) or 'none'}")
@@ -164,10 +173,124 @@ def run(
     errored = [r.episode_id for r in result.episodes if r.error]
     if errored:
         console.print(
-            f"[yellow]{len(errored)} episode(s) errored[/] (e.g. {result.episodes[0].error});"
+            f"[yellow]{len(errored)} episode(s) errored[/]"
+            f" (e.g. {next(r.error for r in result.episodes if r.error)});"
             f" retry them with: steve run --resume {result.run_dir}"
         )
     console.print(f"run directory: {result.run_dir}")
+
+
+def _csv(value: str | None) -> list[str] | None:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def _options(pairs: list[str] | None) -> dict[str, Any]:
+    """`--option misbeliefs.seed=3` -> {"misbeliefs": {"seed": 3}} (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE, e.g. misbeliefs.seed=3")
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+        node[last] = yaml.safe_load(value)
+    return out
+
+
+@app.command("eval")
+def eval_(
+    suite: Annotated[
+        str | None, typer.Argument(help="A suite file, or the name of a shipped suite.")
+    ] = None,
+    method: Annotated[
+        str, typer.Option(help="Comma-separated methods to compare (none,static,evolving,...).")
+    ] = "none,static,evolving",
+    planner: Annotated[
+        str,
+        typer.Option(help="symbolic | fallible (seeded misbeliefs) | local | openai | ..."),
+    ] = "symbolic",
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (override).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated task ids.")] = None,
+    groups: Annotated[str | None, typer.Option(help="Comma-separated task groups.")] = None,
+    order: Annotated[
+        str, typer.Option(help="seed: the suite once per seed; task: each task over its seeds.")
+    ] = "seed",
+    knowledge: Annotated[
+        Path | None, typer.Option(help="A knowledge pack or store every method starts from.")
+    ] = None,
+    out: Annotated[str, typer.Option(help="Where report folders go.")] = "reports",
+    name: Annotated[str | None, typer.Option(help="The report folder's name.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model for LLM planners.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(help="Planner option KEY=VALUE, e.g. misbeliefs.seed=3 (repeatable)."),
+    ] = None,
+    tail: Annotated[int, typer.Option(help="Compare success over the last N episodes.")] = 20,
+    resume: Annotated[
+        Path | None, typer.Option(help="A report folder: run what it has not finished.")
+    ] = None,
+) -> None:
+    """Compare methods over one experience stream: a Markdown report with CSV and PNG plots."""
+    from agent.evaluate import EvalConfig, evaluate
+    from agent.llm.base import LLMError
+    from knowledge.store import StoreError
+    from scenarios.loader import SuiteError, resolve_suite
+    from sim.registry import UnknownWorldError
+
+    try:
+        if resume is None and suite is None:
+            raise ValueError("name a suite, or --resume a report folder")
+        cfg = EvalConfig(
+            suite=str(resolve_suite(suite)) if suite else "",
+            methods=_csv(method) or [],
+            planner=planner,
+            seeds=[int(s) for s in _csv(seeds) or []] or None,
+            tasks=_csv(tasks),
+            groups=_csv(groups),
+            order=order,
+            out=out,
+            name=name,
+            knowledge=str(knowledge) if knowledge else None,
+            model=model,
+            base_url=base_url,
+            extra=_options(option),
+            tail=tail,
+        )
+        if resume is None:
+            from agent.methods import get_method
+
+            for m in cfg.methods:
+                get_method(m)  # an unknown method fails before anything runs
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress:
+            bars: dict[str, Any] = {}
+
+            def tick(m: str, r: object, done: int, total: int) -> None:
+                if m not in bars:
+                    bars[m] = progress.add_task(m, total=total)
+                progress.update(bars[m], completed=done, total=total)
+
+            result = evaluate(cfg, resume=resume, on_episode=tick)
+    except (SuiteError, StoreError, UnknownWorldError, ValueError, LLMError) as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"last {tail} episodes")
+    table.add_column("method")
+    table.add_column("episodes", justify="right")
+    table.add_column("success (all)", justify="right")
+    table.add_column(f"success (last {tail})", justify="right")
+    for m, rows in result.rows.items():
+        wins = sum(r.success for r in rows)
+        table.add_row(m, str(len(rows)), f"{wins}/{len(rows)}", f"{100 * result.tail[m]:.0f}%")
+    console.print(table)
+    console.print(f"report: {result.report_dir / 'report.md'}")
 
 
 @suite_app.command("validate")

@@ -48,6 +48,7 @@ class EpisodeResult:
     blocked: int = 0
     causes: dict[str, int] = field(default_factory=dict)
     recalled: int = 0
+    online_guardrails: int = 0
     distilled: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
 
@@ -130,6 +131,11 @@ class Episode:
             state = outcome.post_state
             if self.world.goal_reached() or state.dead:
                 break
+            if not diagnosis.success and self._learns_online():  # constraints, updated now
+                online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
+                if online.guardrails:
+                    res.online_guardrails += len(online.guardrails)
+                    briefing = self._recall(state)
             if not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
                 try:
                     if diagnosis.deadlock or planned.error is not None:
@@ -149,6 +155,8 @@ class Episode:
         res.causes = dict(causes)
         res.recalled = len(briefing.items)
         if self.store is not None and self.method.memory:  # distil
+            if not self.method.guardrails:  # successes only: no failure distillation
+                tuples = [t for t in tuples if t.diagnosis.success]
             report = self.distiller.distill(
                 self.store,
                 tuples,
@@ -188,6 +196,9 @@ class Episode:
             kinds=frozenset(kinds),
         )
         return recall(self.store, query, RECALL_BUDGET)
+
+    def _learns_online(self) -> bool:
+        return self.store is not None and self.method.memory and self.method.guardrails
 
     def _inject(self, briefing: Briefing) -> Briefing:
         return briefing if self.method.inject else Briefing()

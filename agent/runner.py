@@ -27,6 +27,7 @@ from agent.planner.base import Planner
 from knowledge.store import ExperienceStore
 from scenarios.loader import load_suite
 from sim.base import World
+from sim.schema import Task
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ class RunConfig:
     knowledge: str | None = None  # a store shared across runs; default: inside the run dir
     seeds: list[int] | None = None  # override the suite's seeds
     tasks: list[str] | None = None  # run only these task ids
+    groups: list[str] | None = None  # run only the tasks of these groups
+    order: str = "task"  # "task": each task over its seeds; "seed": the suite once per seed
+    name: str | None = None  # the run directory's name (default: suite, method, seeds, time)
     out: str = "runs"
     model: str | None = None
     base_url: str | None = None
@@ -65,9 +69,22 @@ def _llm(cfg: RunConfig, world: World) -> Planner:
     return LLMPlanner(client, world)
 
 
+def _fallible(cfg: RunConfig, world: World) -> Planner:
+    from agent.planner.fallible import FallibleSymbolicPlanner, Misbeliefs
+
+    return FallibleSymbolicPlanner(Misbeliefs(**cfg.extra.get("misbeliefs", {})))
+
+
 PLANNERS["symbolic"] = _symbolic
+PLANNERS["fallible"] = _fallible
 for _backend in ("local", "openai", "transformers", "cassette"):
     PLANNERS[_backend] = _llm
+
+
+PLANNER_KINDS = {
+    "symbolic": "oracle (not an LLM)",
+    "fallible": "oracle with seeded misbeliefs (a test fixture, not an LLM)",
+}
 
 
 def make_planner(cfg: RunConfig, world: World) -> Planner:
@@ -121,12 +138,7 @@ def run_suite(
     suite = load_suite(suite_path, known_items=world.item_names())
     method = get_method(cfg.method)
     planner = make_planner(cfg, world)
-    jobs = [
-        (task, seed)
-        for task, seeds in suite.to_tasks()
-        if cfg.tasks is None or task.id in cfg.tasks
-        for seed in (cfg.seeds if cfg.seeds is not None else seeds)
-    ]
+    jobs = stream(suite.to_tasks(), cfg)
     seeds = sorted({s for _, s in jobs})
     if resume is not None:  # the same run: skip what finished, retry what errored
         run_dir, run_id = Path(resume), Path(resume).name
@@ -134,7 +146,7 @@ def run_suite(
         jobs = [(t, s) for t, s in jobs if f"{t.id}__s{s}" not in done]
     else:
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_id = f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
+        run_id = cfg.name or f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
         run_dir = Path(cfg.out) / run_id
     (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
     store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
@@ -143,10 +155,11 @@ def run_suite(
         "run_id": run_id,
         "world": suite.world,
         "store": str(store_path),
-        "planner_kind": "oracle (not an LLM)" if cfg.planner == "symbolic" else "llm",
+        "planner_kind": PLANNER_KINDS.get(cfg.planner, "llm"),
         "helpers": {t.id: t.helpers for t, _ in jobs if t.helpers},
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    _drop_partial_line(run_dir / "episodes.jsonl")
     store = ExperienceStore(store_path) if method.memory else None
     results = []
     try:
@@ -182,6 +195,32 @@ def run_suite(
             store.close()
         world.close()
     return RunResult(run_dir, results, suite.skipped(), stats, config["helpers"])
+
+
+def _drop_partial_line(path: Path) -> None:
+    """A run killed mid-write leaves a last line with no newline: cut it, so the lines
+    appended on resume start on a line of their own (that episode runs again)."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+
+
+def stream(tasks: list[tuple[Task, list[int]]], cfg: RunConfig) -> list[tuple[Task, int]]:
+    """The episodes of a run in the order they are played (the experience stream)."""
+    if cfg.order not in ("task", "seed"):
+        raise ValueError(f"order must be 'task' or 'seed', got {cfg.order!r}")
+    chosen = [
+        (task, cfg.seeds if cfg.seeds is not None else seeds)
+        for task, seeds in tasks
+        if (cfg.tasks is None or task.id in cfg.tasks)
+        and (cfg.groups is None or task.group in cfg.groups)
+    ]
+    if cfg.order == "task":
+        return [(task, seed) for task, seeds in chosen for seed in seeds]
+    every = sorted({s for _, seeds in chosen for s in seeds})
+    return [(task, seed) for seed in every for task, seeds in chosen if seed in seeds]
 
 
 def _world_id(path: Path) -> str:

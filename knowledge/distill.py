@@ -37,10 +37,23 @@ class DistillReport:
         return {"skills": self.skills, "guardrails": self.guardrails, "retired": self.retired}
 
 
+# what makes going on risky, and what makes it safe again (task-scope guardrails)
+_RISKS = ("night", "y<16", "health_low", "food_low")
+_ARMED = "sword>=wood"
+_HURT = {FailureCause.DAMAGE, FailureCause.MOB_KILLED}
+
+
 class Distiller(Protocol):
     def distill(
         self, store: ExperienceStore, tuples: list[ExperienceTuple], success: bool, goal: str
-    ) -> DistillReport: ...
+    ) -> DistillReport:
+        """At the end of an episode: skills from what worked, guardrails from what failed."""
+        ...
+
+    def online(self, store: ExperienceStore, tup: ExperienceTuple) -> DistillReport:
+        """Within the episode, right after a failed attempt: the guardrail it teaches, so the
+        next recall and replan already see it."""
+        ...
 
 
 def _has_facts(inventory: dict[str, int]) -> list[str]:
@@ -69,9 +82,22 @@ class RuleDistiller:
                 self._subgoal_skill(store, tup, report)
             self._check_guardrails(store, tup, report)
         for tup in tuples:
-            if not tup.diagnosis.success and tup.diagnosis.cause in _GUARDABLE:
-                self._guardrail(store, tup, report)
+            if not tup.diagnosis.success:
+                self._check_skills(store, tup, report)
+                self._failure(store, tup, report)
         return report
+
+    def online(self, store: ExperienceStore, tup: ExperienceTuple) -> DistillReport:
+        report = DistillReport()
+        if not tup.diagnosis.success:
+            self._failure(store, tup, report)
+        return report
+
+    def _failure(self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport) -> None:
+        if tup.diagnosis.cause in _GUARDABLE:
+            self._guardrail(store, tup, report)
+        elif tup.diagnosis.cause in _HURT:
+            self._task_guardrail(store, tup, report)
 
     def _merge_skill(self, store: ExperienceStore, new: Skill, report: DistillReport) -> None:
         old = store.find_skill(new.name)
@@ -135,13 +161,59 @@ class RuleDistiller:
             reason=tup.diagnosis.evidence[0] if tup.diagnosis.evidence else "",
             evidence=[int(tup.id or 0)],
         )
+        self._keep(store, rail, report)
+
+    def _task_guardrail(
+        self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport
+    ) -> None:
+        """Hurt while doing something under a risky condition (at night, deep, weak), unarmed:
+        for this task, do not do it there again without a sword."""
+        risks = [f for f in _RISKS if f in tup.facts]
+        if not risks or _ARMED in tup.facts:
+            return
+        rail = Guardrail(
+            scope="task",
+            task_goal=tup.task_goal,
+            root_cause=tup.diagnosis.cause,
+            forbidden=tup.action.key(),
+            when=risks,
+            unless=[_ARMED],
+            remedy=[Subgoal(verb="craft", target="wooden_sword")],
+            reason=tup.diagnosis.evidence[0] if tup.diagnosis.evidence else "",
+            evidence=[int(tup.id or 0)],
+        )
+        self._keep(store, rail, report)
+
+    def _keep(self, store: ExperienceStore, rail: Guardrail, report: DistillReport) -> None:
+        """Store a new guardrail, or strengthen the same one with new evidence (once per
+        tuple: the end-of-episode pass does not count what the online pass saw)."""
         old = store.find_guardrail(rail)
+        if old is not None and set(rail.evidence) <= set(old.evidence):
+            return
         if old is not None:
             old.evidence = sorted(set(old.evidence) | set(rail.evidence))[-50:]
             old.confidence = min(0.99, old.confidence + (1 - old.confidence) * 0.25)
             old.retired = False
             rail = old
         report.guardrails.append(int(store.put_guardrail(rail).id or 0))
+
+    def _check_skills(
+        self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport
+    ) -> None:
+        """A skill's own step failing while its preconditions held: its verification failed,
+        so it loses confidence, and is retired below `RETIRE_BELOW`."""
+        if tup.diagnosis.cause in (FailureCause.BLOCKED_BY_GUARDRAIL, FailureCause.PLAN_PARSE_FAIL):
+            return
+        skill = store.find_skill(f"{tup.action.verb}:{tup.action.target}")
+        facts = set(tup.facts)
+        if skill is None or skill.retired or not all(p in facts for p in skill.preconditions):
+            return
+        skill.confidence *= 0.6
+        skill.evidence = sorted({*skill.evidence, int(tup.id or 0)})[-50:]
+        if skill.confidence < RETIRE_BELOW:
+            skill.retired = True
+            report.retired.append(f"skill {skill.id}: {skill.name}")
+        store.put_skill(skill)
 
     def _check_guardrails(
         self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport

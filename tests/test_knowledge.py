@@ -105,10 +105,16 @@ def test_distill_skills_and_guardrails_carry_evidence(tmp_path: Path) -> None:
     assert not rail.applies(Subgoal(verb="mine", target="iron_ore"), frozenset({"pickaxe>=stone"}))
     skill = store.find_skill("obtain:wooden_pickaxe")
     assert skill is not None and skill.evidence == [ok.id]
-    # the same evidence again: merged, not duplicated; version goes up
+    # the same tuple again (the online pass saw it first): counted once
     RuleDistiller().distill(store, [fail, ok], True, "wooden_pickaxe")
+    assert store.guardrails()[0].version == 1
+    # the same mistake again, new evidence: merged, not duplicated; version goes up
+    again = fail.model_copy(update={"id": None, "step": 2})
+    store.anchor(again)
+    RuleDistiller().distill(store, [again], False, "wooden_pickaxe")
     assert len(store.guardrails()) == 1
     assert store.guardrails()[0].version == 2
+    assert store.guardrails()[0].evidence == [fail.id, again.id]
     assert store.guardrails()[0].confidence > rail.confidence
 
 
@@ -159,3 +165,71 @@ def test_bad_store_files_are_refused_clearly(tmp_path: Path) -> None:
         db.execute("UPDATE meta SET value='99' WHERE key='schema'")
     with pytest.raises(StoreError, match="newer"):
         ExperienceStore(newer)
+
+
+def test_online_guardrail_is_not_counted_again_at_episode_end(tmp_path: Path) -> None:
+    store = ExperienceStore(":memory:")
+    fail = _tuple(
+        0,
+        "craft",
+        "wooden_pickaxe",
+        ok=False,
+        cause=FailureCause.RECIPE_FAIL,
+        details={"needs": "near:crafting_table", "remedy_verb": "place"},
+    )
+    store.anchor(fail)
+    online = RuleDistiller().online(store, fail)
+    assert len(online.guardrails) == 1
+    conf = store.guardrails()[0].confidence
+    RuleDistiller().distill(store, [fail], False, "wooden_pickaxe")
+    assert store.guardrails()[0].confidence == conf and store.guardrails()[0].version == 1
+
+
+def test_task_scope_guardrail_from_damage_at_night_deep_and_unarmed(tmp_path: Path) -> None:
+    store = ExperienceStore(":memory:")
+    hurt = _tuple(
+        0,
+        "mine",
+        "diamond_ore",
+        ok=False,
+        cause=FailureCause.DAMAGE,
+        facts=("night", "y<16", "has:iron_pickaxe"),
+    )
+    store.anchor(hurt)
+    RuleDistiller().distill(store, [hurt], False, "diamond")
+    (rail,) = store.guardrails()
+    assert rail.scope == "task" and rail.task_goal == "wooden_pickaxe"  # the tuple's goal
+    assert rail.forbidden == "mine:diamond_ore" and rail.when == ["night", "y<16"]
+    assert rail.unless == ["sword>=wood"] and rail.remedy[0].target == "wooden_sword"
+    dig = Subgoal(verb="mine", target="diamond_ore")
+    assert rail.applies(dig, frozenset({"night", "y<16"}))
+    assert not rail.applies(dig, frozenset({"y<16"}))  # by day: allowed
+    assert not rail.applies(dig, frozenset({"night", "y<16", "sword>=wood"}))  # armed: allowed
+    # hurt in daylight on the surface: no rule to learn
+    calm = _tuple(1, "mine", "stone", ok=False, cause=FailureCause.DAMAGE, facts=())
+    store.anchor(calm)
+    RuleDistiller().distill(store, [calm], False, "cobblestone")
+    assert len(store.guardrails()) == 1
+
+
+def test_skill_whose_step_fails_loses_confidence_and_retires(tmp_path: Path) -> None:
+    store = ExperienceStore(":memory:")
+    win = _tuple(0, "craft", "stick", gained={"stick": 4}, facts=("has:oak_planks",))
+    store.anchor(win)
+    RuleDistiller().distill(store, [win], False, "stick")
+    skill = store.find_skill("craft:stick")
+    assert skill is not None and not skill.retired
+    for i in range(4):
+        miss = _tuple(
+            i + 1,
+            "craft",
+            "stick",
+            ok=False,
+            cause=FailureCause.MISSING_ITEM,
+            facts=("has:oak_planks", *skill.preconditions),
+        )
+        store.anchor(miss)
+        RuleDistiller().distill(store, [miss], False, "stick")
+    after = store.find_skill("craft:stick")
+    assert after is not None and after.confidence < skill.confidence
+    assert after.retired, "verification kept failing: retired"

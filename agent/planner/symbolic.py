@@ -1,19 +1,16 @@
 """The symbolic planner: not an LLM. It reads the recipe graph and writes the subgoals a
 competent player would; an oracle upper bound and an offline fallback, labelled as such.
 
-An optional `PlanNoise` makes it deliberately fallible (missing prerequisites, wrong tool tier,
-wrong order) for experiments where the knowledge loop has mistakes to learn from.
+`agent.planner.fallible.FallibleSymbolicPlanner` overrides its hooks (`_station_for`,
+`_tool_for`, `_reorder`) to make it deliberately wrong, for the learning experiments.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import networkx as nx
-import numpy as np
 
 from agent.planner.base import PlanResult
-from agent.planner.recipe_graph import WOODS, RecipeGraph, graph_for
+from agent.planner.recipe_graph import WOODS, Method, RecipeGraph, graph_for
 from knowledge.schema import Briefing, Diagnosis
 from sim.craftworld.body import PASSIVE
 from sim.craftworld.palette import NATURAL
@@ -26,29 +23,14 @@ NIGHT_SWORD = "wooden_sword"
 DUSK = 12_000  # time of day from which a planner expects the night's mobs
 
 
-@dataclass
-class PlanNoise:
-    """Seeded plan errors, each applied with its probability per plan (a test fixture for
-    the method's learning experiments, never on by default)."""
-
-    drop_prerequisite: float = 0.0
-    wrong_tool: float = 0.0
-    swap_order: float = 0.0
-    seed: int = 0
-
-
 class SymbolicPlanner:
     """Plans from the recipe graph; uses recalled skills only to explain itself."""
 
     name = "symbolic"
 
-    def __init__(
-        self, version: str = "1.16.5", noise: PlanNoise | None = None, arm: bool = True
-    ) -> None:
+    def __init__(self, version: str = "1.16.5", arm: bool = True) -> None:
         self.version = version
-        self.noise = noise
         self.arm = arm  # craft a sword before going underground, and fight back when hurt
-        self.rng = np.random.default_rng(noise.seed if noise else 0)
 
     def graph(self, state: WorldState) -> RecipeGraph:
         logs = {w: state.nearby_blocks.get(f"{w}_log", 0) for w in WOODS}
@@ -65,8 +47,6 @@ class SymbolicPlanner:
         except KeyError as exc:
             return PlanResult([], error=f"no way to obtain {exc.args[0]} in this world")
         notes = [f"recalled {i.kind} {i.id}" for i in briefing.items]
-        if self.noise is not None:
-            subgoals = self._perturb(subgoals, notes)
         return PlanResult(subgoals, notes=notes)
 
     def replan(
@@ -137,48 +117,36 @@ class SymbolicPlanner:
             m = g.methods[item]
             times = runs[item]
             if m.kind == "mine":
-                if m.tool and equipped != m.tool:
-                    out.append(Subgoal(verb="equip", target=m.tool))
-                    equipped = m.tool
+                tool = self._tool_for(m)
+                if tool and equipped != tool:
+                    out.append(Subgoal(verb="equip", target=tool))
+                    equipped = tool
                 out.append(Subgoal(verb="mine", target=m.source, count=times))
                 at = dict.fromkeys(STATIONS, False)
             elif m.kind == "hunt":
                 out.append(Subgoal(verb="attack", target=m.source, count=times))
                 at = dict.fromkeys(STATIONS, False)
             else:
-                station = (
-                    "furnace"
-                    if m.kind == "smelt"
-                    else (
-                        "crafting_table" if m.recipe is not None and m.recipe.needs_table else None
-                    )
-                )
+                station = self._station_for(item, m)
                 if station is not None and not at[station]:
                     verb = "move_to" if placed[station] else "place"
                     out.append(Subgoal(verb=verb, target=station))
                     placed[station] = at[station] = True
                 verb = "smelt" if m.kind == "smelt" else "craft"
                 out.append(Subgoal(verb=verb, target=item, count=times * m.per))
-        return out
+        return self._reorder(out, g)
 
-    def _perturb(self, subgoals: list[Subgoal], notes: list[str]) -> list[Subgoal]:
-        noise = self.noise
-        if noise is None or not subgoals:
-            return subgoals
-        out = list(subgoals)
-        if self.rng.random() < noise.drop_prerequisite:
-            idx = [i for i, s in enumerate(out) if s.verb in ("equip", "place", "move_to")]
-            if idx:
-                notes.append(f"noise: dropped {out[idx[0]].text()}")
-                out.pop(idx[0])
-        if self.rng.random() < noise.wrong_tool:
-            for i, s in enumerate(out):
-                if s.verb == "equip" and s.target.startswith("stone_"):
-                    out[i] = Subgoal(verb="equip", target=s.target.replace("stone_", "wooden_"))
-                    notes.append("noise: equipped a lower tier")
-                    break
-        if self.rng.random() < noise.swap_order and len(out) > 2:
-            i = int(self.rng.integers(len(out) - 1))
-            out[i], out[i + 1] = out[i + 1], out[i]
-            notes.append(f"noise: swapped steps {i} and {i + 1}")
-        return out
+    # ---- hooks a deliberately fallible planner overrides ------------------------------------
+    def _station_for(self, item: str, m: Method) -> str | None:
+        """The station that making `item` needs at hand, if any."""
+        if m.kind == "smelt":
+            return "furnace"
+        return "crafting_table" if m.recipe is not None and m.recipe.needs_table else None
+
+    def _tool_for(self, m: Method) -> str | None:
+        """The tool to hold while mining with method `m`."""
+        return m.tool
+
+    def _reorder(self, subgoals: list[Subgoal], g: RecipeGraph) -> list[Subgoal]:
+        """The final order of the steps (the recipe graph's topological order)."""
+        return subgoals
