@@ -49,11 +49,12 @@ def _check_name(w: CraftWorld, name: str, kind: str) -> None:
 
 
 def obtain_verb(w: CraftWorld, item: str) -> tuple[str, str]:
-    """How an item is usually obtained here: (verb, target) for a remedy."""
-    if w.rules.crafting_options(item):
-        return "craft", item
+    """How an item is usually obtained here: (verb, target) for a remedy. Smelting first:
+    an ingot's crafting recipes (from nuggets or a block) presuppose the ingot."""
     if item in w.rules.smelting:
         return "smelt", item
+    if w.rules.crafting_options(item):
+        return "craft", item
     return "mine", source_block(w.rules.version, item) or item
 
 
