@@ -16,7 +16,7 @@ from agent.diagnosis import History, diagnose
 from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
-from knowledge.distill import Distiller, RuleDistiller
+from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.recall import RecallQuery, recall
 from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail
 from knowledge.signature import signature
@@ -133,6 +133,7 @@ class Episode:
                 break
             if not diagnosis.success and self._learns_online():  # constraints, updated now
                 online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
+                self._account(res, online)
                 if online.guardrails:
                     res.online_guardrails += len(online.guardrails)
                     briefing = self._recall(state)
@@ -164,6 +165,7 @@ class Episode:
                 self.task.goal.item or self.task.goal.predicate or "",
             )
             res.distilled = report.as_dict()
+            self._account(res, report)
         res.wall_s = round(time.perf_counter() - t0, 4)
         if self.store is not None and self.method.memory:
             self.store.record_episode(episode_id, self.run_id, self.task.id, res.__dict__)
@@ -274,7 +276,7 @@ class Episode:
         return tup
 
     @staticmethod
-    def _account(res: EpisodeResult, planned: PlanResult) -> None:
+    def _account(res: EpisodeResult, planned: PlanResult | DistillReport) -> None:
         res.llm_calls += planned.llm_calls
         res.prompt_tokens += planned.prompt_tokens
         res.completion_tokens += planned.completion_tokens

@@ -24,6 +24,7 @@ from agent.adapters import adapter_for
 from agent.loop import Episode, EpisodeResult
 from agent.methods import get_method
 from agent.planner.base import Planner
+from knowledge.distill import Distiller, RuleDistiller
 from knowledge.store import ExperienceStore
 from scenarios.loader import load_suite
 from sim.base import World
@@ -45,6 +46,7 @@ class RunConfig:
     groups: list[str] | None = None  # run only the tasks of these groups
     order: str = "task"  # "task": each task over its seeds; "seed": the suite once per seed
     name: str | None = None  # the run directory's name (default: suite, method, seeds, time)
+    distiller: str = "rules"  # "rules" (offline) or "llm" (the experience extractor)
     out: str = "runs"
     model: str | None = None
     base_url: str | None = None
@@ -85,6 +87,24 @@ PLANNER_KINDS = {
     "symbolic": "oracle (not an LLM)",
     "fallible": "oracle with seeded misbeliefs (a test fixture, not an LLM)",
 }
+
+
+def make_distiller(cfg: RunConfig, planner: Planner) -> Distiller:
+    """`rules`, or `llm`: the experience extractor, on the planner's own LLM client when it
+    has one, else on the backend in `extra["distiller"]` (default: the bundled local model)."""
+    if cfg.distiller == "rules":
+        return RuleDistiller()
+    if cfg.distiller != "llm":
+        raise ValueError(f"unknown distiller {cfg.distiller!r}; available: rules, llm")
+    from agent.extractor import LLMDistiller
+
+    client = getattr(planner, "client", None)
+    if client is None:
+        from agent.llm import make_client
+
+        opts = dict(cfg.extra.get("distiller", {}))
+        client = make_client(opts.pop("backend", "local"), **opts)
+    return LLMDistiller(client)
 
 
 def make_planner(cfg: RunConfig, world: World) -> Planner:
@@ -138,6 +158,7 @@ def run_suite(
     suite = load_suite(suite_path, known_items=world.item_names())
     method = get_method(cfg.method)
     planner = make_planner(cfg, world)
+    distiller = make_distiller(cfg, planner)
     jobs = stream(suite.to_tasks(), cfg)
     seeds = sorted({s for _, s in jobs})
     if resume is not None:  # the same run: skip what finished, retry what errored
@@ -182,6 +203,7 @@ def run_suite(
                         store=store,
                         run_id=run_id,
                         record=record,
+                        distiller=distiller,
                     )
                     result = episode.run()
                 episodes.write(json.dumps(asdict(result)) + "\n")

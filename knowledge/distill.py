@@ -32,6 +32,9 @@ class DistillReport:
     skills: list[int] = field(default_factory=list)
     guardrails: list[int] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    llm_calls: int = 0  # what an LLM distiller spent
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def as_dict(self) -> dict[str, list[int] | list[str]]:
         return {"skills": self.skills, "guardrails": self.guardrails, "retired": self.retired}
@@ -70,6 +73,9 @@ def _remedy(details: dict[str, str | int | float]) -> list[Subgoal]:
 class RuleDistiller:
     """Offline distillation by rules over the diagnosis fields."""
 
+    def __init__(self) -> None:
+        self._online: set[int] = set()  # failures already distilled within their episode
+
     def distill(
         self, store: ExperienceStore, tuples: list[ExperienceTuple], success: bool, goal: str
     ) -> DistillReport:
@@ -84,13 +90,17 @@ class RuleDistiller:
         for tup in tuples:
             if not tup.diagnosis.success:
                 self._check_skills(store, tup, report)
-                self._failure(store, tup, report)
+                if tup.id is None or tup.id not in self._online:
+                    self._failure(store, tup, report)
+                self._online.discard(int(tup.id or 0))
         return report
 
     def online(self, store: ExperienceStore, tup: ExperienceTuple) -> DistillReport:
         report = DistillReport()
         if not tup.diagnosis.success:
             self._failure(store, tup, report)
+            if tup.id is not None:
+                self._online.add(tup.id)
         return report
 
     def _failure(self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport) -> None:
