@@ -1,22 +1,31 @@
-"""Writing tuples: one transaction per batch, pipelined over two threads.
+"""Writing tuples: one transaction per batch, with as little Python per tuple as possible.
 
-This thread does the Python work of a chunk (canonical facts, signature, JSON body, text,
-summary deltas) and builds finished SQL rows; a writer thread runs the inserts (SQLite and zlib
-release the GIL) while this thread prepares the next chunk. Ids are resolved inside SQLite by
-hash (`INSERT OR IGNORE` into `signatures` and `texts`, sub-selects in the tuple rows), so no
-Python runs per row on the writer side. The connection is only ever used by one thread at a
-time: this one waits for the writer before the summaries and the commit.
+Per tuple, Python does only what SQLite cannot: checks the signature, makes the text and its
+hash, serialises the body (`knowledge.codec`) and builds one row per table. Everything that can
+be done per batch is done by SQLite in C: ids are resolved by hash inside the inserts
+(`INSERT OR IGNORE` into `signatures` and `texts`, sub-selects in the tuple rows), and the
+tier-2 summaries are one `GROUP BY` upsert per kind over the rows just written (ticks and steps,
+which live in the body, come from a temporary table of the batch).
+
+Everything runs on the calling thread but the WAL checkpoints of bulk writes. A writer thread
+used to run the inserts while this one prepared the next chunk, but the GIL turned that into a
+convoy (each of the writer's many short GIL-free calls waits out this thread's switch interval
+to get the GIL back), slower than one thread on a two-core machine. A checkpoint, by contrast,
+is one long call that lets go of the GIL (copying pages and waiting on fsync), so after a bulk
+commit a thread of its own runs it on a second connection while this one goes on writing; the
+writer's own automatic checkpoint is pushed out to `WAL_PAGES` as a backstop. A checkpoint
+never changes what a reader sees, and one that is killed is redone on the next open.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import time
 from array import array
-from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,19 +34,19 @@ import numpy as np
 from knowledge import tier2
 from knowledge.codec import encode_body, pack_body, tuple_text
 from knowledge.schema import ExperienceTuple
-from knowledge.signature import (
-    canonical,
-    cell_of,
-    pack_cell,
-    signature_int,
-    signature_of_canonical,
-)
+from knowledge.signature import canonical, signature_of_canonical
 
 if TYPE_CHECKING:
     from knowledge.store import ExperienceStore
 
-CHUNK = 1000  # tuples per pipelined write
+log = logging.getLogger(__name__)
+
+CHUNK = 5000  # tuples prepared and written at a time (bounds the memory a large batch takes)
+BULK = 1000  # batches at least this large hand their checkpoint to a thread
+WAL_PAGES = 16384  # then the writer checkpoints itself only if the WAL grows beyond this
 _MAX_VARS = 500
+_CELL = 16  # knowledge.signature.CELL_SIZE, inlined in the hot loop
+_MASK32 = 0xFFFFFFFF
 
 _INSERT_TUPLE = (
     "INSERT INTO tuples VALUES (?,?,?,?,?,?,?,?,?,?,?,"
@@ -53,25 +62,26 @@ def text_hash(text: str) -> int:
 @dataclass
 class _Chunk:
     facts: set[str] = field(default_factory=set)
-    tags: set[str] = field(default_factory=set)
     signatures: dict[int, list[str]] = field(default_factory=dict)  # hash -> facts
     texts: dict[int, str] = field(default_factory=dict)  # hash -> text
     rows: list[tuple[object, ...]] = field(default_factory=list)
-    tags_of: list[tuple[int, list[str]]] = field(default_factory=list)  # (tuple id, tags)
+    costs: list[tuple[int, int, int]] = field(default_factory=list)  # (tuple id, ticks, steps)
+    tagged: dict[str, list[int]] = field(default_factory=dict)  # tag -> tuple ids, ascending
 
 
 class Anchorer:
-    """The write path of one store (it owns the writer thread and the vocabulary caches)."""
+    """The write path of one store (it owns the vocabulary caches)."""
 
     def __init__(self, store: ExperienceStore) -> None:
         self.store = store
         self.fact_ids: dict[str, int] = {}
         self.tag_ids: dict[str, int] = {}
-        self._writer: ThreadPoolExecutor | None = None
+        self._checkpointer: _Checkpointer | None = None
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.shutdown()
+        if self._checkpointer is not None:
+            self._checkpointer.close()
+            self._checkpointer = None
 
     def forget(self) -> None:
         """After a rollback: ids handed out in it do not exist."""
@@ -82,7 +92,6 @@ class Anchorer:
         if not tups:
             return []
         now = time.time()
-        summary = tier2.Aggregate()
         try:
             with self.store._tx() as db:
                 if ids is None:
@@ -92,50 +101,27 @@ class Anchorer:
                     first = (int(row[0]) if row else 0) + 1
                     ids = range(first, first + len(tups))
                 ids = list(ids)
-                spans = [(i, min(i + CHUNK, len(tups))) for i in range(0, len(tups), CHUNK)]
-                if len(spans) == 1:
-                    self._write(db, self._prepare(tups, ids, now, summary))
-                else:
-                    self._pipeline(db, tups, ids, spans, now, summary)
-                summary.write(db)
+                tier2.begin_batch(db)
+                for a in range(0, len(tups), CHUNK):
+                    self._write(db, self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now))
+                tier2.write_batch(db)
         except BaseException:
             for tup in tups:
                 tup.id = None
             raise
+        if len(tups) >= BULK and self.store.path != ":memory:":
+            if self._checkpointer is None:
+                self.store.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+                self._checkpointer = _Checkpointer(self.store.path)
+            self._checkpointer.kick()
         return ids
 
-    def _pipeline(
-        self,
-        db: sqlite3.Connection,
-        tups: list[ExperienceTuple],
-        ids: list[int],
-        spans: list[tuple[int, int]],
-        now: float,
-        summary: tier2.Aggregate,
-    ) -> None:
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="knowledge-writer")
-        jobs: list[Future[None]] = []
-        try:
-            for a, b in spans:
-                chunk = self._prepare(tups[a:b], ids[a:b], now, summary)
-                if jobs and jobs[-1].done() and jobs[-1].exception() is not None:
-                    break
-                jobs.append(self._writer.submit(self._write, db, chunk))
-        finally:
-            wait(jobs)  # the connection is never used by two threads at once
-        for job in jobs:
-            job.result()
-
-    def _prepare(
-        self,
-        tups: list[ExperienceTuple],
-        ids: list[int],
-        now: float,
-        summary: tier2.Aggregate,
-    ) -> _Chunk:
+    def _prepare(self, tups: list[ExperienceTuple], ids: list[int], now: float) -> _Chunk:
         """The CPU work of a chunk: everything but SQLite."""
         chunk = _Chunk()
+        signatures, texts, tagged = chunk.signatures, chunk.texts, chunk.tagged
+        add_row, add_cost, add_facts = chunk.rows.append, chunk.costs.append, chunk.facts.update
+        compress = pack_body if self.store.compress else None
         for tup, tid in zip(tups, ids, strict=True):
             facts, sig = tup.facts, tup.signature
             # the loop hands in sorted facts with their signature: checking that is cheaper
@@ -144,18 +130,27 @@ class Anchorer:
                 sig = signature_of_canonical(facts)
                 if tup.signature and tup.signature != sig:
                     raise ValueError(f"tuple signature {tup.signature} does not match its facts")
-            tup.facts, tup.signature, tup.id = facts, sig, tid
+                tup.facts, tup.signature = facts, sig
+            tup.id = tid
             if not tup.created_at:
                 tup.created_at = now
-            sig_hash = signature_int(sig)
-            chunk.signatures[sig_hash] = facts
-            chunk.facts.update(facts)
+            sig_hash = int(sig, 16)
+            if sig_hash >= 1 << 63:
+                sig_hash -= 1 << 64
+            if sig_hash not in signatures:
+                signatures[sig_hash] = facts
+                add_facts(facts)
             text = tuple_text(tup)
-            thash = text_hash(text)
-            chunk.texts[thash] = text
+            thash = int.from_bytes(
+                hashlib.blake2b(text.encode(), digest_size=8).digest(), "big", signed=True
+            )
+            texts[thash] = text
             body = encode_body(tup)
+            if compress is not None:
+                body = compress(body)
             act, diag = tup.action, tup.diagnosis
-            chunk.rows.append(
+            pos = tup.pre_state.position
+            add_row(
                 (
                     tid,
                     tup.run_id,
@@ -169,31 +164,38 @@ class Anchorer:
                     int(diag.success),
                     diag.cause.value,
                     sig_hash,
-                    pack_cell(cell_of(tup.pre_state.position)),
+                    # knowledge.signature.pack_cell(cell_of(pos)), inlined
+                    ((int(pos[0]) // _CELL) << 32) | ((int(pos[2]) // _CELL) & _MASK32),
                     thash,
                     tup.created_at,
                     body,
                 )
             )
-            if tup.tags:
-                chunk.tags.update(tup.tags)
-                chunk.tags_of.append((tid, tup.tags))
-            summary.add(tup, sig_hash)
+            add_cost((tid, diag.diff.ticks, diag.steps))
+            tags = tup.tags
+            if tags:
+                for g in dict.fromkeys(tags) if len(tags) > 1 else tags:
+                    ids_of = tagged.get(g)
+                    if ids_of is None:
+                        tagged[g] = [tid]
+                    else:
+                        ids_of.append(tid)
         return chunk
 
     def _write(self, db: sqlite3.Connection, chunk: _Chunk) -> None:
         fact_ids = self._vocab(db, "facts", "fact", self.fact_ids, chunk.facts)
-        tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, chunk.tags)
+        tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, set(chunk.tagged))
+        fid = fact_ids.__getitem__
         db.executemany(
             "INSERT OR IGNORE INTO signatures (hash, facts) VALUES (?, ?)",
             [
-                (h, array("I", sorted(fact_ids[f] for f in facts)).tobytes())
+                (h, array("I", sorted(map(fid, facts))).tobytes())
                 for h, facts in chunk.signatures.items()
             ],
         )
         before = db.execute("SELECT coalesce(max(id), 0) FROM texts").fetchone()[0]
         db.executemany(
-            "INSERT OR IGNORE INTO texts (hash, text) VALUES (?, ?)", list(chunk.texts.items())
+            "INSERT OR IGNORE INTO texts (hash, text) VALUES (?, ?)", chunk.texts.items()
         )
         embedder = self.store.embedder
         if embedder is not None:  # a new text and its vector commit together
@@ -202,17 +204,18 @@ class Anchorer:
                 vecs = embedder.embed([t for _, t in new]).astype(np.float16)
                 db.executemany(
                     "INSERT INTO vectors (text_id, vec) VALUES (?, ?)",
-                    [(i, v.tobytes()) for (i, _), v in zip(new, vecs, strict=True)],
+                    zip([i for i, _ in new], vecs, strict=True),
                 )
-        rows = chunk.rows
-        if self.store.compress:  # here, because zlib lets go of the GIL
-            rows = [(*r[:-1], pack_body(r[-1])) for r in rows]  # type: ignore[arg-type]
-        db.executemany(_INSERT_TUPLE, rows)
-        pairs = {(tag_ids[g], tid) for tid, tags in chunk.tags_of for g in tags}
-        db.executemany("INSERT INTO tags VALUES (?, ?)", sorted(pairs))
-        counts = Counter(tag for tag, _ in pairs)  # so a query can start from the rarest tag
+        db.executemany(_INSERT_TUPLE, chunk.rows)
+        tier2.add_costs(db, chunk.costs)
+        # one tag's postings at a time, in id order: appends at the end of each tag's range
+        by_id = sorted((tag_ids[g], tids) for g, tids in chunk.tagged.items())
         db.executemany(
-            "UPDATE tag_names SET n = n + ? WHERE id = ?", [(n, t) for t, n in counts.items()]
+            "INSERT INTO tags VALUES (?, ?)", [(t, i) for t, tids in by_id for i in tids]
+        )
+        # so a query can start from the rarest tag
+        db.executemany(
+            "UPDATE tag_names SET n = n + ? WHERE id = ?", [(len(ids), t) for t, ids in by_id]
         )
 
     @staticmethod
@@ -234,3 +237,34 @@ class Anchorer:
                 db.executemany(f"INSERT INTO {table} (id, {col}) VALUES (?, ?)", pairs)
                 cache.update((n, i) for i, n in pairs)
         return cache
+
+
+class _Checkpointer:
+    """Runs `PRAGMA wal_checkpoint(PASSIVE)` on a thread and connection of its own (it never
+    blocks the writer or readers, and skips what a reader still needs)."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="knowledge-checkpoint")
+        self._job: Future[None] | None = None
+        self._db: sqlite3.Connection | None = None
+
+    def kick(self) -> None:
+        if self._job is None or self._job.done():
+            self._job = self._pool.submit(self._run)
+
+    def _run(self) -> None:
+        try:
+            if self._db is None:
+                self._db = sqlite3.connect(
+                    self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+                )
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as exc:  # the writer's own checkpoint is the backstop
+            log.warning("%s: background checkpoint failed (%s)", self.path, exc)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self._db is not None:
+            self._db.close()
+            self._db = None

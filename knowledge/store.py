@@ -108,7 +108,6 @@ class ExperienceStore:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         try:
-            # the writer thread of a pipelined batch uses the connection while this one waits
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, timeout=30.0, check_same_thread=False
             )
@@ -255,8 +254,8 @@ class ExperienceStore:
         return self.anchor_many([tup])[0]
 
     def anchor_many(self, tuples: Iterable[ExperienceTuple]) -> list[int]:
-        """Store a batch in one transaction (much faster per tuple than one at a time; large
-        batches are pipelined over two threads, see `knowledge.anchoring`)."""
+        """Store a batch in one transaction (much faster per tuple than one at a time, see
+        `knowledge.anchoring`)."""
         tups = list(tuples)
         if len(tups) < _GC_OFF_FROM:
             return self._insert(tups)

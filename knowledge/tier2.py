@@ -12,11 +12,13 @@ cost), and the failure causes seen, for one key of one kind:
 | `signature` | `<condition signature>|<op>`: how an operation fares under a condition |
 | `episode` | the episode id |
 
-A batch of tuples is aggregated in memory first and written as one upsert per key, so anchoring
-a batch costs one statement per distinct key, not one per tuple and key. Signature summaries are
-keyed inside SQLite by the signature's row id (zero-padded, so new signatures append to the
-index instead of landing at random places in it); `read` and `read_kind` translate to and from
-the public `<signature hash>|<op>` form.
+A batch of tuples is summed inside SQLite: one `GROUP BY` upsert per kind over the tuple rows
+the batch wrote (ticks and steps, which live in the tuple body, come from a temporary table of
+the batch), so anchoring a batch costs one statement per kind and one row write per distinct
+key, with no Python per tuple and key. Signature summaries are keyed inside SQLite by the
+signature's row id (zero-padded, so new signatures append to the index instead of landing at
+random places in it); `read` and `read_kind` translate to and from the public
+`<signature hash>|<op>` form.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from knowledge.schema import ExperienceTuple
 from knowledge.signature import signature_hex, signature_int
 
 KINDS = ("op", "verb", "goal", "family", "signature", "episode")
@@ -45,12 +46,30 @@ _SET = (
     "ticks = ticks + excluded.ticks, steps = steps + excluded.steps, "
     "last_tuple = max(last_tuple, excluded.last_tuple)"
 )
-_UPSERT = "INSERT INTO summaries VALUES (?,?,?,?,?,?,?,?) " + _SET
-# signature summaries name the signature by hash; SQLite turns it into the row id
-_UPSERT_SIG = (
-    "INSERT INTO summaries SELECT 'signature', printf('%012d|%s', s.id, ?), ?, ?, ?, ?, ?, ? "
-    "FROM signatures s WHERE s.hash = ? " + _SET
-)
+# the batch's tuples: ids, and the ticks and steps the summaries add up
+_BATCH = "CREATE TEMP TABLE IF NOT EXISTS anchor_batch (id INTEGER PRIMARY KEY, ticks, steps)"
+_FROM_BATCH = (
+    "SELECT {kind}, {key}, t.cause, count(*), sum(t.success), sum(b.ticks), sum(b.steps), "
+    "max(t.id) FROM temp.anchor_batch b CROSS JOIN tuples t ON t.id = b.id WHERE {where} "
+    "GROUP BY 2, 3"
+)  # CROSS JOIN: the batch is the outer loop (else a filter or an index can tempt the planner
+# into scanning every tuple)
+_OP = "t.verb || ':' || t.target"
+_KEYS = [  # kind, key (SQL over the tuple row), which rows
+    ("op", _OP, "true"),
+    ("verb", "t.verb", "true"),
+    ("goal", "t.task_goal", "true"),
+    ("family", "t.task_family", "t.task_family != ''"),
+    ("signature", f"printf('%012d|%s', t.sig_id, {_OP})", "true"),
+    ("episode", "t.episode_id", "true"),
+]
+_UPSERTS = [
+    "INSERT INTO summaries "
+    + _FROM_BATCH.format(kind=f"'{kind}'", key=key, where=where)
+    + " "
+    + _SET
+    for kind, key, where in _KEYS
+]
 _TOTALS = (
     "SELECT key, cause, attempts, successes, ticks, steps, last_tuple FROM summaries "
     "WHERE kind = ? AND key >= ? AND key < ? ORDER BY key"
@@ -61,48 +80,22 @@ def _sig_key(sig_id: int, op: str) -> str:
     return f"{sig_id:012d}|{op}"
 
 
-class Aggregate:
-    """The summary deltas of a batch of tuples, added up in memory, written in one go."""
+def begin_batch(db: sqlite3.Connection) -> None:
+    """Start summing a batch (inside the transaction that writes it)."""
+    db.execute(_BATCH)
+    db.execute("DELETE FROM temp.anchor_batch")
 
-    def __init__(self) -> None:
-        # (kind, key, cause) -> attempts, successes, ticks, steps, newest tuple; the key of a
-        # signature summary is (signature hash, op) until `write` resolves it
-        self.rows: dict[tuple[str, Any, str], list[int]] = {}
 
-    def add(self, tup: ExperienceTuple, sig_hash: int) -> None:
-        d = tup.diagnosis
-        ok, ticks, steps, tid = int(d.success), d.diff.ticks, d.steps, int(tup.id or 0)
-        cause = d.cause.value
-        verb = tup.action.verb
-        op = f"{verb}:{tup.action.target}"
-        keys = [
-            ("op", op, cause),
-            ("verb", verb, cause),
-            ("goal", tup.task_goal, cause),
-            ("signature", (sig_hash, op), cause),
-            ("episode", tup.episode_id, cause),
-        ]
-        if tup.task_family:
-            keys.append(("family", tup.task_family, cause))
-        rows = self.rows
-        for k in keys:
-            row = rows.get(k)
-            if row is None:
-                rows[k] = [1, ok, ticks, steps, tid]
-            else:
-                row[0] += 1
-                row[1] += ok
-                row[2] += ticks
-                row[3] += steps
-                if tid > row[4]:
-                    row[4] = tid
+def add_costs(db: sqlite3.Connection, costs: list[tuple[int, int, int]]) -> None:
+    """`(tuple id, ticks, steps)` of tuples the batch wrote."""
+    db.executemany("INSERT INTO temp.anchor_batch VALUES (?, ?, ?)", costs)
 
-    def write(self, db: sqlite3.Connection) -> None:
-        rows = self.rows.items()
-        db.executemany(_UPSERT, [(k, n, c, *r) for (k, n, c), r in rows if k != "signature"])
-        db.executemany(
-            _UPSERT_SIG, [(n[1], c, *r, n[0]) for (k, n, c), r in rows if k == "signature"]
-        )
+
+def write_batch(db: sqlite3.Connection) -> None:
+    """Add the batch's tuples (written, with their costs) to every summary they touch."""
+    for sql in _UPSERTS:
+        db.execute(sql)
+    db.execute("DELETE FROM temp.anchor_batch")
 
 
 def _public_key(db: sqlite3.Connection, kind: str, key: str) -> str:

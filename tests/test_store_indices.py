@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import random
 import sqlite3
+import zlib
 from pathlib import Path
 
 import pytest
 from store_data import FACTS, make_tuples
 
 from knowledge import ExperienceStore, RecallQuery, recall
+from knowledge.codec import _COLUMNS
 from knowledge.conditions import Where
 from knowledge.signature import cell_of, neighbourhood, signature
+from sim.schema import WorldState
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +45,61 @@ def test_tuples_come_back_as_anchored(tmp_path: Path, compress: bool) -> None:
     assert store.get_tuple(7) == tups[6]
     with pytest.raises(KeyError):
         store.get_tuple(9999)
+
+
+def _changed_post(rng: random.Random, pre: WorldState) -> WorldState:
+    """A post-state that differs from `pre` the ways attempts do, and some they rarely do."""
+    inv = dict(pre.inventory)
+    for _ in range(rng.randint(0, 3)):
+        inv[rng.choice(["stick", "log", "stone", "coal"])] = rng.randint(0, 9)
+    if inv and rng.random() < 0.3:
+        inv.pop(rng.choice(sorted(inv)))
+    update: dict = {"inventory": inv, "tick": pre.tick + rng.randint(0, 50)}
+    if rng.random() < 0.3:
+        update["inventory"] = {}
+    if rng.random() < 0.3:
+        update["equipped"] = rng.choice([None, "wooden_pickaxe"])
+    if rng.random() < 0.3:
+        update["health"] = rng.choice([20.0, 3.5, float("inf")])
+    if rng.random() < 0.3:
+        update["nearby_blocks"] = {"stone": rng.randint(1, 3)} if rng.random() < 0.5 else {}
+    if rng.random() < 0.2:
+        update["object_states"] = {"fridge": ["open"]}
+    return pre.model_copy(update=update)
+
+
+def test_bodies_round_trip_with_the_post_state_as_a_delta(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    tups = make_tuples(400, seed=6)
+    for t in tups:
+        inv = {k: rng.randint(1, 5) for k in rng.sample(["stick", "log", "stone", "coal"], 3)}
+        if rng.random() < 0.5:
+            t.pre_state = t.pre_state.model_copy(
+                update={"inventory": inv, "durability": {"wooden_pickaxe": 10}, "dead": True}
+            )
+        t.post_state = _changed_post(rng, t.pre_state)
+    for compress in (True, False):
+        store = ExperienceStore(tmp_path / f"k{compress}.sqlite", compress=compress)
+        store.anchor_many(tups)
+        assert [t.model_dump() for t in store.tuples()] == [t.model_dump() for t in tups]
+        if compress:  # bodies written by earlier versions (the whole post-state) still read
+            a, b = [t for t in tups if abs(t.post_state.health) < 100][:2]
+            old = a.model_dump_json(exclude=_COLUMNS, exclude_defaults=True).encode()
+            rows = [(b"z" + zlib.compress(old, 1, -15), a.id)]
+            rows.append((b.model_dump_json(exclude=_COLUMNS), b.id))
+            store.db.executemany("UPDATE tuples SET body = ? WHERE id = ?", rows)
+            assert store.get_tuples([a.id, b.id]) == [a, b]
+
+
+def test_summary_upserts_start_from_the_batch_not_from_every_tuple(filled) -> None:
+    from knowledge import tier2
+
+    store, _ = filled
+    with store.read() as db:
+        tier2.begin_batch(db)
+        for sql in tier2._UPSERTS:
+            plan = " / ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql))
+            assert plan.startswith("SCAN b") and "SEARCH t USING INTEGER PRIMARY KEY" in plan
 
 
 def _agree(look, tups: list, t0, few: frozenset[str], many: frozenset[str]) -> None:
