@@ -104,7 +104,7 @@ class Episode:
             else:
                 subgoal = plan.pop(0)
                 if self.method.recall_each_subgoal and res.steps:
-                    briefing = self._recall(state)  # recall before each subgoal
+                    briefing = self._recall(state, [subgoal, *plan])  # recall before each subgoal
                 rail = self._guard(subgoal, state, briefing)  # guard
                 if rail is not None:
                     outcome = self._blocked(subgoal, state, rail)
@@ -136,7 +136,7 @@ class Episode:
                 self._account(res, online)
                 if online.guardrails:
                     res.online_guardrails += len(online.guardrails)
-                    briefing = self._recall(state)
+                    briefing = self._recall(state, [subgoal, *plan])
             if not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
                 try:
                     if diagnosis.deadlock or planned.error is not None:
@@ -183,7 +183,9 @@ class Episode:
         return res
 
     # ---- the steps ------------------------------------------------------------------------
-    def _recall(self, state: WorldState) -> Briefing:
+    def _recall(self, state: WorldState, ahead: list[Subgoal] | None = None) -> Briefing:
+        """Knowledge for the task and for the subgoals ahead (what the plan will do next is
+        relevant even where the goal's requirement tree does not name it, e.g. a sword)."""
         if self.store is None or not self.method.memory:
             return Briefing()
         kinds = {
@@ -194,7 +196,7 @@ class Episode:
         query = RecallQuery(
             goal=self.task.goal.item or self.task.goal.predicate or "",
             facts=self.world.facts(state),
-            relevant=self.adapter.relevant(),
+            relevant=self.adapter.relevant() | {s.target for s in ahead or []},
             kinds=frozenset(kinds),
         )
         return recall(self.store, query, RECALL_BUDGET)
@@ -206,10 +208,23 @@ class Episode:
         return briefing if self.method.inject else Briefing()
 
     def _guard(self, subgoal: Subgoal, state: WorldState, briefing: Briefing) -> Guardrail | None:
+        """The active guardrail that forbids this subgoal here: from the briefing, else from
+        the store (enforcement does not depend on what fitted in the prompt's budget)."""
         if not self.method.guardrails:
             return None
         facts = self.world.facts(state)
-        return next((g for g in briefing.guardrails if g.applies(subgoal, facts)), None)
+        found = next((g for g in briefing.guardrails if g.applies(subgoal, facts)), None)
+        if found is None and self.store is not None and self.method.memory:
+            goal = self.task.goal.item or self.task.goal.predicate
+            found = next(
+                (
+                    g
+                    for g in self.store.guardrails()
+                    if (g.scope == "subgoal" or g.task_goal == goal) and g.applies(subgoal, facts)
+                ),
+                None,
+            )
+        return found
 
     def _blocked(self, subgoal: Subgoal, state: WorldState, rail: Guardrail) -> Outcome:
         event: dict[str, Any] = {

@@ -49,13 +49,18 @@ def _check_name(w: CraftWorld, name: str, kind: str) -> None:
 
 
 def obtain_verb(w: CraftWorld, item: str) -> tuple[str, str]:
-    """How an item is usually obtained here: (verb, target) for a remedy. Smelting first:
-    an ingot's crafting recipes (from nuggets or a block) presuppose the ingot."""
+    """How an item is usually obtained here: (verb, target) for a remedy. A block that
+    surely drops it is mined (coal from coal ore, though coal ore also smelts); then smelting
+    (an ingot's crafting recipes, from nuggets or a block, presuppose the ingot); then
+    crafting (sticks, though a dead bush may drop some)."""
+    block = source_block(w.rules.version, item)
+    if block is not None and drop_stats(w.rules.version, block)[item][0] >= 1:
+        return "mine", block
     if item in w.rules.smelting:
         return "smelt", item
     if w.rules.crafting_options(item):
         return "craft", item
-    return "mine", source_block(w.rules.version, item) or item
+    return "mine", block or item
 
 
 @functools.cache
