@@ -201,3 +201,54 @@ def test_eval_cli_names_bad_input(tmp_path: Path) -> None:
     ok = runner.invoke(app, ["eval", suite, *args])
     assert ok.exit_code == 0, ok.output
     assert "misbeliefs:\n    seed: 3" in (tmp_path / "rep" / "x" / "eval.yaml").read_text()
+
+
+TECHTREE = str(Path(__file__).resolve().parent.parent / "scenarios" / "suites" / "techtree.yaml")
+
+
+@pytest.mark.slow
+def test_the_closed_loop_beats_static_and_none_on_the_wooden_to_iron_stream(
+    tmp_path: Path,
+) -> None:
+    """Issue 7's bar: over >= 50 episodes (wooden, stone, iron; seeds 0 and 1) with the
+    fallible planner, evolving's last-20 success is >= 15 points above static and >= 30
+    above none; guardrails stop a failure mode static keeps repeating; a curve is written."""
+    cfg = EvalConfig(
+        suite=TECHTREE,
+        methods=["none", "static", "evolving"],
+        planner="fallible",
+        seeds=[0, 1],
+        groups=["wooden", "stone", "iron"],
+        out=str(tmp_path),
+        name="loop",
+    )
+    result = evaluate(cfg)
+    assert len(result.rows["evolving"]) >= 50
+    tail = result.tail
+    assert tail["evolving"] >= tail["static"] + 0.15, tail
+    assert tail["evolving"] >= tail["none"] + 0.30, tail
+    kept = [
+        mode
+        for mode, n in result.modes["static"].items()
+        if n >= 3 and not mode.startswith("BLOCKED") and result.modes["evolving"][mode] == 0
+    ]
+    assert kept, "a mistake static keeps making and evolving stopped making"
+    for name in ("curve.csv", "curve.png", "report.md"):
+        assert (result.report_dir / name).stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_eval_on_wooden_and_stone_symbolic_is_perfect_and_fallible_orders_methods(
+    tmp_path: Path,
+) -> None:
+    """Issue 8's bar: 100% with the symbolic planner; the method ordering with the fallible
+    one."""
+    base = {"suite": TECHTREE, "seeds": [0], "groups": ["wooden", "stone"], "out": str(tmp_path)}
+    oracle = evaluate(EvalConfig(methods=["evolving"], name="oracle", **base))  # type: ignore[arg-type]
+    rows = oracle.rows["evolving"]
+    assert len(rows) == 21 and all(r.success for r in rows)
+    fallible = evaluate(
+        EvalConfig(methods=["none", "static", "evolving"], planner="fallible", name="f", **base)  # type: ignore[arg-type]
+    )
+    rate = {m: sum(r.success for r in rs) / len(rs) for m, rs in fallible.rows.items()}
+    assert rate["evolving"] > rate["static"] >= rate["none"], rate

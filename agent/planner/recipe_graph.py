@@ -148,9 +148,12 @@ class RecipeGraph:
         count: int,
         inventory: dict[str, int],
         also: dict[str, int] | None = None,
+        placed: Iterable[str] = (),
     ) -> dict[str, int]:
         """How many times each item's method must run to hold `count` of `goal` (and the
-        counts in `also`, made along the way).
+        counts in `also`, made along the way). Stations in `placed` stand in the world: they
+        serve as stations, but a recipe that consumes one (a blast furnace takes a furnace)
+        needs another.
 
         Items are visited consumers-first (topological order of the goals' ancestors), so each
         item's demand is complete before it is expanded; what the inventory holds is used up
@@ -164,7 +167,7 @@ class RecipeGraph:
         )
         demand: Counter[str] = Counter(goals)
         runs: dict[str, int] = {}
-        placed: set[str] = set()
+        placed = set(placed)
         for item in reversed(list(nx.topological_sort(sub))):
             need = demand[item] - inventory.get(item, 0)
             if need <= 0:

@@ -88,10 +88,9 @@ class SymbolicPlanner:
 
     def _linearize(self, g: RecipeGraph, goal: str, count: int, state: WorldState) -> list[Subgoal]:
         held = dict(state.inventory)
-        for s in STATIONS:  # a placed station serves as well as one in the inventory
-            if state.nearby_blocks.get(s):
-                held[s] = held.get(s, 0) + 1
-        runs = g.expand(goal, count, held)
+        # a placed station serves as a station, but is no ingredient
+        standing = [s for s in STATIONS if state.nearby_blocks.get(s)]
+        runs = g.expand(goal, count, held, placed=standing)
         rules = Rules.load(self.version)
         deep = any(
             rules.tool_tier(m.tool) >= 2
@@ -106,7 +105,7 @@ class SymbolicPlanner:
                 arms[SWORD] = 1  # ores that need a stone pickaxe lie deep, where it is dark
         arms.pop(goal, None)
         if arms:
-            runs = g.expand(goal, count, held, also=arms)
+            runs = g.expand(goal, count, held, also=arms, placed=standing)
         order = [i for i in nx.topological_sort(g.graph.subgraph(runs)) if i in runs]
         out: list[Subgoal] = []
         equipped = state.equipped
