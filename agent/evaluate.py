@@ -304,6 +304,8 @@ def _summary(rows: dict[str, list[Row]]) -> list[dict[str, Any]]:
         for r in rs:
             parts.setdefault(f"group:{r.group}", []).append(r)
             parts.setdefault(f"split:{r.split}", []).append(r)
+        for r in rs:
+            parts.setdefault(f"task:{r.task_id}", []).append(r)
         for part, sub in parts.items():
             lo, hi, how = seed_interval(sub)
             out.append(
@@ -415,12 +417,28 @@ def _markdown(
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
+        if s["part"].startswith("task:"):
+            continue  # per task: the compact table below
         lines.append(
             f"| {s['method']} | {s['part']} | {s['episodes']} | {100 * s['success_rate']:.0f}% |"
             f" {100 * s['ci_low']:.0f}-{100 * s['ci_high']:.0f}% ({s['ci_over']}) |"
             f" {s['mean_steps']} | {s['llm_calls']} | {s['tokens']} | {s['wall_s']} |"
             f" {s['errored']} |"
         )
+    tasks = list(dict.fromkeys(r.task_id for rs in rows.values() for r in rs))
+    lines += [
+        "",
+        "## Success per task (successes / episodes)",
+        "",
+        "| task | " + " | ".join(rows) + " |",
+        "|---|" + "---|" * len(rows),
+    ]
+    for task in tasks:
+        cells = []
+        for rs in rows.values():
+            mine = [r.success for r in rs if r.task_id == task]
+            cells.append(f"{sum(mine)}/{len(mine)}")
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Learning curve",

@@ -177,6 +177,7 @@ def test_eval_writes_a_report_and_resumes(tmp_path: Path) -> None:
     md = (rep / "report.md").read_text()
     assert "oracle with seeded misbeliefs" in md and "![learning curve](curve.png)" in md
     assert "RECIPE_FAIL craft:" in md, "the mistake none kept repeating is named"
+    assert "| pickaxe | 0/1 | 1/1 |" in md, "success per task, methods side by side"
     # a killed run: the last episode of one method lost; resume runs only that one
     path = rep / "runs" / "none" / "episodes.jsonl"
     lines = path.read_text().splitlines()
