@@ -481,5 +481,11 @@ def knowledge_prune(
     console.print(", ".join(f"{k} {v}" for k, v in report.items()))
 
 
+# the visualiser's commands (watch, replay, export-video, plots, knowledge html): viz/cli.py
+from viz.cli import register as _register_viz  # noqa: E402
+
+_register_viz(app, knowledge_app)
+
+
 if __name__ == "__main__":
     app()

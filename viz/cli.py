@@ -1,0 +1,274 @@
+"""The visualiser's commands, registered on the `steve` CLI by `register(app)`:
+
+    steve watch SUITE            the agent acting live, in a pygame window
+    steve replay RUN_DIR         a recorded run, with a scrubber
+    steve export-video RUN_DIR   one episode as a GIF or MP4 (headless)
+    steve plots PATH...          learning curves, success by group, knowledge growth, causes
+    steve knowledge html STORE   a static HTML page of skills and guardrails with evidence
+
+`watch` and `replay` also take `--screenshot FILE.png --at ...`: the picture the window would
+show, written headless (no window, no pygame). Heavy imports happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from viz.viewer import Viewer
+
+console = Console()
+err = Console(stderr=True)
+log = logging.getLogger(__name__)
+
+OVERLAY_HELP = (
+    "Overlays to add (help, prompt) or, with a leading '-', panels to hide (-plan, -diagnosis,"
+    " -knowledge); comma-separated."
+)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _apply_overlays(viewer: Viewer, spec: str | None) -> None:
+    for name in (s.strip() for s in (spec or "").split(",")):
+        if name.startswith("-"):
+            viewer.overlays.discard(name[1:])
+        elif name:
+            viewer.overlays.add(name)
+
+
+def _save_png(img: Any, path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).save(path, optimize=True)
+    console.print(f"wrote {path}")
+
+
+def _show(viewer: Viewer, title: str, seconds: float | None) -> None:
+    """Open the window on `viewer`, printing the keymap first."""
+    from viz.app import Window
+    from viz.viewer import keymap_text
+
+    console.print(f"[bold]{title}[/]; keys (h shows them in the window):")
+    console.print(keymap_text(), highlight=False)
+    try:
+        window = Window(viewer, title=title)
+    except RuntimeError as exc:  # no pygame
+        raise _fail(str(exc)) from None
+    except Exception as exc:  # pygame without a display
+        raise _fail(
+            f"cannot open a window ({exc}); on a machine without a display use --screenshot,"
+            " or set SDL_VIDEODRIVER=dummy"
+        ) from None
+    try:
+        window.run(seconds=seconds)
+    finally:
+        window.close()
+
+
+def watch(
+    suite: Annotated[str, typer.Argument(help="A suite file, or the name of a shipped suite.")],
+    planner: Annotated[
+        str, typer.Option(help="symbolic | fallible | local | openai | transformers | cassette")
+    ] = "symbolic",
+    method: Annotated[str, typer.Option(help="none | static | evolving | ...")] = "evolving",
+    knowledge: Annotated[
+        str | None, typer.Option(help="A store to use and grow (default: a scratch store).")
+    ] = None,
+    seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (override).")] = None,
+    tasks: Annotated[str | None, typer.Option(help="Comma-separated task ids.")] = None,
+    groups: Annotated[str | None, typer.Option(help="Comma-separated task groups.")] = None,
+    model: Annotated[str | None, typer.Option(help="Model for LLM planners.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint.")] = None,
+    option: Annotated[
+        list[str] | None, typer.Option(help="Planner option KEY=VALUE (repeatable).")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Subgoal attempts per second.")] = 1.0,
+    paused: Annotated[bool, typer.Option(help="Start paused (n steps, space plays).")] = False,
+    screenshot: Annotated[
+        Path | None, typer.Option(help="Write the view after --at attempts to this PNG; no window.")
+    ] = None,
+    at: Annotated[int, typer.Option(help="With --screenshot: after this many attempts.")] = 1,
+    overlay: Annotated[str | None, typer.Option(help=OVERLAY_HELP)] = None,
+    seconds: Annotated[float | None, typer.Option(help="Close the window after this.")] = None,
+) -> None:
+    """Watch the agent act live: world, inventory, plan, diagnosis, recalled knowledge."""
+    from agent.cli import _csv, _options
+    from agent.llm.base import LLMError
+    from agent.runner import RunConfig
+    from scenarios.loader import SuiteError, resolve_suite
+    from sim.registry import UnknownWorldError
+    from viz.live import LiveSession
+    from viz.viewer import Viewer
+
+    try:
+        cfg = RunConfig(
+            suite=str(resolve_suite(suite)),
+            planner=planner,
+            method=method,
+            knowledge=knowledge,
+            seeds=[int(s) for s in _csv(seeds) or []] or None,
+            tasks=_csv(tasks),
+            groups=_csv(groups),
+            model=model,
+            base_url=base_url,
+            extra=_options(option),
+        )
+        from agent.methods import get_method
+
+        get_method(method)
+        session = LiveSession(cfg).start()
+    except (SuiteError, UnknownWorldError, ValueError, LLMError) as exc:
+        raise _fail(str(exc)) from None
+    viewer = Viewer(session, playing=not paused and screenshot is None, speed=speed)
+    _apply_overlays(viewer, overlay)
+    try:
+        if screenshot is not None:
+            if at < 1:
+                raise _fail("--at counts attempts: 1 or more")
+            session.request(at - 1)
+            session.wait_for(at, timeout=600)
+            viewer.goto(at - 1)
+            viewer.tick(0.0)
+            if session.error:
+                raise _fail(session.error)
+            _save_png(viewer.render(), screenshot)
+            return
+        _show(viewer, f"steve watch {Path(cfg.suite).stem} ({method}, {planner})", seconds)
+    finally:
+        session.close()
+    if session.error:
+        raise _fail(session.error)
+
+
+def _parse_at(at: str | None) -> tuple[str | int, int]:
+    """`EPISODE[:STEP]`: an episode id or 0-based index, and a 0-based attempt."""
+    if not at:
+        return 0, 0
+    episode, sep, step = at.rpartition(":")
+    if not sep:
+        episode, step = at, "0"
+    if not step.lstrip("-").isdigit():
+        raise ValueError(f"--at {at!r}: expected EPISODE[:STEP], e.g. craft_bowl__s0:3 or 2:0")
+    return (int(episode) if episode.isdigit() else episode), int(step)
+
+
+def replay(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<...>/).")],
+    at: Annotated[
+        str | None,
+        typer.Option(help="Start at EPISODE[:STEP]: an episode id or 0-based index, 0-based step."),
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Subgoal attempts per second.")] = 1.0,
+    paused: Annotated[bool, typer.Option(help="Start paused.")] = False,
+    screenshot: Annotated[
+        Path | None, typer.Option(help="Write the view at --at to this PNG; no window.")
+    ] = None,
+    overlay: Annotated[str | None, typer.Option(help=OVERLAY_HELP)] = None,
+    schematic: Annotated[
+        bool, typer.Option(help="Do not regenerate the world; draw the recorded state.")
+    ] = False,
+    seconds: Annotated[float | None, typer.Option(help="Close the window after this.")] = None,
+) -> None:
+    """Replay a recorded run: the same view as watch, with a scrubber over every episode."""
+    from viz.replay import RunReplay
+    from viz.viewer import Viewer
+
+    try:
+        timeline = RunReplay(run_dir, regenerate=not schematic)
+        episode, step = _parse_at(at)
+        start = timeline.index_of(episode, step)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    viewer = Viewer(timeline, playing=not paused and screenshot is None, speed=speed)
+    viewer.goto(start)
+    _apply_overlays(viewer, overlay)
+    try:
+        if screenshot is not None:
+            _save_png(viewer.render(), screenshot)
+            return
+        _show(viewer, f"steve replay {run_dir.name}", seconds)
+    finally:
+        timeline.close()
+
+
+def export_video(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory.")],
+    episode: Annotated[str, typer.Option(help="An episode id or 0-based index.")] = "0",
+    out: Annotated[
+        Path | None, typer.Option(help="FILE.gif or FILE.mp4 (default RUN_DIR/EPISODE.gif).")
+    ] = None,
+    fps: Annotated[float, typer.Option(help="Subgoal attempts per second.")] = 2.0,
+    scale: Annotated[float, typer.Option(help="Resize the frames by this factor.")] = 1.0,
+    schematic: Annotated[bool, typer.Option(help="Do not regenerate the world.")] = False,
+) -> None:
+    """Export one episode of a run to a GIF or MP4, headless."""
+    from viz.video import export_episode
+
+    key: str | int = int(episode) if episode.isdigit() else episode
+    try:
+        if out is None:
+            from viz.replay import RunReplay
+
+            names = RunReplay(run_dir, regenerate=False).episodes
+            name = names[key] if isinstance(key, int) and 0 <= key < len(names) else str(key)
+            out = run_dir / f"{name}.gif"
+        path = export_episode(run_dir, key, out, fps=fps, scale=scale, regenerate=not schematic)
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
+
+
+def plots(
+    paths: Annotated[list[Path], typer.Argument(help="Run directories or eval report folders.")],
+    out: Annotated[Path, typer.Option(help="Where the PNGs go.")] = Path("plots"),
+    window: Annotated[int, typer.Option(help="Rolling window of the learning curve.")] = 10,
+) -> None:
+    """Learning curves, success by group, knowledge growth and failure causes, as PNGs."""
+    from viz.plots import write_plots
+
+    try:
+        written = write_plots(paths, out, window)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    for p in written:
+        console.print(f"wrote {p}")
+
+
+def knowledge_html(
+    store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")],
+    out: Annotated[Path, typer.Option(help="The folder to write.")] = Path("knowledge_html"),
+    runs: Annotated[
+        list[Path] | None, typer.Option(help="Run directories, to name them on episode pages.")
+    ] = None,
+) -> None:
+    """A static HTML page of skills and guardrails, evidence linked to its episodes."""
+    from knowledge.store import StoreError
+    from viz.browser import write_knowledge_html
+
+    if not store.exists():
+        raise _fail(f"{store}: no such store")
+    try:
+        index = write_knowledge_html(store, out, runs)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {index}")
+
+
+def register(app: typer.Typer, knowledge_app: typer.Typer | None = None) -> None:
+    """Add the visualiser's commands to the `steve` CLI."""
+    app.command()(watch)
+    app.command()(replay)
+    app.command("export-video")(export_video)
+    app.command()(plots)
+    if knowledge_app is not None:
+        knowledge_app.command("html")(knowledge_html)
