@@ -437,6 +437,9 @@ def test_replay_screenshot_command(run_dir: Path, tmp_path: Path, replay: RunRep
     viewer.goto(replay.index_of("pickaxe__s0", 2))
     assert viewer.frame().step == 2  # type: ignore[union-attr]
     assert np.array_equal(shot, viewer.render())
+    by_index = tmp_path / "by_index.png"  # EPISODE as a 0-based index
+    result = cli.invoke(app, ["replay", str(run_dir), "--at", "1:2", "--screenshot", str(by_index)])
+    assert result.exit_code == 0 and np.array_equal(np.asarray(Image.open(by_index)), shot)
     bad = cli.invoke(app, ["replay", str(run_dir), "--at", "nope:0", "--screenshot", str(png)])
     assert bad.exit_code == 2 and "no episode 'nope'" in bad.output
 
@@ -489,13 +492,19 @@ def test_export_rejects_other_formats(run_dir: Path, tmp_path: Path) -> None:
 
 
 def test_plots(run_dir: Path, tmp_path: Path) -> None:
-    from viz.plots import load_run
+    from viz.plots import find_runs, load_run
 
     result = cli.invoke(app, ["plots", str(run_dir), "--out", str(tmp_path / "p")])
     assert result.exit_code == 0, result.output
     for name in ("learning_curve", "success_by_group", "knowledge_growth", "failure_causes"):
         with Image.open(tmp_path / "p" / f"{name}.png") as im:
             assert im.size[0] > 300
+    report = tmp_path / "report"  # an eval report folder: one run per method
+    shutil.copytree(run_dir, report / "runs" / "evolving")
+    shutil.copytree(run_dir, report / "runs" / "none")
+    assert list(find_runs([report])) == ["evolving", "none"]
+    result = cli.invoke(app, ["plots", str(report), "--out", str(tmp_path / "q")])
+    assert result.exit_code == 0 and (tmp_path / "q" / "learning_curve.png").exists()
     growth = load_run("x", run_dir).growth
     assert len(growth) == 2
     store = ExperienceStore(_store_of(run_dir))
