@@ -46,7 +46,7 @@ install-vector: $(VENV)/.vector
 
 # the visualiser's window (pygame) and MP4 export (imageio and its ffmpeg plugin)
 $(VENV)/.viz: $(BIN)/steve
-	$(BIN)/pip install -q -e '.[dev,viz]' imageio-ffmpeg
+	$(BIN)/pip install -q -e '.[dev,viz]'
 	@touch $@
 
 install-viz: $(VENV)/.viz

@@ -87,7 +87,6 @@ class FallibleSymbolicPlanner(SymbolicPlanner):
         super().__init__(version)
         self.misbeliefs = misbeliefs or Misbeliefs()
         self._refuted: set[tuple[str, str]] = set()
-        self._tries: dict[str, int] = {}
         self._rules = Rules.load(version)
 
     def wrong(self, kind: str, item: str) -> bool:
@@ -114,11 +113,9 @@ class FallibleSymbolicPlanner(SymbolicPlanner):
         verb, target = diagnosis.details.get("remedy_verb"), diagnosis.details.get("remedy_target")
         if diagnosis.success or not verb or not target or verb in ("move_to", "explore", "attack"):
             return result  # nothing to repair, or the symbolic planner already did
-        # a fixed draw per situation and try: whether this replan takes up the remedy (a
-        # blocked step takes no time, so the try count tells its repeats apart)
-        situation = f"{task.id}:{failed.key()}:{state.tick}"
-        self._tries[situation] = tries = self._tries.get(situation, 0) + 1
-        if self.misbeliefs.holds("heed", f"{situation}:{tries}"):
+        # a fixed draw per situation (task, step, world time), as greedy decoding gives the
+        # same answer to the same prompt: whether this replan takes up the remedy
+        if self.misbeliefs.holds("heed", f"{task.id}:{failed.key()}:{state.tick}"):
             count = int(diagnosis.details.get("remedy_count", 1))
             result.subgoals.insert(0, Subgoal(verb=str(verb), target=str(target), count=count))
             result.notes.append(f"took up the diagnosis's remedy: {verb} {target}")
