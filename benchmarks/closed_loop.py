@@ -42,6 +42,7 @@ def main() -> None:
     print(f"# python benchmarks/closed_loop.py {' '.join(_argv())}")
     header = f"{'draw':>5} {'method':<17} {'episodes':>8} {'all':>6} {'last':>6} {'iron':>6}"
     print(header + f" {'wall s':>7}")
+    tails: dict[str, list[float]] = {}
     for draw in draws:
         cfg = EvalConfig(
             suite=args.suite,
@@ -59,6 +60,7 @@ def main() -> None:
         result = evaluate(cfg)
         wall = time.perf_counter() - t0
         for m, rows in result.rows.items():
+            tails.setdefault(m, []).append(result.tail[m])
             iron = [r.success for r in rows if r.group == "iron"]
             iron_rate = f"{100 * sum(iron) / len(iron):5.0f}%" if iron else "    -"
             wins = sum(r.success for r in rows)
@@ -83,6 +85,13 @@ def main() -> None:
                 shown = ", ".join(f"{mode} x{n}" for mode, n in kept[:3])
                 print(f"{draw:>5} {base} kept repeating, evolving never (2nd half): {shown}")
         print(f"{draw:>5} report: {Path(result.report_dir) / 'report.md'}")
+    if len(draws) > 1:
+        mean = {m: 100 * sum(v) / len(v) for m, v in tails.items()}
+        print(f"mean over {len(draws)} draws, last {args.tail}: ", end="")
+        print(", ".join(f"{m} {v:.0f}%" for m, v in mean.items()))
+        if "evolving" in mean:
+            gaps = [f"{m} {mean['evolving'] - v:+.0f}" for m, v in mean.items() if m != "evolving"]
+            print("evolving minus: " + ", ".join(gaps) + " points")
 
 
 def _argv() -> list[str]:

@@ -211,31 +211,41 @@ TECHTREE = str(Path(__file__).resolve().parent.parent / "scenarios" / "suites" /
 def test_the_closed_loop_beats_static_and_none_on_the_wooden_to_iron_stream(
     tmp_path: Path,
 ) -> None:
-    """Issue 7's bar: over >= 50 episodes (wooden, stone, iron; seeds 0 and 1) with the
-    fallible planner, evolving's last-20 success is >= 15 points above static and >= 30
-    above none; guardrails stop a failure mode static keeps repeating; a curve is written."""
-    cfg = EvalConfig(
-        suite=TECHTREE,
-        methods=["none", "static", "evolving"],
-        planner="fallible",
-        seeds=[0, 1],
-        groups=["wooden", "stone", "iron"],
-        out=str(tmp_path),
-        name="loop",
-    )
-    result = evaluate(cfg)
-    assert len(result.rows["evolving"]) >= 50
-    tail = result.tail
-    assert tail["evolving"] >= tail["static"] + 0.15, tail
-    assert tail["evolving"] >= tail["none"] + 0.30, tail
-    kept = [
-        mode
-        for mode, n in result.modes["static"].items()
-        if n >= 3 and not mode.startswith("BLOCKED") and result.modes["evolving"][mode] == 0
-    ]
+    """Issue 7's bar, over three misbelief draws of the fallible planner so that no single
+    lucky draw decides: on streams of >= 50 episodes (wooden, stone, iron; seeds 0 and 1),
+    evolving's last-20 success, averaged over the draws, is >= 15 points above static and
+    >= 30 above none, and never below either in any draw; guardrails stop a failure mode
+    static keeps repeating; a learning curve is written."""
+    tails: dict[str, list[float]] = {"none": [], "static": [], "evolving": []}
+    kept = []
+    for draw in (0, 1, 2):
+        cfg = EvalConfig(
+            suite=TECHTREE,
+            methods=list(tails),
+            planner="fallible",
+            seeds=[0, 1],
+            groups=["wooden", "stone", "iron"],
+            out=str(tmp_path),
+            name=f"draw{draw}",
+            extra={"misbeliefs": {"seed": draw}},
+        )
+        result = evaluate(cfg)
+        assert len(result.rows["evolving"]) >= 50
+        for method, rate in result.tail.items():
+            tails[method].append(rate)
+        assert result.tail["evolving"] >= max(result.tail["static"], result.tail["none"])
+        evolving = result.modes["evolving"]
+        kept += [
+            mode
+            for mode, n in result.modes["static"].items()
+            if n >= 3 and not mode.startswith("BLOCKED") and evolving[mode] == 0
+        ]
+        for name in ("curve.csv", "curve.png", "report.md"):
+            assert (result.report_dir / name).stat().st_size > 0
+    mean = {m: sum(v) / len(v) for m, v in tails.items()}
+    assert mean["evolving"] >= mean["static"] + 0.15, tails
+    assert mean["evolving"] >= mean["none"] + 0.30, tails
     assert kept, "a mistake static keeps making and evolving stopped making"
-    for name in ("curve.csv", "curve.png", "report.md"):
-        assert (result.report_dir / name).stat().st_size > 0
 
 
 @pytest.mark.slow
