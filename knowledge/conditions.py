@@ -10,10 +10,14 @@ id, the signature, text and operation, and keeps bitmaps over tuple ids:
 - one id list per *pivot pair*: each signature's two rarest facts. A stored condition is a
   *subset* of the facts asked for only if both its pivots are among them, so the candidates are
   the lists of the pairs the facts asked for make (short: rare facts are pivots), verified
-  newest first against the fact bits.
+  against the fact bits. When the lists are short they are checked whole; when they are long,
+  the newest id ranges are checked first, through each tuple's pivot pair (`pair_of`), until
+  `k` match.
+- one id list per operation, so a filter that names the operation (the usual filter of a text
+  search) starts from its tuples instead of scanning every tuple (`select`).
 
 It is a cache of SQLite: caught up by id on every query, rebuilt when the store's generation
-changes (tuples deleted). Memory is about (facts / 8 + 30) bytes per tuple, plus facts / 8
+changes (tuples deleted). Memory is about (facts / 8 + 42) bytes per tuple, plus facts / 8
 bytes per distinct signature.
 """
 
@@ -27,7 +31,7 @@ import numpy as np
 _CHUNK = 1 << 16  # tuples per bulk step
 _PAGE = 200_000  # rows read from SQLite at a time
 _SCAN_IDS = 4096  # candidates in the first, newest id range a subset query checks
-_ONE_PASS = 1 << 16  # fewer candidates than this are checked in one pass
+_ONE_PASS = 1 << 15  # up to this many candidates are checked in one pass
 
 
 @dataclass(frozen=True)
@@ -81,6 +85,9 @@ class ConditionIndex:
         # lists hold tuple ids, ascending
         self.pair_slot = np.zeros((0, 0), dtype=np.int32)
         self.pivots: list[_Postings] = []
+        self.pair_of = np.zeros(0, dtype=np.int32)  # per tuple id: its pivot pair's slot
+        # per operation code: its tuple ids, ascending (filters start from these, not a scan)
+        self.op_ids: list[_Postings] = [_Postings()]
 
     # ---- catching up with SQLite --------------------------------------------------------------
     def sync(self, db: sqlite3.Connection, generation: int) -> None:
@@ -162,14 +169,21 @@ class ConditionIndex:
         n = len(rows)
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=n)
         top = int(ids[-1]) + 1
-        for name in ("sig", "text", "op", "verb", "cause", "ok"):
+        for name in ("sig", "text", "op", "verb", "cause", "ok", "pair_of"):
             setattr(self, name, _grow(getattr(self, name), top))
         self.sig[ids] = np.fromiter((r[1] for r in rows), dtype=np.int32, count=n)
         texts = np.fromiter((r[2] for r in rows), dtype=np.int32, count=n)
         self.text[ids] = texts
         self.text_last = _grow(self.text_last, int(texts.max()) + 1)
         np.maximum.at(self.text_last, texts, ids)
-        self.op[ids] = self._intern(self.ops, [f"{r[3]}:{r[4]}" for r in rows])
+        ops = self._intern(self.ops, [f"{r[3]}:{r[4]}" for r in rows])
+        self.op[ids] = ops
+        while len(self.op_ids) <= len(self.ops):
+            self.op_ids.append(_Postings())
+        order = np.argsort(ops, kind="stable")  # ids stay ascending within each operation
+        cuts = np.flatnonzero(np.diff(ops[order])) + 1
+        for part in np.split(order, cuts):
+            self.op_ids[int(ops[part[0]])].extend(ids[part])
         self.verb[ids] = self._intern(self.verbs, [r[3] for r in rows])
         self.cause[ids] = self._intern(self.causes, [r[6] for r in rows])
         self.ok[ids] = np.fromiter((r[5] for r in rows), dtype=np.int8, count=n)
@@ -217,6 +231,7 @@ class ConditionIndex:
                 slot = self.pair_slot[a, b] = len(self.pivots)
                 self.pivots.append(_Postings())
             self.pivots[slot].extend(grouped[part])
+            self.pair_of[grouped[part]] = slot
 
     # ---- queries ------------------------------------------------------------------------------
     def _fact_ids(self, facts: frozenset[str] | set[str]) -> list[int] | None:
@@ -245,26 +260,32 @@ class ConditionIndex:
     def subset(self, facts: frozenset[str], k: int) -> list[int]:
         """The `k` newest tuples whose pre-state held no fact outside `facts`."""
         fids, q = self._query_bits(facts)
-        lists = [self.pivots[int(p)].view() for p in self._pairs_within(fids)]
+        slots = self._pairs_within(fids)
+        lists = [self.pivots[int(p)].view() for p in slots]
         total = sum(len(x) for x in lists)
+        if not total:
+            return []
         outside = (~q).view(np.uint64)  # a signature row is a few 64-bit words
         rows = self.sig_bits.view(np.uint64)
-        found: list[np.ndarray] = []
-        nfound = 0
-        hi, step = self.last_id + 1, max(_SCAN_IDS, (self.last_id + 1) * _SCAN_IDS // max(total, 1))
-        while hi > 0 and nfound < k and total:
-            # one id range, newest first; every match in it is newer than those further down
-            lo = 0 if total <= _ONE_PASS else max(0, hi - step)
-            cand = np.concatenate(
-                [x[np.searchsorted(x, lo) : np.searchsorted(x, hi)] for x in lists]
-            )
-            ok = ~(rows[self.sig[cand]] & outside).any(axis=1)
-            found.append(cand[ok])
-            nfound += int(ok.sum())
+        if total <= _ONE_PASS:  # few candidates: check them all at once
+            cand = np.concatenate(lists)
+            found = cand[~(rows[self.sig[cand]] & outside).any(axis=1)]
+            return _top(found, k)
+        # many: id ranges, newest first, each a vectorised lookup of every id's pivot pair; every
+        # match in a range is newer than those further down
+        allowed = np.zeros(len(self.pivots), dtype=bool)
+        allowed[slots] = True
+        parts: list[np.ndarray] = []
+        nfound, hi = 0, self.last_id + 1
+        step = max(_SCAN_IDS, hi * _SCAN_IDS // total)
+        while hi > 0 and nfound < k:
+            lo = max(0, hi - step)
+            cand = lo + np.flatnonzero(allowed[self.pair_of[lo:hi]] & (self.sig[lo:hi] > 0))
+            part = cand[~(rows[self.sig[cand]] & outside).any(axis=1)]
+            parts.append(part)
+            nfound += len(part)
             hi, step = lo, 4 * step
-        if not nfound:
-            return []
-        return [int(i) for i in np.sort(np.concatenate(found))[::-1][:k]]
+        return _top(np.concatenate(parts), k)
 
     def _pairs_within(self, fids: list[int]) -> np.ndarray:
         """The slots of the pivot pairs (rarest, next rarest fact; 0 for none) that are made
@@ -306,12 +327,47 @@ class ConditionIndex:
             m[ids[bad]] = False
         return m
 
+    def select(self, where: Where) -> np.ndarray:
+        """The ids of the tuples that pass `where`, ascending: `mask` without its scan of every
+        tuple when `where` names an operation (the filters then run over its tuples only)."""
+        if where.op is None:
+            return np.flatnonzero(self.mask(where))
+        code = self.ops.get(where.op)
+        if code is None:
+            return np.zeros(0, dtype=np.int64)
+        ids = self.op_ids[code].view()
+        if where.verb is not None:
+            ids = ids[self.verb[ids] == self.verbs.get(where.verb, -1)]
+        if where.cause is not None:
+            ids = ids[self.cause[ids] == self.causes.get(where.cause, -1)]
+        if where.success is not None:
+            ids = ids[self.ok[ids] == int(where.success)]
+        if where.has_facts:
+            fids = self._fact_ids(where.has_facts)
+            if fids is None:
+                return np.zeros(0, dtype=np.int64)
+            for f in fids:
+                bitmap = self.fact_bm[f]
+                ids = ids[(bitmap[ids >> 3] >> (ids & 7).astype(np.uint8)) & 1 == 1]
+        if where.within_facts is not None:
+            _, q = self._query_bits(where.within_facts)
+            ids = ids[~(self.sig_bits[self.sig[ids]] & ~q).any(axis=1)]
+        return ids
+
     def nbytes(self) -> int:
         arrays: list[np.ndarray] = [self.sig, self.text, self.text_last, self.op, self.verb]
-        arrays += [self.cause, self.ok, self.sig_bits, self.sig_pivot, self.sig_pivot2]
+        arrays += [
+            self.cause,
+            self.ok,
+            self.sig_bits,
+            self.sig_pivot,
+            self.sig_pivot2,
+            self.pair_of,
+        ]
         arrays.append(self.fact_bm)
         arrays.append(self.pair_slot)
-        return sum(a.nbytes for a in arrays) + sum(p.nbytes for p in self.pivots)
+        postings = [*self.pivots, *self.op_ids]
+        return sum(a.nbytes for a in arrays) + sum(p.nbytes for p in postings)
 
 
 class _Postings:
@@ -335,6 +391,13 @@ class _Postings:
     @property
     def nbytes(self) -> int:
         return int(self.buf.nbytes)
+
+
+def _top(ids: np.ndarray, k: int) -> list[int]:
+    """The `k` largest ids, largest first."""
+    if len(ids) > k:
+        ids = ids[np.argpartition(ids, len(ids) - k)[len(ids) - k :]]
+    return [int(i) for i in np.sort(ids)[::-1]]
 
 
 def _nonneg(slots: np.ndarray) -> np.ndarray:

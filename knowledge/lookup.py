@@ -130,7 +130,7 @@ class Lookup:
 
     def where(self, where: Where) -> np.ndarray:
         """The ids of every tuple that passes `where`, oldest first."""
-        return np.flatnonzero(self._synced_conditions().mask(where))
+        return self._synced_conditions().select(where)
 
     @property
     def vector_ready(self) -> bool:
@@ -160,7 +160,23 @@ class Lookup:
         with self.store.read() as db:
             self._vectors.sync(db)
         self._vectors.save()  # only if it is worth writing (see VectorIndex.save)
+        self._group_vectors(self._vectors)
         return self._vectors
+
+    def _group_vectors(self, index: VectorIndex) -> None:
+        """Each new row of a large vector index into the block of its text's operation (that
+        of the text's newest tuple), so a search filtered by operation reads one block."""
+        if index.kind != "hnsw" or index.grouped >= index.size:
+            return
+        cond = self._synced_conditions()
+        texts = index.rows[index.grouped :]
+        newest = np.zeros(len(texts), dtype=np.int64)  # 0: no tuple known yet (block "")
+        known = texts < len(cond.text_last)
+        newest[known] = cond.text_last[texts[known]]
+        names = [""] * (len(cond.ops) + 1)
+        for name, code in cond.ops.items():
+            names[code] = name
+        index.group([names[c] for c in cond.op[newest].tolist()])
 
     def embed_pending(self) -> int:
         """Embed the texts stored without a vector (anchored before an embedder was set)."""
@@ -198,9 +214,9 @@ class Lookup:
         cond = self._synced_conditions()
         with self.store.read() as db:
             self.lexical.sync(db, self.store.generation())
-        mask = None if where is None else cond.mask(where)
-        allowed = None if mask is None else self._text_mask(mask, len(self.lexical.doclen))
-        return self._to_tuples(self.lexical.search(text, k, allowed), mask)
+        ids = None if where is None else cond.select(where)
+        allowed = None if ids is None else self._text_mask(ids, len(self.lexical.doclen))
+        return self._to_tuples(self.lexical.search(text, k, allowed), ids)
 
     def search_vector(
         self, query: np.ndarray, k: int = 10, where: Where | None = None
@@ -210,28 +226,27 @@ class Lookup:
         cond = self._synced_conditions()
         if where is None:
             return self._to_tuples(index.search(query, k), None)
-        mask = cond.mask(where)
-        texts = cond.text[: len(mask)][mask]
-        return self._to_tuples(index.search(query, k, texts.astype(np.int64)), mask)
+        ids = cond.select(where)
+        return self._to_tuples(index.search(query, k, cond.text[ids].astype(np.int64)), ids)
 
-    def _text_mask(self, mask: np.ndarray, size: int) -> np.ndarray:
-        """Which text ids have at least one tuple in `mask`."""
+    def _text_mask(self, ids: np.ndarray, size: int) -> np.ndarray:
+        """Which text ids have at least one of these tuples."""
         out = np.zeros(max(size, 1), dtype=bool)
-        out[self.conditions.text[: len(mask)][mask]] = True
+        out[self.conditions.text[ids]] = True
         return out
 
     def _to_tuples(
-        self, found: list[tuple[int, float]], mask: np.ndarray | None
+        self, found: list[tuple[int, float]], ids: np.ndarray | None
     ) -> list[tuple[int, float]]:
-        """Each found text's newest tuple (among those in `mask`)."""
+        """Each found text's newest tuple (among `ids`, ascending, when given)."""
         cond = self.conditions
         out = []
         for text_id, score in found:
             newest = int(cond.text_last[text_id]) if text_id < len(cond.text_last) else 0
-            if newest and (mask is None or mask[newest]):
+            if newest and (ids is None or _holds(ids, newest)):
                 out.append((newest, score))
-            elif mask is not None:  # the text's newest tuple is filtered out: look further
-                hits = np.flatnonzero(mask & (cond.text[: len(mask)] == text_id))
+            elif ids is not None:  # the text's newest tuple is filtered out: look further
+                hits = ids[cond.text[ids] == text_id]
                 if len(hits):
                     out.append((int(hits[-1]), score))
         return out
@@ -239,3 +254,9 @@ class Lookup:
     def save(self) -> None:
         if self._vectors is not None:
             self._vectors.save()
+
+
+def _holds(ids: np.ndarray, tuple_id: int) -> bool:
+    """Whether ascending `ids` hold `tuple_id`."""
+    at = int(np.searchsorted(ids, tuple_id))
+    return at < len(ids) and int(ids[at]) == tuple_id

@@ -8,6 +8,18 @@ caught up from SQLite on use, and rebuilt when either file is missing, unreadabl
 The index is exact (inner product over normalised vectors) while small and HNSW beyond
 `HNSW_FROM` vectors, the size where exact single-query search stops being cheap on a small
 machine (`benchmarks/store_bench.py` measures both sides of it).
+
+A search restricted to some texts (a condition filter) picks its method by how many rows pass.
+Up to `EXACT_BELOW` it scores each exactly, in place in the index's float32 storage. Beyond that,
+in a large index, it scans *blocks*: every row sits in the block of its group (the operation of
+its text's tuples, told by `knowledge.lookup`), an 8-bit scalar-quantised copy of the group's
+vectors stored contiguously, so a filter by operation reads one block front to back (a few MB)
+instead of some thousands of scattered rows, which on a small virtual machine cost about a
+microsecond each (TLB and cache misses, not arithmetic). The block's best `RESCORE_PER_K * k`
+rows are then scored exactly. A filter that passes rows of many groups scans each of their
+blocks through a bitmap of the rows that pass; one that passes more than `HNSW_SHARE` of all
+rows walks the HNSW graph with the bitmap instead (the walk finds enough of them quickly). The
+blocks are made from the vectors, so they are never saved.
 """
 
 from __future__ import annotations
@@ -32,6 +44,12 @@ HNSW_EF_SEARCH = 96
 INDEX_FORMAT = 1
 _PAGE = 100_000  # vectors read from SQLite at a time
 RESAVE_AFTER = 1000
+# a filtered search over at most this many rows scores them exactly in float32; over more, it
+# scans the 8-bit blocks of their groups and re-scores the best RESCORE_PER_K * k of each
+EXACT_BELOW = 256
+RESCORE_PER_K = 4
+HNSW_SHARE = 0.1  # a filter passing more than this share of the rows walks the graph instead
+CODE_TRAIN = 100_000  # vectors the 8-bit quantiser learns its ranges from
 
 
 @runtime_checkable
@@ -144,6 +162,13 @@ class VectorIndex:
         self._faiss = faiss
         self.path, self.model, self.dim = path, model, dim
         self.index: Any = faiss.IndexFlatIP(dim)
+        # a large index's rows in contiguous 8-bit blocks, one per group (see `group`)
+        self.quantizer: Any = None
+        self.blocks: list[_Block] = []
+        self.block_ids: dict[str, int] = {}
+        self.block_of = np.zeros(0, dtype=np.int32)  # per row: its block
+        self.pos_of = np.zeros(0, dtype=np.int64)  # per row: its place in the block
+        self.grouped = 0  # rows [0, grouped) are in blocks
         self.rows = np.zeros(0, dtype=np.int64)  # text id of each index row
         self.text_row = np.full(1, -1, dtype=np.int64)  # index row of each text id
         self.last_seq = 0
@@ -241,13 +266,14 @@ class VectorIndex:
         vecs = vecs.reshape(len(rows), self.dim).astype(np.float32)
         ids = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(rows))
         if self.kind == "flat" and self.size + len(rows) >= HNSW_FROM:
-            old = self.vectors()
+            flat, old = self.index, self.vectors()  # `old` is a view of `flat`'s memory
             self.index = self._faiss.IndexHNSWFlat(
                 self.dim, HNSW_M, self._faiss.METRIC_INNER_PRODUCT
             )
             self.index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
             if len(old):
                 self.index.add(old)
+            del flat, old
         self.index.add(vecs)
         self.rows = np.concatenate([self.rows, ids])
         self.last_seq = int(rows[-1][0])
@@ -259,11 +285,62 @@ class VectorIndex:
         self.text_row = np.full(top, -1, dtype=np.int64)
         self.text_row[self.rows] = np.arange(len(self.rows))
 
+    # ---- blocks -------------------------------------------------------------------------------
+    def group(self, keys: list[str]) -> None:
+        """Put rows `[grouped, grouped + len(keys))` into the blocks of their groups (a large
+        index only; the caller names each row's group, in row order)."""
+        if self.kind != "hnsw" or not keys:
+            return
+        faiss = self._faiss
+        if self.quantizer is None:
+            vecs = self.vectors()
+            index = faiss.IndexScalarQuantizer(
+                self.dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+            )
+            index.train(vecs[:: max(1, len(vecs) // CODE_TRAIN)])
+            self.quantizer = index.sq
+        start, stop = self.grouped, self.grouped + len(keys)
+        ids = np.array([self.block_ids.setdefault(key, len(self.block_ids)) for key in keys])
+        while len(self.blocks) < len(self.block_ids):
+            self.blocks.append(_Block(faiss, self.dim, self.quantizer))
+        self.block_of = _grown(self.block_of, stop, -1)
+        self.pos_of = _grown(self.pos_of, stop, -1)
+        rows = np.arange(start, stop)
+        order = np.argsort(ids, kind="stable")
+        cuts = np.flatnonzero(np.diff(ids[order])) + 1
+        vecs = self.vectors()
+        for part in np.split(order, cuts):
+            block = self.blocks[int(ids[part[0]])]
+            self.block_of[rows[part]] = ids[part[0]]
+            self.pos_of[rows[part]] = block.size + np.arange(len(part))
+            block.add(rows[part], vecs[rows[part]])
+        self.grouped = stop
+
+    def _blocks_search(self, q: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
+        """Exact top-k over `rows` (unique), by way of their groups' blocks."""
+        found: list[np.ndarray] = []
+        grouped = rows[rows < self.grouped]
+        found.append(rows[rows >= self.grouped])  # not in a block yet: scored exactly
+        which = self.block_of[grouped]
+        if len(which) and (which == which[0]).all():  # the usual case: one operation's rows
+            parts = [np.arange(len(which))]
+        else:
+            order = np.argsort(which, kind="stable")
+            parts = np.split(order, np.flatnonzero(np.diff(which[order])) + 1) if len(order) else []
+        for part in parts:
+            block = self.blocks[int(which[part[0]])]
+            found.append(block.best(q, RESCORE_PER_K * k, self.pos_of[grouped[part]]))
+        return self._scan(q[0], k, np.unique(np.concatenate(found)))
+
+    def _flat(self) -> Any:
+        """The index that holds the float32 vectors."""
+        if self.kind == "hnsw":
+            return self._faiss.downcast_index(self.index.storage)
+        return self.index
+
     def vectors(self) -> np.ndarray:
         """The stored float32 vectors, a view (no copy) in row order."""
-        flat: Any = self.index
-        if self.kind == "hnsw":
-            flat = self._faiss.downcast_index(self.index.storage)
+        flat = self._flat()
         n = int(flat.ntotal)
         if n == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
@@ -299,34 +376,51 @@ class VectorIndex:
         text_ids = text_ids[text_ids < len(self.text_row)]
         rows = self.text_row[text_ids]
         rows = rows[rows >= 0]
+        if len(rows) > 1 and not (rows[1:] > rows[:-1]).all():  # texts repeat (or come unsorted)
+            rows = np.unique(rows)
         if len(rows) == 0:
             return []
-        if self.kind == "flat" or len(rows) <= EXACT_BELOW:
-            return self._scan(q[0], k, np.unique(rows))
-        allowed = np.zeros(self.size, dtype=bool)
-        allowed[rows] = True
-        return self._filtered_hnsw(q, k, allowed, int(allowed.sum()))
+        if len(rows) <= EXACT_BELOW:
+            return self._scan(q[0], k, rows)
+        if self.kind == "flat" or len(rows) > HNSW_SHARE * self.size or self.quantizer is None:
+            return self._filtered(q, k, rows)
+        return self._blocks_search(q, k, rows)
 
     def _scan(self, q: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
-        """Exact top-k over some rows, a chunk at a time (the copies stay in cache)."""
-        vecs = self.vectors()
+        """Exact top-k over some rows (unique), scored in place in the float32 storage."""
+        faiss = self._faiss
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        q = np.ascontiguousarray(q, dtype=np.float32)
         scores = np.empty(len(rows), dtype=np.float32)
-        for a in range(0, len(rows), _SCAN_CHUNK):
-            part = rows[a : a + _SCAN_CHUNK]
-            scores[a : a + len(part)] = vecs[part] @ q
-        top = np.argsort(-scores, kind="stable")[:k]
+        faiss.fvec_inner_products_by_idx(
+            faiss.swig_ptr(scores),
+            faiss.swig_ptr(q),
+            self._flat().get_xb(),
+            faiss.swig_ptr(rows),
+            self.dim,
+            1,
+            len(rows),
+        )
+        if len(rows) > k:
+            best = np.argpartition(-scores, k - 1)[:k]
+            rows, scores = rows[best], scores[best]
+        top = np.lexsort((rows, -scores))  # best first, ties by row
         return [(int(self.rows[rows[i]]), float(scores[i])) for i in top]
 
-    def _filtered_hnsw(
-        self, q: np.ndarray, k: int, allowed: np.ndarray, count: int
-    ) -> list[tuple[int, float]]:
+    def _filtered(self, q: np.ndarray, k: int, rows: np.ndarray) -> list[tuple[int, float]]:
+        """A flat index scans every row through a bitmap of those allowed (front to back, which
+        beats fetching the allowed rows one by one); HNSW walks its graph through it."""
         faiss = self._faiss
+        allowed = np.zeros(self.size, dtype=bool)
+        allowed[rows] = True
         bits = np.packbits(allowed, bitorder="little")
-        sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bits))
-        # the rarer the allowed rows, the wider the search must look to find k of them
-        share = count / self.size
-        ef = int(min(4096, max(HNSW_EF_SEARCH, 2 * k) / max(share, 1e-3) ** 0.5))
-        params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
+        sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+        if self.kind == "flat":
+            params = faiss.SearchParameters(sel=sel)
+        else:  # the rarer the allowed rows, the wider the walk must look to find k of them
+            share = len(rows) / self.size
+            ef = int(min(4096, max(HNSW_EF_SEARCH, 2 * k) / max(share, 1e-3) ** 0.5))
+            params = faiss.SearchParametersHNSW(sel=sel, efSearch=ef)
         scores, found = self.index.search(q, k, params=params)
         return self._result(scores[0], found[0])
 
@@ -334,6 +428,44 @@ class VectorIndex:
         return [(int(self.rows[r]), float(s)) for s, r in zip(scores, rows, strict=True) if r >= 0]
 
 
-# below this many candidate rows a filtered search scores them exactly
-EXACT_BELOW = 20_000
-_SCAN_CHUNK = 1024
+class _Block:
+    """One group's rows, their vectors 8-bit quantised and stored contiguously."""
+
+    def __init__(self, faiss: Any, dim: int, quantizer: Any) -> None:
+        self._faiss = faiss
+        self.index = faiss.IndexScalarQuantizer(
+            dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT
+        )
+        self.index.sq = quantizer  # one quantiser for every block
+        self.index.is_trained = True
+        self.rows = np.zeros(0, dtype=np.int64)  # the index row of each place in the block
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, rows: np.ndarray, vecs: np.ndarray) -> None:
+        self.index.add(np.ascontiguousarray(vecs, dtype=np.float32))
+        self.rows = np.concatenate([self.rows, rows])
+
+    def best(self, q: np.ndarray, n: int, places: np.ndarray) -> np.ndarray:
+        """The index rows of the `n` best of these places by their 8-bit codes."""
+        faiss = self._faiss
+        params = None
+        if len(places) < self.size:  # a part of the block passes: a bitmap of its places
+            allowed = np.zeros(self.size, dtype=bool)
+            allowed[places] = True
+            bits = np.packbits(allowed, bitorder="little")
+            sel = faiss.IDSelectorBitmap(len(bits), faiss.swig_ptr(bits))
+            params = faiss.SearchParameters(sel=sel)
+        _, found = self.index.search(q, min(n, len(places)), params=params)
+        found = found[0]
+        return self.rows[found[found >= 0]]
+
+
+def _grown(arr: np.ndarray, n: int, fill: int) -> np.ndarray:
+    if len(arr) >= n:
+        return arr
+    out = np.full(max(n, 2 * len(arr)), fill, dtype=arr.dtype)
+    out[: len(arr)] = arr
+    return out

@@ -9,6 +9,7 @@ import sqlite3
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from store_data import FACTS, make_tuples
 
@@ -127,6 +128,20 @@ def test_lookups_agree_with_a_scan(filled) -> None:
     assert look.by_tags(["no-such-tag"]) == []
 
 
+def test_subset_matching_by_id_ranges_agrees_with_a_scan(filled, monkeypatch) -> None:
+    from knowledge import conditions
+
+    monkeypatch.setattr(conditions, "_ONE_PASS", 0)  # always the newest-ranges-first path
+    monkeypatch.setattr(conditions, "_SCAN_IDS", 64)
+    store, tups = filled
+    look, rng = store.lookup, random.Random(4)
+    for _ in range(40):
+        many = frozenset(rng.sample(FACTS, rng.randint(3, 40)))
+        for k in (1, 10, 200):
+            want = _newest(tups, lambda t, m=many: set(t.facts) <= m, k)
+            assert look.by_signature(many, mode="subset", limit=k) == want
+
+
 def test_where_filters_and_bm25(filled) -> None:
     store, tups = filled
     look = store.lookup
@@ -141,6 +156,22 @@ def test_where_filters_and_bm25(filled) -> None:
     assert look.search("craft stick", k=3)[0][0] in {
         t.id for t in tups if t.action.key() == "craft:stick"
     }
+
+
+def test_select_by_operation_agrees_with_the_mask(filled) -> None:
+    store, tups = filled
+    cond, rng = store.lookup._synced_conditions(), random.Random(2)
+    for _ in range(60):
+        t = rng.choice(tups)
+        where = Where(
+            op=rng.choice([t.action.key(), "craft:stick", "no:such"]),
+            verb=rng.choice([None, t.action.verb, "mine"]),
+            success=rng.choice([None, True, False]),
+            cause=rng.choice([None, t.diagnosis.cause.value]),
+            has_facts=frozenset(rng.sample(t.facts, min(len(t.facts), rng.randint(0, 2)))),
+            within_facts=rng.choice([None, frozenset(rng.sample(FACTS, 30))]),
+        )
+        assert cond.select(where).tolist() == np.flatnonzero(cond.mask(where)).tolist()
 
 
 def test_index_catches_up_with_another_writer(tmp_path: Path) -> None:

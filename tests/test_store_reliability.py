@@ -170,6 +170,48 @@ def test_hnsw_beyond_the_threshold(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert ids and all(store.get_tuple(i).action.key() == "mine:stone" for i, _ in ids)
 
 
+@pytest.mark.parametrize("share", [1.0, 0.0])  # blocks of 8-bit codes, the filtered graph walk
+def test_filtered_vector_search_agrees_with_exact_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: float
+) -> None:
+    pytest.importorskip("faiss")
+    import numpy as np
+
+    from knowledge import vectors
+    from knowledge.conditions import Where
+
+    monkeypatch.setattr(vectors, "HNSW_FROM", 100)
+    monkeypatch.setattr(vectors, "EXACT_BELOW", 5)
+    monkeypatch.setattr(vectors, "HNSW_SHARE", share)
+    store = ExperienceStore(tmp_path / "k.sqlite", embedder=HashingEmbedder())
+    tups = make_tuples(1500, seed=2)
+    for i, t in enumerate(tups):  # distinct texts, so most rows are distinct vectors
+        t.diagnosis.evidence = [f"attempt {i} near {t.pre_state.position[0]}"]
+    store.anchor_many(tups[:1000])
+    look = store.lookup
+    index = look.vectors()
+    assert index.kind == "hnsw" and index.grouped == index.size and len(index.blocks) == 4
+    store.anchor_many(tups[1000:])  # rows that arrive later join their blocks
+    index = look.vectors()
+    assert index.grouped == index.size
+    cond = look._synced_conditions()
+    rng = np.random.default_rng(1)
+    wheres = [Where(op="mine:stone"), Where(op="craft:stick", success=False)]
+    wheres += [Where(verb="mine"), Where(op="mine:iron_ore", has_facts=frozenset({"night"}))]
+    for where in wheres:
+        for _ in range(5):
+            near = index.vectors()[rng.integers(index.size)]  # queries near stored texts
+            q = near + 0.3 * rng.standard_normal(384).astype(np.float32) / 384**0.5
+            q /= np.linalg.norm(q)
+            texts = np.unique(cond.text[look.where(where)])
+            scores = index.vectors()[index.text_row[texts]] @ q
+            want = set(texts[np.argsort(-scores)[:10]].tolist())
+            found = look.search_vector(q, 10, where)
+            assert {t for t, _ in found} <= set(look.where(where).tolist())
+            if share == 1.0:  # the graph walk's recall is the graph's (poor on hashed texts)
+                assert {int(cond.text[t]) for t, _ in found} == want
+
+
 @pytest.mark.slow
 def test_minilm_recalls_by_meaning(tmp_path: Path) -> None:
     pytest.importorskip("faiss")
