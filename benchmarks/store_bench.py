@@ -134,7 +134,12 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=5_000, help="tuples per anchor_many call")
     ap.add_argument("--queries", type=int, default=300, help="queries of each kind")
     ap.add_argument("--chroma-size", type=int, default=100_000, help="tuples in Chroma (0: skip)")
-    ap.add_argument("--no-compress", action="store_true", help="store tuple bodies uncompressed")
+    ap.add_argument(
+        "--compress",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="deflate tuple bodies: in small batches only (the store's default), always, never",
+    )
     ap.add_argument("--dir", default=None, help="where the stores go (default: a temp dir)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -148,7 +153,8 @@ def main() -> None:
 
     # ---- anchoring ------------------------------------------------------------------------------
     gen, emb = Generator(seed=args.seed), LookupEmbedder()
-    store = ExperienceStore(path, embedder=emb, compress=not args.no_compress)
+    compress = {"auto": None, "always": True, "never": False}[args.compress]
+    store = ExperienceStore(path, embedder=emb, compress=compress)
     data = Data(args.size, emb.dim)
     spent, last_tenth, done, n_last = 0.0, 0.0, 0, 0
     t_gen = time.perf_counter()
@@ -337,7 +343,10 @@ def main() -> None:
     for what, ours, brute, chr_, note in rows:
         print(f"{what:42s} {ours:>14s} {brute:>14s} {chr_:>22s}  {note}")
     print()
-    print(f"size {n:,}; vector index {kind}; generating the data took {t_gen:.0f}s (not timed)")
+    print(
+        f"size {n:,} in batches of {args.batch:,}, bodies deflated: {args.compress}; "
+        f"vector index {kind}; generating the data took {t_gen:.0f}s (not timed)"
+    )
     print(
         f"disk: SQLite {db_mib:,.0f} MiB ({db_mib * per_m:,.0f} MiB per million tuples), "
         f"faiss file {faiss_mib:,.0f} MiB ({faiss_mib * per_m:,.0f} per million)"

@@ -101,9 +101,12 @@ class Anchorer:
                     first = (int(row[0]) if row else 0) + 1
                     ids = range(first, first + len(tups))
                 ids = list(ids)
+                mode = self.store.compress
+                pack = mode or (mode is None and len(tups) < BULK)
                 tier2.begin_batch(db)
                 for a in range(0, len(tups), CHUNK):
-                    self._write(db, self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now))
+                    chunk = self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now, pack)
+                    self._write(db, chunk)
                 tier2.write_batch(db)
         except BaseException:
             for tup in tups:
@@ -116,12 +119,14 @@ class Anchorer:
             self._checkpointer.kick()
         return ids
 
-    def _prepare(self, tups: list[ExperienceTuple], ids: list[int], now: float) -> _Chunk:
-        """The CPU work of a chunk: everything but SQLite."""
+    def _prepare(
+        self, tups: list[ExperienceTuple], ids: list[int], now: float, pack: bool
+    ) -> _Chunk:
+        """The CPU work of a chunk: everything but SQLite (`pack`: deflate the bodies)."""
         chunk = _Chunk()
         signatures, texts, tagged = chunk.signatures, chunk.texts, chunk.tagged
         add_row, add_cost, add_facts = chunk.rows.append, chunk.costs.append, chunk.facts.update
-        compress = pack_body if self.store.compress else None
+        compress = pack_body if pack else None
         for tup, tid in zip(tups, ids, strict=True):
             facts, sig = tup.facts, tup.signature
             # the loop hands in sorted facts with their signature: checking that is cheaper

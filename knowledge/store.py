@@ -93,11 +93,19 @@ class ExperienceStore:
 
     `embedder` turns on the vector index: `"auto"` (the packaged MiniLM model when the
     `vector` extra is installed), `"minilm"`, `"hashing"` (deterministic, for tests), or an
-    `Embedder`; with none, text recall falls back to BM25. `compress` deflates tuple bodies.
+    `Embedder`; with none, text recall falls back to BM25. `compress` deflates tuple bodies
+    (about half the bytes): `True` always, `False` never, `None` (the default) in batches of
+    fewer than `knowledge.anchoring.BULK` tuples only — one at a time, as the loop anchors, the
+    ~20 us a body takes is nothing next to the commit, but in a bulk load it is a third of the
+    time, so bulk loads keep their bodies plain.
     """
 
     def __init__(
-        self, path: str | Path, *, embedder: Embedder | str | None = None, compress: bool = True
+        self,
+        path: str | Path,
+        *,
+        embedder: Embedder | str | None = None,
+        compress: bool | None = None,
     ) -> None:
         self.path = str(path)
         self.compress = compress

@@ -35,8 +35,8 @@ def _newest(tups: list, pred, k: int = 10) -> list[int]:
     return [t.id for t in reversed(tups) if pred(t)][:k]
 
 
-@pytest.mark.parametrize("compress", [True, False])
-def test_tuples_come_back_as_anchored(tmp_path: Path, compress: bool) -> None:
+@pytest.mark.parametrize("compress", [True, False, None])
+def test_tuples_come_back_as_anchored(tmp_path: Path, compress: bool | None) -> None:
     store = ExperienceStore(tmp_path / "k.sqlite", compress=compress)
     tups = make_tuples(1500)
     ids = store.anchor_many(tups)
@@ -90,6 +90,17 @@ def test_bodies_round_trip_with_the_post_state_as_a_delta(tmp_path: Path) -> Non
             rows.append((b.model_dump_json(exclude=_COLUMNS), b.id))
             store.db.executemany("UPDATE tuples SET body = ? WHERE id = ?", rows)
             assert store.get_tuples([a.id, b.id]) == [a, b]
+
+
+def test_bulk_batches_keep_bodies_plain_and_small_ones_deflate(tmp_path: Path) -> None:
+    store = ExperienceStore(tmp_path / "k.sqlite")  # compress=None: by batch size
+    tups = make_tuples(1200)
+    store.anchor_many(tups[:1100])
+    for t in tups[1100:]:
+        store.anchor(t)
+    kinds = [r[0][:1] for r in store.db.execute("SELECT body FROM tuples ORDER BY id")]
+    assert kinds == [b"d"] * 1100 + [b"D"] * 100
+    assert [t.model_dump() for t in store.tuples()] == [t.model_dump() for t in tups]
 
 
 def test_summary_upserts_start_from_the_batch_not_from_every_tuple(filled) -> None:
