@@ -268,7 +268,9 @@ class ConditionIndex:
         outside = (~q).view(np.uint64)  # a signature row is a few 64-bit words
         rows = self.sig_bits.view(np.uint64)
         if total <= _ONE_PASS:  # few candidates: check them all at once
-            cand = np.concatenate(lists)
+            # in id order, so the lookups below walk memory forwards (scattered lookups cost
+            # about a microsecond each on a small virtual machine)
+            cand = np.sort(np.concatenate(lists))
             found = cand[~(rows[self.sig[cand]] & outside).any(axis=1)]
             return _top(found, k)
         # many: id ranges, newest first, each a vectorised lookup of every id's pivot pair; every
