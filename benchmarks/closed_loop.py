@@ -11,7 +11,8 @@ the ordering is not one lucky draw.
     python benchmarks/closed_loop.py                         # fallible planner, 3 misbelief seeds
     python benchmarks/closed_loop.py --misbelief-seeds 0 --methods none,static,evolving,\
 no-guardrails,no-skills,no-injection,binary-diagnosis    # the ablations
-    python benchmarks/closed_loop.py --planner local --groups wooden --seeds 0 --tail 5
+    python benchmarks/closed_loop.py --planner local --groups wooden --seeds 0,1 --tail 4 \
+        --tasks craft_stick,craft_crafting_table,craft_wooden_pickaxe,craft_wooden_sword
                                                              # the real bundled LLM (slow)
 """
 
@@ -28,6 +29,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--suite", default="scenarios/suites/techtree.yaml")
     ap.add_argument("--groups", default="wooden,stone,iron")
+    ap.add_argument("--tasks", default=None, help="comma-separated task ids (default: all)")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--methods", default="none,static,evolving")
     ap.add_argument("--planner", default="fallible")
@@ -50,6 +52,7 @@ def main() -> None:
             planner=args.planner,
             seeds=[int(s) for s in args.seeds.split(",")],
             groups=args.groups.split(","),
+            tasks=args.tasks.split(",") if args.tasks else None,
             out=args.out,
             name=f"{args.planner}__draw{draw}__{time.strftime('%Y%m%d-%H%M%S')}",
             model=args.model,
