@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 SUITE ?= wooden
 ARGS ?=
 
-.PHONY: run test test-slow test-optional lint install install-llm install-hf install-vector install-viz clean
+.PHONY: run test test-slow test-optional lint install install-llm install-hf install-vector install-viz install-ray clean
 
 $(BIN)/steve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +44,13 @@ $(VENV)/.vector: $(BIN)/steve
 
 install-vector: $(VENV)/.vector
 
+# parallel rollouts on Ray (agent.parallel; docs/ray.md)
+$(VENV)/.ray: $(BIN)/steve
+	$(BIN)/pip install -q -e '.[dev,ray]'
+	@touch $@
+
+install-ray: $(VENV)/.ray
+
 # the visualiser's window (pygame) and MP4 export (imageio and its ffmpeg plugin)
 $(VENV)/.viz: $(BIN)/steve
 	$(BIN)/pip install -q -e '.[dev,viz]'
@@ -67,9 +74,10 @@ test-slow: install-llm
 	$(BIN)/pytest -q -m slow
 
 # the tests that need the optional extras (they skip without them); CI runs them last
-test-optional: install-vector install-hf install-viz
+test-optional: install-vector install-hf install-viz install-ray
 	$(BIN)/pytest -q -m '' tests/test_store_reliability.py tests/test_store_indices.py \
-		tests/test_llm.py tests/test_viz.py
+		tests/test_llm.py tests/test_viz.py \
+		tests/test_parallel.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

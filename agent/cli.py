@@ -95,6 +95,18 @@ def run(
         list[str] | None,
         typer.Option(help="Planner option KEY=VALUE, e.g. misbeliefs.seed=3 (repeatable)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Episodes in parallel on Ray (the ray extra); knowledge is shared between "
+            "waves of this many episodes (docs/ray.md). Default 1: the serial runner.",
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(help="A Ray cluster to run on (e.g. ray://head:10001, or auto)."),
+    ] = None,
 ) -> None:
     """Run a suite: a progress bar over episodes, then a table of results."""
     from agent.llm.base import LLMError
@@ -122,6 +134,10 @@ def run(
                 base_url=base_url,
                 extra=_options(option),
             )
+        if workers is not None:  # also on --resume: the rest may run on more or fewer
+            cfg.workers = workers
+        if address is not None:
+            cfg.address = address
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

@@ -51,6 +51,9 @@ class RunConfig:
     model: str | None = None
     base_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    workers: int = 1  # more: episodes run in parallel on Ray (agent.parallel)
+    address: str | None = None  # a Ray cluster to run on (default: a local instance)
+    wave: int | None = None  # episodes per knowledge snapshot (default: workers)
 
 
 PLANNERS: dict[str, Callable[[RunConfig, World], Planner]] = {}
@@ -152,7 +155,12 @@ def run_suite(
     resume: str | Path | None = None,
 ) -> RunResult:
     """Run every (task, seed) of a suite in order; each finished episode is on disk at once.
-    With `resume` (a run directory), only the episodes not yet finished there run."""
+    With `resume` (a run directory), only the episodes not yet finished there run.
+    With `cfg.workers > 1` or `cfg.address`, episodes run on Ray (`agent.parallel`)."""
+    if cfg.workers > 1 or cfg.address:
+        from agent.parallel import run_parallel
+
+        return run_parallel(cfg, on_episode, resume)
     suite_path = Path(cfg.suite)
     world = sim.make(_world_id(suite_path))
     suite = load_suite(suite_path, known_items=world.item_names())

@@ -1,0 +1,263 @@
+"""Parallel rollouts (agent.parallel): the driver's waves, records and retries without Ray
+(the in-process backend), then on Ray: two workers equal the serial run without memory, a
+killed worker's episode is retried and every episode is recorded once, and --resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import runner
+from agent.parallel import run_parallel
+from agent.runner import RunConfig, load_run_config, run_suite
+from knowledge.store import ExperienceStore
+
+TECHTREE = "scenarios/suites/techtree.yaml"
+# the fallible planner's seeded mistakes make failures, online guardrails and blocks
+MISTAKES = ["craft_wooden_sword", "craft_chest", "craft_ladder"]
+SUITE = """
+name: tiny
+world: craftworld/v1
+defaults: {max_ticks: 12000, max_subgoals: 30, seeds: [0, 1]}
+tasks:
+  - {id: pickaxe, instruction: Craft a wooden pickaxe., goal: {item: wooden_pickaxe}}
+  - {id: stone, instruction: Craft a stone pickaxe., goal: {item: stone_pickaxe}}
+  - {id: sword, instruction: Craft a wooden sword., goal: {item: wooden_sword}}
+"""
+
+
+def _suite(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(SUITE)
+    return str(path)
+
+
+def _episodes(run: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
+    for row in rows:
+        row.pop("wall_s")
+    return rows
+
+
+def _trajectories(run: Path) -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted((run / "trajectory").glob("*.jsonl"))}
+
+
+def _knowledge(run: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+    store = ExperienceStore(run / "knowledge.sqlite")
+    try:
+        return (
+            [s.model_dump() for s in store.skills(include_retired=True)],
+            [g.model_dump() for g in store.guardrails(include_retired=True)],
+            store.stats(),
+        )
+    finally:
+        store.close()
+
+
+def _same_run(a: Path, b: Path, knowledge: bool = True) -> None:
+    assert _episodes(a) == _episodes(b)
+    assert _trajectories(a) == _trajectories(b)
+    if knowledge:
+        assert _knowledge(a) == _knowledge(b)
+
+
+def _ids_are_the_stores(run: Path) -> int:
+    """Every id a trajectory names is the store's: its tuples, recalled knowledge, evidence
+    and blocking guardrails. Returns the number of blocked subgoals."""
+    store = ExperienceStore(run / "knowledge.sqlite")
+    skills = {s.id for s in store.skills(include_retired=True)}
+    rails = {g.id: g for g in store.guardrails(include_retired=True)}
+    blocked = 0
+    try:
+        for path in (run / "trajectory").glob("*.jsonl"):
+            for line in path.read_text().splitlines():
+                row = json.loads(line)
+                tup = store.get_tuple(row["tuple_id"])
+                assert (tup.episode_id, tup.step) == (path.stem, row["step"])
+                for item in row["recalled"]:
+                    store.get_tuples(item["evidence"])
+                    assert len(store.get_tuples(item["evidence"])) == len(item["evidence"])
+                    if item["kind"] == "skill":
+                        assert item["id"] in skills
+                    if item["kind"] == "guardrail":
+                        assert rails[item["id"]].text() == item["text"]
+                if row["guardrail"]["blocked"]:
+                    blocked += 1
+                    rail = rails[row["guardrail"]["id"]]
+                    assert rail.forbidden == "{verb}:{target}".format(**row["subgoal"])
+                    assert f"guardrail {rail.id}:" in row["guardrail"]["reason"]
+        for evidence in [s.evidence for s in store.skills(include_retired=True)] + [
+            g.evidence for g in rails.values()
+        ]:
+            assert len(store.get_tuples(evidence)) == len(evidence)
+    finally:
+        store.close()
+    return blocked
+
+
+# ---- the driver, in process (no Ray) -------------------------------------------------------
+def test_a_wave_of_one_replays_the_serial_run(tmp_path: Path) -> None:
+    """With one episode per snapshot every episode sees all before it, as in the serial run:
+    the driver's re-anchoring and replayed distillation give the same records and knowledge."""
+    common: dict[str, Any] = dict(suite=TECHTREE, tasks=MISTAKES, seeds=[0], planner="fallible")
+    serial = run_suite(RunConfig(**common, out=str(tmp_path / "serial")))
+    local = run_parallel(RunConfig(**common, out=str(tmp_path / "local")), backend="local")
+    assert sum(r.online_guardrails for r in serial.episodes) > 0
+    _same_run(serial.run_dir, local.run_dir)
+    _ids_are_the_stores(local.run_dir)
+
+
+def test_an_episode_recalls_only_what_its_wave_started_with(tmp_path: Path) -> None:
+    """Waves of two: the second episode of a wave does not see the first (it ran meanwhile),
+    the next wave sees both."""
+    common: dict[str, Any] = dict(suite=_suite(tmp_path), tasks=["pickaxe"], seeds=[0, 1, 2])
+    result = run_parallel(RunConfig(**common, wave=2, out=str(tmp_path / "w")), backend="local")
+    first = _first_recalled(result.run_dir)
+    assert first["pickaxe__s0"] == [] and first["pickaxe__s1"] == []
+    store = ExperienceStore(result.run_dir / "knowledge.sqlite")
+    made = {e: {t.id for t in store.tuples(episode_id=e)} for e in ("pickaxe__s0", "pickaxe__s1")}
+    store.close()
+    evidence = {e for item in first["pickaxe__s2"] for e in item["evidence"]}
+    assert evidence & made["pickaxe__s0"] and evidence & made["pickaxe__s1"]
+    assert evidence <= made["pickaxe__s0"] | made["pickaxe__s1"]
+    _ids_are_the_stores(result.run_dir)
+    serial = run_suite(RunConfig(**common, out=str(tmp_path / "serial")))
+    assert _first_recalled(serial.run_dir)["pickaxe__s1"], "serially, the second sees the first"
+
+
+def _first_recalled(run: Path) -> dict[str, list[dict[str, Any]]]:
+    return {
+        p.stem: json.loads(p.read_text().splitlines()[0])["recalled"]
+        for p in (run / "trajectory").glob("*.jsonl")
+    }
+
+
+def test_ids_are_the_stores_with_waves(tmp_path: Path) -> None:
+    cfg = RunConfig(
+        suite=TECHTREE,
+        tasks=MISTAKES,
+        seeds=[0, 1],
+        planner="fallible",
+        wave=3,
+        out=str(tmp_path),
+    )
+    result = run_parallel(cfg, backend="local")
+    assert len(result.episodes) == 6 and all(r.success for r in result.episodes)
+    _ids_are_the_stores(result.run_dir)
+
+
+def test_a_failing_episode_is_retried_then_recorded_as_errored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.planner.symbolic import SymbolicPlanner
+
+    calls: dict[str, int] = {}
+
+    class Crashing(SymbolicPlanner):
+        """Crashes the first plan of the sword task, and every plan of the stone task."""
+
+        def plan(self, task, state, briefing):
+            calls[task.id] = calls.get(task.id, 0) + 1
+            if task.id == "stone" or (task.id == "sword" and calls[task.id] == 1):
+                raise RuntimeError(f"world crashed in {task.id}")
+            return super().plan(task, state, briefing)
+
+    monkeypatch.setitem(runner.PLANNERS, "crashing", lambda cfg, world: Crashing())
+    cfg = RunConfig(suite=_suite(tmp_path), planner="crashing", seeds=[0], out=str(tmp_path))
+    result = run_parallel(cfg, backend="local", retries=2)
+    assert result.retried == {"sword__s0": 1, "stone__s0": 3}
+    by_id = {r.episode_id: r for r in result.episodes}
+    assert by_id["sword__s0"].success and by_id["pickaxe__s0"].success
+    assert "world crashed in stone" in (by_id["stone__s0"].error or "")
+    rows = _episodes(result.run_dir)
+    assert [r["episode_id"] for r in rows] == ["pickaxe__s0", "stone__s0", "sword__s0"]
+    store = ExperienceStore(result.run_dir / "knowledge.sqlite")
+    assert store.stats()["episodes"] == 2  # the errored one left nothing in the store
+    assert {t.episode_id for t in store.tuples()} == {"pickaxe__s0", "sword__s0"}
+    store.close()
+    monkeypatch.setitem(runner.PLANNERS, "crashing", lambda cfg, world: SymbolicPlanner())
+    again = run_parallel(load_run_config(result.run_dir), backend="local", resume=result.run_dir)
+    assert [r.episode_id for r in again.episodes] == ["stone__s0"] and again.episodes[0].success
+
+
+# ---- on Ray --------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def ray_local() -> Any:
+    ray = pytest.importorskip("ray")
+    started = not ray.is_initialized()
+    if started:
+        ray.init(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONHASHSEED": "0"}},
+        )
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+def test_two_workers_equal_the_serial_run_without_memory(tmp_path: Path, ray_local: Any) -> None:
+    common: dict[str, Any] = dict(suite=_suite(tmp_path), method="none")
+    serial = run_suite(RunConfig(**common, out=str(tmp_path / "serial")))
+    parallel = run_suite(RunConfig(**common, out=str(tmp_path / "ray"), workers=2))
+    assert len(parallel.episodes) == 6 and all(r.success for r in parallel.episodes)
+    _same_run(serial.run_dir, parallel.run_dir, knowledge=False)
+    assert not (parallel.run_dir / "knowledge.sqlite").exists()
+
+
+def test_a_killed_worker_is_replaced_and_every_episode_recorded_once(
+    tmp_path: Path, ray_local: Any
+) -> None:
+    """A worker killed with an episode in flight: the episode runs again on a new worker, the
+    others are kept, and the records equal an undisturbed run's (the scheduling differs)."""
+    common: dict[str, Any] = dict(
+        suite=TECHTREE, tasks=MISTAKES, seeds=[0, 1], planner="fallible", workers=2
+    )
+    killed: list[str] = []
+
+    def kill(episode_id: str, attempt: int, actor: Any) -> None:
+        if episode_id == "craft_chest__s0" and attempt == 0:
+            ray_local.kill(actor, no_restart=True)
+            killed.append(episode_id)
+
+    hit = run_parallel(RunConfig(**common, out=str(tmp_path / "a")), on_dispatch=kill)
+    assert killed == ["craft_chest__s0"] and hit.retried == {"craft_chest__s0": 1}
+    ids = [r["episode_id"] for r in _episodes(hit.run_dir)]
+    assert len(ids) == 6 == len(set(ids))
+    store = ExperienceStore(hit.run_dir / "knowledge.sqlite")
+    assert store.stats()["episodes"] == 6
+    assert len({(t.episode_id, t.step) for t in store.tuples()}) == store.stats()["tuples"]
+    store.close()
+    calm = run_parallel(RunConfig(**common, out=str(tmp_path / "b")))
+    assert calm.retried == {}
+    _same_run(hit.run_dir, calm.run_dir)
+    _ids_are_the_stores(hit.run_dir)
+
+
+def test_resume_runs_only_what_is_unfinished(tmp_path: Path, ray_local: Any) -> None:
+    """Through the CLI: `--workers 2`, then `--resume` of a run killed while recording."""
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    cli = CliRunner()
+    out = tmp_path / "runs"
+    args = ["run", _suite(tmp_path), "--method", "none", "--workers", "2", "--out", str(out)]
+    done = cli.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    (run,) = out.iterdir()
+    assert load_run_config(run).workers == 2
+    path = run / "episodes.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:4]) + lines[4][:20])  # killed while writing the fifth
+    again = cli.invoke(app, ["run", "--resume", str(run), "x"])
+    assert again.exit_code == 0, again.output
+    assert [r["episode_id"] for r in _episodes(run)] == [
+        json.loads(line)["episode_id"] for line in lines
+    ]
+    assert "sword" in again.output and "pickaxe" not in again.output
