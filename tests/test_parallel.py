@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from agent import runner
+from agent.llm.base import Completion
 from agent.parallel import run_parallel
 from agent.runner import RunConfig, load_run_config, run_suite
 from knowledge.store import ExperienceStore
@@ -109,6 +110,49 @@ def test_a_wave_of_one_replays_the_serial_run(tmp_path: Path) -> None:
     assert sum(r.online_guardrails for r in serial.episodes) > 0
     _same_run(serial.run_dir, local.run_dir)
     _ids_are_the_stores(local.run_dir)
+
+
+class Writer:
+    """An LLM client for the experience extractor: always the first grounded choice."""
+
+    backend, model = "scripted", "test"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def complete(self, messages: Any, schema: Any = None, **sampling: Any) -> Completion:
+        self.calls += 1
+        enum = {k: v["enum"][0] for k, v in schema["properties"].items() if "enum" in v}
+        reply = {"lesson": f"lesson {self.calls}", **enum, "remedy_verb": "place"}
+        return Completion(text="{}", parsed=reply, prompt_tokens=50, completion_tokens=20)
+
+
+def test_the_llm_distillers_guardrails_are_replayed_not_rewritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `--distiller llm` the driver takes the guardrails the worker's model wrote: the
+    same knowledge as the serial run, and no LLM call of its own."""
+    from agent import parallel
+    from agent.extractor import LLMDistiller
+
+    writers: list[Writer] = []
+
+    def distiller(cfg: RunConfig, planner: Any) -> LLMDistiller:
+        writers.append(Writer())
+        return LLMDistiller(writers[-1])
+
+    monkeypatch.setattr(runner, "make_distiller", distiller)
+    monkeypatch.setattr(parallel, "make_distiller", distiller)
+    common: dict[str, Any] = dict(
+        suite=TECHTREE, tasks=MISTAKES, seeds=[0], planner="fallible", distiller="llm"
+    )
+    serial = run_suite(RunConfig(**common, out=str(tmp_path / "serial")))
+    local = run_parallel(RunConfig(**common, out=str(tmp_path / "local")), backend="local")
+    assert len(writers) == 2 and writers[0].calls > 0
+    assert writers[1].calls == writers[0].calls  # the worker's; the driver asked nothing
+    _same_run(serial.run_dir, local.run_dir)
+    rails = _knowledge(local.run_dir)[1]
+    assert any("written by scripted:test" in g["reason"] for g in rails)
 
 
 def test_an_episode_recalls_only_what_its_wave_started_with(tmp_path: Path) -> None:
