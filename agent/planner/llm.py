@@ -11,6 +11,7 @@ that cannot answer at all raises `agent.llm.LLMError`.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -19,12 +20,14 @@ from agent import prompts
 from agent.llm.base import Completion, LLMClient, Message
 from agent.llm.repair import parse_json
 from agent.planner.base import PlanResult
+from agent.planner.llm_context import Context, GoalContext, context_for
 from agent.planner.plan_schema import (
     SKILL_VERB,
     Allowed,
     PlanError,
     Style,
     allowed_targets,
+    narrowed,
     plan_schema,
     to_subgoals,
 )
@@ -36,10 +39,18 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 NEARBY_SHOWN = 10  # kinds of nearby blocks named in the prompt (the model's context is small)
+MAX_GOAL_COUNT = 16  # count bound with a goal context (at least the goal's own count)
 
 
 class LLMPlanner:
-    """Plans with any `LLMClient`; `name` is `llm:<backend>`."""
+    """Plans with any `LLMClient`; `name` is `llm:<backend>`.
+
+    Where the world family has a goal context (`agent.planner.llm_context`), each call's
+    grammar admits only the names of the goal's requirement tree, what the agent holds, the
+    mobs in sight and the diagnosis' suggested target (`narrow`), counts are bounded, and the
+    prompt carries one-step recipe facts for the tree (`recipes`); `examples` puts the world
+    family's worked exchanges (`agent/prompts/examples_<family>.txt`) before the request.
+    """
 
     def __init__(
         self,
@@ -52,6 +63,11 @@ class LLMPlanner:
         max_tokens: int = 128,
         temperature: float = 0.0,
         style: Style = "per_verb",
+        context: Context | None = None,
+        narrow: bool = True,
+        recipes: bool = True,
+        examples: bool = True,
+        max_count: int = MAX_GOAL_COUNT,
     ) -> None:
         if verb_targets is None:
             if world is None:
@@ -61,12 +77,16 @@ class LLMPlanner:
         self.name = f"llm:{client.backend}"
         self.verb_targets = dict(verb_targets)
         self.world_name = world_name or (world.id if world is not None else "a world")
-        self.facts: Callable[[WorldState], frozenset[str]] | None = (
+        self.world_facts: Callable[[WorldState], frozenset[str]] | None = (
             world.facts if world is not None else None
         )
+        if context is None and world is not None:
+            context = context_for(world)
+        self.context = context
         self.max_steps = max_steps
         self.sampling: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
         self.style: Style = style
+        self.narrow, self.recipes, self.max_count = narrow, recipes, max_count
         family = self.world_name.split("/")[0]
         hints = f"hints_{family}"
         self.system = prompts.render(
@@ -76,11 +96,25 @@ class LLMPlanner:
             verbs=", ".join(self.verb_targets),
             hints=prompts.load(hints).strip() if prompts.exists(hints) else "",
         )
+        # the last failure shown to the model: (state key, text, suggested target)
+        self._told: tuple[str, str, tuple[str, ...]] | None = None
+        shots = f"examples_{family}"
+        self.examples: list[Message] = (
+            prompts.dialogue(shots) if examples and prompts.exists(shots) else []
+        )
 
     # ---- the Planner protocol ---------------------------------------------------------------
     def plan(self, task: Task, state: WorldState, briefing: Briefing) -> PlanResult:
-        user = prompts.render("plan", **self._context(task, state, briefing))
-        return self._ask(user, state, briefing)
+        goal = self.goal_context(task, state)
+        context = self._context(task, state, briefing, goal)
+        told, self._told = self._told, None
+        if told is not None and told[0] == _key(task, state):
+            # a fresh plan asked for in the very state a failure left (the loop does that on
+            # a deadlock): that failure and its fix still hold, so they stay in the prompt
+            self._told = told
+            user = prompts.render("replan", **context, outcome=told[1], remaining="nothing")
+            return self._ask(_squeeze(user), task, state, briefing, goal, told[2])
+        return self._ask(_squeeze(prompts.render("plan", **context)), task, state, briefing, goal)
 
     def replan(
         self,
@@ -91,36 +125,86 @@ class LLMPlanner:
         diagnosis: Diagnosis,
         remaining: list[Subgoal],
     ) -> PlanResult:
-        needs = ""
-        if diagnosis.details.get("needs"):
-            needs += f"; it needs {diagnosis.details['needs']}"
-        if diagnosis.details.get("remedy_verb"):
-            d = diagnosis.details
-            fix = f"{d['remedy_verb']} {d.get('remedy_count', 1)} {d.get('remedy_target', '')}"
-            needs += f"; suggested fix: {fix.strip()}"
-        if diagnosis.evidence:
-            needs += f" ({'; '.join(diagnosis.evidence[:2])})"
+        d = diagnosis.details
+        goal = self.goal_context(task, state)
+        fix: dict[str, Any] | None = None
+        if diagnosis.success:
+            flags = [f for f in ("stagnation", "loop", "deadlock") if getattr(diagnosis, f)]
+            outcome = (
+                f'The step "{failed.text()}" worked, but: {", ".join(flags) or "no progress"}.'
+            )
+            if goal is not None and goal.goal_step is not None:
+                # going round in circles: the step that makes the goal itself, tried now,
+                # either succeeds or fails with a diagnosis that names what is missing
+                verb, target, count = goal.goal_step
+                fix = {"verb": verb, "target": target, "count": count}
+        else:
+            outcome = f'The step "{failed.text()}" failed ({diagnosis.cause.value})'
+            if d.get("needs"):
+                outcome += f": it needs {d['needs']}"
+            if diagnosis.evidence:  # the first piece of trace evidence; more is noise here
+                outcome += f" ({diagnosis.evidence[0]})"
+            outcome += "."
+        if d.get("remedy_verb"):
+            target = str(d.get("remedy_target", ""))
+            fix = {"verb": d["remedy_verb"], "target": target, "count": d.get("remedy_count", 1)}
+        extra: tuple[str, ...] = ()
+        if fix is not None:
+            # written as a plan step: a small model copies it far more readily than prose
+            outcome += f"\nSuggested fix: {json.dumps(fix)}"
+            extra = (str(fix["target"]),)
         user = prompts.render(
             "replan",
-            **self._context(task, state, briefing),
-            failed=failed.text(),
-            diagnosis=diagnosis.text(),
-            needs=needs,
+            **self._context(task, state, briefing, goal),
+            outcome=outcome,
             remaining="; ".join(s.text() for s in remaining[:6]) or "nothing",
         )
-        return self._ask(user, state, briefing)
+        user = _squeeze(user)
+        self._told = (_key(task, state), outcome, extra)
+        return self._ask(user, task, state, briefing, goal, extra)
 
     # ---- the parts --------------------------------------------------------------------------
-    def allowed(self, state: WorldState, briefing: Briefing) -> Allowed:
+    def goal_context(self, task: Task, state: WorldState) -> GoalContext | None:
+        return self.context(task, state) if self.context is not None else None
+
+    def allowed(
+        self,
+        state: WorldState,
+        briefing: Briefing,
+        goal: GoalContext | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> Allowed:
         """What the grammar admits for this call (verbs, targets, skills, less guardrails)."""
-        facts = self.facts(state) if self.facts is not None else None
-        return allowed_targets(self.verb_targets, briefing.skills, briefing.guardrails, facts)
+        facts = self.world_facts(state) if self.world_facts is not None else None
+        targets: Mapping[str, tuple[str, ...]] = self.verb_targets
+        if goal is not None and self.narrow:
+            held = {k for k, n in state.inventory.items() if n > 0}
+            keep = goal.names | held | set(state.nearby_entities) | set(extra)
+            targets = narrowed(self.verb_targets, keep)
+        return allowed_targets(targets, briefing.skills, briefing.guardrails, facts)
 
-    def schema(self, state: WorldState, briefing: Briefing) -> dict[str, Any]:
-        return plan_schema(self.allowed(state, briefing), self.max_steps, self.style)
+    def schema(
+        self,
+        task: Task,
+        state: WorldState,
+        briefing: Briefing,
+        allowed: Allowed | None = None,
+        goal: GoalContext | None = None,
+    ) -> dict[str, Any]:
+        """The plan schema of one call (`allowed` and `goal` default to this state's)."""
+        if goal is None:
+            goal = self.goal_context(task, state)
+        if allowed is None:
+            allowed = self.allowed(state, briefing, goal)
+        if goal is None or not self.narrow:
+            return plan_schema(allowed, self.max_steps, self.style)
+        top = max(self.max_count, task.goal.count)
+        return plan_schema(allowed, self.max_steps, self.style, top, goal.single, goal.caps)
 
-    def _context(self, task: Task, state: WorldState, briefing: Briefing) -> dict[str, str]:
-        goal = f"{task.goal.count} {task.goal.item}" if task.goal.item else str(task.goal.predicate)
+    def _context(
+        self, task: Task, state: WorldState, briefing: Briefing, goal: GoalContext | None
+    ) -> dict[str, str]:
+        target = f"{task.goal.count} {task.goal.item}" if task.goal.item else task.goal.predicate
         lines = [
             f'Skill "{s.name}": ' + "; ".join(x.text() for x in s.steps) for s in briefing.skills
         ]
@@ -132,18 +216,31 @@ class LLMPlanner:
         if rails:
             lines.append("Rules learned from failures:")
             lines.extend(f"- {r}" for r in rails)
+        recipes = ""
+        if goal is not None and goal.facts and self.recipes:
+            recipes = "\n".join(["How to get each item:", *(f"- {f}" for f in goal.facts)])
         return {
             "instruction": task.instruction,
-            "goal": goal,
+            "goal": str(target),
+            "recipes": recipes,
             "state": state_text(state),
             "knowledge": "\n".join(lines),
         }
 
-    def _ask(self, user: str, state: WorldState, briefing: Briefing) -> PlanResult:
-        allowed = self.allowed(state, briefing)
-        schema = plan_schema(allowed, self.max_steps, self.style)
+    def _ask(
+        self,
+        user: str,
+        task: Task,
+        state: WorldState,
+        briefing: Briefing,
+        goal: GoalContext | None,
+        extra: tuple[str, ...] = (),
+    ) -> PlanResult:
+        allowed = self.allowed(state, briefing, goal, extra)
+        schema = self.schema(task, state, briefing, allowed, goal)
         messages: list[Message] = [
             {"role": "system", "content": self.system},
+            *self.examples,
             {"role": "user", "content": user},
         ]
         done = self.client.complete(messages, schema, **self.sampling)  # LLMError propagates
@@ -159,6 +256,15 @@ class LLMPlanner:
         if result.error:
             log.info("%s: unusable plan: %s", self.name, result.error)
         return result
+
+
+def _key(task: Task, state: WorldState) -> str:
+    return f"{task.id}|{state.model_dump_json()}"
+
+
+def _squeeze(text: str) -> str:
+    """A prompt without the blank lines its empty parts leave."""
+    return "\n".join(line for line in text.splitlines() if line.strip())
 
 
 def _accounted(done: Completion, messages: list[Message]) -> PlanResult:

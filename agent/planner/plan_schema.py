@@ -53,24 +53,43 @@ def allowed_targets(
     return {verb: tuple(targets) for verb, targets in out.items() if targets}
 
 
-def plan_schema(allowed: Allowed, max_steps: int = 4, style: Style = "per_verb") -> dict[str, Any]:
+def narrowed(verb_targets: Mapping[str, Iterable[str]], keep: Iterable[str]) -> Allowed:
+    """Each verb's targets cut down to the names in `keep`; verbs left with none are dropped."""
+    names = set(keep)
+    out = {verb: tuple(t for t in targets if t in names) for verb, targets in verb_targets.items()}
+    return {verb: targets for verb, targets in out.items() if targets}
+
+
+def plan_schema(
+    allowed: Allowed,
+    max_steps: int = 4,
+    style: Style = "per_verb",
+    max_count: int = MAX_COUNT,
+    single: Iterable[str] = (),
+    caps: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """The JSON schema of a plan of 1..max_steps subgoals.
 
     `per_verb` is exact (an `anyOf` with each verb's own target enum); `flat` takes any verb
     with any target of the union (smaller, for backends that choke on large grammars) and
-    leaves the pairing to `to_subgoals`.
+    leaves the pairing to `to_subgoals`. Counts run 1..max_count, or 1..caps[target] for a
+    capped target (per_verb only); verbs in `single` (and `skill`) take only 1.
     """
-    count = {"type": "integer", "minimum": 1, "maximum": MAX_COUNT}
+    top = min(max_count, MAX_COUNT)
+    ones = {*single, SKILL_VERB}
     if style == "flat":
         names = sorted({t for targets in allowed.values() for t in targets})
-        item: dict[str, Any] = _step({"enum": sorted(allowed)}, {"enum": names}, count)
+        item: dict[str, Any] = _step({"enum": sorted(allowed)}, {"enum": names}, _count(top))
     else:
-        item = {
-            "anyOf": [
-                _step({"enum": [v]}, {"enum": list(t)}, {"enum": [1]} if v == SKILL_VERB else count)
-                for v, t in allowed.items()
-            ]
-        }
+        alternatives = []
+        for verb, targets in allowed.items():
+            by_bound: dict[int, list[str]] = {}
+            for t in targets:
+                bound = 1 if verb in ones else min(top, (caps or {}).get(t, top))
+                by_bound.setdefault(max(bound, 1), []).append(t)
+            for bound, group in by_bound.items():
+                alternatives.append(_step({"enum": [verb]}, {"enum": group}, _count(bound)))
+        item = {"anyOf": alternatives}
     return {
         "type": "object",
         "properties": {
@@ -79,6 +98,10 @@ def plan_schema(allowed: Allowed, max_steps: int = 4, style: Style = "per_verb")
         "required": ["plan"],
         "additionalProperties": False,
     }
+
+
+def _count(bound: int) -> dict[str, Any]:
+    return {"enum": [1]} if bound == 1 else {"type": "integer", "minimum": 1, "maximum": bound}
 
 
 def _step(verb: dict[str, Any], target: dict[str, Any], count: dict[str, Any]) -> dict[str, Any]:

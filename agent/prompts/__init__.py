@@ -24,3 +24,20 @@ def exists(name: str) -> bool:
 def render(name: str, **values: object) -> str:
     """Prompt `name` with its `$placeholders` filled; a missing value is a KeyError."""
     return Template(load(name)).substitute({k: str(v) for k, v in values.items()}).strip()
+
+
+def dialogue(name: str) -> list[dict[str, str]]:
+    """Prompt `name` read as chat turns: lines `[user]`, `[assistant]` or `[system]` open a
+    turn (worked examples put before a request)."""
+    turns: list[dict[str, str]] = []
+    for line in load(name).splitlines():
+        role = line.strip()[1:-1] if line.strip() in ("[user]", "[assistant]", "[system]") else ""
+        if role:
+            turns.append({"role": role, "content": ""})
+        elif turns:
+            turns[-1]["content"] += line + "\n"
+        elif line.strip():
+            raise ValueError(f"prompt {name!r}: text before the first [role] line")
+    for turn in turns:
+        turn["content"] = turn["content"].strip()
+    return turns
