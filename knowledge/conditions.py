@@ -338,6 +338,7 @@ class ConditionIndex:
         if code is None:
             return np.zeros(0, dtype=np.int64)
         ids = self.op_ids[code].view()
+        ids.setflags(write=False)  # the index's own list, unless a filter below copies it
         if where.verb is not None:
             ids = ids[self.verb[ids] == self.verbs.get(where.verb, -1)]
         if where.cause is not None:
