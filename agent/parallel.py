@@ -74,6 +74,8 @@ log = logging.getLogger(__name__)
 RETRIES = 3  # attempts beyond the first, per episode
 SHM_MAX = 256 << 20  # snapshots up to this size are copied on /dev/shm (tmpfs)
 OnDispatch = Callable[[str, int, Any], None]  # (episode id, attempt, worker handle)
+# a store image, or a one-item list holding its Ray object ref (fetched once per wave)
+Snapshot = bytes | list[Any]
 
 
 @dataclass
@@ -175,12 +177,12 @@ class Rollout:
         self.planner = make_planner(cfg, self.world)
         self.distiller = _Recorder(make_distiller(cfg, self.planner))
         self.dirs: dict[bool, Path] = {}  # on tmpfs or not -> a private folder
-        self.wave: tuple[int, bool] = (-1, False)
+        self.wave, self.base = -1, Path()
 
     def ready(self) -> str:
         return f"{socket.gethostname()}:{os.getpid()}"
 
-    def play(self, job: Job, snapshot: bytes | None) -> Played:
+    def play(self, job: Job, snapshot: Snapshot | None) -> Played:
         store = self._private(job, snapshot) if snapshot is not None else None
         lines: list[str] = []
         self.distiller.reset()
@@ -220,19 +222,27 @@ class Rollout:
             if store is not None:
                 store.close()
 
-    def _private(self, job: Job, snapshot: bytes) -> _PrivateStore:
-        # in memory (tmpfs) unless the store is large: a copy per episode costs ~1 ms there
-        shm = len(snapshot) <= SHM_MAX and os.access("/dev/shm", os.W_OK)
-        if shm not in self.dirs:
-            where = "/dev/shm" if shm else None
-            self.dirs[shm] = Path(tempfile.mkdtemp(prefix="steve-rollout-", dir=where))
-        base, path = self.dirs[shm] / "snapshot.sqlite", self.dirs[shm] / "episode.sqlite"
-        if (job.wave, shm) != self.wave:  # written once per wave, copied once per episode
-            base.write_bytes(snapshot)
-            self.wave = (job.wave, shm)
+    def _private(self, job: Job, snapshot: Snapshot) -> _PrivateStore:
+        if job.wave != self.wave:  # fetched and written once per wave, copied per episode
+            if isinstance(snapshot, bytes):
+                data = snapshot
+            else:
+                import ray
+
+                fetched: Any = ray.get(snapshot[0])
+                data = fetched
+            # on tmpfs unless the store is large: there a copy per episode takes ~1 ms
+            shm = len(data) <= SHM_MAX and os.access("/dev/shm", os.W_OK)
+            if shm not in self.dirs:
+                where = "/dev/shm" if shm else None
+                self.dirs[shm] = Path(tempfile.mkdtemp(prefix="steve-rollout-", dir=where))
+            self.base = self.dirs[shm] / "snapshot.sqlite"
+            self.base.write_bytes(data)
+            self.wave = job.wave
+        path = self.base.with_name("episode.sqlite")
         for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
             p.unlink(missing_ok=True)
-        shutil.copyfile(base, path)
+        shutil.copyfile(self.base, path)
         return _PrivateStore(path)
 
     def close(self) -> None:
@@ -307,7 +317,7 @@ class _RayPool:
 
     def run(self, jobs: list[Job], snap: bytes | None) -> Iterator[tuple[Job, Outcome]]:
         ray = self.ray
-        ref = ray.put(snap) if snap is not None else None
+        ref = [ray.put(snap)] if snap is not None else None  # in a list: not resolved per task
         pending, free = deque(jobs), deque(range(len(self.actors)))
         attempts: dict[int, int] = {}
         inflight: dict[Any, tuple[int, Job]] = {}
