@@ -10,14 +10,14 @@ id, the signature, text and operation, and keeps bitmaps over tuple ids:
 - one id list per *pivot pair*: each signature's two rarest facts. A stored condition is a
   *subset* of the facts asked for only if both its pivots are among them, so the candidates are
   the lists of the pairs the facts asked for make (short: rare facts are pivots), verified
-  against the fact bits. When the lists are short they are checked whole; when they are long,
-  the newest id ranges are checked first, through each tuple's pivot pair (`pair_of`), until
-  `k` match.
+  against the fact bits kept beside each id. When the lists are short they are checked whole;
+  when they are long, the newest id ranges are checked first, through each tuple's pivot pair
+  (`pair_of`), until `k` match.
 - one id list per operation, so a filter that names the operation (the usual filter of a text
   search) starts from its tuples instead of scanning every tuple (`select`).
 
 It is a cache of SQLite: caught up by id on every query, rebuilt when the store's generation
-changes (tuples deleted). Memory is about (facts / 8 + 42) bytes per tuple, plus facts / 8
+changes (tuples deleted). Memory is about (facts / 4 + 42) bytes per tuple, plus facts / 8
 bytes per distinct signature.
 """
 
@@ -119,6 +119,8 @@ class ConditionIndex:
             bits = np.zeros((len(self.sig_bits), width), dtype=np.uint8)
             bits[:, : self.sig_bits.shape[1]] = self.sig_bits
             self.sig_bits = bits
+            for postings in self.pivots:
+                postings.widen(width // 8)
         top = sigs[-1][0] + 1
         if len(self.sig_bits) < top:
             bits = np.zeros((max(top, 2 * len(self.sig_bits)), width), dtype=np.uint8)
@@ -223,14 +225,16 @@ class ConditionIndex:
         pairs = first.astype(np.int64) * nfacts + second
         order = np.argsort(pairs, kind="stable")  # ids stay ascending within each pair
         grouped, keys = ids[order], pairs[order]
+        words = self.sig_bits.shape[1] // 8
+        fact_words = self.sig_bits.view(np.uint64)[sigs[order]]
         cuts = np.flatnonzero(np.diff(keys)) + 1
         for part in np.split(np.arange(len(keys)), cuts):
             a, b = divmod(int(keys[part[0]]), nfacts)
             slot = int(self.pair_slot[a, b])
             if slot < 0:
                 slot = self.pair_slot[a, b] = len(self.pivots)
-                self.pivots.append(_Postings())
-            self.pivots[slot].extend(grouped[part])
+                self.pivots.append(_Postings(words))
+            self.pivots[slot].extend(grouped[part], fact_words[part])
             self.pair_of[grouped[part]] = slot
 
     # ---- queries ------------------------------------------------------------------------------
@@ -261,18 +265,18 @@ class ConditionIndex:
         """The `k` newest tuples whose pre-state held no fact outside `facts`."""
         fids, q = self._query_bits(facts)
         slots = self._pairs_within(fids)
-        lists = [self.pivots[int(p)].view() for p in slots]
-        total = sum(len(x) for x in lists)
+        postings = [self.pivots[int(p)] for p in slots]
+        total = sum(x.n for x in postings)
         if not total:
             return []
         outside = (~q).view(np.uint64)  # a signature row is a few 64-bit words
         rows = self.sig_bits.view(np.uint64)
-        if total <= _ONE_PASS:  # few candidates: check them all at once
-            # in id order, so the lookups below walk memory forwards (scattered lookups cost
-            # about a microsecond each on a small virtual machine)
-            cand = np.sort(np.concatenate(lists))
-            found = cand[~(rows[self.sig[cand]] & outside).any(axis=1)]
-            return _top(found, k)
+        if total <= _ONE_PASS:  # few candidates: check them all at once, against the fact
+            # bits kept beside them (scattered lookups in `sig_bits` cost about a microsecond
+            # each on a small virtual machine when the cache is cold)
+            cand = np.concatenate([x.view() for x in postings])
+            bits = np.concatenate([x.bits_view() for x in postings])
+            return _top(cand[~(bits & outside[: bits.shape[1]]).any(axis=1)], k)
         # many: id ranges, newest first, each a vectorised lookup of every id's pivot pair; every
         # match in a range is newer than those further down
         allowed = np.zeros(len(self.pivots), dtype=bool)
@@ -374,26 +378,46 @@ class ConditionIndex:
 
 
 class _Postings:
-    """A growable ascending array of tuple ids."""
+    """A growable ascending array of tuple ids; with `words`, each id's fact bits beside it
+    (the signature row, as 64-bit words), so checking the list reads it front to back."""
 
-    def __init__(self) -> None:
+    def __init__(self, words: int = 0) -> None:
         self.buf = np.zeros(16, dtype=np.int64)
+        self.bits = np.zeros((16, words), dtype=np.uint64) if words else None
         self.n = 0
 
-    def extend(self, ids: np.ndarray) -> None:
+    def extend(self, ids: np.ndarray, bits: np.ndarray | None = None) -> None:
         if self.n + len(ids) > len(self.buf):
-            buf = np.zeros(max(2 * len(self.buf), self.n + len(ids)), dtype=np.int64)
+            size = max(2 * len(self.buf), self.n + len(ids))
+            buf = np.zeros(size, dtype=np.int64)
             buf[: self.n] = self.buf[: self.n]
             self.buf = buf
+            if self.bits is not None:
+                wide = np.zeros((size, self.bits.shape[1]), dtype=np.uint64)
+                wide[: self.n] = self.bits[: self.n]
+                self.bits = wide
         self.buf[self.n : self.n + len(ids)] = ids
+        if self.bits is not None and bits is not None:
+            self.bits[self.n : self.n + len(ids), : bits.shape[1]] = bits
         self.n += len(ids)
+
+    def widen(self, words: int) -> None:
+        """Room for more fact bits (new facts: the tuples listed so far hold none of them)."""
+        if self.bits is not None and self.bits.shape[1] < words:
+            wide = np.zeros((len(self.bits), words), dtype=np.uint64)
+            wide[:, : self.bits.shape[1]] = self.bits
+            self.bits = wide
 
     def view(self) -> np.ndarray:
         return self.buf[: self.n]
 
+    def bits_view(self) -> np.ndarray:
+        assert self.bits is not None
+        return self.bits[: self.n]
+
     @property
     def nbytes(self) -> int:
-        return int(self.buf.nbytes)
+        return int(self.buf.nbytes) + (0 if self.bits is None else int(self.bits.nbytes))
 
 
 def _top(ids: np.ndarray, k: int) -> list[int]:

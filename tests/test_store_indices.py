@@ -153,6 +153,25 @@ def test_subset_matching_by_id_ranges_agrees_with_a_scan(filled, monkeypatch) ->
             assert look.by_signature(many, mode="subset", limit=k) == want
 
 
+def test_subset_matching_after_new_facts_widen_the_fact_bits(tmp_path: Path) -> None:
+    store = ExperienceStore(tmp_path / "k.sqlite")
+    tups = make_tuples(300)
+    store.anchor_many(tups[:150])
+    look = store.lookup
+    assert look.by_signature(set(FACTS), mode="subset", limit=5)  # the index exists, narrow
+    rng = random.Random(8)
+    wide = [f"new:{i}" for i in range(150)]  # past 64 and 128 fact ids
+    for t in tups[150:]:
+        t.facts = sorted(set(t.facts) | set(rng.sample(wide, rng.randint(0, 3))))
+        t.signature = ""
+    store.anchor_many(tups[150:])
+    every = store.tuples()
+    for _ in range(30):
+        many = frozenset(rng.sample(FACTS, rng.randint(5, 40)) + rng.sample(wide, 100))
+        want = _newest(every, lambda t, m=many: set(t.facts) <= m, 20)
+        assert look.by_signature(many, mode="subset", limit=20) == want
+
+
 def test_where_filters_and_bm25(filled) -> None:
     store, tups = filled
     look = store.lookup
