@@ -27,6 +27,7 @@ from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 Record = Callable[[dict[str, Any]], None]
 RECALL_BUDGET = 600  # tokens
+REMEDY_TRIES = 2  # a blocking guardrail's remedy is tried this often per episode, then replan
 
 
 @dataclass
@@ -73,6 +74,8 @@ class Episode:
         episode_id = f"{self.task.id}__s{self.seed}"
         res = EpisodeResult(episode_id, self.task.id, self.task.group, self.seed, False)
         history, tuples, causes = History(), [], Counter[str]()
+        remedied = Counter[int | None]()  # guardrail remedies applied, per guardrail
+        repair: list[Subgoal] | None = None
 
         state = self.world.reset(self.task, self.seed)
         briefing = self._recall(state)  # recall
@@ -109,6 +112,11 @@ class Episode:
                 if rail is not None:
                     outcome = self._blocked(subgoal, state, rail)
                     res.blocked += 1
+                    if rail.remedy and remedied[rail.id] < REMEDY_TRIES:
+                        # the guardrail's own remedy is the local repair: do it first, then
+                        # the blocked step, then the rest of the plan (no replanning call)
+                        remedied[rail.id] += 1
+                        repair = [*rail.remedy, subgoal, *plan]
                 else:
                     outcome = self.world.execute(subgoal)  # execute
             diagnosis = diagnose(
@@ -137,7 +145,9 @@ class Episode:
                 if online.guardrails:
                     res.online_guardrails += len(online.guardrails)
                     briefing = self._recall(state, [subgoal, *plan])
-            if not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
+            if repair is not None:
+                plan, repair = repair, None
+            elif not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
                 try:
                     if diagnosis.deadlock or planned.error is not None:
                         planned = self.planner.plan(self.task, state, self._inject(briefing))

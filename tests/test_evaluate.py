@@ -263,3 +263,44 @@ def test_eval_on_wooden_and_stone_symbolic_is_perfect_and_fallible_orders_method
     )
     rate = {m: sum(r.success for r in rs) / len(rs) for m, rs in fallible.rows.items()}
     assert rate["evolving"] > rate["static"] >= rate["none"], rate
+
+
+def test_a_blocking_guardrail_applies_its_remedy_then_retries_the_step(tmp_path: Path) -> None:
+    """The planner does not see the guardrail (no-injection) and plans the mistake; the loop
+    blocks it, does the guardrail's remedy, then the blocked step: no replanning call."""
+    from agent.adapters import adapter_for
+    from agent.loop import Episode
+    from agent.methods import METHODS
+    from knowledge.store import ExperienceStore
+
+    store = ExperienceStore(tmp_path / "k.sqlite")
+    store.put_guardrail(
+        Guardrail(
+            root_cause=FailureCause.RECIPE_FAIL,
+            forbidden="craft:wooden_pickaxe",
+            unless=["near:crafting_table"],
+            remedy=[Subgoal(verb="place", target="crafting_table")],
+        )
+    )
+    world = sim.make("craftworld/v1")
+    task = _task("wooden_pickaxe")
+    lines: list[dict] = []
+    result = Episode(
+        world=world,
+        task=task,
+        seed=0,
+        planner=FallibleSymbolicPlanner(Misbeliefs(**ONLY_STATION)),
+        adapter=adapter_for(world, task),
+        method=METHODS["no-injection"],
+        store=store,
+        run_id="r",
+        record=lines.append,
+    ).run()
+    assert result.success and result.blocked == 1 and result.replans == 0
+    steps = [(x["subgoal"]["verb"], x["subgoal"]["target"]) for x in lines]
+    i = steps.index(("craft", "wooden_pickaxe"))
+    assert steps[i : i + 3] == [
+        ("craft", "wooden_pickaxe"),  # blocked
+        ("place", "crafting_table"),  # the remedy
+        ("craft", "wooden_pickaxe"),  # the step again, now allowed
+    ]
