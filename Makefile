@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 SUITE ?= wooden
 ARGS ?=
 
-.PHONY: run test test-slow test-optional lint install install-llm install-hf install-vector install-viz install-ray clean
+.PHONY: run test test-slow test-optional lint install install-llm install-hf install-vector install-viz install-ray \
+	install-alfworld clean
 
 $(BIN)/steve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -44,6 +45,15 @@ $(VENV)/.vector: $(BIN)/steve
 
 install-vector: $(VENV)/.vector
 
+# the ALFWorld household world (alfworld 0.4.2 and the TextWorld engine). fast-downward builds
+# from source (about 4 minutes on 2 cores, once: pip caches the wheel); its build script runs
+# `python`, which must be this venv's, hence the PATH.
+$(VENV)/.alfworld: $(BIN)/steve
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/pip install -q -e '.[dev,alfworld]'
+	@touch $@
+
+install-alfworld: $(VENV)/.alfworld
+
 # parallel rollouts on Ray (agent.parallel; docs/ray.md)
 $(VENV)/.ray: $(BIN)/steve
 	$(BIN)/pip install -q -e '.[dev,ray]'
@@ -74,9 +84,9 @@ test-slow: install-llm
 	$(BIN)/pytest -q -m slow
 
 # the tests that need the optional extras (they skip without them); CI runs them last
-test-optional: install-vector install-hf install-viz install-ray
+test-optional: install-vector install-hf install-viz install-alfworld install-ray
 	$(BIN)/pytest -q -m '' tests/test_store_reliability.py tests/test_store_indices.py \
-		tests/test_llm.py tests/test_viz.py \
+		tests/test_llm.py tests/test_viz.py tests/test_alfworld.py \
 		tests/test_parallel.py
 
 clean:

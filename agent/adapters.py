@@ -49,7 +49,28 @@ class CraftAdapter:
         return frozenset(names | {self.goal})
 
 
-ADAPTERS: dict[str, Callable[[World, Task], TaskAdapter]] = {"craftworld": CraftAdapter}
+class HouseholdAdapter:
+    """Progress through a household task's stages (hold the object, clean / heat / cool it,
+    put it in place, twice for two; or hold it where the lamp is on), from the goal predicate."""
+
+    def __init__(self, world: World, task: Task) -> None:
+        from sim.alfworld.gamefiles import spec_for
+
+        self.spec = spec_for(task.goal.predicate or "")
+
+    def progress(self, state: WorldState) -> float:
+        from sim.alfworld.tasks import progress
+
+        return progress(self.spec, state)
+
+    def relevant(self) -> frozenset[str]:
+        return self.spec.names()
+
+
+ADAPTERS: dict[str, Callable[[World, Task], TaskAdapter]] = {
+    "craftworld": CraftAdapter,
+    "alfworld": HouseholdAdapter,
+}
 
 
 def adapter_for(world: World, task: Task) -> TaskAdapter:

@@ -92,6 +92,25 @@ PLANNER_KINDS = {
 }
 
 
+def _household(cfg: RunConfig, world: World) -> Planner:
+    from agent.planner.household import HouseholdPlanner
+
+    return HouseholdPlanner(world, **cfg.extra.get("household", {}))  # e.g. source=rules
+
+
+# the symbolic (oracle) planner of each world family; CraftWorld's by default
+SYMBOLIC: dict[str, Callable[[RunConfig, World], Planner]] = {"alfworld": _household}
+
+
+def _symbolic_for(cfg: RunConfig, world: World) -> Planner:
+    return SYMBOLIC.get(world.id.partition("/")[0], _symbolic)(cfg, world)
+
+
+PLANNERS["symbolic"] = _symbolic_for
+PLANNERS["household"] = _household
+PLANNER_KINDS["household"] = "oracle: the ALFWorld engine's own planner (not an LLM)"
+
+
 def make_distiller(cfg: RunConfig, planner: Planner) -> Distiller:
     """`rules`, or `llm`: the experience extractor, on the planner's own LLM client when it
     has one, else on the backend in `extra["distiller"]` (default: the bundled local model)."""

@@ -43,3 +43,7 @@ def make(world_id: str, **options: Any) -> World:
         module, _, attr = entry.partition(":")
         entry = getattr(importlib.import_module(module), attr)
     return entry(**options)
+
+
+# worlds whose heavy dependencies are extras: their modules load only when one is made
+register("alfworld/v1", "sim.alfworld.world:AlfWorld")
