@@ -333,6 +333,13 @@ class ConditionIndex:
             m[ids[bad]] = False
         return m
 
+    def ops_by_code(self) -> list[str]:
+        """Operation names, indexed by their codes here (code 0, no tuple: "")."""
+        names = [""] * (len(self.ops) + 1)
+        for name, code in self.ops.items():
+            names[code] = name
+        return names
+
     def select(self, where: Where) -> np.ndarray:
         """The ids of the tuples that pass `where`, ascending: `mask` without its scan of every
         tuple when `where` names an operation (the filters then run over its tuples only)."""

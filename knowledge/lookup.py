@@ -35,6 +35,10 @@ class Lookup:
         self.conditions = ConditionIndex()
         self.lexical = LexicalIndex()
         self._vectors: VectorIndex | None = None
+        # per operation code: how many of its tuples are known to have their text in its
+        # block of `_checked_index` (-1: one is not; see `_whole_block`)
+        self._checked_index: VectorIndex | None = None
+        self._checked: dict[int, int] = {}
         self._embedded_upto = 0  # texts up to this id are known to have vectors
 
     # ---- SQLite range scans -------------------------------------------------------------------
@@ -173,9 +177,7 @@ class Lookup:
         newest = np.zeros(len(texts), dtype=np.int64)  # 0: no tuple known yet (block "")
         known = texts < len(cond.text_last)
         newest[known] = cond.text_last[texts[known]]
-        names = [""] * (len(cond.ops) + 1)
-        for name, code in cond.ops.items():
-            names[code] = name
+        names = cond.ops_by_code()
         index.group([names[c] for c in cond.op[newest].tolist()])
 
     def embed_pending(self) -> int:
@@ -227,7 +229,45 @@ class Lookup:
         if where is None:
             return self._to_tuples(index.search(query, k), None)
         ids = cond.select(where)
+        if where.op is not None and where == Where(op=where.op) and self._whole_block(index, ids):
+            return self._to_tuples(index.search_group(query, k, where.op), ids)
         return self._to_tuples(index.search(query, k, cond.text[ids].astype(np.int64)), ids)
+
+    def _whole_block(self, index: VectorIndex, ids: np.ndarray) -> bool:
+        """Whether the texts of these tuples (one operation's, ascending) are exactly the rows
+        of that operation's block in a large vector index, so a search among them can scan the
+        block without mapping each one. The block holds the texts whose newest tuple has the
+        operation, all of them among these; the converse is checked once per tuple, as tuples
+        arrive, and a text found in another block (a text two operations share) rules the
+        shortcut out for the operation."""
+        from knowledge import vectors
+
+        if index.kind != "hnsw" or len(ids) <= vectors.EXACT_BELOW:
+            return False
+        cond = self.conditions
+        op = int(cond.op[ids[0]])
+        if self._checked_index is not index:
+            self._checked_index, self._checked = index, {}
+        done = self._checked.get(op, 0)
+        if done < 0:
+            return False
+        if done < len(ids):
+            texts = cond.text[ids[done:]].astype(np.int64)
+            rows = np.full(len(texts), -1, dtype=np.int64)
+            inside = texts < len(index.text_row)
+            rows[inside] = index.text_row[texts[inside]]
+            grouped = (rows >= 0) & (rows < index.grouped)
+            block = index.block_ids.get(cond.ops_by_code()[op], -1)
+            here = np.zeros(len(rows), dtype=bool)
+            here[grouped] = index.block_of[rows[grouped]] == block
+            if not here.all():
+                first = int(np.argmin(here))
+                # a text not yet in a block is checked again next time; one in another block
+                # rules the operation out
+                self._checked[op] = -1 if grouped[first] else done + first
+                return False
+            self._checked[op] = len(ids)
+        return True
 
     def _text_mask(self, ids: np.ndarray, size: int) -> np.ndarray:
         """Which text ids have at least one of these tuples."""

@@ -30,6 +30,8 @@ import logging
 import os
 import re
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -356,12 +358,25 @@ class VectorIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         if self.size == 0:
             return []
-        threads = self._faiss.omp_get_max_threads()
-        self._faiss.omp_set_num_threads(
-            1
-        )  # one query: waking a thread team costs more than it saves
-        try:
+        with self._one_thread():
             return self._search(q, k, text_ids)
+
+    def search_group(self, query: np.ndarray, k: int, key: str) -> list[tuple[int, float]]:
+        """`search` among the rows of one group's block, all of them: for a caller that knows
+        the rows it wants are exactly those (it skips mapping them one by one)."""
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        block = self.blocks[self.block_ids[key]]
+        with self._one_thread():
+            best = block.best(q, RESCORE_PER_K * k, None)
+            return self._scan(q[0], k, np.unique(best))
+
+    @contextmanager
+    def _one_thread(self) -> Iterator[None]:
+        """One query: waking a thread team costs more than it saves."""
+        threads = self._faiss.omp_get_max_threads()
+        self._faiss.omp_set_num_threads(1)
+        try:
+            yield
         finally:
             self._faiss.omp_set_num_threads(threads)
 
@@ -448,11 +463,13 @@ class _Block:
         self.index.add(np.ascontiguousarray(vecs, dtype=np.float32))
         self.rows = np.concatenate([self.rows, rows])
 
-    def best(self, q: np.ndarray, n: int, places: np.ndarray) -> np.ndarray:
-        """The index rows of the `n` best of these places by their 8-bit codes."""
+    def best(self, q: np.ndarray, n: int, places: np.ndarray | None) -> np.ndarray:
+        """The index rows of the `n` best of these places (None: all) by their 8-bit codes."""
         faiss = self._faiss
         params = None
-        if len(places) < self.size:  # a part of the block passes: a bitmap of its places
+        if places is None:
+            places = self.rows
+        elif len(places) < self.size:  # a part of the block passes: a bitmap of its places
             allowed = np.zeros(self.size, dtype=bool)
             allowed[places] = True
             bits = np.packbits(allowed, bitorder="little")

@@ -212,6 +212,42 @@ def test_filtered_vector_search_agrees_with_exact_search(
                 assert {int(cond.text[t]) for t, _ in found} == want
 
 
+def test_filtered_vector_search_when_two_operations_share_texts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("faiss")
+    import numpy as np
+
+    from knowledge import vectors
+    from knowledge.conditions import Where
+
+    monkeypatch.setattr(vectors, "HNSW_FROM", 100)
+    monkeypatch.setattr(vectors, "EXACT_BELOW", 5)
+    store = ExperienceStore(tmp_path / "k.sqlite", embedder=HashingEmbedder())
+    tups = make_tuples(600, seed=5)
+    for i, t in enumerate(tups):  # "oak_log" and "oak log" make the same text
+        target = "oak_log" if i % 2 else "oak log"
+        t.action = Subgoal(verb="craft", target=target)
+        t.diagnosis.evidence = [f"attempt {i // 4}"]
+    store.anchor_many(tups)
+    look = store.lookup
+    index = look.vectors()
+    assert index.kind == "hnsw"
+    rng = np.random.default_rng(3)
+    for where in [Where(op="craft:oak_log"), Where(op="craft:oak log")] * 3:
+        q = index.vectors()[rng.integers(index.size)]
+        found = look.search_vector(q, 10, where)
+        ids = look.where(where)
+        assert {t for t, _ in found} <= set(ids.tolist())
+        cond = look.conditions
+        texts = np.unique(cond.text[ids])
+        scores = index.vectors()[index.text_row[texts]] @ q
+        assert {int(cond.text[t]) for t, _ in found} == set(
+            texts[np.argsort(-scores)[:10]].tolist()
+        )
+    assert look._checked and min(look._checked.values()) == -1  # the shortcut was ruled out
+
+
 @pytest.mark.slow
 def test_minilm_recalls_by_meaning(tmp_path: Path) -> None:
     pytest.importorskip("faiss")
