@@ -17,9 +17,10 @@ import pytest
 
 from sim.alfworld import scenes, tasks
 from sim.alfworld.generate import SHORT, pools
+from sim.alfworld.oracle import subgoals_for
 from sim.alfworld.rules import Rules
 from sim.alfworld.tasks import TaskSpec, parse, progress
-from sim.alfworld.world import household_facts, subgoals_for
+from sim.alfworld.world import household_facts
 from sim.schema import FailureCause, Goal, Subgoal, Task, WorldState
 
 RULES = Rules.load()

@@ -25,8 +25,6 @@ view here (`here:apple`) and object states (`clean:apple`, `hot:egg`, `on:deskla
 from __future__ import annotations
 
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,42 +32,14 @@ import numpy as np
 
 from sim import events as ev
 from sim.alfworld import gamefiles, scenes, tasks
+from sim.alfworld.actions import ACTIONS, Attempt, Failure
 from sim.alfworld.rules import Rules
 from sim.base import World
 from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 CACHE_ENV = "STEVE_ALFWORLD_GAMES"
 DEFAULT_CACHE = "~/.cache/steve-evolving/alfworld"
-APPLIANCE_VERB = {"heat": "microwave", "cool": "fridge", "clean": "sinkbasin"}
-PROPERTY_OF = {"heat": "heatable", "cool": "coolable", "clean": "cleanable"}
 COMMAND = "command"  # an engine command and what it answered (this world's own event)
-
-
-class Failure(Exception):
-    """Ends an attempt: the cause, the evidence event, the fact that was missing and a remedy."""
-
-    def __init__(
-        self,
-        cause: FailureCause,
-        message: str,
-        event: str | None,
-        data: dict[str, Any] | None = None,
-        needs: str | None = None,
-        remedy: tuple[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.cause, self.message, self.event, self.data = cause, message, event, data or {}
-        self.needs, self.remedy = needs, remedy
-
-
-@dataclass
-class Attempt:
-    subgoal: Subgoal
-    trace: list[dict[str, Any]] = field(default_factory=list)
-    steps: int = 0
-
-    def log(self, event: str, **data: Any) -> None:
-        self.trace.append({"event": event, "t": self.steps, **data})
 
 
 def cache_dir() -> Path:
@@ -80,18 +50,7 @@ class AlfWorld(World):
     """ALFWorld's household tasks through the real TextWorld engine."""
 
     id: ClassVar[str] = "alfworld/v1"
-    VERBS: ClassVar[tuple[str, ...]] = (
-        "go_to",
-        "open",
-        "close",
-        "take",
-        "put",
-        "heat",
-        "cool",
-        "clean",
-        "use",
-        "find",
-    )
+    VERBS: ClassVar[tuple[str, ...]] = tuple(ACTIONS)
 
     def __init__(
         self,
@@ -190,15 +149,15 @@ class AlfWorld(World):
         attempt = Attempt(subgoal)
         cause, message = FailureCause.NONE, "ok"
         try:
-            handler = getattr(self, f"_do_{subgoal.verb}", None)
-            if subgoal.verb not in self.VERBS or handler is None:
+            handler = ACTIONS.get(subgoal.verb)
+            if handler is None:
                 raise Failure(
                     FailureCause.INVALID_ACTION,
                     f"unknown verb {subgoal.verb!r}; verbs: {', '.join(self.VERBS)}",
                     ev.INVALID,
                     {"what": "verb", "name": subgoal.verb, "closest": []},
                 )
-            message = handler(subgoal.target.lower(), attempt) or "ok"
+            message = handler(self, subgoal.target.lower(), attempt) or "ok"
         except Failure as fail:
             cause, message = fail.cause, fail.message
             if fail.event is not None:
@@ -289,73 +248,6 @@ class AlfWorld(World):
         except Exceeded:
             return None
 
-    def rule_plan(self) -> list[str]:
-        """A plan read off the engine's state by the task type's recipe, as the engine's
-        commands: for each object still to place, go where it is, open that if closed, take
-        it, treat it at the appliance if the task asks, go to the target, open it if closed,
-        put it there; for a lamp task, hold the object and switch on the lamp where it stands.
-        For oracle planners only (it reads where everything is)."""
-        if self.spec is None:
-            return []
-        e, s, spec = self.engine, self.engine.symbolic(), self.spec
-        obj, recep, need = spec.obj.lower(), spec.recep.lower(), tasks.STATE.get(spec.kind)
-        where, held, opened = s.location, s.holding, set(s.opened)
-        plan: list[str] = []
-
-        def go(r: str) -> None:
-            nonlocal where
-            if where != r:
-                plan.append(f"go to {e.text(r)}")
-                where = r
-            if r in e.openable and r not in opened:
-                plan.append(f"open {e.text(r)}")
-                opened.add(r)
-
-        def take(o: str) -> None:
-            nonlocal held
-            if held != o:
-                go(s.inside[o])
-                plan.append(f"take {e.text(o)} from {e.text(s.inside[o])}")
-                held = o
-
-        objects = [o for o in e.types if o not in e.receptacles and e.type_of(o) == obj]
-        if spec.kind == tasks.LOOK:
-            lamp = next((o for o in e.types if e.type_of(o) == recep and o in s.inside), None)
-            if lamp is None or not objects or (held is not None and held not in objects):
-                return []
-            take(held if held in objects else objects[0])
-            go(s.inside[lamp])
-            plan.append(f"use {e.text(lamp)}")
-            return plan
-        targets = [r for r in e.receptacles if e.type_of(r) == recep]
-        done = [
-            o
-            for o in objects
-            if s.inside.get(o) in targets and (need is None or need in s.states.get(o, ()))
-        ]
-        placed = {o: s.inside[o] for o in done}
-        todo = sorted(
-            (o for o in objects if o not in done), key=lambda o: (o != held, o not in s.inside)
-        )
-        for o in todo[: max(0, spec.count - len(done))]:
-            if held is not None and held != o:
-                return []  # hands full with something else: leave it to the engine's planner
-            take(o)
-            if need is not None and need not in s.states.get(o, ()):
-                appliance = next(
-                    r for r in e.receptacles if e.type_of(r) == str(spec.appliance).lower()
-                )
-                if where != appliance:
-                    plan.append(f"go to {e.text(appliance)}")
-                    where = appliance
-                plan.append(f"{tasks.VERB[spec.kind]} {e.text(o)} with {e.text(appliance)}")
-            target = next(iter(placed.values()), targets[0])  # two go in the same one
-            go(target)
-            plan.append(f"move {e.text(o)} to {e.text(target)}")
-            held = None
-            placed[o] = target
-        return plan
-
     @property
     def instruction(self) -> str:
         """The task line the engine gives the player."""
@@ -363,7 +255,7 @@ class AlfWorld(World):
         marker = "Your task is to: "
         return intro[intro.find(marker) + len(marker) :].strip() if marker in intro else ""
 
-    def _command(self, text: str, attempt: Attempt) -> str:
+    def command(self, text: str, attempt: Attempt) -> str:
         """Run one engine command (it must be admissible: every handler checks first)."""
         limit = self.task.max_ticks if self.task is not None else 0
         if self.tick >= limit:
@@ -394,10 +286,10 @@ class AlfWorld(World):
             attempt.log(ev.WALK, to=text[6:].replace(" ", "_"), distance=1)
         else:
             attempt.log(COMMAND, text=text, feedback=feedback[:200])
-        self._look()
+        self.look()
         return feedback
 
-    def _look(self) -> None:
+    def look(self) -> None:
         """What the agent sees where it stands becomes known to it."""
         s = self.engine.symbolic()
         if s.location is None:
@@ -407,258 +299,6 @@ class AlfWorld(World):
         self.seen |= {o for o, r in s.inside.items() if r == s.location}
         if s.location not in self.visited:
             self.visited.append(s.location)
-
-    def _receptacle(self, target: str, prefer: str = "") -> str:
-        """The receptacle a target names: an instance, or of a type the one here, else (for
-        `prefer`) an open / closed / unvisited one, else the first."""
-        e = self.engine
-        if target in e.receptacles:
-            return target
-        of_type = [r for r in e.receptacles if e.type_of(r) == target]
-        if not of_type:
-            raise Failure(
-                FailureCause.TARGET_NOT_FOUND,
-                f"there is no {target} here",
-                ev.SEARCH,
-                {"target": target, "radius": 0, "found": False},
-            )
-        s = e.symbolic()
-        if s.location in of_type:
-            return str(s.location)
-        if prefer == "open":
-            opened = [r for r in of_type if r not in e.openable or r in s.opened]
-            of_type = opened or of_type
-        elif prefer == "closed":
-            of_type = [r for r in of_type if r not in s.opened] or of_type
-        elif prefer == "unvisited":
-            of_type = [r for r in of_type if r not in self.visited] or of_type
-        return of_type[0]
-
-    def _walk(self, receptacle: str, attempt: Attempt) -> None:
-        if self.engine.symbolic().location != receptacle:
-            self._command(f"go to {self.engine.text(receptacle)}", attempt)
-
-    def _objects(self, target: str) -> list[str]:
-        """Instances a target names (an instance, or all of a type)."""
-        e = self.engine
-        names = [n for n in e.types if n not in e.receptacles]
-        return [n for n in names if n == target or e.type_of(n) == target]
-
-    def _in_view(self, target: str) -> list[str]:
-        s = self.engine.symbolic()
-        if s.location is None:
-            return []
-        if s.location in self.engine.openable and s.location not in s.opened:
-            return []
-        return [o for o in self._objects(target) if s.inside.get(o) == s.location]
-
-    # ---- the verbs --------------------------------------------------------------------------
-    def _do_go_to(self, target: str, attempt: Attempt) -> str:
-        r = self._receptacle(target, prefer="unvisited")
-        self._walk(r, attempt)
-        return f"at {r}"
-
-    def _do_open(self, target: str, attempt: Attempt) -> str:
-        r = self._receptacle(target, prefer="closed")
-        if r not in self.engine.openable:
-            raise Failure(
-                FailureCause.INVALID_ACTION,
-                f"{r} does not open",
-                ev.INVALID,
-                {"what": "open", "name": r, "closest": []},
-            )
-        self._walk(r, attempt)
-        if r not in self.engine.symbolic().opened:
-            self._command(f"open {self.engine.text(r)}", attempt)
-        return f"{r} is open"
-
-    def _do_close(self, target: str, attempt: Attempt) -> str:
-        r = self._receptacle(target, prefer="open")
-        if r not in self.engine.openable:
-            raise Failure(
-                FailureCause.INVALID_ACTION,
-                f"{r} does not close",
-                ev.INVALID,
-                {"what": "close", "name": r, "closest": []},
-            )
-        self._walk(r, attempt)
-        if r in self.engine.symbolic().opened:
-            self._command(f"close {self.engine.text(r)}", attempt)
-        return f"{r} is closed"
-
-    def _do_take(self, target: str, attempt: Attempt) -> str:
-        s = self.engine.symbolic()
-        if s.holding is not None:
-            if s.holding == target or self.engine.type_of(s.holding) == target:
-                return f"already holding {s.holding}"
-            raise Failure(
-                FailureCause.INVALID_ACTION,
-                f"hands full: holding {s.holding}",
-                ev.INVALID,
-                {"what": "hands_full", "name": s.holding, "closest": []},
-                needs="hands:empty",
-            )
-        if not self._objects(target):
-            raise Failure(
-                FailureCause.OBJECT_NOT_FOUND,
-                f"there is no {target} in this room",
-                ev.OBJECT_NOT_FOUND,
-                {"object": target, "where": None},
-            )
-        view = self._in_view(target)
-        if not view:
-            here = s.location
-            inside = [o for o in self._objects(target) if here and s.inside.get(o) == here]
-            if here and inside and here in self.engine.openable and here not in s.opened:
-                kind = self.engine.type_of(here)
-                raise Failure(
-                    FailureCause.RECEPTACLE_CLOSED,
-                    f"{here} is closed",
-                    ev.RECEPTACLE_CLOSED,
-                    {"receptacle": here, "verb": "take"},
-                    needs=f"here:{target}",
-                    remedy=("open", kind),
-                )
-            raise Failure(
-                FailureCause.OBJECT_NOT_FOUND,
-                f"no {target} in view at {here or 'the middle of the room'}",
-                ev.OBJECT_NOT_FOUND,
-                {"object": target, "where": here},
-                needs=f"here:{target}",
-                remedy=("find", target),
-            )
-        obj, here = view[0], str(s.location)  # in view: the agent is at a receptacle
-        self._command(f"take {self.engine.text(obj)} from {self.engine.text(here)}", attempt)
-        return f"holding {obj}"
-
-    def _do_put(self, target: str, attempt: Attempt) -> str:
-        held = self.engine.symbolic().holding
-        if held is None:
-            raise Failure(
-                FailureCause.NOT_HOLDING,
-                "holding nothing to put",
-                ev.NOT_HOLDING,
-                {"verb": "put"},
-                needs="hands:full",
-            )
-        r = self._receptacle(target, prefer="open")
-        self._walk(r, attempt)
-        if r in self.engine.openable and r not in self.engine.symbolic().opened:
-            raise Failure(
-                FailureCause.RECEPTACLE_CLOSED,
-                f"{r} is closed",
-                ev.RECEPTACLE_CLOSED,
-                {"receptacle": r, "verb": "put"},
-                needs=f"opened:{target}",
-                remedy=("open", target),
-            )
-        if not self.engine.can_hold(r, held):
-            raise Failure(
-                FailureCause.INVALID_ACTION,
-                f"a {self.engine.type_of(held)} does not go in {r}",
-                ev.INVALID,
-                {"what": "placement", "name": f"{held}->{r}", "closest": []},
-            )
-        self._command(f"move {self.engine.text(held)} to {self.engine.text(r)}", attempt)
-        return f"{held} in {r}"
-
-    def _treat(self, verb: str, target: str, attempt: Attempt) -> str:
-        s = self.engine.symbolic()
-        held = s.holding
-        if held is None or not (held == target or self.engine.type_of(held) == target):
-            raise Failure(
-                FailureCause.NOT_HOLDING,
-                f"not holding {target}" + (f" (holding {held})" if held else ""),
-                ev.NOT_HOLDING,
-                {"verb": verb, "object": target},
-                needs=f"holding:{target}",
-                remedy=("take", target),
-            )
-        if PROPERTY_OF[verb] not in self.engine.props.get(held, set()):
-            raise Failure(
-                FailureCause.INVALID_ACTION,
-                f"{held} cannot be {verb}ed",
-                ev.INVALID,
-                {"what": verb, "name": held, "closest": []},
-            )
-        appliance = APPLIANCE_VERB[verb]
-        here = s.location
-        if here is None or self.engine.type_of(here) != appliance:
-            raise Failure(
-                FailureCause.WRONG_APPLIANCE,
-                f"cannot {verb} with {here or 'nothing'}: needs a {appliance}",
-                ev.WRONG_APPLIANCE,
-                {"verb": verb, "at": here, "needs": appliance},
-                needs=f"at:{appliance}",
-                remedy=("go_to", appliance),
-            )
-        e = self.engine
-        self._command(f"{verb} {e.text(held)} with {e.text(here)}", attempt)
-        return f"{held} is {verb}ed"
-
-    def _do_heat(self, target: str, attempt: Attempt) -> str:
-        return self._treat("heat", target, attempt)
-
-    def _do_cool(self, target: str, attempt: Attempt) -> str:
-        return self._treat("cool", target, attempt)
-
-    def _do_clean(self, target: str, attempt: Attempt) -> str:
-        return self._treat("clean", target, attempt)
-
-    def _do_use(self, target: str, attempt: Attempt) -> str:
-        lamps = [o for o in self._objects(target) if "toggleable" in self.engine.props.get(o, ())]
-        if not lamps:
-            raise Failure(
-                FailureCause.OBJECT_NOT_FOUND,
-                f"there is no {target} to switch on in this room",
-                ev.OBJECT_NOT_FOUND,
-                {"object": target, "where": None},
-            )
-        view = [o for o in self._in_view(target) if o in lamps]
-        if not view:
-            here = self.engine.symbolic().location
-            raise Failure(
-                FailureCause.OBJECT_NOT_FOUND,
-                f"no {target} in view at {here or 'the middle of the room'}",
-                ev.OBJECT_NOT_FOUND,
-                {"object": target, "where": here},
-                needs=f"here:{target}",
-                remedy=("find", target),
-            )
-        self._command(f"use {self.engine.text(view[0])}", attempt)
-        return f"{view[0]} is on"
-
-    def _do_find(self, target: str, attempt: Attempt) -> str:
-        s = self.engine.symbolic()
-        if s.holding is not None and target in (s.holding, self.engine.type_of(s.holding)):
-            return f"holding {s.holding}"
-        if self._in_view(target):
-            return f"{target} in view at {s.location}"
-        e = self.engine
-        wanted = self._objects(target)
-        kinds = {e.types[o] for o in wanted} or {f"{target}type"}
-        likely = [r for r in e.receptacles if any(e.can_hold(r, o) for o in wanted)]
-        if not wanted:
-            likely = [r for r in e.receptacles if any((e.types[r], k) in e.fits for k in kinds)]
-        order = [r for r in likely if r != s.location] + [
-            r for r in e.receptacles if r not in likely and r != s.location
-        ]
-        for r in order:
-            self._walk(r, attempt)
-            opened = r in e.openable and r not in e.symbolic().opened
-            if opened:
-                self._command(f"open {e.text(r)}", attempt)
-            if self._in_view(target):
-                attempt.log(ev.SEARCH, target=target, radius=len(order), found=True)
-                return f"{target} in view at {r}"
-            if opened:  # leave what was searched as it was found
-                self._command(f"close {e.text(r)}", attempt)
-        raise Failure(
-            FailureCause.OBJECT_NOT_FOUND,
-            f"searched {len(order)} receptacles: no {target}",
-            ev.OBJECT_NOT_FOUND,
-            {"object": target, "where": None, "searched": len(order)},
-        )
 
 
 def household_facts(state: WorldState) -> frozenset[str]:
@@ -687,44 +327,3 @@ def household_facts(state: WorldState) -> frozenset[str]:
             if f"in:{state.location}" in states:
                 facts |= {f"here:{name}", f"here:{tasks.kind_of(name)}"}
     return frozenset(facts)
-
-
-# ---- the engine's commands as subgoals ------------------------------------------------------
-_ID = r"([a-z]+) (\d+)"
-_COMMANDS: list[tuple[re.Pattern[str], str, int]] = [
-    (re.compile(rf"^go to {_ID}$"), "go_to", 1),
-    (re.compile(rf"^open {_ID}$"), "open", 1),
-    (re.compile(rf"^close {_ID}$"), "close", 1),
-    (re.compile(rf"^take {_ID} from {_ID}$"), "take", 1),
-    (re.compile(rf"^(?:move|put) {_ID} (?:to|in|on|into) {_ID}$"), "put", 3),
-    (re.compile(rf"^heat {_ID} with {_ID}$"), "heat", 1),
-    (re.compile(rf"^cool {_ID} with {_ID}$"), "cool", 1),
-    (re.compile(rf"^clean {_ID} with {_ID}$"), "clean", 1),
-    (re.compile(rf"^use {_ID}$"), "use", 1),
-]
-WALKING = ("open", "close", "put")  # verbs that walk to their target themselves
-
-
-def subgoals_for(commands: list[str]) -> list[Subgoal]:
-    """The subgoals that carry out a sequence of the engine's text commands (`go to fridge 1`
-    -> `go_to fridge_1`); looking, examining and the inventory are dropped, and a walk right
-    before a verb that walks to the same place itself is folded into it."""
-    out: list[Subgoal] = []
-    for command in commands:
-        for pattern, verb, group in _COMMANDS:
-            m = pattern.match(command.strip())
-            if m is not None:
-                target = f"{m.group(group)}_{m.group(group + 1)}"
-                out.append(Subgoal(verb=verb, target=target))
-                break
-    folded: list[Subgoal] = []
-    for i, sg in enumerate(out):
-        nxt = out[i + 1] if i + 1 < len(out) else None
-        if (
-            sg.verb == "go_to"
-            and nxt is not None
-            and (nxt.verb, nxt.target) in {(v, sg.target) for v in WALKING}
-        ):
-            continue
-        folded.append(sg)
-    return folded
