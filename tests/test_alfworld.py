@@ -356,6 +356,11 @@ def test_real_game_folders_play_by_path(world: Any, games: Path, tmp_path: Path)
         world.reset(_task(f"game:{bare}"), 0)
         assert gamefiles.game_for(gamefiles.read_trial(bare), games).exists()
         assert not world.goal_reached()
+        from sim.alfworld.generate import suite_from_games
+
+        suite = suite_from_games(data, "real")
+        assert [t["goal"]["predicate"] for t in suite["tasks"]] == [f"game:{rel}"]
+        assert suite["tasks"][0]["split"] == "unseen"
     finally:
         del os.environ["ALFWORLD_DATA"]
 

@@ -15,6 +15,11 @@ cannot solve within a minute (its optimal search can run away on large scenes) i
 the next seed's. Games are written to
 the world's game folder (`--games`, default `$STEVE_ALFWORLD_GAMES`), laid out as ALFWorld's
 data is, so `AlfWorld` finds them and ALFWorld's own loaders can read them.
+
+    python -m sim.alfworld.generate --from-games $ALFWORLD_DATA/json_2.1.1/valid_seen \
+        --suite alfworld_valid_seen.yaml
+
+writes a suite of real ALFWorld game folders instead (`game:<path>` goals).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import argparse
 import functools
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +40,7 @@ import yaml
 from sim.alfworld import gamefiles, scenes
 from sim.alfworld.bounded import Exceeded, bounded
 from sim.alfworld.rules import Rules
-from sim.alfworld.tasks import LOOK, PROPERTY, TASK_TYPES, TaskSpec
+from sim.alfworld.tasks import GAME_PREFIX, LOOK, PROPERTY, TASK_TYPES, TaskSpec
 
 log = logging.getLogger(__name__)
 SHORT = {
@@ -189,6 +195,36 @@ def suite(name: str, split: str, made: list[Made], max_ticks: int = 150) -> dict
     }
 
 
+def suite_from_games(root: Path, name: str) -> dict[str, Any]:
+    """A suite of the real game folders under `root` (what `alfworld-download` writes), one
+    task per folder, named by `game:<path>` (relative to `$ALFWORLD_DATA` when under it)."""
+    data = Path(os.environ.get("ALFWORLD_DATA", "~/.cache/alfworld")).expanduser().resolve()
+    entries = []
+    for n, trial in enumerate(gamefiles.find_trials(root)):
+        folder = trial.folder.resolve()
+        path = folder.relative_to(data) if folder.is_relative_to(data) else folder
+        spec = trial.spec()
+        text = trial.instruction or spec.instruction()
+        short = SHORT.get(spec.kind, spec.kind)
+        entries.append(
+            {
+                "id": f"{short}_{spec.obj.lower()}_{spec.recep.lower()}_{n}",
+                "instruction": text[0].upper() + text[1:] + ("" if text.endswith(".") else "."),
+                "group": spec.kind,
+                "goal": {"predicate": f"{GAME_PREFIX}{path}"},
+                "split": trial.split,
+            }
+        )
+    return {
+        "name": name,
+        "description": f"ALFWorld game folders under {root}, played by the real engine.",
+        "version": 1,
+        "world": "alfworld/v1",
+        "defaults": {"max_ticks": 150, "max_subgoals": 30, "seeds": [0]},
+        "tasks": entries,
+    }
+
+
 def main(argv: list[str] | None = None) -> None:
     from sim.alfworld.world import cache_dir
 
@@ -199,8 +235,20 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--games", type=Path, default=None, help="where game folders go")
     p.add_argument("--suite", type=Path, default=None, help="write a suite YAML here")
     p.add_argument("--name", default=None, help="suite name (default alfworld_<split>)")
+    p.add_argument(
+        "--from-games",
+        type=Path,
+        default=None,
+        help="instead of generating, write a suite of the real game folders under this path",
+    )
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.from_games is not None:
+        out = args.suite or Path(f"{args.name or 'alfworld_games'}.yaml")
+        data = suite_from_games(args.from_games, args.name or out.stem)
+        out.write_text(dump_suite(data))
+        log.info("%d game folders: suite written to %s", len(data["tasks"]), out)
+        return
     games = args.games or cache_dir()
     made: list[Made] = []
     for kind in args.types:
