@@ -63,7 +63,14 @@ class AlfWorld(World):
         ~/.cache/steve-evolving/alfworld); `parse_cache`: keep TextWorld's template parses;
         `subgoal_steps`: engine commands one subgoal may use; `check`: have the engine's
         planner solve each newly generated game before it is played."""
-        from sim.alfworld.engine import Engine
+        try:
+            from sim.alfworld.engine import Engine
+        except ImportError as exc:
+            raise ImportError(
+                f"{self.id} needs the alfworld extra ({exc.name} is missing): "
+                "`make install-alfworld`, or pip install 'steve-evolving[alfworld]' with this "
+                "environment's python first on PATH (fast-downward builds from source)"
+            ) from exc
 
         self.rules = Rules.load()
         self.games = Path(games).expanduser() if games is not None else cache_dir()
