@@ -24,6 +24,10 @@ _GUARDABLE = {
     FailureCause.RECIPE_FAIL,
     FailureCause.SMELT_FAIL,
     FailureCause.TARGET_UNREACHABLE,
+    # household world: a closed receptacle, the wrong appliance, empty hands
+    FailureCause.RECEPTACLE_CLOSED,
+    FailureCause.WRONG_APPLIANCE,
+    FailureCause.NOT_HOLDING,
 }
 
 
@@ -104,7 +108,10 @@ class RuleDistiller:
         return report
 
     def _failure(self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport) -> None:
-        if tup.diagnosis.cause in _GUARDABLE:
+        cause = tup.diagnosis.cause
+        if cause in _GUARDABLE or (
+            cause is FailureCause.OBJECT_NOT_FOUND and tup.diagnosis.details.get("needs")
+        ):  # not found: guarded only with a condition to lift it, else it blocks for good
             self._guardrail(store, tup, report)
         elif tup.diagnosis.cause in _HURT:
             self._task_guardrail(store, tup, report)
