@@ -1,6 +1,8 @@
 """Plan-call latency and tokens/s of the LLM planner: the in-process llama.cpp backend and the
 same model behind an OpenAI-compatible server (llama-cpp-python's, started here on 127.0.0.1),
-side by side in one run, interleaved call by call so that machine noise hits all alike.
+side by side in one run, interleaved call by call so that machine noise hits all alike. Each
+configuration has a model instance (a server) of its own, so that each reuses the cached prompt
+prefix (system prompt and worked examples) only of its own previous call, as the planner does.
 
 Every call is a real `LLMPlanner.plan` on a CraftWorld state (five tasks, seeds 0-4), with the
 same prompt (worked examples, recipe facts) and plan schema for every configuration. The
@@ -139,14 +141,23 @@ def main() -> None:
     model = resolve_model(args.model)
     world = sim.make("craftworld/v1")
     cases = states(world)
+    # one model instance per configuration (and one server per server configuration): llama.cpp
+    # reuses the cached prefix of the previous prompt, and the worked examples make the shared
+    # prefix most of each prompt, so two configurations on one instance would measure each
+    # other's cache
     t0 = time.perf_counter()
     local = make_client("local", model=args.model, n_threads=args.threads)
     load_s = time.perf_counter() - t0
-    stock = make_client("local", model=args.model, n_threads=args.threads, converter="llama_cpp")
     clients: dict[str, tuple[LLMClient, int]] = {
-        "local/none": (NoSchema(local), args.rounds),
+        "local/none": (
+            NoSchema(make_client("local", model=args.model, n_threads=args.threads)),
+            args.rounds,
+        ),
         "local/prefix-tree": (local, args.rounds),
-        "local/llama.cpp": (stock, args.stock_rounds),
+        "local/llama.cpp": (
+            make_client("local", model=args.model, n_threads=args.threads, converter="llama_cpp"),
+            args.stock_rounds,
+        ),
     }
     if args.alt_threads:
         alt = make_client("local", model=args.model, n_threads=args.alt_threads)
@@ -154,30 +165,30 @@ def main() -> None:
     if args.transformers:
         hf = make_client("transformers", model=args.model, n_threads=args.threads)
         clients["transformers"] = (hf, args.rounds)
-    proc = None
-    if not args.no_server:
-        proc, url = start_server(model, args.threads)
-        for name, mode, rounds in (
-            ("prefix-tree", "grammar", args.rounds),
-            ("json_object", "json_object", args.stock_rounds),
-        ):
-            client = make_client(
-                "openai", model=model.name, base_url=url, structured=mode, timeout=300
-            )
-            clients[f"server/{name}"] = (client, rounds)
-    planners = {
-        name: (
-            LLMPlanner(c, world, max_tokens=args.max_tokens, narrow=not args.wide),
-            rounds,
-        )
-        for name, (c, rounds) in clients.items()
-    }
+    procs: list[subprocess.Popen[bytes]] = []
     stats: dict[str, Stats] = defaultdict(Stats)
     try:
-        for task, state in cases[:1]:  # warm-up: first calls page the weights in
-            for name, (planner, _) in planners.items():
-                if not name.endswith(("llama.cpp", "json_object")):  # (too slow to spare)
-                    planner.plan(task, state, Briefing())
+        if not args.no_server:
+            for name, mode, rounds in (
+                ("prefix-tree", "grammar", args.rounds),
+                ("json_object", "json_object", args.stock_rounds),
+            ):
+                proc, url = start_server(model, args.threads)
+                procs.append(proc)
+                client = make_client(
+                    "openai", model=model.name, base_url=url, structured=mode, timeout=300
+                )
+                clients[f"server/{name}"] = (client, rounds)
+        planners = {
+            name: (
+                LLMPlanner(c, world, max_tokens=args.max_tokens, narrow=not args.wide),
+                rounds,
+            )
+            for name, (c, rounds) in clients.items()
+        }
+        for task, state in cases[:1]:  # warm-up: page the weights in, cache the examples
+            for planner, _ in planners.values():
+                planner.plan(task, state, Briefing())
         for r in range(max(args.rounds, args.stock_rounds)):
             for task, state in cases:
                 for name, (planner, rounds) in planners.items():
@@ -191,7 +202,7 @@ def main() -> None:
                     s.valid += res.error is None
             console.log(f"round {r + 1} done")
     finally:
-        if proc is not None:
+        for proc in procs:
             proc.terminate()
             proc.wait(timeout=30)
     report(stats, load_s, model, args)

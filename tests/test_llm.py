@@ -704,6 +704,13 @@ def test_gbnf_prefix_tree_admits_exactly_the_schema() -> None:
     assert not ok(("mine", "stone", 0)) and not ok()
     assert not ok(*[("mine", "stone", 1)] * 3), "at most max_steps"
     assert rx.fullmatch('{ "plan": [{"verb": "mine", "target": "stone", "count": 7} ] }')
+    capped = plan_schema(allowed, 2, max_count=16, single=["craft"], caps={"stone_bricks": 3})
+    rx = _gbnf_regex(schema_to_gbnf(capped))
+    assert rx.fullmatch(_plan(("mine", "stone_bricks", 3), ("mine", "stone", 16)))
+    assert not rx.fullmatch(_plan(("mine", "stone_bricks", 4)))
+    assert not rx.fullmatch(_plan(("mine", "stone", 17))) and not rx.fullmatch(
+        _plan(("craft", "stick", 2))
+    )
     assert not rx.fullmatch('{"plan": [{"target": "stone", "verb": "mine", "count": 7}]}')
 
 

@@ -142,8 +142,10 @@ class LLMPlanner:
             outcome = f'The step "{failed.text()}" failed ({diagnosis.cause.value})'
             if d.get("needs"):
                 outcome += f": it needs {d['needs']}"
-            if diagnosis.evidence:  # the first piece of trace evidence; more is noise here
-                outcome += f" ({diagnosis.evidence[0]})"
+            if diagnosis.evidence and not d.get("remedy_verb"):
+                # trace evidence only where there is no fix to name: to a small model, a
+                # long event record is noise that drowns the fix
+                outcome += f" ({_clip(diagnosis.evidence[0])})"
             outcome += "."
         if d.get("remedy_verb"):
             target = str(d.get("remedy_target", ""))
@@ -260,6 +262,10 @@ class LLMPlanner:
 
 def _key(task: Task, state: WorldState) -> str:
     return f"{task.id}|{state.model_dump_json()}"
+
+
+def _clip(text: str, n: int = 120) -> str:
+    return text if len(text) <= n else text[: n - 3] + "..."
 
 
 def _squeeze(text: str) -> str:
