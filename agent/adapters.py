@@ -69,6 +69,7 @@ class HouseholdAdapter:
 
 ADAPTERS: dict[str, Callable[[World, Task], TaskAdapter]] = {
     "craftworld": CraftAdapter,
+    "minecraft": CraftAdapter,  # real Minecraft: the same tech tree, the same recipe graph
     "alfworld": HouseholdAdapter,
 }
 

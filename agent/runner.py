@@ -181,7 +181,7 @@ def run_suite(
 
         return run_parallel(cfg, on_episode, resume)
     suite_path = Path(cfg.suite)
-    world = sim.make(_world_id(suite_path))
+    world = sim.make(_world_id(suite_path), **world_options(suite_path, cfg))
     suite = load_suite(suite_path, known_items=world.item_names())
     method = get_method(cfg.method)
     planner = make_planner(cfg, world)
@@ -270,6 +270,17 @@ def stream(tasks: list[tuple[Task, list[int]]], cfg: RunConfig) -> list[tuple[Ta
         return [(task, seed) for task, seeds in chosen for seed in seeds]
     every = sorted({s for _, seeds in chosen for s in seeds})
     return [(task, seed) for seed in every for task, seeds in chosen if seed in seeds]
+
+
+def world_options(path: Path, cfg: RunConfig) -> dict[str, Any]:
+    """The suite's `world_options`, overridden by `--option world.KEY=VALUE` (e.g. the host
+    and port of a Minecraft server)."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        raw = None  # load_suite reports the problem with file and line
+    options = raw.get("world_options") if isinstance(raw, dict) else None
+    return {**(options if isinstance(options, dict) else {}), **cfg.extra.get("world", {})}
 
 
 def _world_id(path: Path) -> str:

@@ -47,3 +47,4 @@ def make(world_id: str, **options: Any) -> World:
 
 # worlds whose heavy dependencies are extras: their modules load only when one is made
 register("alfworld/v1", "sim.alfworld.world:AlfWorld")
+register("minecraft/v1", "sim.minecraft.world:MinecraftWorld")

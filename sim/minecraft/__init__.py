@@ -1,0 +1,1 @@
+"""Real Minecraft through mineflayer: a Node sidecar driven over JSON-lines RPC (minecraft/v1)."""
