@@ -7,7 +7,7 @@ SUITE ?= wooden
 ARGS ?=
 
 .PHONY: run run-symbolic test test-slow test-optional lint install install-llm install-hf install-vector install-viz install-ray \
-	install-alfworld clean
+	install-alfworld install-minecraft clean
 
 $(BIN)/steve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -54,6 +54,17 @@ $(VENV)/.alfworld: $(BIN)/steve
 
 install-alfworld: $(VENV)/.alfworld
 
+# the minecraft/v1 world's Node side (sim/minecraft/sidecar): mineflayer and its plugins, and
+# flying-squid for the local test server, exactly as package-lock.json pins them. Needs Node
+# 18+ (tested on 20); without npm it says so and the minecraft tests skip.
+SIDECAR := sim/minecraft/sidecar
+$(SIDECAR)/node_modules/.installed: $(SIDECAR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix $(SIDECAR) --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the minecraft/v1 world and its tests are skipped"; fi
+
+install-minecraft: $(SIDECAR)/node_modules/.installed
+
 # parallel rollouts on Ray (agent.parallel; docs/ray.md)
 $(VENV)/.ray: $(BIN)/steve
 	$(BIN)/pip install -q -e '.[dev,ray]'
@@ -97,10 +108,10 @@ test-slow: install-llm
 	$(BIN)/pytest -q -m slow
 
 # the tests that need the optional extras (they skip without them); CI runs them last
-test-optional: install-vector install-hf install-viz install-alfworld install-ray
+test-optional: install-vector install-hf install-viz install-alfworld install-ray install-minecraft
 	$(BIN)/pytest -q -m '' tests/test_store_reliability.py tests/test_store_indices.py \
 		tests/test_llm.py tests/test_viz.py tests/test_alfworld.py \
-		tests/test_parallel.py
+		tests/test_parallel.py tests/test_minecraft.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
