@@ -5,7 +5,8 @@ For models that have no GGUF, or for comparing llama.cpp against the reference i
 which is slow, so the result is cached once as safetensors (under `cache_dir`, by default
 `$STEVE_CACHE` or `~/.cache/steve-evolving`) and later loads read the cache. Nothing is fetched
 from a hub. torch, transformers and xgrammar are imported only here (install torch first, then
-`pip install transformers gguf` and `pip install --no-deps xgrammar`).
+`pip install transformers gguf` and `pip install --no-deps xgrammar`). `adapter` is a peft
+LoRA adapter folder (what `steve train` writes, `agent/rl`), merged into the weights on load.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class TransformersClient:
         device: str = "cpu",
         seed: int = 0,
         n_threads: int | None = None,
+        adapter: str | None = None,
     ) -> None:
         if base_url:
             raise LLMError("the transformers backend takes no base_url", backend="transformers")
@@ -76,6 +78,9 @@ class TransformersClient:
         auto_tok, auto_lm = transformers.AutoTokenizer, transformers.AutoModelForCausalLM
         self._tok = auto_tok.from_pretrained(folder, local_files_only=True)
         self._lm = auto_lm.from_pretrained(folder, local_files_only=True).to(device).eval()
+        if adapter:
+            self._lm = self._merge_adapter(Path(adapter).expanduser())
+            self.model = f"{self.model}+{Path(adapter).name}"
         vocab = getattr(self._lm.config, "vocab_size", None) or len(self._tok)
         info = xgrammar.TokenizerInfo.from_huggingface(self._tok, vocab_size=vocab)
         self._compiler = xgrammar.GrammarCompiler(info)
@@ -84,6 +89,20 @@ class TransformersClient:
 
     def __repr__(self) -> str:
         return f"TransformersClient(model={self.model!r}, device={self.device!r})"
+
+    def _merge_adapter(self, adapter: Path) -> Any:
+        """The base model with a trained LoRA adapter merged in: generation then costs what
+        the base model's does (an unmerged adapter adds a matmul per layer and token)."""
+        if not (adapter / "adapter_config.json").exists():
+            raise LLMError(f"{adapter}: not a peft adapter folder", backend="transformers")
+        try:
+            peft: Any = importlib.import_module("peft")
+        except ImportError as exc:
+            raise LLMError(
+                "an adapter needs peft: pip install peft", backend="transformers"
+            ) from exc
+        tuned = peft.PeftModel.from_pretrained(self._lm, str(adapter), is_trainable=False)
+        return tuned.merge_and_unload().eval()
 
     def _materialize(self, source: Path, cache_dir: Path) -> Path:
         """A folder transformers loads fast: the model folder itself, or a GGUF's cached copy."""
@@ -129,6 +148,13 @@ class TransformersClient:
     def complete(
         self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
     ) -> Completion:
+        return self.generate(messages, schema, **sampling)[0]
+
+    def generate(
+        self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
+    ) -> tuple[Completion, Any, Any]:
+        """`complete`, with the prompt's and the reply's token ids (1-D tensors): what a
+        policy-gradient step trains on (`agent.rl.policy`)."""
         params = with_defaults(sampling)
         torch = self._torch
         t0 = time.perf_counter()
@@ -151,7 +177,7 @@ class TransformersClient:
         n_in = int(ids["input_ids"].shape[1])
         new = out[0, n_in:]
         text = self._tok.decode(new, skip_special_tokens=True)
-        return Completion(
+        done = Completion(
             text=text,
             parsed=parse_json(text) if schema is not None else None,
             prompt_tokens=n_in,
@@ -160,3 +186,4 @@ class TransformersClient:
             backend=self.backend,
             model=self.model,
         )
+        return done, ids["input_ids"][0], new
