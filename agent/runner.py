@@ -69,9 +69,10 @@ def _llm(cfg: RunConfig, world: World) -> Planner:
     from agent.llm import make_client
     from agent.planner.llm import LLMPlanner
 
-    opts = dict(cfg.extra.get("llm", {}))  # e.g. {"cassette": PATH, "timeout": 30}
+    opts = dict(cfg.extra.get("llm", {}))  # e.g. {"cassette": PATH, "adapter": PATH}
     client = make_client(cfg.planner, model=cfg.model, base_url=cfg.base_url, **opts)
-    return LLMPlanner(client, world)
+    # e.g. {"examples": False, "max_steps": 2}: what a trained adapter was trained with
+    return LLMPlanner(client, world, **cfg.extra.get("planner", {}))
 
 
 def _fallible(cfg: RunConfig, world: World) -> Planner:
