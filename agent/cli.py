@@ -309,6 +309,40 @@ def eval_(
     console.print(f"report: {result.report_dir / 'report.md'}")
 
 
+@app.command()
+def train(
+    config: Annotated[Path, typer.Option(help="A training config (YAML; agent/rl/configs/).")],
+    steps: Annotated[int | None, typer.Option(min=0, help="Override the config's steps.")] = None,
+    out: Annotated[str | None, typer.Option(help="Where training directories go.")] = None,
+    name: Annotated[str | None, typer.Option(help="The training directory's name.")] = None,
+) -> None:
+    """GRPO for the LLM planner (and the extractor, when co-evolving): the rl extra."""
+    try:
+        from agent.rl.config import ConfigError, load_config
+        from agent.rl.trainer import train as run_training
+
+        cfg = load_config(config, steps=steps, out=out, name=name)
+    except ImportError as exc:
+        raise _fail(str(exc)) from None
+    except ConfigError as exc:
+        raise _fail(str(exc)) from None
+
+    def show(step: int, m: dict[str, float]) -> None:
+        keys = ("train/reward", "train/success", "planner/grad_norm", "reward/extractor")
+        shown = ", ".join(f"{k} {m[k]:.3f}" for k in keys if k in m)
+        console.print(f"step {step}/{cfg.steps}: {shown}, {m['time/step_s']:.1f}s")
+
+    try:
+        result = run_training(cfg, on_step=show)
+    except (ImportError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"training directory: {result.run_dir}")
+    console.print(
+        f"adapter: {result.adapter} (steve run SUITE --planner transformers"
+        f" --option llm.adapter={result.adapter} ...)"
+    )
+
+
 @suite_app.command("validate")
 def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML files.")]) -> None:
     """Check suite files: syntax, fields, types and item names; errors give file:line: field."""

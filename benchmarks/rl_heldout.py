@@ -1,0 +1,87 @@
+"""Trained against untrained planner on held-out CraftWorld tasks, side by side in one run.
+
+Evaluates the bundled SmolLM2 planner (transformers backend, greedy, the config's prompt and
+grammar options) on the config's held-out tasks and seeds, trains a LoRA adapter with GRPO on
+the config's training tasks (`agent.rl.trainer.train`), loads the adapter back through the
+backend's `adapter` option (what `steve run --option llm.adapter=PATH` does) and evaluates
+again on the same tasks and seeds. Prints per-episode rows, success rates, mean shaped reward
+and progress, s/step, the seeds and the command.
+
+    make install-rl
+    nice -n 10 .venv/bin/python benchmarks/rl_heldout.py \
+        --config agent/rl/configs/wooden_grpo.yaml --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from agent.llm import make_client
+from agent.rl.config import load_config
+from agent.rl.reward import Rollout
+from agent.rl.trainer import evaluate, pick, suite_tasks, train
+
+
+def rate(rows: list[Rollout]) -> str:
+    wins = sum(r.success for r in rows)
+    return f"{wins}/{len(rows)} ({100 * wins / max(1, len(rows)):.0f}%)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="agent/rl/configs/wooden_grpo.yaml")
+    ap.add_argument("--steps", type=int, default=None, help="override the config's steps")
+    ap.add_argument("--out", default="runs/rl")
+    ap.add_argument("--name", default=None)
+    ap.add_argument("--adapter", default=None, help="evaluate this adapter; do not train")
+    args = ap.parse_args()
+    cfg = load_config(args.config, steps=args.steps, out=args.out, name=args.name)
+    world, tasks = suite_tasks(cfg)
+    held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
+    opts = {"model": cfg.model, "n_threads": cfg.threads, "seed": cfg.seed}
+
+    t0 = time.perf_counter()
+    before = evaluate(make_client("transformers", **opts), world, held_out, cfg.eval_seeds, cfg)
+    eval_s = time.perf_counter() - t0
+    print(f"untrained: {rate(before)} in {eval_s:.0f}s", flush=True)
+    adapter, step_s, run_dir = args.adapter, float("nan"), None
+    if adapter is None:
+        t0 = time.perf_counter()
+        result = train(cfg, on_step=lambda s, m: print(
+            f"step {s}: reward {m['train/reward']:+.3f} success {m['train/success']:.2f} "
+            f"grad {m['planner/grad_norm']:.3f} {m['time/step_s']:.0f}s", flush=True))  # fmt: skip
+        step_s = (time.perf_counter() - t0) / max(1, cfg.steps)
+        adapter, run_dir = str(result.adapter), result.run_dir
+    trained_client = make_client("transformers", adapter=adapter, **opts)
+    after = evaluate(trained_client, world, held_out, cfg.eval_seeds, cfg)
+
+    print(f"\n{'task':<24}{'seed':>5}  {'untrained':>22}  {'trained':>22}")
+    for b, a in zip(before, after, strict=True):
+        cell = [f"{'yes' if r.success else 'no'} p={r.progress:.2f} n={r.steps}" for r in (b, a)]
+        print(f"{b.task_id:<24}{b.seed:>5}  {cell[0]:>22}  {cell[1]:>22}")
+    for label, rows in (("untrained", before), ("trained", after)):
+        reward = statistics.fmean(r.reward for r in rows)
+        progress = statistics.fmean(r.progress for r in rows)
+        print(f"{label:>10}: success {rate(rows)}, reward {reward:+.3f}, progress {progress:.2f}")
+    print(f"training: {cfg.steps} steps x {cfg.group_size} rollouts, {step_s:.1f} s/step; "
+          f"train tasks {cfg.train_tasks} seeds {cfg.train_seeds}; held-out {cfg.eval_tasks} "
+          f"seeds {cfg.eval_seeds}; seed {cfg.seed}; adapter {adapter}")  # fmt: skip
+    print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
+    if run_dir is not None:
+        report = {
+            "untrained": [vars(r) | {"turns": len(r.turns)} for r in before],
+            "trained": [vars(r) | {"turns": len(r.turns)} for r in after],
+            "steps": cfg.steps,
+            "s_per_step": step_s,
+        }
+        (run_dir / "heldout.json").write_text(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()
