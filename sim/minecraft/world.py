@@ -48,6 +48,7 @@ EVENT_CAUSES = {
 }
 """Trace events of this world's own, beyond `sim.events`, and the causes they are evidence of."""
 TICK_MS = 50  # a server runs 20 ticks a second: an attempt's ticks are its wall time
+FRESH_S = 2.0  # a state read this recently is what a subgoal starts from (saves a round trip)
 
 
 class MinecraftConnectionError(ConnectionError):
@@ -94,7 +95,9 @@ class MinecraftWorld(World):
         self.auto_equip = False
         self._dead = False
         self.rpc_calls = 0
+        self.verb_ms = 0.0  # what the last subgoal's verbs took inside Node (benchmarks)
         self.last = WorldState(world=self.id)
+        self._last_at = 0.0
         self._watch = sorted(b for b in self.rules.blocks if _interesting(b))
 
     # ---- the World interface ----------------------------------------------------------------
@@ -160,9 +163,11 @@ class MinecraftWorld(World):
         attempt = Attempt(subgoal, tick_limit=limit, guarded=subgoal.verb not in UNGUARDED)
         cause, message = FailureCause.NONE, "ok"
         fail: Failure | None = None
+        self.verb_ms = 0.0
         try:
             self.ensure()
-            self.last = self.state()
+            if time.monotonic() - self._last_at > FRESH_S:
+                self.last = self.state()
             message = self._run(subgoal, attempt)
         except Failure as exc:
             fail, cause, message = exc, exc.cause, exc.message
@@ -183,6 +188,7 @@ class MinecraftWorld(World):
 
     def state(self) -> WorldState:
         raw = self.rpc("state", {"names": self._watch}, timeout=15.0)
+        self._last_at = time.monotonic()
         inventory = {k: int(v) for k, v in sorted(raw["inventory"].items()) if v > 0}
         if self.equipped not in inventory:
             self.equipped = None
@@ -331,6 +337,7 @@ class MinecraftWorld(World):
         return max(1000, min(left * TICK_MS, int(self.subgoal_timeout * 1000)))
 
     def account(self, att: Attempt, ms: float) -> None:
+        self.verb_ms += ms
         ticks = round(ms / TICK_MS)
         att.ticks += ticks
         self.tick += ticks
