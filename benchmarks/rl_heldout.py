@@ -44,7 +44,7 @@ def main() -> None:
     cfg = load_config(args.config, steps=args.steps, out=args.out, name=args.name)
     world, tasks = suite_tasks(cfg)
     held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
-    opts = {"model": cfg.model, "n_threads": cfg.threads, "seed": cfg.seed}
+    opts = {"model": cfg.model, "n_threads": cfg.threads, "seed": cfg.seed, "device": cfg.device}
 
     t0 = time.perf_counter()
     before = evaluate(make_client("transformers", **opts), world, held_out, cfg.eval_seeds, cfg)

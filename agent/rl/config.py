@@ -94,6 +94,7 @@ class TrainConfig(_Strict):
     scale_rewards: bool = Field(True, description="Divide advantages by the group's std.")
     seed: int = Field(0, description="Seeds sampling, task order and LoRA initialisation.")
     threads: int | None = Field(None, ge=1, description="torch threads (default: half).")
+    device: str = Field("cpu", description="torch device of the models (cpu, cuda, cuda:1).")
     lora: LoraOptions = Field(default_factory=LoraOptions)
     reward: RewardOptions = Field(default_factory=RewardOptions)
     planner: PlannerOptions = Field(default_factory=PlannerOptions)

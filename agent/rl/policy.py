@@ -82,6 +82,7 @@ class Policy:
         learning_rate: float = 1e-4,
         seed: int = 0,
         threads: int | None = None,
+        device: str = "cpu",
     ) -> None:
         torch, peft = require_rl()
         from agent.llm.hf import TransformersClient
@@ -89,7 +90,7 @@ class Policy:
         # denormal floats make CPU matmuls many times slower once weights are tiny updates
         torch.set_flush_denormal(True)
         self.torch = torch
-        self.client = TransformersClient(model, seed=seed, n_threads=threads)
+        self.client = TransformersClient(model, seed=seed, n_threads=threads, device=device)
         torch.manual_seed(seed)  # the adapter's initialisation
         config = peft.LoraConfig(
             r=lora.r,
@@ -155,6 +156,7 @@ class Policy:
             logits = self.model(input_ids=ids, logits_to_keep=n + 1).logits
         logits = logits[0, :-1].float()  # position t predicts reply token t
         bias = self._grammar_bias(turn, n, int(logits.shape[-1]))
+        bias = bias.to(logits.device)  # the mask is built on the CPU (xgrammar's kernel)
         free = torch.isfinite(bias).sum(-1) > 1
         return selective_log_softmax(logits + bias, reply, temperature), free
 

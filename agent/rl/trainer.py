@@ -137,7 +137,12 @@ def train(cfg: TrainConfig, on_step: Callable[[int, Metrics], None] | None = Non
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(), sort_keys=False))
     rng = random.Random(cfg.seed)
-    opts: dict[str, Any] = {"model": cfg.model, "seed": cfg.seed, "threads": cfg.threads}
+    opts: dict[str, Any] = {
+        "model": cfg.model,
+        "seed": cfg.seed,
+        "threads": cfg.threads,
+        "device": cfg.device,
+    }
     planner = Policy(cfg.lora, learning_rate=cfg.learning_rate, **opts)
     extractor = (
         Policy(cfg.lora, learning_rate=cfg.coevolve.learning_rate, **opts)
