@@ -12,7 +12,7 @@ import pytest
 
 from agent.rl.config import ConfigError, TrainConfig, load_config
 from agent.rl.grpo import assign_advantages, group_advantages
-from agent.rl.reward import Rollout, shaped_reward
+from agent.rl.reward import Rollout, pace, shaped_reward
 
 SMOKE = Path(__file__).parents[1] / "agent" / "rl" / "configs" / "smoke.yaml"
 
@@ -46,6 +46,10 @@ def test_shaped_reward_gives_partial_credit() -> None:
     half = Rollout("t", 0, [], False, 8, 8, progress=0.5)
     won = Rollout("t", 0, [], True, 4, 8, progress=1.0)
     assert shaped_reward(none, opts) < shaped_reward(half, opts) < shaped_reward(won, opts)
+    lines = [{"diagnosis": {"task_progress": p}} for p in (0.0, 0.5, 0.5)]
+    late = [{"diagnosis": {"task_progress": p}} for p in (0.0, 0.0, 0.5)]
+    assert pace(lines, False, 4) == 0.375 and pace(late, False, 4) == 0.25
+    assert pace(lines[:1], True, 4) == 0.75
 
 
 def _needs_rl() -> None:

@@ -42,6 +42,9 @@ class RewardOptions(_Strict):
     progress: float = Field(
         0.5, description="Times the best task progress (0..1) reached: partial credit."
     )
+    pace: float = Field(
+        0.5, description="Times the mean progress over the budget: sooner scores higher."
+    )
     steps: float = Field(0.1, description="Penalty times the fraction of the subgoal budget used.")
     invalid: float = Field(0.1, description="Penalty per unusable reply (PLAN_PARSE_FAIL).")
 

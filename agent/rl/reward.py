@@ -28,6 +28,7 @@ class Rollout:
     steps: int
     max_subgoals: int
     progress: float = 0.0  # the best task progress any attempt reached, 0..1
+    pace: float = 0.0  # the mean task progress over the subgoal budget, 0..1
     invalid: int = 0  # unusable replies (PLAN_PARSE_FAIL)
     reward: float = 0.0
     advantage: float = 0.0
@@ -39,12 +40,23 @@ def best_progress(lines: Sequence[dict[str, Any]]) -> float:
     return max((float(ln["diagnosis"].get("task_progress", 0.0)) for ln in lines), default=0.0)
 
 
+def pace(lines: Sequence[dict[str, Any]], success: bool, budget: int) -> float:
+    """The area under the episode's progress curve: task progress after each attempt, the
+    last value held to the end of the subgoal budget (1 once the goal is reached). Two
+    episodes that got equally far differ in how soon they got there; with best progress
+    alone, a group of four that all stalled at the same rung had zero variance."""
+    curve = [float(ln["diagnosis"].get("task_progress", 0.0)) for ln in lines][:budget]
+    last = 1.0 if success else (curve[-1] if curve else 0.0)
+    return (sum(curve) + last * (budget - len(curve))) / max(1, budget)
+
+
 def shaped_reward(r: Rollout, opts: RewardOptions) -> float:
-    """success + partial progress - budget used - unusable replies (weights in `opts`)."""
+    """success + partial progress + pace - budget used - unusable replies (`opts` weights)."""
     used = r.steps / max(1, r.max_subgoals)
     return (
         opts.success * float(r.success)
         + opts.progress * (1.0 if r.success else r.progress)
+        + opts.pace * r.pace
         - opts.steps * used
         - opts.invalid * r.invalid
     )

@@ -13,7 +13,7 @@ from agent.methods import METHODS, Method
 from agent.planner.llm import LLMPlanner
 from agent.rl.config import PlannerOptions, RewardOptions
 from agent.rl.policy import Recorder
-from agent.rl.reward import Rollout, best_progress, shaped_reward
+from agent.rl.reward import Rollout, best_progress, pace, shaped_reward
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.schema import ExperienceTuple
 from knowledge.store import ExperienceStore
@@ -88,6 +88,7 @@ def play(
         steps=result.steps,
         max_subgoals=task.max_subgoals,
         progress=best_progress(lines),
+        pace=pace(lines, result.success, task.max_subgoals),
         invalid=result.causes.get("PLAN_PARSE_FAIL", 0),
         info={"llm_calls": result.llm_calls, "error": result.error},
     )
