@@ -100,7 +100,7 @@ class Policy:
             task_type="CAUSAL_LM",
         )
         self.model = peft.get_peft_model(self.client._lm, config)
-        self.model.eval()  # no dropout in sampling; LoRA dropout (if any) is the only noise
+        self.model.eval()  # sampling; grpo_update switches to train mode (LoRA dropout, if set)
         self.client._lm = self.model  # rollouts sample through the adapter
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=learning_rate, weight_decay=0.0)
