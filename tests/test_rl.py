@@ -74,8 +74,8 @@ def test_grpo_step_moves_lora_weights_and_the_adapter_plans(tmp_path: Path) -> N
 
     cfg = load_config(SMOKE)
     world = sim.make("craftworld/v1")
-    task = Task(id="planks", instruction="Craft four oak planks.", goal=Goal(item="oak_planks",
-                count=4), max_subgoals=1)  # fmt: skip
+    goal = Goal(item="oak_planks", count=4)
+    task = Task(id="planks", instruction="Craft four oak planks.", goal=goal, max_subgoals=1)
     policy = Policy(cfg.lora, learning_rate=1e-3, seed=0)
     rec = policy.recorder(temperature=1.0)
     rollouts = [play(rec, world, task, 0, cfg.planner, cfg.reward) for _ in range(2)]
@@ -116,3 +116,24 @@ def test_steve_train_writes_checkpoints_and_metrics(tmp_path: Path) -> None:
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert row["step"] == 1 and "train/reward" in row and "planner/grad_norm" in row
     assert any((run / "tb").iterdir()), "TensorBoard events were written"
+
+
+@pytest.mark.slow
+def test_coevolution_step_logs_both_rewards_and_saves_both_adapters(tmp_path: Path) -> None:
+    _needs_rl()
+    from agent.rl.trainer import train
+
+    cfg = load_config(SMOKE).model_copy(
+        update={"train_tasks": ["craft_wooden_pickaxe"], "steps": 1, "out": str(tmp_path)}
+    )
+    cfg.coevolve = cfg.coevolve.model_copy(update={"enabled": True, "max_failures": 1})
+    cfg.planner = cfg.planner.model_copy(update={"max_tokens": 40})  # a whole pickaxe step
+    result = train(cfg)
+    row = result.history[0]
+    assert row["coevolve/failures"] == 1, "two subgoals never make a pickaxe: the probe fails"
+    for key in ("reward/solver", "reward/solver_without", "reward/extractor", "planner/loss"):
+        assert key in row
+    assert row["extractor/guardrails"] >= 1, row
+    step = result.run_dir / "checkpoints" / "step-00001"
+    assert (step / "planner" / "adapter_config.json").exists()
+    assert (step / "extractor" / "adapter_config.json").exists()

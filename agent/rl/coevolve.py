@@ -50,13 +50,13 @@ def coevolve_step(
     planner: Policy, extractor: Policy, world: World, task: Task, seed: int, cfg: TrainConfig
 ) -> CoevolveResult:
     co, solve = cfg.coevolve, planner.recorder(cfg.temperature)
+    game = (solve, world, task, seed, cfg.planner, cfg.reward)
 
     def run(store: ExperienceStore | None = None) -> Rollout:
         # without experience: an empty store all the same, so the tuples get ids to cite
         keep, held = Keep(), store if store is not None else ExperienceStore(":memory:")
         try:
-            r = play(solve, world, task, seed, cfg.planner, cfg.reward, store=held,
-                     method=JUDGED, distiller=keep)  # fmt: skip
+            r = play(*game, store=held, method=JUDGED, distiller=keep)
         finally:
             if store is None:
                 held.close()

@@ -197,8 +197,8 @@ def _step(
             metrics.update(co.metrics)
             continue
         rec = planner.recorder(cfg.temperature)
-        groups.append([play(rec, world, task, seed, cfg.planner, cfg.reward)
-                       for _ in range(cfg.group_size)])  # fmt: skip
+        game = (rec, world, task, seed, cfg.planner, cfg.reward)
+        groups.append([play(*game) for _ in range(cfg.group_size)])
     assign_advantages(groups, cfg.scale_rewards)
     rollouts = [r for g in groups for r in g]
     metrics.update(summary(rollouts, "train"))
