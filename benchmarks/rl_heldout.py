@@ -9,7 +9,10 @@ and progress, s/step, the seeds and the command.
 
     make install-rl
     nice -n 10 .venv/bin/python benchmarks/rl_heldout.py \
-        --config agent/rl/configs/wooden_grpo.yaml --steps 20
+        --config agent/rl/configs/wooden_grpo.yaml --steps 25
+    # an adapter already trained, on held-out seeds of the training tasks:
+    nice -n 10 .venv/bin/python benchmarks/rl_heldout.py --adapter runs/rl/NAME/adapter \
+        --eval-tasks craft_oak_planks,craft_stick,craft_crafting_table --eval-seeds 4,5
 """
 
 from __future__ import annotations
@@ -40,8 +43,17 @@ def main() -> None:
     ap.add_argument("--out", default="runs/rl")
     ap.add_argument("--name", default=None)
     ap.add_argument("--adapter", default=None, help="evaluate this adapter; do not train")
+    ap.add_argument("--eval-tasks", default=None, help="comma-separated: override eval_tasks")
+    ap.add_argument("--eval-seeds", default=None, help="comma-separated: override eval_seeds")
     args = ap.parse_args()
-    cfg = load_config(args.config, steps=args.steps, out=args.out, name=args.name)
+    cfg = load_config(
+        args.config,
+        steps=args.steps,
+        out=args.out,
+        name=args.name,
+        eval_tasks=args.eval_tasks.split(",") if args.eval_tasks else None,
+        eval_seeds=[int(s) for s in args.eval_seeds.split(",")] if args.eval_seeds else None,
+    )
     world, tasks = suite_tasks(cfg)
     held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
     opts = {"model": cfg.model, "n_threads": cfg.threads, "seed": cfg.seed, "device": cfg.device}
