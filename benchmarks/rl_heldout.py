@@ -81,9 +81,14 @@ def main() -> None:
         reward = statistics.fmean(r.reward for r in rows)
         progress = statistics.fmean(r.progress for r in rows)
         print(f"{label:>10}: success {rate(rows)}, reward {reward:+.3f}, progress {progress:.2f}")
-    print(f"training: {cfg.steps} steps x {cfg.group_size} rollouts, {step_s:.1f} s/step; "
-          f"train tasks {cfg.train_tasks} seeds {cfg.train_seeds}; held-out {cfg.eval_tasks} "
-          f"seeds {cfg.eval_seeds}; seed {cfg.seed}; adapter {adapter}")  # fmt: skip
+    trained = (
+        f"{cfg.steps} steps x {cfg.group_size} rollouts, {step_s:.1f} s/step"
+        if args.adapter is None
+        else "not here (the adapter was given)"
+    )
+    print(f"training: {trained}; train tasks {cfg.train_tasks} seeds {cfg.train_seeds}; "
+          f"evaluated on {cfg.eval_tasks} seeds {cfg.eval_seeds}; seed {cfg.seed}; "
+          f"adapter {adapter}")  # fmt: skip
     print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
     if run_dir is not None:
         report = {
