@@ -62,6 +62,7 @@ from agent.runner import (
     make_distiller,
     make_planner,
     stream,
+    world_options,
 )
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.schema import ExperienceTuple, Guardrail
@@ -171,9 +172,9 @@ class Rollout:
     """One worker: a world, a planner and a distiller of its own; plays one episode at a time
     against a private copy of its wave's snapshot. A Ray actor, or in-process (`backend`)."""
 
-    def __init__(self, cfg: RunConfig, world_id: str) -> None:
+    def __init__(self, cfg: RunConfig, world_id: str, options: dict[str, Any]) -> None:
         self.cfg, self.method = cfg, get_method(cfg.method)
-        self.world = sim.make(world_id)
+        self.world = sim.make(world_id, **options)  # the driver read them: workers need no suite
         self.planner = make_planner(cfg, self.world)
         self.distiller = _Recorder(make_distiller(cfg, self.planner))
         self.dirs: dict[bool, Path] = {}  # on tmpfs or not -> a private folder
@@ -268,8 +269,8 @@ Outcome = Played | str  # a played episode, or why it could not be played
 class _LocalPool:
     """One in-process worker: the same driver without Ray (tests, debugging)."""
 
-    def __init__(self, cfg: RunConfig, world_id: str, retries: int) -> None:
-        self.worker, self.retries = Rollout(cfg, world_id), retries
+    def __init__(self, cfg: RunConfig, world: tuple[str, dict[str, Any]], retries: int) -> None:
+        self.worker, self.retries = Rollout(cfg, *world), retries
         self.retried: dict[str, int] = {}
 
     def run(self, jobs: list[Job], snap: bytes | None) -> Iterator[tuple[Job, Outcome]]:
@@ -295,14 +296,14 @@ class _RayPool:
     def __init__(
         self,
         cfg: RunConfig,
-        world_id: str,
+        world: tuple[str, dict[str, Any]],
         workers: int,
         retries: int,
         on_dispatch: OnDispatch | None,
     ) -> None:
         import ray
 
-        self.ray, self.cfg, self.world_id = ray, cfg, world_id
+        self.ray, self.cfg, self.world = ray, cfg, world
         self.retries, self.on_dispatch = retries, on_dispatch
         self.cls = ray.remote(Rollout)
         self.actors = [self._spawn() for _ in range(workers)]
@@ -313,7 +314,7 @@ class _RayPool:
         # Ray's own restarts are off: the driver replaces a dead actor and resubmits its job
         return self.cls.options(
             num_cpus=1, max_restarts=0, max_task_retries=0, runtime_env=_runtime_env()
-        ).remote(self.cfg, self.world_id)
+        ).remote(self.cfg, *self.world)
 
     def run(self, jobs: list[Job], snap: bytes | None) -> Iterator[tuple[Job, Outcome]]:
         ray = self.ray
@@ -383,7 +384,8 @@ def run_parallel(
         raise ValueError(f"workers and wave must be at least 1, got {cfg.workers}, {cfg.wave}")
     suite_path = Path(cfg.suite)
     world_id = _world_id(suite_path)
-    world = sim.make(world_id)
+    options = world_options(suite_path, cfg)
+    world = sim.make(world_id, **options)
     try:
         suite = load_suite(suite_path, known_items=world.item_names())
     finally:
@@ -443,9 +445,9 @@ def run_parallel(
         if jobs:  # (none left on --resume of a finished run: no workers to start)
             t0 = time.perf_counter()
             if backend == "ray":
-                pool = _RayPool(cfg, world_id, cfg.workers, retries, on_dispatch)
+                pool = _RayPool(cfg, (world_id, options), cfg.workers, retries, on_dispatch)
             else:
-                pool = _LocalPool(cfg, world_id, retries)
+                pool = _LocalPool(cfg, (world_id, options), retries)
             timing["start_s"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             play(pool)

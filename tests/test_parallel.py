@@ -112,6 +112,32 @@ def test_a_wave_of_one_replays_the_serial_run(tmp_path: Path) -> None:
     _ids_are_the_stores(local.run_dir)
 
 
+def test_world_options_reach_every_worker(tmp_path: Path, monkeypatch: Any) -> None:
+    """The suite's `world_options` and `--option world.KEY=VALUE` are read by the driver and
+    handed to each worker's world (a Minecraft server's host and port travel this way)."""
+    import sim
+
+    made: list[dict[str, Any]] = []
+    make = sim.make
+
+    def recording(world_id: str, **options: Any) -> Any:
+        made.append(options)
+        return make(world_id, **options)
+
+    monkeypatch.setattr(sim, "make", recording)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(
+        SUITE.replace(
+            "world: craftworld/v1", "world: craftworld/v1\nworld_options: {subgoal_ticks: 50}"
+        )
+    )
+    cfg = RunConfig(suite=str(path), tasks=["pickaxe"], seeds=[0], out=str(tmp_path), method="none")
+    cfg.extra["world"] = {"version": "1.16.5"}
+    result = run_parallel(cfg, backend="local")
+    assert made and all(o == {"subgoal_ticks": 50, "version": "1.16.5"} for o in made)
+    assert not result.episodes[0].success  # 50 ticks a subgoal: too few to fell a tree
+
+
 class Writer:
     """An LLM client for the experience extractor: always the first grounded choice."""
 
