@@ -155,8 +155,10 @@ def run(
     except (SuiteError, StoreError, UnknownWorldError, ValueError, LLMError) as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"{result.run_dir.name}")
-    for col in ("task", "seed", "success", "steps", "ticks", "LLM calls", "tokens", "wall s"):
-        table.add_column(col, justify="left" if col == "task" else "right")
+    longest = max((len(r.task_id) for r in result.episodes), default=4)
+    table.add_column("task", no_wrap=True, min_width=longest)  # the others may wrap, not this
+    for col in ("seed", "success", "steps", "ticks", "LLM calls", "tokens", "LLM s", "wall s"):
+        table.add_column(col, justify="right")
     for r in result.episodes:
         failures = {c: n for c, n in r.causes.items() if c != "NONE"}
         top = max(failures, key=lambda c: failures[c], default="")
@@ -171,11 +173,16 @@ def run(
             str(r.ticks),
             str(r.llm_calls),
             str(r.prompt_tokens + r.completion_tokens),
+            f"{r.llm_latency_s:.2f}",
             f"{r.wall_s:.2f}",
         )
     console.print(table)
     n = len(result.episodes)
     wins = sum(r.success for r in result.episodes)
+    calls = sum(r.llm_calls for r in result.episodes)
+    if calls:
+        spent = sum(r.llm_latency_s for r in result.episodes)
+        console.print(f"LLM: {calls} calls, {spent / calls:.2f} s a call on average")
     console.print(
         f"success {wins}/{n}; planner {planner}"
         + (f" [dim]({PLANNER_KINDS[planner]})[/]" if planner in PLANNER_KINDS else "")

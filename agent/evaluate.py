@@ -75,6 +75,7 @@ class Row:
     blocked: int
     llm_calls: int
     tokens: int
+    llm_s: float
     wall_s: float
     error: str
     top_cause: str
@@ -194,6 +195,7 @@ def load_rows(report_dir: Path, cfg: EvalConfig) -> dict[str, list[Row]]:
                     blocked=r.get("blocked", 0),
                     llm_calls=r["llm_calls"],
                     tokens=r["prompt_tokens"] + r["completion_tokens"],
+                    llm_s=r.get("llm_latency_s", 0.0),  # absent from runs before it was kept
                     wall_s=r["wall_s"],
                     error=r.get("error") or "",
                     top_cause=max(fails, key=lambda c: fails[c], default=""),
@@ -322,6 +324,7 @@ def _summary(rows: dict[str, list[Row]]) -> list[dict[str, Any]]:
                     "errored": sum(bool(r.error) for r in sub),
                     "llm_calls": sum(r.llm_calls for r in sub),
                     "tokens": sum(r.tokens for r in sub),
+                    "llm_s": round(sum(r.llm_s for r in sub), 2),
                     "wall_s": round(sum(r.wall_s for r in sub), 2),
                 }
             )
@@ -413,8 +416,8 @@ def _markdown(
         "## Success by part (95% interval across seeds, or Wilson with one seed)",
         "",
         "| method | part | episodes | success | 95% interval | mean steps | LLM calls |"
-        " tokens | wall s | errored |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " tokens | LLM s | wall s | errored |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         if s["part"].startswith("task:"):
@@ -422,8 +425,8 @@ def _markdown(
         lines.append(
             f"| {s['method']} | {s['part']} | {s['episodes']} | {100 * s['success_rate']:.0f}% |"
             f" {100 * s['ci_low']:.0f}-{100 * s['ci_high']:.0f}% ({s['ci_over']}) |"
-            f" {s['mean_steps']} | {s['llm_calls']} | {s['tokens']} | {s['wall_s']} |"
-            f" {s['errored']} |"
+            f" {s['mean_steps']} | {s['llm_calls']} | {s['tokens']} | {s['llm_s']} |"
+            f" {s['wall_s']} | {s['errored']} |"
         )
     tasks = list(dict.fromkeys(r.task_id for rs in rows.values() for r in rs))
     lines += [

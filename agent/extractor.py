@@ -124,6 +124,7 @@ class LLMDistiller(RuleDistiller):
             report.llm_calls += 1
             report.prompt_tokens += done.prompt_tokens
             report.completion_tokens += done.completion_tokens
+            report.latency_s += done.latency_s
         reply = done.parsed if done.parsed is not None else parse_json(done.text)
         return self._grounded(tup, reply, unless, targets)
 

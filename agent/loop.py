@@ -44,6 +44,7 @@ class EpisodeResult:
     llm_calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    llm_latency_s: float = 0.0  # seconds spent waiting on LLM calls (planner and extractor)
     wall_s: float = 0.0
     replans: int = 0
     blocked: int = 0
@@ -305,6 +306,7 @@ class Episode:
         res.llm_calls += planned.llm_calls
         res.prompt_tokens += planned.prompt_tokens
         res.completion_tokens += planned.completion_tokens
+        res.llm_latency_s = round(res.llm_latency_s + planned.latency_s, 4)
 
 
 def play_oracle(

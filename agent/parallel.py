@@ -631,4 +631,5 @@ def _record(
 def _add(res: EpisodeResult, report: DistillReport) -> None:
     res.llm_calls += report.llm_calls
     res.prompt_tokens += report.prompt_tokens
+    res.llm_latency_s = round(res.llm_latency_s + report.latency_s, 4)
     res.completion_tokens += report.completion_tokens

@@ -39,6 +39,7 @@ class DistillReport:
     llm_calls: int = 0  # what an LLM distiller spent
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    latency_s: float = 0.0
 
     def as_dict(self) -> dict[str, list[int] | list[str]]:
         return {"skills": self.skills, "guardrails": self.guardrails, "retired": self.retired}

@@ -134,7 +134,7 @@ def _rows_for(seeds_ok: dict[int, list[bool]]):
     from agent.evaluate import Row
 
     return [
-        Row("m", i, "t", "g", "seen", seed, ok, 1, 1, 0, 0, 0, 0, 0.0, "", "")
+        Row("m", i, "t", "g", "seen", seed, ok, 1, 1, 0, 0, 0, 0, 0.0, 0.0, "", "")
         for seed, oks in seeds_ok.items()
         for i, ok in enumerate(oks)
     ]

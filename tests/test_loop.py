@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from agent.runner import RunConfig, run_suite
@@ -170,7 +171,7 @@ def test_a_plan_that_runs_out_is_continued(tmp_path: Path, monkeypatch) -> None:
     class Short(SymbolicPlanner):
         def plan(self, task, state, briefing):  # type: ignore[no-untyped-def]
             full = super().plan(task, state, briefing)
-            return PlanResult(full.subgoals[:2], llm_calls=1)
+            return PlanResult(full.subgoals[:2], llm_calls=1, latency_s=0.25)
 
     monkeypatch.setitem(runner.PLANNERS, "short", lambda cfg, world: Short())
     cfg = RunConfig(
@@ -180,5 +181,10 @@ def test_a_plan_that_runs_out_is_continued(tmp_path: Path, monkeypatch) -> None:
         tasks=["pickaxe"],
         method="none",
     )
-    (result,) = run_suite(cfg).episodes
+    run = run_suite(cfg)
+    (result,) = run.episodes
     assert result.success and result.llm_calls >= 3
+    # every call's latency is accounted, in the result and in episodes.jsonl
+    assert result.llm_latency_s == pytest.approx(0.25 * result.llm_calls)
+    row = json.loads((run.run_dir / "episodes.jsonl").read_text().splitlines()[0])
+    assert row["llm_latency_s"] == pytest.approx(0.25 * result.llm_calls)
