@@ -157,7 +157,7 @@ def run(
     table = Table(title=f"{result.run_dir.name}")
     longest = max((len(r.task_id) for r in result.episodes), default=4)
     table.add_column("task", no_wrap=True, min_width=longest)  # the others may wrap, not this
-    for col in ("seed", "success", "steps", "ticks", "LLM calls", "tokens", "LLM s", "wall s"):
+    for col in ("seed", "success", "steps", "ticks", "LLM calls", "tokens", "wall s"):
         table.add_column(col, justify="right")
     for r in result.episodes:
         failures = {c: n for c, n in r.causes.items() if c != "NONE"}
@@ -173,7 +173,6 @@ def run(
             str(r.ticks),
             str(r.llm_calls),
             str(r.prompt_tokens + r.completion_tokens),
-            f"{r.llm_latency_s:.2f}",
             f"{r.wall_s:.2f}",
         )
     console.print(table)
@@ -182,7 +181,7 @@ def run(
     calls = sum(r.llm_calls for r in result.episodes)
     if calls:
         spent = sum(r.llm_latency_s for r in result.episodes)
-        console.print(f"LLM: {calls} calls, {spent / calls:.2f} s a call on average")
+        console.print(f"LLM: {calls} calls, {spent:.1f} s in all, {spent / calls:.2f} s a call")
     console.print(
         f"success {wins}/{n}; planner {planner}"
         + (f" [dim]({PLANNER_KINDS[planner]})[/]" if planner in PLANNER_KINDS else "")

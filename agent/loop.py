@@ -369,4 +369,11 @@ def _trajectory_line(
             "error": planned.error,
             "notes": planned.notes,
         }
+        if planned.llm_calls:  # what this plan cost (the episode's totals are in its row)
+            line["plan"]["llm"] = {
+                "calls": planned.llm_calls,
+                "prompt_tokens": planned.prompt_tokens,
+                "completion_tokens": planned.completion_tokens,
+                "latency_s": planned.latency_s,
+            }
     return line
