@@ -217,31 +217,7 @@ class CraftWorld(World):
         return self.inventory[self.task.goal.item] >= self.task.goal.count
 
     def facts(self, state: WorldState) -> frozenset[str]:
-        facts = {f"has:{k}" for k, n in state.inventory.items() if n > 0}
-        for kind in ("pickaxe", "sword", "axe"):
-            best = max(
-                (
-                    self.rules.tool_tier(k)
-                    for k in state.inventory
-                    if self.rules.tool_kind(k) == kind
-                ),
-                default=0,
-            )
-            facts.update(f"{kind}>={TIERS[t]}" for t in range(best))
-        if state.equipped:
-            facts.add(f"equipped:{state.equipped}")
-        facts.update(f"near:{k}" for k in state.nearby_blocks if k in ("crafting_table", "furnace"))
-        if any(self.rules.fuels.get(k) for k in state.inventory):
-            facts.add("has_fuel")
-        if state.is_night:
-            facts.add("night")
-        if state.position[1] < 16:
-            facts.add("y<16")
-        if state.health < 8:
-            facts.add("health_low")
-        if state.food < 6:
-            facts.add("food_low")
-        return frozenset(facts)
+        return state_facts(self.rules, state)
 
     def render(self) -> np.ndarray:
         mobs = [(m.kind, m.block_pos()) for m in self.body.mobs]
@@ -404,3 +380,30 @@ def _interesting(block: str) -> bool:
 
 def _dist(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
     return float(np.sqrt(sum((p - q) ** 2 for p, q in zip(a, b, strict=True))))
+
+
+def state_facts(rules: Rules, state: WorldState) -> frozenset[str]:
+    """The condition facts of a state under these rules. One function for every world that plays
+    by Minecraft's rules (CraftWorld, real Minecraft): their condition signatures must match
+    to the letter for knowledge to cross between them."""
+    facts = {f"has:{k}" for k, n in state.inventory.items() if n > 0}
+    for kind in ("pickaxe", "sword", "axe"):
+        best = max(
+            (rules.tool_tier(k) for k in state.inventory if rules.tool_kind(k) == kind),
+            default=0,
+        )
+        facts.update(f"{kind}>={TIERS[t]}" for t in range(best))
+    if state.equipped:
+        facts.add(f"equipped:{state.equipped}")
+    facts.update(f"near:{k}" for k in state.nearby_blocks if k in ("crafting_table", "furnace"))
+    if any(rules.fuels.get(k) for k in state.inventory):
+        facts.add("has_fuel")
+    if state.is_night:
+        facts.add("night")
+    if state.position[1] < 16:
+        facts.add("y<16")
+    if state.health < 8:
+        facts.add("health_low")
+    if state.food < 6:
+        facts.add("food_low")
+    return frozenset(facts)

@@ -27,6 +27,7 @@ from sim import events as ev
 from sim.craftworld.actions import source_block
 from sim.craftworld.attempt import Attempt, Failure
 from sim.craftworld.rules import drop_stats
+from sim.craftworld.world import TIERS
 from sim.minecraft.sidecar import SidecarDied, SidecarError
 from sim.schema import FailureCause, Subgoal
 
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 SEARCH = 32  # blocks within which mine and attack look for their target (as CraftWorld)
 REACH = 4  # a station within REACH + 1 blocks can be used (as CraftWorld)
-TIERS = ("wood", "stone", "iron", "diamond", "netherite")
 DISCONNECTED = "disconnected"  # this world's own trace event: the server or sidecar went away
 
 

@@ -31,7 +31,7 @@ from sim import events as ev
 from sim.base import World
 from sim.craftworld.attempt import Attempt, Failure
 from sim.craftworld.rules import Rules
-from sim.craftworld.world import INTERESTING, TIERS
+from sim.craftworld.world import INTERESTING, state_facts
 from sim.minecraft import verbs
 from sim.minecraft.server import LocalServer
 from sim.minecraft.sidecar import Sidecar, SidecarDied, SidecarError, missing_reason
@@ -214,31 +214,7 @@ class MinecraftWorld(World):
 
     def facts(self, state: WorldState) -> frozenset[str]:
         """CraftWorld's facts, to the letter: the two worlds share condition signatures."""
-        facts = {f"has:{k}" for k, n in state.inventory.items() if n > 0}
-        for kind in ("pickaxe", "sword", "axe"):
-            best = max(
-                (
-                    self.rules.tool_tier(k)
-                    for k in state.inventory
-                    if self.rules.tool_kind(k) == kind
-                ),
-                default=0,
-            )
-            facts.update(f"{kind}>={TIERS[t]}" for t in range(best))
-        if state.equipped:
-            facts.add(f"equipped:{state.equipped}")
-        facts.update(f"near:{k}" for k in state.nearby_blocks if k in ("crafting_table", "furnace"))
-        if any(self.rules.fuels.get(k) for k in state.inventory):
-            facts.add("has_fuel")
-        if state.is_night:
-            facts.add("night")
-        if state.position[1] < 16:
-            facts.add("y<16")
-        if state.health < 8:
-            facts.add("health_low")
-        if state.food < 6:
-            facts.add("food_low")
-        return frozenset(facts)
+        return state_facts(self.rules, state)
 
     def render(self) -> np.ndarray:
         """A plain card with the state in words: a real server has no top-down view here."""
