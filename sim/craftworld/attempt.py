@@ -45,3 +45,19 @@ class Attempt:
 
     def log(self, event: str, **data: Any) -> None:
         self.trace.append({"event": event, "t": self.ticks, **data})
+
+    def failed(self, fail: Failure) -> None:
+        """Write a failure's evidence, then its verdict (cause, message, what was missing and
+        the fix) to the trace, as every world playing by Minecraft's rules records it."""
+        if fail.event is not None:
+            self.log(fail.event, **fail.data)
+        event: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
+        if fail.needs:
+            event["needs"] = fail.needs
+        if fail.remedy:
+            event["remedy"] = {
+                "verb": fail.remedy[0],
+                "target": fail.remedy[1],
+                "count": fail.remedy[2],
+            }
+        self.log("fail", **event)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import difflib
 from collections import Counter
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -162,18 +162,7 @@ class CraftWorld(World):
             message = handler(self, subgoal, attempt) or "ok"
         except Failure as fail:
             cause, message = fail.cause, fail.message
-            if fail.event is not None:
-                attempt.log(fail.event, **fail.data)
-            event: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
-            if fail.needs:
-                event["needs"] = fail.needs
-            if fail.remedy:
-                event["remedy"] = {
-                    "verb": fail.remedy[0],
-                    "target": fail.remedy[1],
-                    "count": fail.remedy[2],
-                }
-            attempt.log("fail", **event)
+            attempt.failed(fail)
         return Outcome(
             subgoal=subgoal,
             success=cause is FailureCause.NONE,

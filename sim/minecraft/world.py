@@ -173,7 +173,7 @@ class MinecraftWorld(World):
             fail, cause, message = exc, exc.cause, exc.message
         self._merge_events(attempt)
         if fail is not None:
-            _log_failure(attempt, fail)
+            attempt.failed(fail)
         post = self._safe_state()
         return Outcome(
             subgoal=subgoal,
@@ -398,18 +398,3 @@ class MinecraftWorld(World):
 
 def _interesting(block: str) -> bool:
     return any(block.endswith(s) or block == s for s in INTERESTING)
-
-
-def _log_failure(attempt: Attempt, fail: Failure) -> None:
-    if fail.event is not None:
-        attempt.log(fail.event, **fail.data)
-    event: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
-    if fail.needs:
-        event["needs"] = fail.needs
-    if fail.remedy:
-        event["remedy"] = {
-            "verb": fail.remedy[0],
-            "target": fail.remedy[1],
-            "count": fail.remedy[2],
-        }
-    attempt.log("fail", **event)
