@@ -10,9 +10,13 @@ grammar admits the names of each goal's requirement tree (as the planner runs by
 `--wide` makes it span every name of the world (1,077), the prompt unchanged:
 
   local/none         no grammar (the reply is usually not JSON): raw decoding speed
-  local/prefix-tree  the default: our prefix-tree GBNF (agent.llm.gbnf)
-  local/llama.cpp    llama.cpp's own JSON-schema converter (flat enums), `--stock-rounds`
-  local/prefix-tree/2t  the default with 2 llama.cpp threads instead of 1 (`--alt-threads`)
+  local/jump         the default: jump-forward decoding (agent.llm.jump): text the schema
+                     forces is evaluated in one batch, the model asked only at real choices
+  local/prefix-tree  jump off (llm.jump=false): llama.cpp's grammar sampler on our
+                     prefix-tree GBNF (agent.llm.gbnf), one forward pass per token
+  local/llama.cpp    jump off, llama.cpp's own JSON-schema converter (flat enums),
+                     `--stock-rounds`
+  local/jump/2t      the default with 2 llama.cpp threads instead of 1 (`--alt-threads`)
   server/prefix-tree openai backend, structured="grammar" (our GBNF in the request body)
   transformers       the transformers backend on the same GGUF (dequantized, xgrammar), with
                      `--transformers` (needs `make install-hf`)
@@ -148,20 +152,19 @@ def main() -> None:
     t0 = time.perf_counter()
     local = make_client("local", model=args.model, n_threads=args.threads)
     load_s = time.perf_counter() - t0
+    no_jump = {"model": args.model, "n_threads": args.threads, "jump": False}
     clients: dict[str, tuple[LLMClient, int]] = {
-        "local/none": (
-            NoSchema(make_client("local", model=args.model, n_threads=args.threads)),
-            args.rounds,
-        ),
-        "local/prefix-tree": (local, args.rounds),
+        "local/none": (NoSchema(make_client("local", **no_jump)), args.rounds),
+        "local/jump": (local, args.rounds),
+        "local/prefix-tree": (make_client("local", **no_jump), args.rounds),
         "local/llama.cpp": (
-            make_client("local", model=args.model, n_threads=args.threads, converter="llama_cpp"),
+            make_client("local", **no_jump, converter="llama_cpp"),
             args.stock_rounds,
         ),
     }
     if args.alt_threads:
         alt = make_client("local", model=args.model, n_threads=args.alt_threads)
-        clients[f"local/prefix-tree/{args.alt_threads}t"] = (alt, args.rounds)
+        clients[f"local/jump/{args.alt_threads}t"] = (alt, args.rounds)
     if args.transformers:
         hf = make_client("transformers", model=args.model, n_threads=args.threads)
         clients["transformers"] = (hf, args.rounds)
@@ -209,13 +212,13 @@ def main() -> None:
 
 
 def report(stats: dict[str, Stats], load_s: float, model: Path, args: argparse.Namespace) -> None:
-    base = stats["local/prefix-tree"]
+    base = stats["local/jump"]
     base_mean = statistics.mean(base.latency)
     grammar = "every name" if args.wide else "the goal's requirement tree"
     title = f"plan calls: {model.name}, {args.threads} threads, greedy, grammar over {grammar}"
     table = Table(title=title)
     cols = ["config", "calls", "valid", "mean s", "median s", "max s", "prompt tok"]
-    cols += ["compl tok", "compl tok/s", "vs local/prefix-tree"]
+    cols += ["compl tok", "compl tok/s", "vs local/jump"]
     for col in cols:
         table.add_column(col, justify="left" if col == "config" else "right")
     for name, s in stats.items():

