@@ -333,6 +333,31 @@ def test_skill_subgoal_expands_into_its_steps() -> None:
     assert '"skill"' in fake.calls[0][0][-1]["content"], "skills are offered in the prompt"
 
 
+def test_briefing_items_are_written_in_learned_order_whatever_their_recall_rank() -> None:
+    """Consecutive plan calls re-rank the same skills; written in rank order, each reshuffle
+    would change the prompt from there on and void llama.cpp's cached prefix."""
+    craft = [Subgoal(verb="craft", target="stick")]
+    skills = [
+        Skill(id=9, name="obtain:stick", target="stick", steps=craft),
+        Skill(id=None, name="fresh", target="stick", steps=craft),
+        Skill(id=2, name="craft:stick", target="stick", steps=craft),
+    ]
+    rails = [
+        Guardrail(id=5, root_cause=FailureCause.MISSING_ITEM, forbidden="craft:stick"),
+        Guardrail(id=3, root_cause=FailureCause.WRONG_TOOL, forbidden="mine:stone"),
+    ]
+    prompts = []
+    for order in (slice(None), slice(None, None, -1)):
+        fake = FakeClient(_plan(("craft", "stick", 1)))
+        briefing = Briefing(skills=skills[order], guardrails=rails[order])
+        LLMPlanner(fake, verb_targets=VERBS).plan(TASK, STATE, briefing)
+        prompts.append(fake.calls[0][0][-1]["content"])
+    assert prompts[0] == prompts[1]
+    text = prompts[0]
+    assert text.index('"craft:stick"') < text.index('"obtain:stick"') < text.index('"fresh"')
+    assert text.index("mine:stone") < text.index("do not craft:stick")
+
+
 def test_schema_enumerates_only_the_worlds_verbs_and_targets() -> None:
     schema = plan_schema(allowed_targets(VERBS), max_steps=3)
     items = schema["properties"]["plan"]["items"]["anyOf"]
