@@ -1,7 +1,10 @@
 """What a run's LLM plan calls cost, read from its trajectories: latency of the first call and
-of the rest (whose prompt prefix llama.cpp had cached), prompt and completion tokens, and the
+of the rest (whose prompt prefix llama.cpp had cached), prompt and completion tokens, the
 share of reply tokens that the plan grammar forces (everything outside the values of `verb`,
-`target` and `count`), counted with the bundled model's tokenizer.
+`target` and `count`), and how much of each prompt was new after the call before it (tokens
+past the common prefix: what llama.cpp's cache cannot serve), with a least-squares fit of
+latency on it. Tokens are counted with the bundled model's tokenizer on the prompt text the
+trajectory keeps.
 
     .venv/bin/steve run wooden --planner local --seeds 0 --tasks craft_wooden_pickaxe
     .venv/bin/python benchmarks/plan_calls.py runs/wooden__evolving__0__<stamp>
@@ -21,6 +24,15 @@ from typing import Any
 _FREE = re.compile(r'"(?:verb|target)":\s*"([^"]*)"|"count":\s*(\d+)')
 
 
+def tokenizer() -> Any | None:
+    """The bundled model's llama.cpp object (for its tokenizer), or None without the extra."""
+    try:
+        from agent.llm.local import LlamaCppClient
+    except ImportError:
+        return None
+    return LlamaCppClient()._llm
+
+
 def calls(run: Path) -> list[dict[str, Any]]:
     """Every plan call of the run, in episode order, with its reply."""
     out = []
@@ -28,18 +40,19 @@ def calls(run: Path) -> list[dict[str, Any]]:
         for line in path.read_text().splitlines():
             plan = json.loads(line).get("plan") or {}
             if "llm" in plan:
-                out.append({**plan["llm"], "reply": plan.get("reply") or "", "episode": path.stem})
+                out.append(
+                    {
+                        **plan["llm"],
+                        "reply": plan.get("reply") or "",
+                        "prompt": plan.get("prompt") or "",
+                        "episode": path.stem,
+                    }
+                )
     return out
 
 
-def forced_share(replies: list[str]) -> tuple[int, int] | None:
-    """(reply tokens, tokens outside the free values and the closing braces), or None without
-    llama-cpp-python."""
-    try:
-        from agent.llm.local import LlamaCppClient
-    except ImportError:
-        return None
-    llm: Any = LlamaCppClient()._llm
+def forced_share(llm: Any, replies: list[str]) -> tuple[int, int]:
+    """(reply tokens, tokens outside the free values and the closing braces)."""
     total = free = 0
     for reply in replies:
         total += len(llm.tokenize(reply.encode(), add_bos=False, special=False))
@@ -48,6 +61,21 @@ def forced_share(replies: list[str]) -> tuple[int, int] | None:
             free += len(llm.tokenize(value.encode(), add_bos=False, special=False))
         free += reply.count("}")  # ending an item or the list is a choice too
     return total, total - free
+
+
+def uncached(llm: Any, prompts: list[str]) -> list[int]:
+    """For each prompt after the first, its tokens past the prefix it shares with the one before."""
+    out, before = [], []
+    for text in prompts:
+        tokens = llm.tokenize(text.encode(), add_bos=False, special=False)
+        same = 0
+        for a, b in zip(before, tokens, strict=False):
+            if a != b:
+                break
+            same += 1
+        out.append(len(tokens) - same)
+        before = tokens
+    return out[1:]
 
 
 def main() -> None:
@@ -76,10 +104,17 @@ def main() -> None:
         f"  prompt tokens {min(prompt)}-{max(prompt)}, "
         f"completion {min(completion)}-{max(completion)}"
     )
-    share = forced_share([c["reply"] for c in got])
-    if share is not None:
-        total, forced = share
-        print(f"  reply tokens forced by the grammar: {forced} of {total} ({forced / total:.0%})")
+    llm = tokenizer()
+    if llm is None:
+        return
+    total, forced = forced_share(llm, [c["reply"] for c in got])
+    print(f"  reply tokens forced by the grammar: {forced} of {total} ({forced / total:.0%})")
+    new = uncached(llm, [c["prompt"] for c in got])
+    if len(new) >= 4:
+        q1, q2, q3 = statistics.quantiles(new, n=4)
+        print(f"  uncached prompt tokens per call: median {q2:.0f} (quartiles {q1:.0f}, {q3:.0f})")
+        slope, base = statistics.linear_regression(new, [c["latency_s"] for c in got[1:]])
+        print(f"  latency ~ {base:.2f} s + {slope * 1000:.1f} ms per uncached prompt token")
 
 
 if __name__ == "__main__":
