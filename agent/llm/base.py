@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 Message = dict[str, str]
@@ -80,6 +82,12 @@ def request_key(
         ensure_ascii=False,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def default_cache() -> Path:
+    """Where backends keep what they derive from a model (`$STEVE_CACHE`, else
+    ~/.cache/steve-evolving)."""
+    return Path(os.environ.get("STEVE_CACHE", "~/.cache/steve-evolving")).expanduser()
 
 
 def with_defaults(sampling: dict[str, Any]) -> dict[str, Any]:

@@ -15,22 +15,17 @@ import hashlib
 import importlib
 import json
 import logging
-import os
 import shutil
 import time
 from pathlib import Path
 from typing import Any
 
-from agent.llm.base import Completion, JSONSchema, LLMError, Message, with_defaults
+from agent.llm.base import Completion, JSONSchema, LLMError, Message, default_cache, with_defaults
 from agent.llm.local import default_threads, resolve_model
 from agent.llm.repair import parse_json
 
 log = logging.getLogger(__name__)
 HINT = "pip install torch==2.13.0 transformers gguf && pip install --no-deps xgrammar"
-
-
-def default_cache() -> Path:
-    return Path(os.environ.get("STEVE_CACHE", "~/.cache/steve-evolving")).expanduser()
 
 
 def dequantized_dir(gguf: Path, cache_dir: Path) -> Path:

@@ -15,14 +15,23 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
 
-from agent.llm.base import Completion, JSONSchema, LLMError, Message, with_defaults
+from agent.llm.base import (
+    Completion,
+    JSONSchema,
+    LLMError,
+    Message,
+    default_cache,
+    with_defaults,
+)
 from agent.llm.gbnf import Unsupported, schema_to_gbnf
 from agent.llm.jump import Automaton, TokenTrie
+from agent.llm.prefix_cache import PrefixCache
 from agent.llm.repair import parse_json
 
 log = logging.getLogger(__name__)
@@ -80,6 +89,7 @@ class LlamaCppClient:
         chat_format: str | None = None,
         converter: Literal["prefix_tree", "llama_cpp"] = "prefix_tree",
         jump: bool = True,
+        prefix_cache: bool | str = True,
     ) -> None:
         if base_url:
             raise LLMError(
@@ -110,6 +120,19 @@ class LlamaCppClient:
         self._grammars: dict[str, Any] = {}
         self._automata: OrderedDict[str, Automaton | None] = OrderedDict()
         self._decoder: _JumpDecoder | None = None
+        # our own prompt formatting (jump-forward decoding, the prefix cache) needs the chat
+        # template the GGUF carries; a model run with another chat format keeps llama.cpp's path
+        template = self._llm.metadata.get("tokenizer.chat_template")
+        self._formatters: dict[bool, Any] = {}
+        self._template = template if self._llm.chat_format == "chat_template.default" else None
+        self.prefix_cache: PrefixCache | None = None
+        if prefix_cache and self._template:
+            folder = (
+                Path(prefix_cache).expanduser()
+                if isinstance(prefix_cache, str)
+                else default_cache() / "llama-prefix"
+            )
+            self.prefix_cache = PrefixCache(self._llm, self.path, folder)
         log.info("loaded %s in %.2fs", self.path, time.perf_counter() - t0)
 
     def __repr__(self) -> str:
@@ -133,10 +156,48 @@ class LlamaCppClient:
                 self._grammars[key] = grammars.from_json_schema(json.dumps(schema), verbose=False)
         return self._grammars[key]
 
+    def prompt_tokens(self, messages: list[Message], generation: bool = True) -> list[int]:
+        """The tokens of a chat prompt, as llama-cpp-python's chat handler writes them
+        (`generation=False`: without the assistant turn's opening)."""
+        if self._template is None:
+            raise LLMError("this model has no chat template of its own", backend="local")
+        if generation not in self._formatters:
+            from llama_cpp import llama_chat_format
+
+            model = self._llm._model  # llama-cpp-python keeps the vocabulary here
+            eos = self._llm.token_eos()
+            self._formatters[generation] = llama_chat_format.Jinja2ChatFormatter(
+                template=self._template,
+                eos_token=model.token_get_text(eos),
+                bos_token=model.token_get_text(self._llm.token_bos()),
+                add_generation_prompt=generation,
+                stop_token_ids=[eos],
+            )
+        done = self._formatters[generation](messages=cast(Any, messages))
+        tokens: list[int] = self._llm.tokenize(
+            done.prompt.encode(), add_bos=not done.added_special, special=True
+        )
+        return tokens
+
+    def _warm(self, messages: list[Message]) -> None:
+        """Put the prompt's fixed opening (every message but the last) in llama.cpp's cache,
+        from the prefix cache's file where one holds it."""
+        if self.prefix_cache is None or len(messages) < 2:
+            return
+        prompt = self.prompt_tokens(messages)
+        head = self.prompt_tokens(messages[:-1], generation=False)
+        opening = 0
+        for a, b in zip(head, prompt, strict=False):
+            if a != b:
+                break
+            opening += 1
+        self.prefix_cache.warm(prompt, opening)
+
     def automaton(self, schema: JSONSchema) -> Automaton | None:
         """The jump-forward automaton for a schema, or None where it does not cover the schema
-        (free strings, numbers) or jumping is off; built once per distinct schema."""
-        if not self.jump:
+        (free strings, numbers), jumping is off, or the model has no chat template of its own;
+        built once per distinct schema."""
+        if not self.jump or self._template is None:
             return None
         key = hashlib.sha256(json.dumps(schema, sort_keys=True).encode()).hexdigest()
         if key not in self._automata:
@@ -157,9 +218,13 @@ class LlamaCppClient:
         params.setdefault("seed", self.seed)
         t0 = time.perf_counter()
         automaton = self.automaton(schema) if schema is not None else None
+        try:
+            self._warm(messages)
+        except (ValueError, RuntimeError) as exc:  # e.g. the opening exceeds the context
+            raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
         if automaton is not None and set(params) <= _JumpDecoder.SAMPLING:
             if self._decoder is None:
-                self._decoder = _JumpDecoder(self._llm)
+                self._decoder = _JumpDecoder(self._llm, self.prompt_tokens)
             try:
                 text, n_prompt, n_completion = self._decoder.run(messages, automaton, params)
             except (ValueError, RuntimeError) as exc:
@@ -199,34 +264,15 @@ class _JumpDecoder:
 
     SAMPLING = frozenset({"max_tokens", "temperature", "top_p", "top_k", "seed"})
 
-    def __init__(self, llm: Any) -> None:
-        from llama_cpp import llama_chat_format
-
-        template = llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise LLMError("the GGUF file carries no chat template", backend="local")
+    def __init__(self, llm: Any, prompt: Callable[[list[Message]], list[int]]) -> None:
         model = llm._model  # llama-cpp-python keeps the vocabulary here
-        self.llm = llm
+        self.llm, self.prompt = llm, prompt
         self.eos = llm.token_eos()
         self.n_vocab = llm.n_vocab()
-        self.formatter = llama_chat_format.Jinja2ChatFormatter(
-            template=template,
-            eos_token=model.token_get_text(self.eos),
-            bos_token=model.token_get_text(llm.token_bos()),
-            stop_token_ids=[self.eos],
-        )
         t0 = time.perf_counter()
         self.pieces = [model.detokenize([t], special=False) for t in range(self.n_vocab)]
         self.trie = TokenTrie(self.pieces)
         log.debug("vocabulary trie of %d tokens in %.2fs", self.n_vocab, time.perf_counter() - t0)
-
-    def prompt(self, messages: list[Message]) -> list[int]:
-        """The prompt tokens, as llama-cpp-python's chat handler writes them."""
-        done = self.formatter(messages=cast(Any, messages))
-        tokens: list[int] = self.llm.tokenize(
-            done.prompt.encode(), add_bos=not done.added_special, special=True
-        )
-        return tokens
 
     def run(
         self, messages: list[Message], automaton: Automaton, params: dict[str, Any]
