@@ -428,12 +428,16 @@ def suite_import(
 @suite_app.command("list")
 def suite_list() -> None:
     """The suites shipped with the package."""
-    from scenarios.loader import iter_suites, load_suite
+    from scenarios.loader import load_suite, shipped_suites
 
     table = Table("suite", "tasks", "world", "description")
-    for path in iter_suites():
+    seen: set[Path] = set()
+    for name, path in shipped_suites().items():
+        if path in seen:  # listed under its first (shortest) name only
+            continue
+        seen.add(path)
         s = load_suite(path)
-        table.add_row(path.stem, str(len(s.tasks)), s.world, s.description.strip()[:60])
+        table.add_row(name, str(len(s.tasks)), s.world, s.description.strip()[:60])
     console.print(table)
 
 

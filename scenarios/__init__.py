@@ -5,7 +5,7 @@ other projects' task formats, a template writer, and the suites shipped with the
 from __future__ import annotations
 
 from scenarios.importers import import_tasks
-from scenarios.loader import SuiteError, iter_suites, load_suite, resolve_suite
+from scenarios.loader import SuiteError, iter_suites, load_suite, resolve_suite, shipped_suites
 from scenarios.schema import GoalSpec, GroupDefaults, SuiteDefaults, TaskEntry, TaskSuite
 from scenarios.template import write_suite, write_template
 
@@ -20,6 +20,7 @@ __all__ = [
     "iter_suites",
     "load_suite",
     "resolve_suite",
+    "shipped_suites",
     "write_suite",
     "write_template",
 ]

@@ -99,12 +99,27 @@ def iter_suites() -> list[Path]:
     return sorted(SUITES_DIR.glob("*.yaml"))
 
 
+def shipped_suites() -> dict[str, Path]:
+    """Every shipped suite by the name `resolve_suite` takes: `wooden` for `wooden.yaml`, and
+    for the other worlds' suites in subfolders both `alfworld/alfworld_seen` and, where no other
+    suite has it, the bare `alfworld_seen` (`wooden` stays CraftWorld's; the Minecraft one is
+    `minecraft/wooden`)."""
+    names = {p.stem: p for p in iter_suites()}
+    nested = sorted(SUITES_DIR.glob("*/*.yaml"))
+    stems = [p.stem for p in nested]
+    for p in nested:
+        if stems.count(p.stem) == 1:
+            names.setdefault(p.stem, p)
+        names[f"{p.parent.name}/{p.stem}"] = p
+    return names
+
+
 def resolve_suite(name_or_path: str) -> Path:
-    """A suite file from a path, or a shipped suite by name (`wooden` for `wooden.yaml`)."""
+    """A suite file from a path, or a shipped suite by name (`shipped_suites`)."""
     candidate = Path(name_or_path)
     if candidate.is_file():
         return candidate
-    shipped = {p.stem: p for p in iter_suites()}
+    shipped = shipped_suites()
     if name_or_path in shipped:
         return shipped[name_or_path]
     close = difflib.get_close_matches(name_or_path, list(shipped), n=3)

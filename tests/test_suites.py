@@ -18,6 +18,7 @@ from scenarios import (
     resolve_suite,
     write_template,
 )
+from scenarios.loader import SUITES_DIR
 from sim.schema import Task
 
 ITEMS: set[str] = set(minecraft_data("1.16.5").items_name)
@@ -79,6 +80,17 @@ def error_of(path: Path, known_items: set[str] | None = None) -> SuiteError:
 
 def test_shipped_suites_are_found() -> None:
     assert {p.stem for p in iter_suites()} >= {"wooden", "stone"}
+
+
+def test_other_worlds_suites_resolve_by_name() -> None:
+    root = SUITES_DIR
+    assert resolve_suite("wooden") == root / "wooden.yaml", "CraftWorld's keeps the bare name"
+    assert resolve_suite("minecraft/wooden") == root / "minecraft" / "wooden.yaml"
+    assert resolve_suite("alfworld_seen") == root / "alfworld" / "alfworld_seen.yaml"
+    assert resolve_suite("alfworld/alfworld_unseen") == root / "alfworld" / "alfworld_unseen.yaml"
+    with pytest.raises(SuiteError, match="alfworld_seen") as err:
+        resolve_suite("alfworld_sen")
+    assert "minecraft/wooden" in str(err.value)
 
 
 @pytest.mark.parametrize("path", iter_suites(), ids=lambda p: p.stem)
