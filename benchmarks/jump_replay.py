@@ -57,7 +57,7 @@ def parting(client: LlamaCppClient, request: dict[str, Any], a: str, b: str) -> 
     llm, decoder = client._llm, client._decoder
     assert decoder is not None
     common = llm.tokenize(a[:n].encode(), add_bos=False, special=False)
-    prompt = decoder.prompt(request["messages"])
+    prompt = client.prompt_tokens(request["messages"])
     firsts = [llm.tokenize(x[n:].encode(), add_bos=False, special=False)[0] for x in (a, b)]
     lines = [f"  parts after ...{a[max(0, n - 40) : n]!r}: {a[n : n + 16]!r} vs {b[n : n + 16]!r}"]
     for batched in (True, False):

@@ -65,15 +65,12 @@ def forced_share(llm: Any, replies: list[str]) -> tuple[int, int]:
 
 def uncached(llm: Any, prompts: list[str]) -> list[int]:
     """For each prompt after the first, its tokens past the prefix it shares with the one before."""
+    from agent.llm.prefix_cache import shared
+
     out, before = [], []
     for text in prompts:
         tokens = llm.tokenize(text.encode(), add_bos=False, special=False)
-        same = 0
-        for a, b in zip(before, tokens, strict=False):
-            if a != b:
-                break
-            same += 1
-        out.append(len(tokens) - same)
+        out.append(len(tokens) - shared(before, tokens))
         before = tokens
     return out[1:]
 

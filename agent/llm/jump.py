@@ -26,10 +26,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from agent.llm.gbnf import Unsupported
+from agent.llm.gbnf import SMALL_RANGE, Unsupported
 
 MAX_NODES = 200_000  # a schema whose automaton would be larger keeps llama.cpp's grammar
-SMALL_RANGE = 256  # bounded integer ranges up to this size become an enum of their values
 DIGITS = b"0123456789"
 Frag = tuple[int, int]  # (entry node, exit node) of an NFA fragment
 

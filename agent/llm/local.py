@@ -15,7 +15,6 @@ import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -31,7 +30,7 @@ from agent.llm.base import (
 )
 from agent.llm.gbnf import Unsupported, schema_to_gbnf
 from agent.llm.jump import Automaton, TokenTrie
-from agent.llm.prefix_cache import PrefixCache
+from agent.llm.prefix_cache import PrefixCache, shared
 from agent.llm.repair import parse_json
 
 log = logging.getLogger(__name__)
@@ -179,19 +178,13 @@ class LlamaCppClient:
         )
         return tokens
 
-    def _warm(self, messages: list[Message]) -> None:
+    def _warm(self, messages: list[Message], prompt: list[int]) -> None:
         """Put the prompt's fixed opening (every message but the last) in llama.cpp's cache,
         from the prefix cache's file where one holds it."""
         if self.prefix_cache is None or len(messages) < 2:
             return
-        prompt = self.prompt_tokens(messages)
         head = self.prompt_tokens(messages[:-1], generation=False)
-        opening = 0
-        for a, b in zip(head, prompt, strict=False):
-            if a != b:
-                break
-            opening += 1
-        self.prefix_cache.warm(prompt, opening)
+        self.prefix_cache.warm(prompt, shared(head, prompt))
 
     def automaton(self, schema: JSONSchema) -> Automaton | None:
         """The jump-forward automaton for a schema, or None where it does not cover the schema
@@ -218,18 +211,21 @@ class LlamaCppClient:
         params.setdefault("seed", self.seed)
         t0 = time.perf_counter()
         automaton = self.automaton(schema) if schema is not None else None
+        jump = automaton is not None and set(params) <= _JumpDecoder.SAMPLING
+        # the prompt's tokens, once, where our own code reads them (the cache, the decoder)
+        prompt = self.prompt_tokens(messages) if jump or self.prefix_cache else []
         try:
-            self._warm(messages)
+            self._warm(messages, prompt)
         except (ValueError, RuntimeError) as exc:  # e.g. the opening exceeds the context
             raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
-        if automaton is not None and set(params) <= _JumpDecoder.SAMPLING:
+        if automaton is not None and jump:
             if self._decoder is None:
-                self._decoder = _JumpDecoder(self._llm, self.prompt_tokens)
+                self._decoder = _JumpDecoder(self._llm)
             try:
-                text, n_prompt, n_completion = self._decoder.run(messages, automaton, params)
+                text, n_completion = self._decoder.run(prompt, automaton, params)
             except (ValueError, RuntimeError) as exc:
                 raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
-            usage = {"prompt_tokens": n_prompt, "completion_tokens": n_completion}
+            usage = {"prompt_tokens": len(prompt), "completion_tokens": n_completion}
         else:
             extra = {"grammar": self.grammar(schema)} if schema is not None else {}
             try:
@@ -264,9 +260,9 @@ class _JumpDecoder:
 
     SAMPLING = frozenset({"max_tokens", "temperature", "top_p", "top_k", "seed"})
 
-    def __init__(self, llm: Any, prompt: Callable[[list[Message]], list[int]]) -> None:
+    def __init__(self, llm: Any) -> None:
         model = llm._model  # llama-cpp-python keeps the vocabulary here
-        self.llm, self.prompt = llm, prompt
+        self.llm = llm
         self.eos = llm.token_eos()
         self.n_vocab = llm.n_vocab()
         t0 = time.perf_counter()
@@ -275,17 +271,14 @@ class _JumpDecoder:
         log.debug("vocabulary trie of %d tokens in %.2fs", self.n_vocab, time.perf_counter() - t0)
 
     def run(
-        self, messages: list[Message], automaton: Automaton, params: dict[str, Any]
-    ) -> tuple[str, int, int]:
-        """(reply text, prompt tokens, completion tokens) for one request."""
+        self, prompt: list[int], automaton: Automaton, params: dict[str, Any]
+    ) -> tuple[str, int]:
+        """(reply text, completion tokens) for one prompt."""
         llm = self.llm
-        prompt = self.prompt(messages)
         n_ctx = llm.n_ctx()
         if len(prompt) >= n_ctx:
             raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
-        cached = llm.input_ids[: llm.n_tokens]
-        same = np.asarray(prompt[: len(cached)]) == cached[: len(prompt)]
-        keep = int(same.argmin()) if not same.all() else int(same.size)
+        keep = shared(llm.input_ids[: llm.n_tokens].tolist(), prompt)
         llm.n_tokens = min(keep, len(prompt) - 1)  # re-evaluate one token at least: its logits
         pending = prompt[llm.n_tokens :]
         max_tokens = int(params.get("max_tokens") or n_ctx)
@@ -331,7 +324,7 @@ class _JumpDecoder:
             if token == self.eos:
                 break
             pending, out, n_out = [token], out + self.pieces[token], n_out + 1
-        return out.decode("utf-8", errors="replace"), len(prompt), n_out
+        return out.decode("utf-8", errors="replace"), n_out
 
     def _runs_on(self, automaton: Automaton, state: int, length: int) -> bool:
         """Whether a token allowed in `state` is longer than `length` bytes."""

@@ -21,6 +21,7 @@ import ctypes
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,16 @@ log = logging.getLogger(__name__)
 
 KEEP = 8  # files kept in the folder (the most recently used)
 MIN_TOKENS = 256  # openings shorter than this are quick to read again: not worth a file
+
+
+def shared(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two token lists share from the start."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 class PrefixCache:
@@ -57,15 +68,13 @@ class PrefixCache:
         if opening < MIN_TOKENS or opening >= len(prompt):
             return
         head = prompt[:opening]
-        if llm.n_tokens >= opening and list(llm.input_ids[:opening]) == head:
+        cached = shared(llm.input_ids[: min(llm.n_tokens, opening)].tolist(), head)
+        if cached == opening:
             return  # already cached in this process
         path = self.path(head)
         if path.exists() and self._load(path, head):
             self.loaded = opening
             return
-        cached = 0
-        while cached < min(llm.n_tokens, opening) and llm.input_ids[cached] == head[cached]:
-            cached += 1
         llm.n_tokens = cached
         llm.eval(head[cached:])
         self._save(path, head)
