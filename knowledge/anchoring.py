@@ -1,57 +1,60 @@
 """Writing tuples: one transaction per batch, with as little Python per tuple as possible.
 
 Per tuple, Python does only what SQLite cannot: checks the signature, makes the text and its
-hash, serialises the body (`knowledge.codec`) and builds one row per table. Everything that can
-be done per batch is done by SQLite in C: ids are resolved by hash inside the inserts
-(`INSERT OR IGNORE` into `signatures` and `texts`, sub-selects in the tuple rows), and the
-tier-2 summaries are one `GROUP BY` upsert per kind over the rows just written (ticks and steps,
-which live in the body, come from a temporary table of the batch).
+hash, serialises the body (`knowledge.codec`), builds one row per table and adds the tuple to
+its chunk's summary sums (`knowledge.tier2.Sums`). Ids are resolved by hash inside the inserts
+(`INSERT OR IGNORE` into `signatures` and `texts`, sub-selects in the tuple rows), and the SQL of
+a chunk is `knowledge.writer.ChunkWriter`'s.
 
-Everything runs on the calling thread but the WAL checkpoints of bulk writes. A writer thread
-used to run the inserts while this one prepared the next chunk, but the GIL turned that into a
-convoy (each of the writer's many short GIL-free calls waits out this thread's switch interval
-to get the GIL back), slower than one thread on a two-core machine. A checkpoint, by contrast,
-is one long call that lets go of the GIL (copying pages and waiting on fsync), so after a bulk
-commit a thread of its own runs it on a second connection while this one goes on writing; the
-writer's own automatic checkpoint is pushed out to `WAL_PAGES` as a backstop. A checkpoint
-never changes what a reader sees, and one that is killed is redone on the next open.
+A small batch (the closed loop anchors one attempt at a time) is written on the store's own
+connection. A bulk batch (`PROCESS_FROM` tuples or more) is written by a writer process
+(`knowledge.writer`): this process prepares chunk k+1 while that one writes chunk k, in one
+transaction that commits when the last chunk is in. A writer *thread* was tried and was slower
+than one thread: SQLite lets go of the GIL for each row's step, and each time it wants it back
+it waits out this thread's switch interval (a convoy).
+
+A WAL checkpoint, by contrast, is one long call that lets go of the GIL (copying pages and
+waiting on fsync), so after a bulk commit a thread of its own runs it on a second connection
+while the next batch is prepared; the writers' automatic checkpoints are pushed out to
+`WAL_PAGES` as a backstop. A checkpoint never changes what a reader sees, and one that is
+killed is redone on the next open.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import sqlite3
 import time
-from array import array
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from knowledge import tier2
 from knowledge.codec import encode_body, pack_body, tuple_text
 from knowledge.schema import ExperienceTuple
 from knowledge.signature import canonical, signature_of_canonical
+from knowledge.tier2 import Sums
+from knowledge.writer import WAL_PAGES, ChunkWriter, WriterError, WriterProcess, first_free_id
 
 if TYPE_CHECKING:
     from knowledge.store import ExperienceStore
 
 log = logging.getLogger(__name__)
 
-CHUNK = 5000  # tuples prepared and written at a time (bounds the memory a large batch takes)
+CHUNK = 5000  # tuples prepared and written at a time on the store's connection
+PIPE_CHUNK = 250  # tuples a chunk for the writer process
+PIPE_FIRST = 64  # the first and last chunks: the writer waits for the first, we for the last
+PIPE_AHEAD = 2  # chunks sent before we wait for the writer's answer to the oldest
+SUMS_EVERY = 2000  # tuples whose summary sums go to the writer process together
 BULK = 1000  # batches at least this large hand their checkpoint to a thread
-WAL_PAGES = 16384  # then the writer checkpoints itself only if the WAL grows beyond this
-_MAX_VARS = 500
+PROCESS_FROM = 2500  # batches at least this large go to the writer process (writer="auto")
 _CELL = 16  # knowledge.signature.CELL_SIZE, inlined in the hot loop
 _MASK32 = 0xFFFFFFFF
 
-_INSERT_TUPLE = (
-    "INSERT INTO tuples VALUES (?,?,?,?,?,?,?,?,?,?,?,"
-    "(SELECT id FROM signatures WHERE hash = ?), ?, (SELECT id FROM texts WHERE hash = ?), ?, ?)"
-)
+Chunk = tuple[Any, ...]  # what `ChunkWriter.write` takes: see `Anchorer._prepare`
 
 
 def text_hash(text: str) -> int:
@@ -59,55 +62,44 @@ def text_hash(text: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-@dataclass
-class _Chunk:
-    facts: set[str] = field(default_factory=set)
-    signatures: dict[int, list[str]] = field(default_factory=dict)  # hash -> facts
-    texts: dict[int, str] = field(default_factory=dict)  # hash -> text
-    rows: list[tuple[object, ...]] = field(default_factory=list)
-    costs: list[tuple[int, int, int]] = field(default_factory=list)  # (tuple id, ticks, steps)
-    tagged: dict[str, list[int]] = field(default_factory=dict)  # tag -> tuple ids, ascending
-
-
 class Anchorer:
-    """The write path of one store (it owns the vocabulary caches)."""
+    """The write path of one store: the SQL side (`ChunkWriter`, and its caches of fact and
+    tag ids) and, once a bulk batch needs it, the writer process."""
 
     def __init__(self, store: ExperienceStore) -> None:
         self.store = store
-        self.fact_ids: dict[str, int] = {}
-        self.tag_ids: dict[str, int] = {}
+        self.writer = ChunkWriter()
+        self._process: WriterProcess | None = None
         self._checkpointer: _Checkpointer | None = None
 
+    @property
+    def fact_ids(self) -> dict[str, int]:
+        return self.writer.fact_ids
+
     def close(self) -> None:
+        if self._process is not None:
+            self._process.close()
+            self._process = None
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
 
     def forget(self) -> None:
         """After a rollback: ids handed out in it do not exist."""
-        self.fact_ids.clear()
-        self.tag_ids.clear()
+        self.writer.forget()
 
     def insert(self, tups: list[ExperienceTuple], ids: Sequence[int] | None = None) -> list[int]:
         if not tups:
             return []
         now = time.time()
+        pack = self.store.compress
+        if pack is None:
+            pack = len(tups) < BULK
         try:
-            with self.store._tx() as db:
-                if ids is None:
-                    row = db.execute(
-                        "SELECT seq FROM sqlite_sequence WHERE name='tuples'"
-                    ).fetchone()
-                    first = (int(row[0]) if row else 0) + 1
-                    ids = range(first, first + len(tups))
-                ids = list(ids)
-                mode = self.store.compress
-                pack = mode or (mode is None and len(tups) < BULK)
-                tier2.begin_batch(db)
-                for a in range(0, len(tups), CHUNK):
-                    chunk = self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now, pack)
-                    self._write(db, chunk)
-                tier2.write_batch(db)
+            if ids is None and self._by_process(len(tups)):
+                out = self._insert_by_process(tups, now, pack)
+            else:
+                out = self._insert_here(tups, ids, now, pack)
         except BaseException:
             for tup in tups:
                 tup.id = None
@@ -117,15 +109,92 @@ class Anchorer:
                 self.store.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
                 self._checkpointer = _Checkpointer(self.store.path)
             self._checkpointer.kick()
+        return out
+
+    def _by_process(self, n: int) -> bool:
+        store, mode = self.store, self.store.writer
+        if mode == "inline" or store.path == ":memory:" or store.in_transaction:
+            return False
+        if mode == "auto" and n < PROCESS_FROM:
+            return False
+        # another connection writes only beside a WAL journal (a private copy may use another)
+        return bool(store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal")
+
+    def _insert_here(
+        self, tups: list[ExperienceTuple], ids: Sequence[int] | None, now: float, pack: bool
+    ) -> list[int]:
+        with self.store._tx() as db:
+            if ids is None:
+                first = first_free_id(db)
+                ids = range(first, first + len(tups))
+            ids = list(ids)
+            for a in range(0, len(tups), CHUNK):
+                sums = Sums()
+                chunk = self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now, pack, sums)
+                new = self.writer.write(db, (*chunk, sums.rows(), sums.signature_rows()))
+                if new and self.store.embedder is not None:
+                    self.writer.add_vectors(db, self._vectors(new))
         return ids
 
+    def _insert_by_process(self, tups: list[ExperienceTuple], now: float, pack: bool) -> list[int]:
+        """Prepare chunk k+1 here while the writer process writes chunk k; one transaction."""
+        if self._process is None or not self._process.alive:
+            self._process = WriterProcess(self.store.path)
+        proc = self._process
+        embeds = self.store.embedder is not None
+        try:
+            first = proc.call(("begin",))[1]
+            ids = list(range(first, first + len(tups)))
+            vectors: list[tuple[int, bytes]] = []
+            sums, summed = Sums(), 0
+            for a, b in _pipe_chunks(len(tups)):
+                chunk = self._prepare(tups[a:b], ids[a:b], now, pack, sums)
+                summed += b - a
+                if summed >= SUMS_EVERY or b == len(tups):  # fewer keys to write, summed longer
+                    chunk = (*chunk, sums.rows(), sums.signature_rows())
+                    sums, summed = Sums(), 0
+                else:
+                    chunk = (*chunk, [], [])
+                proc.request(("chunk", vectors, chunk, embeds))
+                vectors = []
+                if proc.outstanding > PIPE_AHEAD:  # an earlier chunk: written by now, or nearly
+                    vectors = self._vectors(proc.reply()[1])
+            while proc.outstanding:
+                vectors += self._vectors(proc.reply()[1])
+            proc.call(("commit", vectors))
+        except WriterError:
+            self._process = None  # it is gone, and its transaction with it
+            raise
+        except BaseException:
+            proc.abort()
+            if not proc.alive:
+                self._process = None
+            raise
+        return ids
+
+    def _vectors(self, new: list[tuple[int, str]]) -> list[tuple[int, bytes]]:
+        """Vectors of newly added texts, as the store keeps them (float16)."""
+        embedder = self.store.embedder
+        if not new or embedder is None:
+            return []
+        vecs = embedder.embed([t for _, t in new]).astype(np.float16)
+        return [(i, v.tobytes()) for (i, _), v in zip(new, vecs, strict=True)]
+
     def _prepare(
-        self, tups: list[ExperienceTuple], ids: list[int], now: float, pack: bool
-    ) -> _Chunk:
-        """The CPU work of a chunk: everything but SQLite (`pack`: deflate the bodies)."""
-        chunk = _Chunk()
-        signatures, texts, tagged = chunk.signatures, chunk.texts, chunk.tagged
-        add_row, add_cost, add_facts = chunk.rows.append, chunk.costs.append, chunk.facts.update
+        self, tups: list[ExperienceTuple], ids: list[int], now: float, pack: bool, sums: Sums
+    ) -> Chunk:
+        """The CPU work of a chunk: everything but SQLite (`pack`: deflate the bodies), and
+        the tuples added to `sums`.
+
+        Returns `(facts, signatures, texts, rows, tagged)`: plain data, so the chunk can cross
+        to the writer process; `ChunkWriter.write` takes it with the summary rows after it."""
+        facts_seen: set[str] = set()
+        signatures: dict[int, list[str]] = {}  # hash -> facts
+        texts: dict[int, str] = {}  # hash -> text
+        rows: list[tuple[object, ...]] = []
+        tagged: dict[str, list[int]] = {}  # tag -> tuple ids, ascending
+        by_task, by_sig = sums.by_task, sums.by_signature
+        add_row, add_facts = rows.append, facts_seen.update
         compress = pack_body if pack else None
         for tup, tid in zip(tups, ids, strict=True):
             facts, sig = tup.facts, tup.signature
@@ -154,6 +223,7 @@ class Anchorer:
             if compress is not None:
                 body = compress(body)
             act, diag = tup.action, tup.diagnosis
+            verb, target, success, cause = act.verb, act.target, int(diag.success), diag.cause.value
             pos = tup.pre_state.position
             add_row(
                 (
@@ -164,10 +234,10 @@ class Anchorer:
                     tup.task_goal,
                     tup.task_family,
                     tup.step,
-                    act.verb,
-                    act.target,
-                    int(diag.success),
-                    diag.cause.value,
+                    verb,
+                    target,
+                    success,
+                    cause,
                     sig_hash,
                     # knowledge.signature.pack_cell(cell_of(pos)), inlined
                     ((int(pos[0]) // _CELL) << 32) | ((int(pos[2]) // _CELL) & _MASK32),
@@ -176,7 +246,27 @@ class Anchorer:
                     body,
                 )
             )
-            add_cost((tid, diag.diff.ticks, diag.steps))
+            ticks, steps = diag.diff.ticks, diag.steps
+            key = (verb, target, tup.task_goal, tup.task_family, tup.episode_id, cause)
+            acc = by_task.get(key)
+            if acc is None:
+                by_task[key] = [1, success, ticks, steps, tid]
+            else:
+                acc[0] += 1
+                acc[1] += success
+                acc[2] += ticks
+                acc[3] += steps
+                acc[4] = tid  # ids ascend
+            skey = (sig_hash, f"{verb}:{target}", cause)
+            acc = by_sig.get(skey)
+            if acc is None:
+                by_sig[skey] = [1, success, ticks, steps, tid]
+            else:
+                acc[0] += 1
+                acc[1] += success
+                acc[2] += ticks
+                acc[3] += steps
+                acc[4] = tid
             tags = tup.tags
             if tags:
                 for g in dict.fromkeys(tags) if len(tags) > 1 else tags:
@@ -185,63 +275,27 @@ class Anchorer:
                         tagged[g] = [tid]
                     else:
                         ids_of.append(tid)
-        return chunk
-
-    def _write(self, db: sqlite3.Connection, chunk: _Chunk) -> None:
-        fact_ids = self._vocab(db, "facts", "fact", self.fact_ids, chunk.facts)
-        tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, set(chunk.tagged))
-        fid = fact_ids.__getitem__
-        db.executemany(
-            "INSERT OR IGNORE INTO signatures (hash, facts) VALUES (?, ?)",
-            [
-                (h, array("I", sorted(map(fid, facts))).tobytes())
-                for h, facts in chunk.signatures.items()
-            ],
-        )
-        before = db.execute("SELECT coalesce(max(id), 0) FROM texts").fetchone()[0]
-        db.executemany(
-            "INSERT OR IGNORE INTO texts (hash, text) VALUES (?, ?)", chunk.texts.items()
-        )
-        embedder = self.store.embedder
-        if embedder is not None:  # a new text and its vector commit together
-            new = db.execute("SELECT id, text FROM texts WHERE id > ?", (before,)).fetchall()
-            if new:
-                vecs = embedder.embed([t for _, t in new]).astype(np.float16)
-                db.executemany(
-                    "INSERT INTO vectors (text_id, vec) VALUES (?, ?)",
-                    zip([i for i, _ in new], vecs, strict=True),
-                )
-        db.executemany(_INSERT_TUPLE, chunk.rows)
-        tier2.add_costs(db, chunk.costs)
-        # one tag's postings at a time, in id order: appends at the end of each tag's range
-        by_id = sorted((tag_ids[g], tids) for g, tids in chunk.tagged.items())
-        db.executemany(
-            "INSERT INTO tags VALUES (?, ?)", [(t, i) for t, tids in by_id for i in tids]
-        )
-        # so a query can start from the rarest tag
-        db.executemany(
-            "UPDATE tag_names SET n = n + ? WHERE id = ?", [(len(ids), t) for t, ids in by_id]
+        return (
+            list(facts_seen),
+            list(signatures.items()),
+            list(texts.items()),
+            rows,
+            tagged,
         )
 
-    @staticmethod
-    def _vocab(
-        db: sqlite3.Connection, table: str, col: str, cache: dict[str, int], names: set[str]
-    ) -> dict[str, int]:
-        missing = [n for n in names if n not in cache]
-        if missing:  # another writer may have added some since we last looked
-            for i in range(0, len(missing), _MAX_VARS):
-                part = missing[i : i + _MAX_VARS]
-                marks = ",".join("?" * len(part))
-                cache.update(
-                    db.execute(f"SELECT {col}, id FROM {table} WHERE {col} IN ({marks})", part)
-                )
-            new = sorted(n for n in missing if n not in cache)
-            if new:
-                top = db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
-                pairs = [(top + 1 + i, n) for i, n in enumerate(new)]
-                db.executemany(f"INSERT INTO {table} (id, {col}) VALUES (?, ?)", pairs)
-                cache.update((n, i) for i, n in pairs)
-        return cache
+
+def _pipe_chunks(n: int) -> list[tuple[int, int]]:
+    """`(start, end)` of the chunks a batch of `n` goes to the writer process in: small at
+    both ends, so the two processes overlap for as much of the batch as they can."""
+    edges = [0]
+    if n > 2 * PIPE_FIRST:
+        edges.append(PIPE_FIRST)
+    while edges[-1] + PIPE_CHUNK + PIPE_FIRST < n:
+        edges.append(edges[-1] + PIPE_CHUNK)
+    if n - edges[-1] > PIPE_FIRST and n > 2 * PIPE_FIRST:
+        edges.append(n - PIPE_FIRST)
+    edges.append(n)
+    return list(itertools.pairwise(edges))
 
 
 class _Checkpointer:

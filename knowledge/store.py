@@ -22,7 +22,7 @@ from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from knowledge import tier2
 from knowledge.anchoring import Anchorer
@@ -97,7 +97,10 @@ class ExperienceStore:
     (about half the bytes): `True` always, `False` never, `None` (the default) in batches of
     fewer than `knowledge.anchoring.BULK` tuples only — one at a time, as the loop anchors, the
     ~20 us a body takes is nothing next to the commit, but in a bulk load it is a third of the
-    time, so bulk loads keep their bodies plain.
+    time, so bulk loads keep their bodies plain. `writer` says who writes a bulk batch:
+    `"auto"` a writer process beside this one for batches of
+    `knowledge.anchoring.PROCESS_FROM` tuples or more, `"process"` for every batch, `"inline"`
+    this process always (see `knowledge.anchoring`).
     """
 
     def __init__(
@@ -106,9 +109,13 @@ class ExperienceStore:
         *,
         embedder: Embedder | str | None = None,
         compress: bool | None = None,
+        writer: Literal["auto", "process", "inline"] = "auto",
     ) -> None:
+        if writer not in ("auto", "process", "inline"):
+            raise ValueError(f"writer must be 'auto', 'process' or 'inline', not {writer!r}")
         self.path = str(path)
         self.compress = compress
+        self.writer = writer
         self._in_tx = False
         self._lookup: Lookup | None = None
         self.embedder: Embedder | None = None
@@ -211,6 +218,11 @@ class ExperienceStore:
 
             self._lookup = Lookup(self)
         return self._lookup
+
+    @property
+    def in_transaction(self) -> bool:
+        """Inside `_tx` or `read`: writes join the open transaction, on this connection."""
+        return self._in_tx
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

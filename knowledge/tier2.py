@@ -12,13 +12,12 @@ cost), and the failure causes seen, for one key of one kind:
 | `signature` | `<condition signature>|<op>`: how an operation fares under a condition |
 | `episode` | the episode id |
 
-A batch of tuples is summed inside SQLite: one `GROUP BY` upsert per kind over the tuple rows
-the batch wrote (ticks and steps, which live in the tuple body, come from a temporary table of
-the batch), so anchoring a batch costs one statement per kind and one row write per distinct
-key, with no Python per tuple and key. Signature summaries are keyed inside SQLite by the
-signature's row id (zero-padded, so new signatures append to the index instead of landing at
-random places in it); `read` and `read_kind` translate to and from the public
-`<signature hash>|<op>` form.
+A chunk of tuples is summed in Python as it is prepared, into one row per (kind, key, cause)
+(`Sums`), and each row is one upsert (`UPSERT`), so anchoring costs one row write per distinct
+key, not one per tuple and kind. Signature summaries are keyed inside SQLite by the signature's
+row id (zero-padded, so new signatures append to the index instead of landing at random places
+in it), which the upsert finds from the signature's hash (`SIG_UPSERT`); `read` and
+`read_kind` translate to and from the public `<signature hash>|<op>` form.
 """
 
 from __future__ import annotations
@@ -46,30 +45,52 @@ _SET = (
     "ticks = ticks + excluded.ticks, steps = steps + excluded.steps, "
     "last_tuple = max(last_tuple, excluded.last_tuple)"
 )
-# the batch's tuples: ids, and the ticks and steps the summaries add up
-_BATCH = "CREATE TEMP TABLE IF NOT EXISTS anchor_batch (id INTEGER PRIMARY KEY, ticks, steps)"
-_FROM_BATCH = (
-    "SELECT {kind}, {key}, t.cause, count(*), sum(t.success), sum(b.ticks), sum(b.steps), "
-    "max(t.id) FROM temp.anchor_batch b CROSS JOIN tuples t ON t.id = b.id WHERE {where} "
-    "GROUP BY 2, 3"
-)  # CROSS JOIN: the batch is the outer loop (else a filter or an index can tempt the planner
-# into scanning every tuple)
-_OP = "t.verb || ':' || t.target"
-_KEYS = [  # kind, key (SQL over the tuple row), which rows
-    ("op", _OP, "true"),
-    ("verb", "t.verb", "true"),
-    ("goal", "t.task_goal", "true"),
-    ("family", "t.task_family", "t.task_family != ''"),
-    ("signature", f"printf('%012d|%s', t.sig_id, {_OP})", "true"),
-    ("episode", "t.episode_id", "true"),
-]
-_UPSERTS = [
-    "INSERT INTO summaries "
-    + _FROM_BATCH.format(kind=f"'{kind}'", key=key, where=where)
-    + " "
-    + _SET
-    for kind, key, where in _KEYS
-]
+UPSERT = "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?) " + _SET
+SIG_UPSERT = (  # the signature's row id from its hash; rows from `Sums.signature_rows`
+    "INSERT INTO summaries SELECT 'signature', printf('%012d|%s', s.id, ?), ?, ?, ?, ?, ?, ? "
+    "FROM signatures s WHERE s.hash = ? " + _SET
+)
+
+
+class Sums:
+    """A chunk's contribution to the summaries, added up per tuple in two dicts: one keyed by
+    everything the op, verb, goal, family and episode summaries read (few distinct keys in a
+    chunk), one by signature, op and cause."""
+
+    __slots__ = ("by_signature", "by_task")
+
+    def __init__(self) -> None:
+        # (verb, target, goal, family, episode, cause) -> [attempts, successes, ticks, steps, last]
+        self.by_task: dict[tuple[str, str, str, str, str, str], list[int]] = {}
+        # (signature as a signed int, op, cause) -> the same
+        self.by_signature: dict[tuple[int, str, str], list[int]] = {}
+
+    def rows(self) -> list[tuple[object, ...]]:
+        """`(kind, key, cause, attempts, successes, ticks, steps, last tuple)` for `UPSERT`."""
+        out: dict[tuple[str, str, str], list[int]] = {}
+        for (verb, target, goal, family, episode, cause), v in self.by_task.items():
+            keys = [("op", f"{verb}:{target}"), ("verb", verb), ("goal", goal)]
+            if family:
+                keys.append(("family", family))
+            keys.append(("episode", episode))
+            for kind, key in keys:
+                acc = out.get((kind, key, cause))
+                if acc is None:
+                    out[(kind, key, cause)] = list(v)
+                else:
+                    acc[0] += v[0]
+                    acc[1] += v[1]
+                    acc[2] += v[2]
+                    acc[3] += v[3]
+                    acc[4] = max(acc[4], v[4])
+        return [(*k, *v) for k, v in out.items()]
+
+    def signature_rows(self) -> list[tuple[object, ...]]:
+        """`(op, cause, attempts, successes, ticks, steps, last tuple, signature)` for
+        `SIG_UPSERT`."""
+        return [(op, cause, *v, sig) for (sig, op, cause), v in self.by_signature.items()]
+
+
 _TOTALS = (
     "SELECT key, cause, attempts, successes, ticks, steps, last_tuple FROM summaries "
     "WHERE kind = ? AND key >= ? AND key < ? ORDER BY key"
@@ -78,24 +99,6 @@ _TOTALS = (
 
 def _sig_key(sig_id: int, op: str) -> str:
     return f"{sig_id:012d}|{op}"
-
-
-def begin_batch(db: sqlite3.Connection) -> None:
-    """Start summing a batch (inside the transaction that writes it)."""
-    db.execute(_BATCH)
-    db.execute("DELETE FROM temp.anchor_batch")
-
-
-def add_costs(db: sqlite3.Connection, costs: list[tuple[int, int, int]]) -> None:
-    """`(tuple id, ticks, steps)` of tuples the batch wrote."""
-    db.executemany("INSERT INTO temp.anchor_batch VALUES (?, ?, ?)", costs)
-
-
-def write_batch(db: sqlite3.Connection) -> None:
-    """Add the batch's tuples (written, with their costs) to every summary they touch."""
-    for sql in _UPSERTS:
-        db.execute(sql)
-    db.execute("DELETE FROM temp.anchor_batch")
 
 
 def _public_key(db: sqlite3.Connection, kind: str, key: str) -> str:

@@ -57,7 +57,21 @@ def _integrity(path: Path) -> str:
         return str(db.execute("PRAGMA integrity_check").fetchone()[0])
 
 
-@pytest.mark.parametrize("batch", [1, 500])
+def _writer_processes(path: Path) -> list[int]:
+    """Pids of writer processes (`knowledge.writer`) serving the store at `path`."""
+    pids = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if str(path).encode() in args and any(b"knowledge.writer" in a for a in args):
+            pids.append(int(proc.name))
+    return pids
+
+
+# 2500: a bulk batch, which a writer process writes (PROCESS_FROM)
+@pytest.mark.parametrize("batch", [1, 500, 2500])
 def test_sigkill_while_anchoring_loses_at_most_the_item_in_flight(
     tmp_path: Path, batch: int
 ) -> None:
@@ -66,7 +80,7 @@ def test_sigkill_while_anchoring_loses_at_most_the_item_in_flight(
     assert proc.stdout is not None
     committed = 0
     deadline = time.monotonic() + 60
-    while committed < 8 * batch and time.monotonic() < deadline:
+    while committed < min(8 * batch, 5000) and time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
             break
@@ -74,9 +88,13 @@ def test_sigkill_while_anchoring_loses_at_most_the_item_in_flight(
     time.sleep(0.05)  # kill it somewhere in the middle of a later anchor
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
+    deadline = time.monotonic() + 10  # its writer process reads end-of-file and exits
+    while _writer_processes(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _writer_processes(path)
     for line in proc.stdout:  # what it printed before dying was committed too
         committed = int(line)
-    assert committed >= 8 * batch, "the writer did not get going"
+    assert committed >= min(8 * batch, 5000), "the writer did not get going"
     assert _integrity(path) == "ok"
     store = ExperienceStore(path)
     n = store.stats()["tuples"]
@@ -87,10 +105,11 @@ def test_sigkill_while_anchoring_loses_at_most_the_item_in_flight(
     assert store.stats()["tuples"] == n + 1
 
 
-def test_readers_never_see_half_written_items(tmp_path: Path) -> None:
+@pytest.mark.parametrize("batch", [300, 2500])
+def test_readers_never_see_half_written_items(tmp_path: Path, batch: int) -> None:
     path = tmp_path / "k.sqlite"
     ExperienceStore(path).close()
-    proc = _writer(path, 300)
+    proc = _writer(path, batch)
     reader = ExperienceStore(path)
     checks = 0
     try:
@@ -107,7 +126,7 @@ def test_readers_never_see_half_written_items(tmp_path: Path) -> None:
                     "(SELECT 1 FROM signatures s WHERE s.id = t.sig_id) OR NOT EXISTS "
                     "(SELECT 1 FROM texts x WHERE x.id = t.text_id)"
                 ).fetchone()[0]
-            assert n % 300 == 0 and tagged == n and attempts == n and orphans == 0
+            assert n % batch == 0 and tagged == n and attempts == n and orphans == 0
             if n:
                 newest = reader.lookup.by_signature([], mode="superset", limit=1)
                 assert newest and reader.get_tuple(newest[0]).id == newest[0]
@@ -116,6 +135,124 @@ def test_readers_never_see_half_written_items(tmp_path: Path) -> None:
         proc.kill()
         proc.wait()
     assert checks > 5
+
+
+def _contents(store: ExperienceStore) -> dict[str, object]:
+    """Everything a store holds that anchoring writes, in comparable form."""
+    db = store.db
+    return {
+        "tuples": [t.model_dump() for t in store.tuples()],
+        "summaries": {k: store.summaries(k) for k in ("op", "verb", "goal", "family", "episode")}
+        | {"signature": store.summaries("signature")},
+        "tags": db.execute(
+            "SELECT g.tag, t.tuple_id FROM tags t JOIN tag_names g ON g.id = t.tag_id ORDER BY 1, 2"
+        ).fetchall(),
+        "tag_counts": db.execute("SELECT tag, n FROM tag_names ORDER BY tag").fetchall(),
+        "vectors": db.execute(
+            "SELECT x.text, v.vec FROM vectors v JOIN texts x ON x.id = v.text_id ORDER BY 1"
+        ).fetchall(),
+        "stats": store.stats(),
+    }
+
+
+def test_the_writer_process_stores_what_the_store_itself_writes(tmp_path: Path) -> None:
+    tups = make_tuples(3200, seed=4)
+    for i, t in enumerate(tups[::3]):  # some texts new, some repeated
+        t.diagnosis.evidence = [f"attempt {i}"]
+    for i, t in enumerate(tups):
+        t.created_at = 1e9 + i  # else each store stamps its own time
+    stores = {}
+    for writer in ("inline", "process"):
+        store = ExperienceStore(
+            tmp_path / f"{writer}.sqlite", embedder=HashingEmbedder(), writer=writer
+        )
+        batch = [t.model_copy(deep=True) for t in tups]
+        assert store.anchor_many(batch[:2900]) == list(range(1, 2901))
+        assert store.anchor(batch[2900]) == 2901
+        assert store.anchor_many(batch[2901:]) == list(range(2902, 3201))
+        stores[writer] = store
+    assert (stores["process"]._anchorer._process is not None) and not _writer_processes(
+        tmp_path / "inline.sqlite"
+    )
+    inline, process = (_contents(stores[w]) for w in ("inline", "process"))
+    assert process == inline
+    assert inline["stats"]["vectors"] > 1000
+    found = stores["process"].lookup.search("craft stick attempt 7", k=3)
+    assert found == stores["inline"].lookup.search("craft stick attempt 7", k=3)
+    stores["process"].close()
+    assert not _writer_processes(tmp_path / "process.sqlite")  # closed with its store
+
+
+def _boom(store: ExperienceStore) -> None:
+    store.db.execute(
+        "CREATE TRIGGER boom BEFORE INSERT ON tuples WHEN NEW.task_id = 'boom' "
+        "BEGIN SELECT RAISE(ABORT, 'no boom tasks here'); END"
+    )
+
+
+@pytest.mark.parametrize("writer", ["inline", "process"])
+def test_a_failed_bulk_batch_leaves_the_store_as_it_was(tmp_path: Path, writer: str) -> None:
+    path = tmp_path / "k.sqlite"
+    store = ExperienceStore(path, embedder=HashingEmbedder(), writer=writer)
+    tups = make_tuples(9000, seed=5)
+    store.anchor_many(tups[:3000])
+    before = _contents(store)
+
+    bad = tups[3000:6000]  # a signature that does not match its facts, late in the batch
+    bad[2000].signature = "0" * 16
+    with pytest.raises(ValueError, match="does not match its facts"):
+        store.anchor_many(bad)
+    assert _contents(store) == before and all(t.id is None for t in bad)
+
+    _boom(store)  # the SQL itself fails (in the writer process, for "process")
+    bad[2000].signature, bad[2500].task_id = "", "boom"
+    with pytest.raises(sqlite3.IntegrityError, match="no boom tasks here") as err:
+        store.anchor_many(bad)
+    if writer == "process":
+        assert str(path) in str(err.value)  # which store it was
+    assert _contents(store) == before and all(t.id is None for t in bad)
+
+    bad[2500].task_id = "t"  # and the store takes the next batch, numbered on from the last
+    assert store.anchor_many(bad) == list(range(3001, 6001))
+    assert store.anchor_many(tups[6000:]) == list(range(6001, 9001))
+    assert store.stats()["tuples"] == 9000
+
+
+def test_a_writer_process_that_dies_mid_batch_is_rolled_back_and_replaced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from knowledge import anchoring
+    from knowledge.writer import WriterError
+
+    path = tmp_path / "k.sqlite"
+    store = ExperienceStore(path, writer="process")
+    tups = make_tuples(9000, seed=6)
+    store.anchor_many(tups[:3000])
+    before = _contents(store)
+    first = store._anchorer._process
+    assert first is not None and _writer_processes(path) == [first._proc.pid]
+
+    prepare, calls = anchoring.Anchorer._prepare, []
+
+    def dying(self, *args):  # the writer is killed while the batch is half sent
+        calls.append(1)
+        if len(calls) == 5:
+            os.kill(first._proc.pid, signal.SIGKILL)
+            first._proc.wait()
+        return prepare(self, *args)
+
+    monkeypatch.setattr(anchoring.Anchorer, "_prepare", dying)
+    with pytest.raises(WriterError, match="writer process exited"):
+        store.anchor_many(tups[3000:6000])
+    monkeypatch.undo()
+    assert _contents(store) == before and all(t.id is None for t in tups[3000:6000])
+    assert store.anchor_many(tups[3000:6000]) == list(range(3001, 6001))  # a new writer
+    assert store._anchorer._process is not first and _integrity(path) == "ok"
+
+
+def test_writer_must_be_one_of_three(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="writer must be"):
+        ExperienceStore(tmp_path / "k.sqlite", writer="thread")  # type: ignore[arg-type]
 
 
 def test_vector_index_file_is_rebuilt_when_missing_torn_or_stale(tmp_path: Path) -> None:

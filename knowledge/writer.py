@@ -1,0 +1,335 @@
+"""The SQL half of anchoring, and a process that runs it beside the one preparing tuples.
+
+`ChunkWriter` writes a prepared chunk (`knowledge.anchoring.Chunk`, plain data: rows, texts,
+signatures, tags and summary sums) inside the caller's transaction and returns the texts it
+added, so their vectors can follow in the same transaction. It runs on the store's own
+connection for small batches, as the closed loop anchors one attempt at a time.
+
+A bulk batch is split in two: this process turns tuples into rows (Python, pydantic) while a
+writer process (`python -m knowledge.writer STORE`) runs the SQL of the chunk before. SQLite
+lets go of the GIL only inside each row's step, so a writer *thread* convoys on the GIL
+(`knowledge.anchoring`); a process does not, and on two cores the two halves overlap.
+
+The protocol is one reply for each request, framed as `<length><marshal>` over the child's
+stdin and stdout (plain data only, between two processes of the same interpreter; nothing
+that crosses it comes from outside):
+
+| request | reply |
+|---|---|
+| `("begin",)` | `("ok", first free tuple id)`, inside `BEGIN IMMEDIATE` |
+| `("chunk", vectors, chunk, embeds)` | `("new", [(text id, text), ...])`: texts to embed |
+| `("commit", vectors)` | `("ok",)` once committed |
+| `("rollback",)` | `("ok",)` |
+
+`vectors` are `(text id, float16 bytes)` for texts an earlier reply named (`embeds`: whether
+the store has an embedder; without one, replies name no texts). Any request may be
+answered `("error", exception class, message)`: the writer has rolled back, and answers
+`("error", ...)` to every request until a `rollback` or `commit` ends the batch. When the
+parent dies, the writer reads end-of-file, rolls back what it had not committed and exits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import marshal
+import os
+import sqlite3
+import struct
+import subprocess
+import sys
+from array import array
+from collections.abc import Iterable
+from pathlib import Path
+from typing import IO, Any
+
+from knowledge import tier2
+
+log = logging.getLogger(__name__)
+
+_MAX_VARS = 500
+WAL_PAGES = 16384  # a bulk writer checkpoints itself only if the WAL grows beyond this
+_FRAME = struct.Struct("<Q")
+_PIPE_BYTES = 1 << 20  # F_SETPIPE_SZ: a whole chunk fits, so sending one rarely blocks
+_F_SETPIPE_SZ = 1031
+
+_INSERT_TUPLE = (
+    "INSERT INTO tuples VALUES (?,?,?,?,?,?,?,?,?,?,?,"
+    "(SELECT id FROM signatures WHERE hash = ?), ?, (SELECT id FROM texts WHERE hash = ?), ?, ?)"
+)
+_VECTOR = "INSERT INTO vectors (text_id, vec) VALUES (?, ?)"
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A bulk writer's connection, with the store's settings (WAL is the file's own mode);
+    checkpoints are left to the store's background checkpointer."""
+    from knowledge.store import CACHE_KIB
+
+    db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.execute(f"PRAGMA cache_size={-CACHE_KIB}")
+    db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+    return db
+
+
+def first_free_id(db: sqlite3.Connection) -> int:
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name='tuples'").fetchone()
+    return (int(row[0]) if row else 0) + 1
+
+
+class ChunkWriter:
+    """Writes prepared chunks; owns the caches of fact and tag ids (names are few and
+    reused, so each is looked up or added once)."""
+
+    def __init__(self) -> None:
+        self.fact_ids: dict[str, int] = {}
+        self.tag_ids: dict[str, int] = {}
+
+    def forget(self) -> None:
+        """After a rollback: ids handed out in it do not exist."""
+        self.fact_ids.clear()
+        self.tag_ids.clear()
+
+    def write(self, db: sqlite3.Connection, chunk: tuple[Any, ...]) -> list[tuple[int, str]]:
+        """Write one chunk; returns the texts it added (id, text), which need vectors."""
+        facts, signatures, texts, rows, tagged, sums, sig_sums = chunk
+        fid = self._vocab(db, "facts", "fact", self.fact_ids, facts).__getitem__
+        tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, tagged)
+        db.executemany(
+            "INSERT OR IGNORE INTO signatures (hash, facts) VALUES (?, ?)",
+            [(h, array("I", sorted(map(fid, names))).tobytes()) for h, names in signatures],
+        )
+        before = db.execute("SELECT coalesce(max(id), 0) FROM texts").fetchone()[0]
+        db.executemany("INSERT OR IGNORE INTO texts (hash, text) VALUES (?, ?)", texts)
+        db.executemany(_INSERT_TUPLE, rows)
+        # one tag's postings at a time, in id order: appends at the end of each tag's range
+        by_id = sorted((tag_ids[g], tids) for g, tids in tagged.items())
+        db.executemany(
+            "INSERT INTO tags VALUES (?, ?)", [(t, i) for t, tids in by_id for i in tids]
+        )
+        # so a query can start from the rarest tag
+        db.executemany(
+            "UPDATE tag_names SET n = n + ? WHERE id = ?", [(len(ids), t) for t, ids in by_id]
+        )
+        db.executemany(tier2.UPSERT, sums)
+        db.executemany(tier2.SIG_UPSERT, sig_sums)
+        if texts:
+            return db.execute("SELECT id, text FROM texts WHERE id > ?", (before,)).fetchall()
+        return []
+
+    @staticmethod
+    def add_vectors(db: sqlite3.Connection, vectors: Iterable[tuple[int, bytes]]) -> None:
+        db.executemany(_VECTOR, vectors)
+
+    @staticmethod
+    def _vocab(
+        db: sqlite3.Connection, table: str, col: str, cache: dict[str, int], names: Iterable[str]
+    ) -> dict[str, int]:
+        missing = [n for n in names if n not in cache]
+        if missing:  # another writer may have added some since we last looked
+            for i in range(0, len(missing), _MAX_VARS):
+                part = missing[i : i + _MAX_VARS]
+                marks = ",".join("?" * len(part))
+                cache.update(
+                    db.execute(f"SELECT {col}, id FROM {table} WHERE {col} IN ({marks})", part)
+                )
+            new = sorted(n for n in missing if n not in cache)
+            if new:
+                top = db.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]
+                pairs = [(top + 1 + i, n) for i, n in enumerate(new)]
+                db.executemany(f"INSERT INTO {table} (id, {col}) VALUES (?, ?)", pairs)
+                cache.update((n, i) for i, n in pairs)
+        return cache
+
+
+# ---- framing --------------------------------------------------------------------------------
+def send(out: IO[bytes], message: Any) -> None:
+    data = marshal.dumps(message)
+    out.write(_FRAME.pack(len(data)))
+    out.write(data)
+    out.flush()
+
+
+def receive(inp: IO[bytes]) -> Any:
+    """The next message, or EOFError when the other end has gone."""
+    head = inp.read(_FRAME.size)
+    if len(head) < _FRAME.size:
+        raise EOFError("the other end of the writer pipe closed")
+    (size,) = _FRAME.unpack(head)
+    data = inp.read(size)
+    if len(data) < size:
+        raise EOFError("the other end of the writer pipe closed mid-message")
+    return marshal.loads(data)
+
+
+def _widen(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, _F_SETPIPE_SZ, _PIPE_BYTES)
+    except (ImportError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        pass
+
+
+class WriterError(RuntimeError):
+    """The writer process died or broke the protocol (what it was writing is rolled back)."""
+
+
+class WriterProcess:
+    """The parent's handle on a writer process for one store file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        root = str(Path(__file__).resolve().parents[1])  # so a source checkout works too
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self._proc = subprocess.Popen(
+            # -c, not -m: `knowledge/__init__` imports this module before runpy would run it
+            [sys.executable, "-c", "from knowledge.writer import main; main()", path],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._out, self._in = self._proc.stdin, self._proc.stdout
+        _widen(self._out.fileno())
+        self.outstanding = 0  # requests not yet answered
+
+    @property
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def request(self, message: tuple[Any, ...]) -> None:
+        try:
+            send(self._out, message)
+        except (BrokenPipeError, OSError) as exc:
+            raise self._died() from exc
+        self.outstanding += 1
+
+    def reply(self) -> tuple[Any, ...]:
+        """The answer to the oldest outstanding request; raises what the writer raised."""
+        try:
+            answer = receive(self._in)
+        except (EOFError, OSError) as exc:
+            raise self._died() from exc
+        self.outstanding -= 1
+        if answer[0] == "error":
+            raise _rebuild(answer[1], f"{self.path}: {answer[2]}")
+        return tuple(answer)
+
+    def call(self, message: tuple[Any, ...]) -> tuple[Any, ...]:
+        self.request(message)
+        return self.reply()
+
+    def abort(self) -> None:
+        """End the batch with a rollback, whatever state the protocol is in; a writer that
+        cannot be brought back to a clean state is stopped (its transaction rolls back)."""
+        try:
+            while self.outstanding:
+                with contextlib.suppress(sqlite3.Error, WriterError, RuntimeError):
+                    self.reply()
+            self.call(("rollback",))
+        except Exception:  # any failure here means: stop it
+            self.close(kill=True)
+
+    def _died(self) -> WriterError:
+        self.close(kill=True)
+        return WriterError(
+            f"{self.path}: the writer process exited ({self._proc.returncode}); "
+            "the batch it was writing was rolled back"
+        )
+
+    def close(self, *, kill: bool = False) -> None:
+        if self._proc.poll() is None and not kill:
+            try:
+                self._out.close()  # end-of-file: it exits
+                self._proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                kill = True
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        for f in (self._out, self._in):
+            with contextlib.suppress(OSError):
+                f.close()
+
+
+def _rebuild(kind: str, message: str) -> Exception:
+    """The writer's exception, as the same `sqlite3` class where it was one."""
+    cls = getattr(sqlite3, kind, None)
+    if isinstance(cls, type) and issubclass(cls, sqlite3.Error):
+        return cls(message)
+    return WriterError(f"{message} ({kind})")
+
+
+# ---- the writer process ---------------------------------------------------------------------
+def serve(path: str, inp: IO[bytes], out: IO[bytes]) -> None:
+    """Answer requests until end-of-file (see the module's docstring)."""
+    db = connect(path)
+    writer = ChunkWriter()
+    failed: tuple[str, str] | None = None  # the error that ended the batch in progress
+    in_tx = False
+    try:
+        while True:
+            try:
+                message = receive(inp)
+            except EOFError:
+                return
+            op = message[0]
+            if failed is not None and op not in ("rollback", "commit"):
+                send(out, ("error", *failed))
+                continue
+            try:
+                if op == "begin":
+                    db.execute("BEGIN IMMEDIATE")
+                    in_tx = True
+                    send(out, ("ok", first_free_id(db)))
+                elif op == "chunk":
+                    writer.add_vectors(db, message[1])
+                    new = writer.write(db, message[2])
+                    send(out, ("new", new if message[3] else []))
+                elif op == "commit":
+                    if failed is not None:
+                        send(out, ("error", *failed))
+                        failed = None
+                        continue
+                    writer.add_vectors(db, message[1])
+                    db.execute("COMMIT")
+                    in_tx = False
+                    send(out, ("ok",))
+                elif op == "rollback":
+                    failed = None
+                    if in_tx:
+                        db.execute("ROLLBACK")
+                        in_tx = False
+                        writer.forget()
+                    send(out, ("ok",))
+                else:
+                    raise ValueError(f"unknown writer request {op!r}")
+            except Exception as exc:  # reported to the parent, which raises it
+                if in_tx:
+                    db.execute("ROLLBACK")
+                    in_tx = False
+                    writer.forget()
+                failed = (type(exc).__name__, str(exc))
+                send(out, ("error", *failed))
+                if op == "commit":  # the batch has ended
+                    failed = None
+    finally:
+        if in_tx:  # never committed: gone with the connection
+            db.execute("ROLLBACK")
+        db.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        raise SystemExit("usage: python -m knowledge.writer STORE")
+    inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=_PIPE_BYTES)
+    out = os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 16)
+    _widen(sys.stdout.fileno())
+    serve(args[0], inp, out)
+
+
+if __name__ == "__main__":
+    main()
