@@ -14,11 +14,10 @@ than one thread: SQLite lets go of the GIL for each row's step, and each time it
 it waits out this thread's switch interval (a convoy).
 
 A WAL checkpoint, by contrast, is one long call that lets go of the GIL (copying pages and
-waiting on fsync), so a thread of its own runs it on a second connection: after a bulk commit
-on the store's connection, or, with a writer process, while this process waits for the last
-chunks and the commit (a core it would leave idle). The writers' automatic checkpoints are
-pushed out to `WAL_PAGES` as a backstop. A checkpoint never changes what a reader sees, and
-one that is killed is redone on the next open.
+waiting on fsync), so after a bulk commit a thread of its own runs it on a second connection
+while the next batch is prepared; the writers' automatic checkpoints are pushed out to
+`WAL_PAGES` as a backstop. A checkpoint never changes what a reader sees, and one that is
+killed is redone on the next open.
 """
 
 from __future__ import annotations
@@ -98,24 +97,19 @@ class Anchorer:
             pack = len(tups) < BULK
         try:
             if ids is None and self._by_process(len(tups)):
-                return self._insert_by_process(tups, now, pack)
-            out = self._insert_here(tups, ids, now, pack)
+                out = self._insert_by_process(tups, now, pack)
+            else:
+                out = self._insert_here(tups, ids, now, pack)
         except BaseException:
             for tup in tups:
                 tup.id = None
             raise
-        if len(tups) >= BULK:
-            self._checkpoint()
+        if len(tups) >= BULK and self.store.path != ":memory:":
+            if self._checkpointer is None:
+                self.store.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+                self._checkpointer = _Checkpointer(self.store.path)
+            self._checkpointer.kick()
         return out
-
-    def _checkpoint(self) -> None:
-        """Start a checkpoint on the checkpointer's thread (see the module's docstring)."""
-        if self.store.path == ":memory:":
-            return
-        if self._checkpointer is None:
-            self.store.db.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
-            self._checkpointer = _Checkpointer(self.store.path)
-        self._checkpointer.kick()
 
     def _by_process(self, n: int) -> bool:
         store, mode = self.store, self.store.writer
@@ -165,8 +159,6 @@ class Anchorer:
                 vectors = []
                 if proc.outstanding > PIPE_AHEAD:  # an earlier chunk: written by now, or nearly
                     vectors = self._vectors(proc.reply()[1])
-            # a checkpoint of the batches before, on a core that would idle till the commit
-            self._checkpoint()
             while proc.outstanding:
                 vectors += self._vectors(proc.reply()[1])
             proc.call(("commit", vectors))
