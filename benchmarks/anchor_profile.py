@@ -1,6 +1,9 @@
 """Where anchoring's time goes: the store benchmark's synthetic tuples anchored in batches of
-5,000, timed (wall and this process's CPU), then once more under cProfile (slower, for the
-split only). The data is generated before any timing.
+5,000, side by side with the store writing every batch on its own connection
+(`writer="inline"`) and with a writer process beside it (`"process"`, what a bulk batch gets
+by default), timed (wall, and this process's CPU); then once more inline under cProfile
+(slower, for the split of all the work in one process). The data is generated before any
+timing.
 
     .venv/bin/python benchmarks/anchor_profile.py --size 100000 [--top 18]
 """
@@ -25,15 +28,16 @@ from knowledge.store import ExperienceStore
 BATCH = 5000
 
 
-def anchor_all(size: int, profile: cProfile.Profile | None) -> tuple[float, float]:
-    """(wall s, CPU s) to anchor `size` tuples into a fresh store."""
+def anchor_all(size: int, profile: cProfile.Profile | None, writer: str) -> tuple[float, float]:
+    """(wall s, this process's CPU s) to anchor `size` tuples into a fresh store."""
     gen, emb = Generator(seed=0), LookupEmbedder()
     batches = []
     for _ in range(max(1, size // BATCH)):
         batch = gen.batch(BATCH)
         batches.append((batch.tuples, gen.vectors(batch.tuples)))
     with tempfile.TemporaryDirectory(prefix="anchor_profile_") as work:
-        store = ExperienceStore(os.path.join(work, "knowledge.sqlite"), embedder=emb)
+        path = os.path.join(work, "knowledge.sqlite")
+        store = ExperienceStore(path, embedder=emb, writer=writer)  # type: ignore[arg-type]
         wall = cpu = 0.0
         for tuples, vecs in batches:
             emb.table.clear()
@@ -56,11 +60,16 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=18, help="rows of the profile to print")
     args = ap.parse_args()
     n = max(1, args.size // BATCH) * BATCH
-    wall, cpu = anchor_all(n, None)
-    print(f"{n:,} tuples: {n / wall:,.0f}/s wall, {n / cpu:,.0f} per CPU second, ", end="")
-    print(f"{cpu / n * 1e6:.1f} us CPU a tuple; load average {os.getloadavg()}")
+    print(f"{n:,} tuples in batches of {BATCH:,}; load average {os.getloadavg()}")
+    rates = {}
+    for writer in ("inline", "process"):
+        wall, cpu = anchor_all(n, None, writer)
+        rates[writer] = n / wall
+        print(f"  writer={writer}: {n / wall:,.0f}/s wall, {cpu / n * 1e6:.1f} us CPU a tuple here")
+    print(f"  process / inline: x{rates['process'] / rates['inline']:.2f}")
+    print(f"load average {os.getloadavg()}; cProfile of writer=inline:")
     profile = cProfile.Profile()
-    anchor_all(n, profile)
+    anchor_all(n, profile, "inline")
     pstats.Stats(profile).sort_stats("tottime").print_stats(args.top)
 
 

@@ -9,7 +9,8 @@ a chunk is `knowledge.writer.ChunkWriter`'s.
 A small batch (the closed loop anchors one attempt at a time) is written on the store's own
 connection. A bulk batch (`PROCESS_FROM` tuples or more) is written by a writer process
 (`knowledge.writer`): this process prepares chunk k+1 while that one writes chunk k, in one
-transaction that commits when the last chunk is in. A writer *thread* was tried and was slower
+transaction that commits when the last chunk is in. The store's first bulk batch starts the
+writer and is written here while it starts. A writer *thread* was tried and was slower
 than one thread: SQLite lets go of the GIL for each row's step, and each time it wants it back
 it waits out this thread's switch interval (a convoy).
 
@@ -118,7 +119,14 @@ class Anchorer:
         if mode == "auto" and n < PROCESS_FROM:
             return False
         # another connection writes only beside a WAL journal (a private copy may use another)
-        return bool(store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal")
+        if store.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            return False
+        if mode == "auto" and (self._process is None or not self._process.alive):
+            # the writer takes a few tenths of a second to start (imports): this batch is
+            # written here while it does, the store's next bulk batches go to it
+            self._process = WriterProcess(store.path)
+            return False
+        return True
 
     def _insert_here(
         self, tups: list[ExperienceTuple], ids: Sequence[int] | None, now: float, pack: bool

@@ -23,11 +23,13 @@ from sim.schema import WorldState
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory: pytest.TempPathFactory) -> tuple[ExperienceStore, list]:
     store = ExperienceStore(tmp_path_factory.mktemp("idx") / "k.sqlite")
-    tups = make_tuples(4000)
+    tups = make_tuples(6400)
     store.anchor_many(tups[:1200])  # one batch on the store's connection
     for t in tups[1200:1300]:
         store.anchor(t)  # one at a time
-    store.anchor_many(tups[1300:])  # and one by the writer process
+    store.anchor_many(tups[1300:3850])  # the first bulk one (starts the writer process)
+    store.anchor_many(tups[3850:])  # and one by the writer process
+    assert store._anchorer._process is not None
     return store, store.tuples()
 
 
