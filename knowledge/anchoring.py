@@ -201,7 +201,7 @@ class Anchorer:
         texts: dict[int, str] = {}  # hash -> text
         rows: list[tuple[object, ...]] = []
         tagged: dict[str, list[int]] = {}  # tag -> tuple ids, ascending
-        by_task, by_sig = sums.by_task, sums.by_signature
+        add_sums = sums.add
         add_row, add_facts = rows.append, facts_seen.update
         compress = pack_body if pack else None
         for tup, tid in zip(tups, ids, strict=True):
@@ -254,27 +254,11 @@ class Anchorer:
                     body,
                 )
             )
-            ticks, steps = diag.diff.ticks, diag.steps
-            key = (verb, target, tup.task_goal, tup.task_family, tup.episode_id, cause)
-            acc = by_task.get(key)
-            if acc is None:
-                by_task[key] = [1, success, ticks, steps, tid]
-            else:
-                acc[0] += 1
-                acc[1] += success
-                acc[2] += ticks
-                acc[3] += steps
-                acc[4] = tid  # ids ascend
-            skey = (sig_hash, f"{verb}:{target}", cause)
-            acc = by_sig.get(skey)
-            if acc is None:
-                by_sig[skey] = [1, success, ticks, steps, tid]
-            else:
-                acc[0] += 1
-                acc[1] += success
-                acc[2] += ticks
-                acc[3] += steps
-                acc[4] = tid
+            add_sums(
+                (verb, target, tup.task_goal, tup.task_family, tup.episode_id, cause),
+                (sig_hash, f"{verb}:{target}", cause),
+                (1, success, diag.diff.ticks, diag.steps, tid),
+            )
             tags = tup.tags
             if tags:
                 for g in dict.fromkeys(tags) if len(tags) > 1 else tags:

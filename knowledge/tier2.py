@@ -61,15 +61,35 @@ class Sums:
 
     def __init__(self) -> None:
         # (verb, target, goal, family, episode, cause) -> [attempts, successes, ticks, steps, last]
-        self.by_task: dict[tuple[str, str, str, str, str, str], list[int]] = {}
+        self.by_task: dict[tuple[object, ...], list[int]] = {}
         # (signature as a signed int, op, cause) -> the same
-        self.by_signature: dict[tuple[int, str, str], list[int]] = {}
+        self.by_signature: dict[tuple[object, ...], list[int]] = {}
+
+    def add(
+        self,
+        task_key: tuple[str, str, str, str, str, str],
+        sig_key: tuple[int, str, str],
+        counts: tuple[int, int, int, int, int],
+    ) -> None:
+        """One tuple (or several): `counts` is (attempts, successes, ticks, steps, its id);
+        ids must ascend."""
+        for table, key in ((self.by_task, task_key), (self.by_signature, sig_key)):
+            acc = table.get(key)
+            if acc is None:
+                table[key] = list(counts)
+            else:
+                acc[0] += counts[0]
+                acc[1] += counts[1]
+                acc[2] += counts[2]
+                acc[3] += counts[3]
+                acc[4] = counts[4]
 
     def rows(self) -> list[tuple[object, ...]]:
         """`(kind, key, cause, attempts, successes, ticks, steps, last tuple)` for `UPSERT`."""
-        out: dict[tuple[str, str, str], list[int]] = {}
+        out: dict[tuple[object, ...], list[int]] = {}
         for (verb, target, goal, family, episode, cause), v in self.by_task.items():
-            keys = [("op", f"{verb}:{target}"), ("verb", verb), ("goal", goal)]
+            keys: list[tuple[str, object]] = [("op", f"{verb}:{target}"), ("verb", verb)]
+            keys.append(("goal", goal))
             if family:
                 keys.append(("family", family))
             keys.append(("episode", episode))
