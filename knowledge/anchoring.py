@@ -28,6 +28,7 @@ import itertools
 import logging
 import sqlite3
 import time
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -71,6 +72,7 @@ class Anchorer:
         self.store = store
         self.writer = ChunkWriter()
         self._process: WriterProcess | None = None
+        self._no_process = False  # a writer process failed to start: write here
         self._checkpointer: _Checkpointer | None = None
 
     @property
@@ -116,17 +118,26 @@ class Anchorer:
         store, mode = self.store, self.store.writer
         if mode == "inline" or store.path == ":memory:" or store.in_transaction:
             return False
+        if mode == "auto" and self._no_process:
+            return False
         if mode == "auto" and n < PROCESS_FROM:
             return False
         # another connection writes only beside a WAL journal (a private copy may use another)
         if store.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             return False
-        if mode == "auto" and (self._process is None or not self._process.alive):
+        if mode == "auto" and self._process is None:
             # the writer takes a few tenths of a second to start (imports): this batch is
             # written here while it does, the store's next bulk batches go to it
-            self._process = WriterProcess(store.path)
+            self._start_process()
             return False
         return True
+
+    def _start_process(self) -> WriterProcess:
+        proc = WriterProcess(self.store.path)
+        self._process = proc
+        # a store dropped without close() still ends its writer (end-of-file: it exits)
+        weakref.finalize(self, proc.close)
+        return proc
 
     def _insert_here(
         self, tups: list[ExperienceTuple], ids: Sequence[int] | None, now: float, pack: bool
@@ -146,12 +157,23 @@ class Anchorer:
 
     def _insert_by_process(self, tups: list[ExperienceTuple], now: float, pack: bool) -> list[int]:
         """Prepare chunk k+1 here while the writer process writes chunk k; one transaction."""
-        if self._process is None or not self._process.alive:
-            self._process = WriterProcess(self.store.path)
         proc = self._process
-        embeds = self.store.embedder is not None
+        if proc is None or not proc.alive:
+            proc = self._start_process()
         try:
             first = proc.call(("begin",))[1]
+        except WriterError as exc:  # nothing was written
+            self._process = None
+            if self.store.writer != "auto":
+                raise
+            log.warning("%s; this store writes on its own connection from now on", exc)
+            self._no_process = True
+            return self._insert_here(tups, None, now, pack)
+        except BaseException:
+            proc.abort()
+            raise
+        embeds = self.store.embedder is not None
+        try:
             ids = list(range(first, first + len(tups)))
             vectors: list[tuple[int, bytes]] = []
             sums, summed = Sums(), 0

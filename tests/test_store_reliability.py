@@ -250,6 +250,22 @@ def test_a_writer_process_that_dies_mid_batch_is_rolled_back_and_replaced(
     assert store._anchorer._process is not first and _integrity(path) == "ok"
 
 
+def test_a_writer_process_that_cannot_start_leaves_the_store_writing_itself(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from knowledge import writer
+
+    monkeypatch.setattr(writer.sys, "executable", "/bin/false")  # starts, and exits at once
+    store = ExperienceStore(tmp_path / "k.sqlite")
+    tups = make_tuples(7500, seed=7)
+    assert store.anchor_many(tups[:2500]) == list(range(1, 2501))  # starts the writer
+    with caplog.at_level("WARNING", logger="knowledge.anchoring"):
+        assert store.anchor_many(tups[2500:5000]) == list(range(2501, 5001))
+    assert "writer process exited" in caplog.text and str(tmp_path) in caplog.text
+    assert store.anchor_many(tups[5000:]) == list(range(5001, 7501))
+    assert store._anchorer._process is None and store.stats()["tuples"] == 7500
+
+
 def test_writer_must_be_one_of_three(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="writer must be"):
         ExperienceStore(tmp_path / "k.sqlite", writer="thread")  # type: ignore[arg-type]
