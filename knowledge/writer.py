@@ -6,9 +6,9 @@ added, so their vectors can follow in the same transaction. It runs on the store
 connection for small batches, as the closed loop anchors one attempt at a time.
 
 A bulk batch is split in two: this process turns tuples into rows (Python, pydantic) while a
-writer process (`python -m knowledge.writer STORE`) runs the SQL of the chunk before. SQLite
-lets go of the GIL only inside each row's step, so a writer *thread* convoys on the GIL
-(`knowledge.anchoring`); a process does not, and on two cores the two halves overlap.
+writer process (`WriterProcess`, running `main` here; one per store) runs the SQL of the chunk
+before. SQLite lets go of the GIL only inside each row's step, so a writer *thread* convoys on
+the GIL (`knowledge.anchoring`); a process does not, and on two cores the two halves overlap.
 
 The protocol is one reply for each request, framed as `<length><marshal>` over the child's
 stdin and stdout (plain data only, between two processes of the same interpreter; nothing
@@ -225,7 +225,7 @@ class WriterProcess:
         """End the batch with a rollback, whatever state the protocol is in; a writer that
         cannot be brought back to a clean state is stopped (its transaction rolls back)."""
         try:
-            while self.outstanding:
+            while self.outstanding and self.alive:
                 with contextlib.suppress(sqlite3.Error, WriterError, RuntimeError):
                     self.reply()
             self.call(("rollback",))
@@ -234,6 +234,7 @@ class WriterProcess:
 
     def _died(self) -> WriterError:
         self.close(kill=True)
+        self.outstanding = 0  # no answer will come
         return WriterError(
             f"{self.path}: the writer process exited ({self._proc.returncode}); "
             "the batch it was writing was rolled back"
@@ -324,7 +325,7 @@ def serve(path: str, inp: IO[bytes], out: IO[bytes]) -> None:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m knowledge.writer STORE")
+        raise SystemExit("usage: python -c 'from knowledge.writer import main; main()' STORE")
     inp = os.fdopen(sys.stdin.fileno(), "rb", buffering=_PIPE_BYTES)
     out = os.fdopen(sys.stdout.fileno(), "wb", buffering=1 << 16)
     _widen(sys.stdout.fileno())
