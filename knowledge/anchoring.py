@@ -150,8 +150,9 @@ class Anchorer:
             for a in range(0, len(tups), CHUNK):
                 sums = Sums()
                 chunk = self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now, pack, sums)
-                new = self.writer.write(db, (*chunk, sums.rows(), sums.signature_rows()))
-                if new and self.store.embedder is not None:
+                chunk = (*chunk, sums.rows(), sums.signature_rows())
+                new = self.writer.write(db, chunk, embeds=self.store.embedder is not None)
+                if new:
                     self.writer.add_vectors(db, self._vectors(new))
         return ids
 

@@ -23,6 +23,7 @@ in it), which the upsert finds from the signature's hash (`SIG_UPSERT`); `read` 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from knowledge.signature import signature_hex, signature_int
@@ -52,6 +53,22 @@ SIG_UPSERT = (  # the signature's row id from its hash; rows from `Sums.signatur
 )
 
 
+def _accumulate(
+    table: dict[tuple[object, ...], list[int]], key: tuple[object, ...], counts: Sequence[int]
+) -> None:
+    """Add `counts` (attempts, successes, ticks, steps, last tuple id) to `table[key]`."""
+    acc = table.get(key)
+    if acc is None:
+        table[key] = list(counts)
+    else:
+        acc[0] += counts[0]
+        acc[1] += counts[1]
+        acc[2] += counts[2]
+        acc[3] += counts[3]
+        if counts[4] > acc[4]:
+            acc[4] = counts[4]
+
+
 class Sums:
     """A chunk's contribution to the summaries, added up per tuple in two dicts: one keyed by
     everything the op, verb, goal, family and episode summaries read (few distinct keys in a
@@ -71,38 +88,24 @@ class Sums:
         sig_key: tuple[int, str, str],
         counts: tuple[int, int, int, int, int],
     ) -> None:
-        """One tuple (or several): `counts` is (attempts, successes, ticks, steps, its id);
-        ids must ascend."""
-        for table, key in ((self.by_task, task_key), (self.by_signature, sig_key)):
-            acc = table.get(key)
-            if acc is None:
-                table[key] = list(counts)
-            else:
-                acc[0] += counts[0]
-                acc[1] += counts[1]
-                acc[2] += counts[2]
-                acc[3] += counts[3]
-                acc[4] = counts[4]
+        """One tuple (or several): `counts` is (attempts, successes, ticks, steps, its id)."""
+        _accumulate(self.by_task, task_key, counts)
+        _accumulate(self.by_signature, sig_key, counts)
 
     def rows(self) -> list[tuple[object, ...]]:
         """`(kind, key, cause, attempts, successes, ticks, steps, last tuple)` for `UPSERT`."""
         out: dict[tuple[object, ...], list[int]] = {}
         for (verb, target, goal, family, episode, cause), v in self.by_task.items():
-            keys: list[tuple[str, object]] = [("op", f"{verb}:{target}"), ("verb", verb)]
-            keys.append(("goal", goal))
+            keys: list[tuple[str, object]] = [
+                ("op", f"{verb}:{target}"),
+                ("verb", verb),
+                ("goal", goal),
+            ]
             if family:
                 keys.append(("family", family))
             keys.append(("episode", episode))
             for kind, key in keys:
-                acc = out.get((kind, key, cause))
-                if acc is None:
-                    out[(kind, key, cause)] = list(v)
-                else:
-                    acc[0] += v[0]
-                    acc[1] += v[1]
-                    acc[2] += v[2]
-                    acc[3] += v[3]
-                    acc[4] = max(acc[4], v[4])
+                _accumulate(out, (kind, key, cause), v)
         return [(*k, *v) for k, v in out.items()]
 
     def signature_rows(self) -> list[tuple[object, ...]]:

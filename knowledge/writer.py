@@ -31,7 +31,6 @@ parent dies, the writer reads end-of-file, rolls back what it had not committed 
 from __future__ import annotations
 
 import contextlib
-import logging
 import marshal
 import os
 import sqlite3
@@ -44,8 +43,6 @@ from pathlib import Path
 from typing import IO, Any
 
 from knowledge import tier2
-
-log = logging.getLogger(__name__)
 
 _MAX_VARS = 500
 WAL_PAGES = 16384  # a bulk writer checkpoints itself only if the WAL grows beyond this
@@ -90,8 +87,11 @@ class ChunkWriter:
         self.fact_ids.clear()
         self.tag_ids.clear()
 
-    def write(self, db: sqlite3.Connection, chunk: tuple[Any, ...]) -> list[tuple[int, str]]:
-        """Write one chunk; returns the texts it added (id, text), which need vectors."""
+    def write(
+        self, db: sqlite3.Connection, chunk: tuple[Any, ...], *, embeds: bool
+    ) -> list[tuple[int, str]]:
+        """Write one chunk; with `embeds` (the store has an embedder), returns the texts it
+        added (id, text), which need vectors."""
         facts, signatures, texts, rows, tagged, sums, sig_sums = chunk
         fid = self._vocab(db, "facts", "fact", self.fact_ids, facts).__getitem__
         tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, tagged)
@@ -113,7 +113,7 @@ class ChunkWriter:
         )
         db.executemany(tier2.UPSERT, sums)
         db.executemany(tier2.SIG_UPSERT, sig_sums)
-        if texts:
+        if embeds and texts:
             return db.execute("SELECT id, text FROM texts WHERE id > ?", (before,)).fetchall()
         return []
 
@@ -287,8 +287,7 @@ def serve(path: str, inp: IO[bytes], out: IO[bytes]) -> None:
                     send(out, ("ok", first_free_id(db)))
                 elif op == "chunk":
                     writer.add_vectors(db, message[1])
-                    new = writer.write(db, message[2])
-                    send(out, ("new", new if message[3] else []))
+                    send(out, ("new", writer.write(db, message[2], embeds=message[3])))
                 elif op == "commit":
                     if failed is not None:
                         send(out, ("error", *failed))
