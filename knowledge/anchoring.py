@@ -2,9 +2,9 @@
 
 Per tuple, Python does only what SQLite cannot: checks the signature, makes the text and its
 hash, serialises the body (`knowledge.codec`), builds one row per table and adds the tuple to
-its chunk's summary sums (`knowledge.tier2.Sums`). Ids are resolved by hash inside the inserts
-(`INSERT OR IGNORE` into `signatures` and `texts`, sub-selects in the tuple rows), and the SQL of
-a chunk is `knowledge.writer.ChunkWriter`'s.
+its chunk's summary sums (`knowledge.tier2.Sums`). Rows name signatures and texts by hash;
+the SQL side (`knowledge.writer.ChunkWriter`) turns hashes into ids from its maps
+(`knowledge.hashids`) and writes the chunk.
 
 A small batch (the closed loop anchors one attempt at a time) is written on the store's own
 connection. A bulk batch (`PROCESS_FROM` tuples or more) is written by a writer process

@@ -53,13 +53,15 @@ class Lookup:
         """Tuples whose pre-state conditions equal (`exact`), include (`superset`) or lie
         within (`subset`) the given facts, newest first."""
         if mode == "exact":
-            value = signature_int(sig if sig is not None else signature(facts or ()))
+            sid = self.store.signature_id(
+                signature_int(sig if sig is not None else signature(facts or ()))
+            )
+            if sid is None:
+                return []
             return [
                 r[0]
                 for r in self.store.db.execute(
-                    "SELECT t.id FROM tuples t JOIN signatures s ON t.sig_id = s.id "
-                    "WHERE s.hash = ? ORDER BY t.id DESC LIMIT ?",
-                    (value, limit),
+                    "SELECT id FROM tuples WHERE sig_id = ? ORDER BY id DESC LIMIT ?", (sid, limit)
                 )
             ]
         if facts is None:

@@ -2,12 +2,15 @@
 
 Schema 1 (the first release) kept each tuple as one JSON body with a text signature and a
 `tags (tag, tuple_id)` table. Schema 2 splits the indexed fields into columns, stores facts
-once per signature, and adds cells, texts, vectors and per-cause summary rows. Tuple ids are
-kept, so the evidence ids of skills and guardrails stay valid.
+once per signature, and adds cells, texts, vectors and per-cause summary rows. Schema 3 drops
+the unique indexes on the hashes of `signatures` and `texts` (writers and readers map hashes
+to ids in memory, `knowledge.hashids`). Tuple ids are kept, so the evidence ids of skills and
+guardrails stay valid.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 from knowledge import tier2
@@ -19,8 +22,38 @@ if TYPE_CHECKING:
 _BATCH = 2000
 
 
+def _create(db: sqlite3.Connection) -> None:
+    """The current schema's tables and indexes, where missing (inside the caller's
+    transaction: `executescript` would commit it)."""
+    from knowledge.store import _DDL
+
+    for stmt in (_DDL + tier2.DDL).split(";"):
+        if stmt.strip():
+            db.execute(stmt)
+
+
+def migrate_v2(store: ExperienceStore) -> None:
+    """Schema 2 to 3: `signatures` and `texts` copied into tables without the hash index."""
+    from knowledge.store import SCHEMA_VERSION
+
+    db = store.db
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for table in ("signatures", "texts"):
+            db.execute(f"ALTER TABLE {table} RENAME TO {table}_v2")
+        _create(db)
+        for table in ("signatures", "texts"):
+            db.execute(f"INSERT INTO {table} SELECT * FROM {table}_v2 ORDER BY id")
+            db.execute(f"DROP TABLE {table}_v2")
+        db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def migrate_v1(store: ExperienceStore) -> None:
-    from knowledge.store import _DDL, SCHEMA_VERSION
+    from knowledge.store import SCHEMA_VERSION
 
     db = store.db
     db.execute("BEGIN IMMEDIATE")
@@ -29,9 +62,7 @@ def migrate_v1(store: ExperienceStore) -> None:
             db.execute(f"ALTER TABLE {table} RENAME TO {table}_v1")
         for index in ("tuples_op", "tuples_sig", "tuples_episode", "tags_tag"):
             db.execute(f"DROP INDEX IF EXISTS {index}")
-        for stmt in (_DDL + tier2.DDL).split(";"):
-            if stmt.strip():
-                db.execute(stmt)
+        _create(db)
         store._in_tx = True  # the inserts below join this transaction
         last = 0
         while True:

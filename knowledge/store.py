@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 CACHE_KIB = 65536  # SQLite page cache: the hot index pages of a million-tuple store
 _MAX_VARS = 500  # host parameters per IN (...) list
 _GC_OFF_FROM = 1000
@@ -44,13 +44,14 @@ _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, fact TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS signatures (
-    id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE, facts BLOB NOT NULL
+    id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, facts BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS tag_names (
     id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE, n INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS texts (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE,
-    text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS texts (
+    id INTEGER PRIMARY KEY, hash INTEGER NOT NULL, text TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS vectors (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, text_id INTEGER NOT NULL UNIQUE, vec BLOB NOT NULL
 );
@@ -139,6 +140,10 @@ class ExperienceStore:
                 from knowledge.migrate import migrate_v1
 
                 migrate_v1(self)
+            elif row == 2:
+                from knowledge.migrate import migrate_v2
+
+                migrate_v2(self)
             else:
                 self._db.executescript(_DDL + tier2.DDL)
                 self._db.execute(
@@ -358,10 +363,16 @@ class ExperienceStore:
 
     def summary(self, kind: str, key: str) -> dict[str, Any] | None:
         """One rolling summary (see `knowledge.tier2` for the kinds), or None."""
-        return tier2.read(self._db, kind, key)
+        return tier2.read(self._db, kind, key, self._anchorer.writer.sig_ids)
+
+    def signature_id(self, value: int) -> int | None:
+        """The row id of a signature, from its hash (a signed 64-bit int), or None."""
+        sig_ids = self._anchorer.writer.sig_ids
+        sig_ids.sync(self._db)
+        return sig_ids.get(value)
 
     def summaries(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
-        return tier2.read_kind(self._db, kind, prefix)
+        return tier2.read_kind(self._db, kind, prefix, self._anchorer.writer.sig_ids)
 
     def record_episode(self, episode_id: str, run_id: str, task_id: str, body: dict[str, Any]):
         """The tier-2 episode summary (one row per episode, replaced on retry)."""

@@ -16,8 +16,8 @@ A chunk of tuples is summed in Python as it is prepared, into one row per (kind,
 (`Sums`), and each row is one upsert (`UPSERT`), so anchoring costs one row write per distinct
 key, not one per tuple and kind. Signature summaries are keyed inside SQLite by the signature's
 row id (zero-padded, so new signatures append to the index instead of landing at random places
-in it), which the upsert finds from the signature's hash (`SIG_UPSERT`); `read` and
-`read_kind` translate to and from the public `<signature hash>|<op>` form.
+in it), which the writer finds from the signature's hash (`knowledge.hashids`); `read` and
+`read_kind` translate to and from the public `<signature hash>|<op>` form, given the same map.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from knowledge.hashids import HashIds
 from knowledge.signature import signature_hex, signature_int
 
 KINDS = ("op", "verb", "goal", "family", "signature", "episode")
@@ -47,10 +48,6 @@ _SET = (
     "last_tuple = max(last_tuple, excluded.last_tuple)"
 )
 UPSERT = "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?) " + _SET
-SIG_UPSERT = (  # the signature's row id from its hash; rows from `Sums.signature_rows`
-    "INSERT INTO summaries SELECT 'signature', printf('%012d|%s', s.id, ?), ?, ?, ?, ?, ?, ? "
-    "FROM signatures s WHERE s.hash = ? " + _SET
-)
 
 
 def _accumulate(
@@ -109,9 +106,19 @@ class Sums:
         return [(*k, *v) for k, v in out.items()]
 
     def signature_rows(self) -> list[tuple[object, ...]]:
-        """`(op, cause, attempts, successes, ticks, steps, last tuple, signature)` for
-        `SIG_UPSERT`."""
+        """`(op, cause, attempts, successes, ticks, steps, last tuple, signature hash)`, for
+        `signature_upserts` once the writer knows the signatures' ids."""
         return [(op, cause, *v, sig) for (sig, op, cause), v in self.by_signature.items()]
+
+
+def signature_upserts(rows: list[tuple[Any, ...]], ids: list[int]) -> list[tuple[object, ...]]:
+    """`Sums.signature_rows`, with the signatures' row ids (`ids`, in order), for `UPSERT`."""
+    out: list[tuple[object, ...]] = []
+    for (op, cause, *counts, sig), sid in zip(rows, ids, strict=True):
+        if not sid:
+            raise RuntimeError(f"signature {signature_hex(sig)} has no row to summarise under")
+        out.append(("signature", _sig_key(sid, op), cause, *counts))
+    return out
 
 
 _TOTALS = (
@@ -133,7 +140,7 @@ def _public_key(db: sqlite3.Connection, kind: str, key: str) -> str:
     return f"{signature_hex(row[0]) if row else sid}|{op}"
 
 
-def _stored_key(db: sqlite3.Connection, kind: str, key: str) -> str | None:
+def _stored_key(db: sqlite3.Connection, kind: str, key: str, sig_ids: HashIds) -> str | None:
     if kind != "signature":
         return key
     sig, sep, op = key.partition("|")
@@ -141,8 +148,9 @@ def _stored_key(db: sqlite3.Connection, kind: str, key: str) -> str | None:
         value = signature_int(sig)
     except ValueError:
         return None
-    row = db.execute("SELECT id FROM signatures WHERE hash=?", (value,)).fetchone()
-    return None if row is None else (_sig_key(row[0], op) if sep else _sig_key(row[0], ""))
+    sig_ids.sync(db)
+    sid = sig_ids.get(value)
+    return None if sid is None else (_sig_key(sid, op) if sep else _sig_key(sid, ""))
 
 
 def _collect(rows: list[tuple[Any, ...]]) -> list[tuple[str, list[int], dict[str, int]]]:
@@ -177,8 +185,9 @@ def _as_dict(kind: str, key: str, tot: list[int], causes: dict[str, int]) -> dic
     }
 
 
-def read(db: sqlite3.Connection, kind: str, key: str) -> dict[str, Any] | None:
-    stored = _stored_key(db, kind, key)
+def read(db: sqlite3.Connection, kind: str, key: str, sig_ids: HashIds) -> dict[str, Any] | None:
+    """One summary; `sig_ids` finds a signature's row from its hash."""
+    stored = _stored_key(db, kind, key, sig_ids)
     if stored is None:
         return None
     rows = db.execute(_TOTALS, (kind, stored, stored + "\x00")).fetchall()
@@ -190,13 +199,17 @@ def read(db: sqlite3.Connection, kind: str, key: str) -> dict[str, Any] | None:
 
 
 def read_kind(
-    db: sqlite3.Connection, kind: str, prefix: str = "", limit: int | None = None
+    db: sqlite3.Connection,
+    kind: str,
+    prefix: str,
+    sig_ids: HashIds,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every summary of one kind (keys starting with `prefix`), in key order. A signature
     prefix must be a whole signature hash, optionally followed by `|` and an op prefix."""
     if kind == "signature" and prefix:
         sig, _, rest = prefix.partition("|")
-        head = _stored_key(db, kind, sig + "|")
+        head = _stored_key(db, kind, sig + "|", sig_ids)
         if head is None:
             return []
         prefix = head + rest

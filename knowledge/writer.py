@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from knowledge import tier2
+from knowledge.hashids import HashIds
 
 _MAX_VARS = 500
 WAL_PAGES = 16384  # a bulk writer checkpoints itself only if the WAL grows beyond this
@@ -50,10 +51,7 @@ _FRAME = struct.Struct("<Q")
 _PIPE_BYTES = 1 << 20  # F_SETPIPE_SZ: a whole chunk fits, so sending one rarely blocks
 _F_SETPIPE_SZ = 1031
 
-_INSERT_TUPLE = (
-    "INSERT INTO tuples VALUES (?,?,?,?,?,?,?,?,?,?,?,"
-    "(SELECT id FROM signatures WHERE hash = ?), ?, (SELECT id FROM texts WHERE hash = ?), ?, ?)"
-)
+_INSERT_TUPLE = "INSERT INTO tuples VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _VECTOR = "INSERT INTO vectors (text_id, vec) VALUES (?, ?)"
 
 
@@ -76,16 +74,21 @@ def first_free_id(db: sqlite3.Connection) -> int:
 
 class ChunkWriter:
     """Writes prepared chunks; owns the caches of fact and tag ids (names are few and
-    reused, so each is looked up or added once)."""
+    reused, so each is looked up or added once) and the maps from signature and text hashes
+    to row ids (`knowledge.hashids`: SQLite keeps no index on them)."""
 
     def __init__(self) -> None:
         self.fact_ids: dict[str, int] = {}
         self.tag_ids: dict[str, int] = {}
+        self.sig_ids = HashIds("signatures")
+        self.text_ids = HashIds("texts")
 
     def forget(self) -> None:
         """After a rollback: ids handed out in it do not exist."""
         self.fact_ids.clear()
         self.tag_ids.clear()
+        self.sig_ids.reset()
+        self.text_ids.reset()
 
     def write(
         self, db: sqlite3.Connection, chunk: tuple[Any, ...], *, embeds: bool
@@ -95,13 +98,19 @@ class ChunkWriter:
         facts, signatures, texts, rows, tagged, sums, sig_sums = chunk
         fid = self._vocab(db, "facts", "fact", self.fact_ids, facts).__getitem__
         tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, tagged)
-        db.executemany(
-            "INSERT OR IGNORE INTO signatures (hash, facts) VALUES (?, ?)",
-            [(h, array("I", sorted(map(fid, names))).tobytes()) for h, names in signatures],
+        sid = self._add(
+            db,
+            self.sig_ids,
+            "INSERT INTO signatures (id, hash, facts) VALUES (?, ?, ?)",
+            signatures,
+            lambda names: array("I", sorted(map(fid, names))).tobytes(),
         )
-        before = db.execute("SELECT coalesce(max(id), 0) FROM texts").fetchone()[0]
-        db.executemany("INSERT OR IGNORE INTO texts (hash, text) VALUES (?, ?)", texts)
-        db.executemany(_INSERT_TUPLE, rows)
+        added: list[tuple[int, str]] = []
+        tid = self._add(db, self.text_ids, "INSERT INTO texts VALUES (?, ?, ?)", texts, None, added)
+        # rows name their signature and text by hash (columns 11 and 13): ids here
+        db.executemany(
+            _INSERT_TUPLE, [(*r[:11], sid[r[11]], r[12], tid[r[13]], r[14], r[15]) for r in rows]
+        )
         # one tag's postings at a time, in id order: appends at the end of each tag's range
         by_id = sorted((tag_ids[g], tids) for g, tids in tagged.items())
         db.executemany(
@@ -112,10 +121,43 @@ class ChunkWriter:
             "UPDATE tag_names SET n = n + ? WHERE id = ?", [(len(ids), t) for t, ids in by_id]
         )
         db.executemany(tier2.UPSERT, sums)
-        db.executemany(tier2.SIG_UPSERT, sig_sums)
-        if embeds and texts:
-            return db.execute("SELECT id, text FROM texts WHERE id > ?", (before,)).fetchall()
-        return []
+        if sig_sums:  # summed over this chunk and earlier ones: their signatures are mapped
+            ids = self.sig_ids.get_many(r[-1] for r in sig_sums)
+            db.executemany(tier2.UPSERT, tier2.signature_upserts(sig_sums, ids))
+        return added if embeds else []
+
+    @staticmethod
+    def _add(
+        db: sqlite3.Connection,
+        known: HashIds,
+        insert: str,
+        items: list[tuple[int, Any]],
+        encode: Any,
+        added: list[tuple[int, Any]] | None = None,
+    ) -> dict[int, int]:
+        """Insert the `(hash, value)` items the table does not hold yet, with ids after its
+        last; returns every item's id by hash (`added`: gets `(id, value)` of the new)."""
+        known.sync(db)
+        ids = known.get_many(h for h, _ in items)
+        top = known.upto
+        out: dict[int, int] = {}
+        new: list[tuple[int, int]] = []
+        values: list[tuple[int, int, Any]] = []
+        for (h, value), i in zip(items, ids, strict=True):
+            if not i:
+                if h in out:  # twice in this chunk
+                    continue
+                top += 1
+                i = top
+                new.append((h, i))
+                values.append((i, h, value if encode is None else encode(value)))
+                if added is not None:
+                    added.append((i, value))
+            out[h] = i
+        if values:
+            db.executemany(insert, values)
+            known.add(new)
+        return out
 
     @staticmethod
     def add_vectors(db: sqlite3.Connection, vectors: Iterable[tuple[int, bytes]]) -> None:

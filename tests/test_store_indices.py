@@ -17,6 +17,7 @@ from knowledge import ExperienceStore, RecallQuery, recall
 from knowledge.codec import _COLUMNS
 from knowledge.conditions import Where
 from knowledge.signature import cell_of, neighbourhood, signature
+from knowledge.store import SCHEMA_VERSION
 from sim.schema import WorldState
 
 
@@ -323,5 +324,56 @@ def test_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     assert [t.id for t in got] == [1, 3, 5, 7, 9]  # ids (and so evidence) survive
     assert [t.action for t in got] == [t.action for t in tups]
     assert store.summary("op", tups[0].action.key()) is not None
-    assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "2"
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
     assert store.anchor(make_tuples(1, seed=9)[0]) == 10
+
+
+def _hash_indexes(db: sqlite3.Connection) -> list[str]:
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT name FROM sqlite_master "
+            "WHERE type='index' AND tbl_name IN ('signatures', 'texts')"
+        )
+    ]
+
+
+def test_schema_2_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    """Schema 2 kept unique indexes on the hashes of signatures and texts; 3 drops them."""
+    path = tmp_path / "v2.sqlite"
+    tups = make_tuples(40)
+    store = ExperienceStore(path, embedder="hashing")
+    store.anchor_many(tups)
+    texts = store.db.execute("SELECT id, hash, text FROM texts ORDER BY id").fetchall()
+    sigs = store.db.execute("SELECT id, hash, facts FROM signatures ORDER BY id").fetchall()
+    store.close()
+    db = sqlite3.connect(path)  # the same rows, laid out as schema 2 laid them out
+    db.executescript(
+        "DROP TABLE texts; DROP TABLE signatures;"
+        "CREATE TABLE signatures (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE,"
+        " facts BLOB NOT NULL);"
+        "CREATE TABLE texts (id INTEGER PRIMARY KEY, hash INTEGER NOT NULL UNIQUE,"
+        " text TEXT NOT NULL);"
+        "UPDATE meta SET value='2' WHERE key='schema';"
+    )
+    db.executemany("INSERT INTO texts VALUES (?,?,?)", texts)
+    db.executemany("INSERT INTO signatures VALUES (?,?,?)", sigs)
+    db.commit()
+    assert len(_hash_indexes(db)) == 2
+    db.close()
+
+    store = ExperienceStore(path, embedder="hashing")
+    assert _hash_indexes(store.db) == []
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "3"
+    assert store.db.execute("SELECT id, hash, text FROM texts ORDER BY id").fetchall() == texts
+    assert store.db.execute("SELECT id, hash, facts FROM signatures ORDER BY id").fetchall() == sigs
+    t0 = tups[0]
+    assert t0.id in store.lookup.by_signature(sig=t0.signature, limit=100)
+    assert store.summary("signature", f"{t0.signature}|{t0.action.key()}") is not None
+    again = t0.model_copy(update={"id": None})  # same text and signature as a stored tuple
+    store.anchor(again)
+    assert store.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == len(texts)
+    assert store.db.execute("SELECT COUNT(*) FROM signatures").fetchone()[0] == len(sigs)
+    assert store.lookup.by_signature(sig=t0.signature, limit=1) == [again.id]
