@@ -2,12 +2,11 @@
 
 SQLite keeps no index on those hashes. A hash is a random key: a batch of new keys lands on
 most leaf pages of a B-tree index on it, so at a million tuples every batch of 5,000 rewrote
-(into the WAL at commit, then into the database at the checkpoint) most pages of both indexes:
-1.2 of the 2.1 pages written per tuple, measured with `benchmarks/anchor_profile.py --grown`.
-Both tables are append-only (rows are never updated or deleted; a rolled-back transaction's
-rows are forgotten with `reset`), so a map caught up by id (`sync`: the primary key's range
-scan) is exact. A writer syncs inside its write transaction, so no other writer can add a
-row between the sync and its inserts.
+(into the WAL at commit, then into the database at the checkpoint) most pages of both indexes,
+more of them the larger the store. Both tables are append-only (rows are never updated or
+deleted; a rolled-back transaction's rows are forgotten with `reset`), so a map caught up by
+id (`sync`: the primary key's range scan) is exact. A writer syncs inside its write
+transaction, so no other writer can add a row between the sync and its inserts.
 
 The map is two sorted arrays (16 bytes an entry) and a dict of the newest entries, merged
 into the arrays as the dict grows.

@@ -183,6 +183,24 @@ def test_the_writer_process_stores_what_the_store_itself_writes(tmp_path: Path) 
     assert not _writer_processes(tmp_path / "process.sqlite")  # closed with its store
 
 
+def _orphans(db: sqlite3.Connection) -> tuple[int, int, int]:
+    """Tuples naming a signature or text that has no row, and vectors of no text."""
+    return (
+        db.execute(
+            "SELECT COUNT(*) FROM tuples t WHERE NOT EXISTS "
+            "(SELECT 1 FROM signatures s WHERE s.id = t.sig_id)"
+        ).fetchone()[0],
+        db.execute(
+            "SELECT COUNT(*) FROM tuples t WHERE NOT EXISTS "
+            "(SELECT 1 FROM texts x WHERE x.id = t.text_id)"
+        ).fetchone()[0],
+        db.execute(
+            "SELECT COUNT(*) FROM vectors v WHERE NOT EXISTS "
+            "(SELECT 1 FROM texts x WHERE x.id = v.text_id)"
+        ).fetchone()[0],
+    )
+
+
 def _boom(store: ExperienceStore) -> None:
     store.db.execute(
         "CREATE TRIGGER boom BEFORE INSERT ON tuples WHEN NEW.task_id = 'boom' "
@@ -216,6 +234,8 @@ def test_a_failed_bulk_batch_leaves_the_store_as_it_was(tmp_path: Path, writer: 
     assert store.anchor_many(bad) == list(range(3001, 6001))
     assert store.anchor_many(tups[6000:]) == list(range(6001, 9001))
     assert store.stats()["tuples"] == 9000
+    # the rolled-back batches' signatures and texts were forgotten, not taken as stored
+    assert _orphans(store.db) == (0, 0, 0)
 
 
 def test_a_writer_process_that_dies_mid_batch_is_rolled_back_and_replaced(
@@ -248,6 +268,7 @@ def test_a_writer_process_that_dies_mid_batch_is_rolled_back_and_replaced(
     assert _contents(store) == before and all(t.id is None for t in tups[3000:6000])
     assert store.anchor_many(tups[3000:6000]) == list(range(3001, 6001))  # a new writer
     assert store._anchorer._process is not first and _integrity(path) == "ok"
+    assert _orphans(store.db) == (0, 0, 0)
 
 
 def test_a_writer_process_that_cannot_start_leaves_the_store_writing_itself(
