@@ -363,7 +363,7 @@ class ExperienceStore:
 
     def summary(self, kind: str, key: str) -> dict[str, Any] | None:
         """One rolling summary (see `knowledge.tier2` for the kinds), or None."""
-        return tier2.read(self._db, kind, key, self._anchorer.writer.sig_ids)
+        return tier2.read(self._db, kind, key, self.signature_id)
 
     def signature_id(self, value: int) -> int | None:
         """The row id of a signature, from its hash (a signed 64-bit int), or None."""
@@ -372,7 +372,7 @@ class ExperienceStore:
         return sig_ids.get(value)
 
     def summaries(self, kind: str, prefix: str = "") -> list[dict[str, Any]]:
-        return tier2.read_kind(self._db, kind, prefix, self._anchorer.writer.sig_ids)
+        return tier2.read_kind(self._db, kind, prefix, self.signature_id)
 
     def record_episode(self, episode_id: str, run_id: str, task_id: str, body: dict[str, Any]):
         """The tier-2 episode summary (one row per episode, replaced on retry)."""

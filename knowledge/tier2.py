@@ -17,16 +17,16 @@ A chunk of tuples is summed in Python as it is prepared, into one row per (kind,
 key, not one per tuple and kind. Signature summaries are keyed inside SQLite by the signature's
 row id (zero-padded, so new signatures append to the index instead of landing at random places
 in it), which the writer finds from the signature's hash (`knowledge.hashids`); `read` and
-`read_kind` translate to and from the public `<signature hash>|<op>` form, given the same map.
+`read_kind` translate to and from the public `<signature hash>|<op>` form, given the same
+lookup (`ExperienceStore.signature_id`).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from knowledge.hashids import HashIds
 from knowledge.signature import signature_hex, signature_int
 
 KINDS = ("op", "verb", "goal", "family", "signature", "episode")
@@ -140,7 +140,10 @@ def _public_key(db: sqlite3.Connection, kind: str, key: str) -> str:
     return f"{signature_hex(row[0]) if row else sid}|{op}"
 
 
-def _stored_key(db: sqlite3.Connection, kind: str, key: str, sig_ids: HashIds) -> str | None:
+SigId = Callable[[int], int | None]  # a signature's row id from its hash
+
+
+def _stored_key(kind: str, key: str, sig_id: SigId) -> str | None:
     if kind != "signature":
         return key
     sig, sep, op = key.partition("|")
@@ -148,8 +151,7 @@ def _stored_key(db: sqlite3.Connection, kind: str, key: str, sig_ids: HashIds) -
         value = signature_int(sig)
     except ValueError:
         return None
-    sig_ids.sync(db)
-    sid = sig_ids.get(value)
+    sid = sig_id(value)
     return None if sid is None else (_sig_key(sid, op) if sep else _sig_key(sid, ""))
 
 
@@ -185,9 +187,9 @@ def _as_dict(kind: str, key: str, tot: list[int], causes: dict[str, int]) -> dic
     }
 
 
-def read(db: sqlite3.Connection, kind: str, key: str, sig_ids: HashIds) -> dict[str, Any] | None:
-    """One summary; `sig_ids` finds a signature's row from its hash."""
-    stored = _stored_key(db, kind, key, sig_ids)
+def read(db: sqlite3.Connection, kind: str, key: str, sig_id: SigId) -> dict[str, Any] | None:
+    """One summary; `sig_id` finds a signature's row from its hash."""
+    stored = _stored_key(kind, key, sig_id)
     if stored is None:
         return None
     rows = db.execute(_TOTALS, (kind, stored, stored + "\x00")).fetchall()
@@ -202,14 +204,14 @@ def read_kind(
     db: sqlite3.Connection,
     kind: str,
     prefix: str,
-    sig_ids: HashIds,
+    sig_id: SigId,
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every summary of one kind (keys starting with `prefix`), in key order. A signature
     prefix must be a whole signature hash, optionally followed by `|` and an op prefix."""
     if kind == "signature" and prefix:
         sig, _, rest = prefix.partition("|")
-        head = _stored_key(db, kind, sig + "|", sig_ids)
+        head = _stored_key(kind, sig + "|", sig_id)
         if head is None:
             return []
         prefix = head + rest

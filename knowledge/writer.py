@@ -38,7 +38,7 @@ import struct
 import subprocess
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -132,7 +132,7 @@ class ChunkWriter:
         known: HashIds,
         insert: str,
         items: list[tuple[int, Any]],
-        encode: Any,
+        encode: Callable[[Any], Any] | None,
         added: list[tuple[int, Any]] | None = None,
     ) -> dict[int, int]:
         """Insert the `(hash, value)` items the table does not hold yet, with ids after its
@@ -144,9 +144,7 @@ class ChunkWriter:
         new: list[tuple[int, int]] = []
         values: list[tuple[int, int, Any]] = []
         for (h, value), i in zip(items, ids, strict=True):
-            if not i:
-                if h in out:  # twice in this chunk
-                    continue
+            if not i:  # items are distinct (a chunk's hashes are dict keys)
                 top += 1
                 i = top
                 new.append((h, i))
