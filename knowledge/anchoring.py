@@ -1,10 +1,13 @@
 """Writing tuples: one transaction per batch, with as little Python per tuple as possible.
 
 Per tuple, Python does only what SQLite cannot: checks the signature, makes the text and its
-hash, serialises the body (`knowledge.codec`), builds one row per table and adds the tuple to
-its chunk's summary sums (`knowledge.tier2.Sums`). Rows name signatures and texts by hash;
-the SQL side (`knowledge.writer.ChunkWriter`) turns hashes into ids from its maps
-(`knowledge.hashids`) and writes the chunk.
+hash, serialises the body (`knowledge.codec`), builds one row per table and adds the rows to
+the task and episode summary sums (`knowledge.tier2.Sums`). Rows name signatures and texts by
+hash; the SQL side (`knowledge.writer.ChunkWriter`) turns hashes into ids from its maps
+(`knowledge.hashids`), writes the chunk and sums the rows per signature (by the signature's
+id, which it has just resolved). The summaries are written every `SUMS_EVERY` tuples or so and
+at a batch's end. The split of the summing keeps the two processes of a bulk batch about
+equally busy.
 
 A small batch (the closed loop anchors one attempt at a time) is written on the store's own
 connection. A bulk batch (`PROCESS_FROM` tuples or more) is written by a writer process
@@ -50,7 +53,7 @@ CHUNK = 5000  # tuples prepared and written at a time on the store's connection
 PIPE_CHUNK = 250  # tuples a chunk for the writer process
 PIPE_FIRST = 64  # the first and last chunks: the writer waits for the first, we for the last
 PIPE_AHEAD = 2  # chunks sent before we wait for the writer's answer to the oldest
-SUMS_EVERY = 2000  # tuples whose summary sums go to the writer process together
+SUMS_EVERY = 2000  # tuples summed before the writer writes their summaries (fewer upserts)
 BULK = 1000  # batches at least this large hand their checkpoint to a thread
 PROCESS_FROM = 2500  # batches at least this large go to the writer process (writer="auto")
 _CELL = 16  # knowledge.signature.CELL_SIZE, inlined in the hot loop
@@ -148,9 +151,8 @@ class Anchorer:
                 ids = range(first, first + len(tups))
             ids = list(ids)
             for a in range(0, len(tups), CHUNK):
-                sums = Sums()
-                chunk = self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now, pack, sums)
-                chunk = (*chunk, sums.rows(), sums.signature_rows())
+                part = slice(a, a + CHUNK)
+                chunk = self._prepare(tups[part], ids[part], now, pack, Sums(), flush=True)
                 new = self.writer.write(db, chunk, embeds=self.store.embedder is not None)
                 if new:
                     self.writer.add_vectors(db, self._vectors(new))
@@ -179,13 +181,11 @@ class Anchorer:
             vectors: list[tuple[int, bytes]] = []
             sums, summed = Sums(), 0
             for a, b in _pipe_chunks(len(tups)):
-                chunk = self._prepare(tups[a:b], ids[a:b], now, pack, sums)
                 summed += b - a
-                if summed >= SUMS_EVERY or b == len(tups):  # fewer keys to write, summed longer
-                    chunk = (*chunk, sums.rows(), sums.signature_rows())
+                flush = summed >= SUMS_EVERY or b == len(tups)  # fewer keys, summed longer
+                chunk = self._prepare(tups[a:b], ids[a:b], now, pack, sums, flush=flush)
+                if flush:
                     sums, summed = Sums(), 0
-                else:
-                    chunk = (*chunk, [], [])
                 proc.request(("chunk", vectors, chunk, embeds))
                 vectors = []
                 if proc.outstanding > PIPE_AHEAD:  # an earlier chunk: written by now, or nearly
@@ -212,22 +212,32 @@ class Anchorer:
         return [(i, v.tobytes()) for (i, _), v in zip(new, vecs, strict=True)]
 
     def _prepare(
-        self, tups: list[ExperienceTuple], ids: list[int], now: float, pack: bool, sums: Sums
+        self,
+        tups: list[ExperienceTuple],
+        ids: list[int],
+        now: float,
+        pack: bool,
+        sums: Sums,
+        *,
+        flush: bool,
     ) -> Chunk:
         """The CPU work of a chunk: everything but SQLite (`pack`: deflate the bodies), and
-        the tuples added to `sums`.
+        its rows added to `sums`.
 
-        Returns `(facts, signatures, texts, rows, tagged)`: plain data, so the chunk can cross
-        to the writer process; `ChunkWriter.write` takes it with the summary rows after it."""
+        Returns `(facts, signatures, texts, rows, tagged, summary)`: plain data, so the chunk
+        can cross to the writer process. A row is the `tuples` table's columns, the signature
+        and text by hash, then the attempt's ticks and steps for the summaries. `summary` is
+        `sums.rows()` with `flush`, else None: the writer writes those rows with its own
+        signature sums once the chunk is in."""
         facts_seen: set[str] = set()
         signatures: dict[int, list[str]] = {}  # hash -> facts
         texts: dict[int, str] = {}  # hash -> text
         rows: list[tuple[object, ...]] = []
         tagged: dict[str, list[int]] = {}  # tag -> tuple ids, ascending
-        add_sums = sums.add
         add_row, add_facts = rows.append, facts_seen.update
         compress = pack_body if pack else None
         for tup, tid in zip(tups, ids, strict=True):
+            fields = tup.__dict__
             facts, sig = tup.facts, tup.signature
             # the loop hands in sorted facts with their signature: checking that is cheaper
             if not sig or signature_of_canonical(facts) != sig:
@@ -236,9 +246,13 @@ class Anchorer:
                 if tup.signature and tup.signature != sig:
                     raise ValueError(f"tuple signature {tup.signature} does not match its facts")
                 tup.facts, tup.signature = facts, sig
-            tup.id = tid
-            if not tup.created_at:
-                tup.created_at = now
+            # what pydantic's __setattr__ would do, at a fraction of its cost (no validation:
+            # an int and a float)
+            fields["id"] = tid
+            if not fields["created_at"]:
+                fields["created_at"] = now
+                tup.__pydantic_fields_set__.add("created_at")
+            tup.__pydantic_fields_set__.add("id")
             sig_hash = int(sig, 16)
             if sig_hash >= 1 << 63:
                 sig_hash -= 1 << 64
@@ -273,14 +287,11 @@ class Anchorer:
                     # knowledge.signature.pack_cell(cell_of(pos)), inlined
                     ((int(pos[0]) // _CELL) << 32) | ((int(pos[2]) // _CELL) & _MASK32),
                     thash,
-                    tup.created_at,
+                    fields["created_at"],
                     body,
+                    diag.diff.ticks,
+                    diag.steps,
                 )
-            )
-            add_sums(
-                (verb, target, tup.task_goal, tup.task_family, tup.episode_id, cause),
-                (sig_hash, f"{verb}:{target}", cause),
-                (1, success, diag.diff.ticks, diag.steps, tid),
             )
             tags = tup.tags
             if tags:
@@ -290,12 +301,14 @@ class Anchorer:
                         tagged[g] = [tid]
                     else:
                         ids_of.append(tid)
+        sums.add_tasks(rows)
         return (
             list(facts_seen),
             list(signatures.items()),
             list(texts.items()),
             rows,
             tagged,
+            sums.rows() if flush else None,
         )
 
 

@@ -84,8 +84,14 @@ class HashIds:
         return ids
 
     def _merge(self) -> None:
-        keys = np.concatenate([self._keys, np.fromiter(self._new, np.int64, len(self._new))])
-        ids = np.concatenate([self._ids, np.fromiter(self._new.values(), np.int64, len(self._new))])
-        order = np.argsort(keys, kind="stable")
-        self._keys, self._ids = keys[order], ids[order]
+        """The dict's entries into the arrays: sorted on their own, then inserted where they
+        go (a copy of the arrays, not a sort of them: a hash is in the arrays or the dict)."""
+        n = len(self._new)
+        keys = np.fromiter(self._new, np.int64, n)
+        ids = np.fromiter(self._new.values(), np.int64, n)
+        order = np.argsort(keys)
+        keys, ids = keys[order], ids[order]
+        at = np.searchsorted(self._keys, keys)
+        self._keys = np.insert(self._keys, at, keys)
+        self._ids = np.insert(self._ids, at, ids)
         self._new = {}

@@ -12,13 +12,13 @@ cost), and the failure causes seen, for one key of one kind:
 | `signature` | `<condition signature>|<op>`: how an operation fares under a condition |
 | `episode` | the episode id |
 
-A chunk of tuples is summed in Python as it is prepared, into one row per (kind, key, cause)
-(`Sums`), and each row is one upsert (`UPSERT`), so anchoring costs one row write per distinct
-key, not one per tuple and kind. Signature summaries are keyed inside SQLite by the signature's
-row id (zero-padded, so new signatures append to the index instead of landing at random places
-in it), which the writer finds from the signature's hash (`knowledge.hashids`); `read` and
-`read_kind` translate to and from the public `<signature hash>|<op>` form, given the same
-lookup (`ExperienceStore.signature_id`).
+The writer sums the tuple rows it writes in Python (`Sums`), over a few thousand tuples, into
+one row per (kind, key, cause), and each row is one upsert (`UPSERT`), so anchoring costs one
+row write per distinct key, not one per tuple and kind. Signature summaries are keyed inside
+SQLite by the signature's row id (zero-padded, so new signatures append to the index instead of
+landing at random places in it), which the writer has just resolved from the signature's hash
+(`knowledge.hashids`); `read` and `read_kind` translate to and from the public
+`<signature hash>|<op>` form, given the same lookup (`ExperienceStore.signature_id`).
 """
 
 from __future__ import annotations
@@ -50,75 +50,67 @@ _SET = (
 UPSERT = "INSERT INTO summaries VALUES (?, ?, ?, ?, ?, ?, ?, ?) " + _SET
 
 
-def _accumulate(
-    table: dict[tuple[object, ...], list[int]], key: tuple[object, ...], counts: Sequence[int]
-) -> None:
-    """Add `counts` (attempts, successes, ticks, steps, last tuple id) to `table[key]`."""
+def _accumulate(table: dict[Any, list[int]], key: Any, v: Sequence[int]) -> None:
+    """Add `v` (attempts, successes, ticks, steps, last tuple id) to `table[key]`."""
     acc = table.get(key)
     if acc is None:
-        table[key] = list(counts)
+        table[key] = list(v)
     else:
-        acc[0] += counts[0]
-        acc[1] += counts[1]
-        acc[2] += counts[2]
-        acc[3] += counts[3]
-        if counts[4] > acc[4]:
-            acc[4] = counts[4]
+        acc[0] += v[0]
+        acc[1] += v[1]
+        acc[2] += v[2]
+        acc[3] += v[3]
+        if v[4] > acc[4]:
+            acc[4] = v[4]
 
 
 class Sums:
-    """A chunk's contribution to the summaries, added up per tuple in two dicts: one keyed by
-    everything the op, verb, goal, family and episode summaries read (few distinct keys in a
-    chunk), one by signature, op and cause."""
+    """Tuples' contribution to the summaries, added up per row in three dicts, each keyed by
+    what some summaries read: the task's side (op, verb, goal and family summaries: few
+    distinct keys), the episode, and the signature (its row id) with the op. A bulk batch's
+    preparing process sums the first two (`add_tasks`), its writer the third, once it knows
+    the signatures' ids (`add_signatures`)."""
 
-    __slots__ = ("by_signature", "by_task")
+    __slots__ = ("by_episode", "by_signature", "by_task")
 
     def __init__(self) -> None:
-        # (verb, target, goal, family, episode, cause) -> [attempts, successes, ticks, steps, last]
-        self.by_task: dict[tuple[object, ...], list[int]] = {}
-        # (signature as a signed int, op, cause) -> the same
-        self.by_signature: dict[tuple[object, ...], list[int]] = {}
+        # each value: [attempts, successes, ticks, steps, last tuple id]
+        self.by_task: dict[tuple[str, str, str, str, str], list[int]] = {}  # verb..family, cause
+        self.by_episode: dict[tuple[str, str], list[int]] = {}  # (episode, cause)
+        self.by_signature: dict[tuple[int, str, str, str], list[int]] = {}  # sig id, verb..cause
 
-    def add(
-        self,
-        task_key: tuple[str, str, str, str, str, str],
-        sig_key: tuple[int, str, str],
-        counts: tuple[int, int, int, int, int],
-    ) -> None:
-        """One tuple (or several): `counts` is (attempts, successes, ticks, steps, its id)."""
-        _accumulate(self.by_task, task_key, counts)
-        _accumulate(self.by_signature, sig_key, counts)
+    def add_tasks(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Tuple rows, as `Anchorer._prepare` makes them, to the task and episode sums."""
+        by_task, by_episode = self.by_task, self.by_episode
+        for r in rows:
+            tid, _, episode, _, goal, family, _, verb, target, success, cause, *_, ticks, steps = r
+            v = (1, success, ticks, steps, tid)
+            _accumulate(by_task, (verb, target, goal, family, cause), v)
+            _accumulate(by_episode, (episode, cause), v)
+
+    def add_signatures(self, rows: Sequence[Sequence[Any]], sig_ids: Sequence[int]) -> None:
+        """The same rows, with their signatures' row ids, to the signature sums."""
+        by_sig = self.by_signature
+        for r, sid in zip(rows, sig_ids, strict=True):
+            tid, *_, verb, target, success, cause, _, _, _, _, _, ticks, steps = r
+            _accumulate(by_sig, (sid, verb, target, cause), (1, success, ticks, steps, tid))
 
     def rows(self) -> list[tuple[object, ...]]:
         """`(kind, key, cause, attempts, successes, ticks, steps, last tuple)` for `UPSERT`."""
-        out: dict[tuple[object, ...], list[int]] = {}
-        for (verb, target, goal, family, episode, cause), v in self.by_task.items():
-            keys: list[tuple[str, object]] = [
-                ("op", f"{verb}:{target}"),
-                ("verb", verb),
-                ("goal", goal),
-            ]
+        out: dict[tuple[str, str, str], list[int]] = {}
+        for (verb, target, goal, family, cause), v in self.by_task.items():
+            _accumulate(out, ("op", f"{verb}:{target}", cause), v)
+            _accumulate(out, ("verb", verb, cause), v)
+            _accumulate(out, ("goal", goal, cause), v)
             if family:
-                keys.append(("family", family))
-            keys.append(("episode", episode))
-            for kind, key in keys:
-                _accumulate(out, (kind, key, cause), v)
-        return [(*k, *v) for k, v in out.items()]
-
-    def signature_rows(self) -> list[tuple[object, ...]]:
-        """`(op, cause, attempts, successes, ticks, steps, last tuple, signature hash)`, for
-        `signature_upserts` once the writer knows the signatures' ids."""
-        return [(op, cause, *v, sig) for (sig, op, cause), v in self.by_signature.items()]
-
-
-def signature_upserts(rows: list[tuple[Any, ...]], ids: list[int]) -> list[tuple[object, ...]]:
-    """`Sums.signature_rows`, with the signatures' row ids (`ids`, in order), for `UPSERT`."""
-    out: list[tuple[object, ...]] = []
-    for (op, cause, *counts, sig), sid in zip(rows, ids, strict=True):
-        if not sid:
-            raise RuntimeError(f"signature {signature_hex(sig)} has no row to summarise under")
-        out.append(("signature", _sig_key(sid, op), cause, *counts))
-    return out
+                _accumulate(out, ("family", family, cause), v)
+        rows: list[tuple[object, ...]] = [(*k, *v) for k, v in out.items()]
+        rows += [("episode", ep, cause, *v) for (ep, cause), v in self.by_episode.items()]
+        rows += [
+            ("signature", _sig_key(sid, f"{verb}:{target}"), cause, *v)
+            for (sid, verb, target, cause), v in self.by_signature.items()
+        ]
+        return rows
 
 
 _TOTALS = (

@@ -1,9 +1,11 @@
 """The SQL half of anchoring, and a process that runs it beside the one preparing tuples.
 
 `ChunkWriter` writes a prepared chunk (`knowledge.anchoring.Chunk`, plain data: rows, texts,
-signatures, tags and summary sums) inside the caller's transaction and returns the texts it
-added, so their vectors can follow in the same transaction. It runs on the store's own
-connection for small batches, as the closed loop anchors one attempt at a time.
+signatures, tags and, now and then, task summary rows) inside the caller's transaction, sums
+its rows per signature for the tier-2 summaries (written with the task summary rows), and
+returns the texts it added, so their vectors can follow in the same transaction. It runs on
+the store's own connection for small batches, as the closed loop anchors one attempt at a
+time.
 
 A bulk batch is split in two: this process turns tuples into rows (Python, pydantic) while a
 writer process (`WriterProcess`, running `main` here; one per store) runs the SQL of the chunk
@@ -74,17 +76,20 @@ def first_free_id(db: sqlite3.Connection) -> int:
 
 class ChunkWriter:
     """Writes prepared chunks; owns the caches of fact and tag ids (names are few and
-    reused, so each is looked up or added once) and the maps from signature and text hashes
-    to row ids (`knowledge.hashids`: SQLite keeps no index on them)."""
+    reused, so each is looked up or added once), the maps from signature and text hashes
+    to row ids (`knowledge.hashids`: SQLite keeps no index on them), and the signature sums
+    of the rows written since the summaries were last written."""
 
     def __init__(self) -> None:
         self.fact_ids: dict[str, int] = {}
         self.tag_ids: dict[str, int] = {}
         self.sig_ids = HashIds("signatures")
         self.text_ids = HashIds("texts")
+        self.sums = tier2.Sums()
 
     def forget(self) -> None:
-        """After a rollback: ids handed out in it do not exist."""
+        """After a rollback: ids handed out in it do not exist, nor do its rows' sums."""
+        self.sums = tier2.Sums()
         self.fact_ids.clear()
         self.tag_ids.clear()
         self.sig_ids.reset()
@@ -95,7 +100,7 @@ class ChunkWriter:
     ) -> list[tuple[int, str]]:
         """Write one chunk; with `embeds` (the store has an embedder), returns the texts it
         added (id, text), which need vectors."""
-        facts, signatures, texts, rows, tagged, sums, sig_sums = chunk
+        facts, signatures, texts, rows, tagged, summary = chunk
         fid = self._vocab(db, "facts", "fact", self.fact_ids, facts).__getitem__
         tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, tagged)
         sid = self._add(
@@ -107,9 +112,15 @@ class ChunkWriter:
         )
         added: list[tuple[int, str]] = []
         tid = self._add(db, self.text_ids, "INSERT INTO texts VALUES (?, ?, ?)", texts, None, added)
-        # rows name their signature and text by hash (columns 11 and 13): ids here
+        # rows name their signature and text by hash (columns 11 and 13): ids here; the
+        # attempt's ticks and steps (16 and 17) are for the summaries only
+        sig_ids = [sid[r[11]] for r in rows]
         db.executemany(
-            _INSERT_TUPLE, [(*r[:11], sid[r[11]], r[12], tid[r[13]], r[14], r[15]) for r in rows]
+            _INSERT_TUPLE,
+            [
+                (*r[:11], s, r[12], tid[r[13]], r[14], r[15])
+                for r, s in zip(rows, sig_ids, strict=True)
+            ],
         )
         # one tag's postings at a time, in id order: appends at the end of each tag's range
         by_id = sorted((tag_ids[g], tids) for g, tids in tagged.items())
@@ -120,10 +131,11 @@ class ChunkWriter:
         db.executemany(
             "UPDATE tag_names SET n = n + ? WHERE id = ?", [(len(ids), t) for t, ids in by_id]
         )
-        db.executemany(tier2.UPSERT, sums)
-        if sig_sums:  # summed over this chunk and earlier ones: their signatures are mapped
-            ids = self.sig_ids.get_many(r[-1] for r in sig_sums)
-            db.executemany(tier2.UPSERT, tier2.signature_upserts(sig_sums, ids))
+        self.sums.add_signatures(rows, sig_ids)
+        if summary is not None:  # the task and episode sums, summed where the rows were made
+            db.executemany(tier2.UPSERT, summary)
+            db.executemany(tier2.UPSERT, self.sums.rows())
+            self.sums = tier2.Sums()
         return added if embeds else []
 
     @staticmethod

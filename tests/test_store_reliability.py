@@ -254,12 +254,12 @@ def test_a_writer_process_that_dies_mid_batch_is_rolled_back_and_replaced(
 
     prepare, calls = anchoring.Anchorer._prepare, []
 
-    def dying(self, *args):  # the writer is killed while the batch is half sent
+    def dying(self, *args, **kwargs):  # the writer is killed while the batch is half sent
         calls.append(1)
         if len(calls) == 5:
             os.kill(first._proc.pid, signal.SIGKILL)
             first._proc.wait()
-        return prepare(self, *args)
+        return prepare(self, *args, **kwargs)
 
     monkeypatch.setattr(anchoring.Anchorer, "_prepare", dying)
     with pytest.raises(WriterError, match="writer process exited"):
