@@ -1,13 +1,11 @@
 """Writing tuples: one transaction per batch, with as little Python per tuple as possible.
 
 Per tuple, Python does only what SQLite cannot: checks the signature, makes the text and its
-hash, serialises the body (`knowledge.codec`), builds one row per table and adds the rows to
-the task and episode summary sums (`knowledge.tier2.Sums`). Rows name signatures and texts by
-hash; the SQL side (`knowledge.writer.ChunkWriter`) turns hashes into ids from its maps
-(`knowledge.hashids`), writes the chunk and sums the rows per signature (by the signature's
-id, which it has just resolved). The summaries are written every `SUMS_EVERY` tuples or so and
-at a batch's end. The split of the summing keeps the two processes of a bulk batch about
-equally busy.
+hash, serialises the body (`knowledge.codec`) and builds one row per table. Rows name
+signatures and texts by hash; the SQL side (`knowledge.writer.ChunkWriter`) turns hashes into
+ids from its maps (`knowledge.hashids`), writes the chunk and adds its rows to the summary sums
+(`knowledge.tier2.Sums`), which it writes every `SUMS_EVERY` tuples or so and at a batch's
+end. Summing there, not here, keeps the two processes of a bulk batch about equally busy.
 
 A small batch (the closed loop anchors one attempt at a time) is written on the store's own
 connection. A bulk batch (`PROCESS_FROM` tuples or more) is written by a writer process
@@ -41,7 +39,6 @@ import numpy as np
 from knowledge.codec import encode_body, pack_body, tuple_text
 from knowledge.schema import ExperienceTuple
 from knowledge.signature import canonical, signature_of_canonical
-from knowledge.tier2 import Sums
 from knowledge.writer import WAL_PAGES, ChunkWriter, WriterError, WriterProcess, first_free_id
 
 if TYPE_CHECKING:
@@ -151,8 +148,7 @@ class Anchorer:
                 ids = range(first, first + len(tups))
             ids = list(ids)
             for a in range(0, len(tups), CHUNK):
-                part = slice(a, a + CHUNK)
-                chunk = self._prepare(tups[part], ids[part], now, pack, Sums(), flush=True)
+                chunk = self._prepare(tups[a : a + CHUNK], ids[a : a + CHUNK], now, pack, True)
                 new = self.writer.write(db, chunk, embeds=self.store.embedder is not None)
                 if new:
                     self.writer.add_vectors(db, self._vectors(new))
@@ -179,13 +175,13 @@ class Anchorer:
         try:
             ids = list(range(first, first + len(tups)))
             vectors: list[tuple[int, bytes]] = []
-            sums, summed = Sums(), 0
+            summed = 0
             for a, b in _pipe_chunks(len(tups)):
                 summed += b - a
-                flush = summed >= SUMS_EVERY or b == len(tups)  # fewer keys, summed longer
-                chunk = self._prepare(tups[a:b], ids[a:b], now, pack, sums, flush=flush)
+                flush = summed >= SUMS_EVERY or b == len(tups)
                 if flush:
-                    sums, summed = Sums(), 0
+                    summed = 0
+                chunk = self._prepare(tups[a:b], ids[a:b], now, pack, flush)
                 proc.request(("chunk", vectors, chunk, embeds))
                 vectors = []
                 if proc.outstanding > PIPE_AHEAD:  # an earlier chunk: written by now, or nearly
@@ -212,23 +208,14 @@ class Anchorer:
         return [(i, v.tobytes()) for (i, _), v in zip(new, vecs, strict=True)]
 
     def _prepare(
-        self,
-        tups: list[ExperienceTuple],
-        ids: list[int],
-        now: float,
-        pack: bool,
-        sums: Sums,
-        *,
-        flush: bool,
+        self, tups: list[ExperienceTuple], ids: list[int], now: float, pack: bool, flush: bool
     ) -> Chunk:
-        """The CPU work of a chunk: everything but SQLite (`pack`: deflate the bodies), and
-        its rows added to `sums`.
+        """The CPU work of a chunk: everything but SQLite (`pack`: deflate the bodies).
 
-        Returns `(facts, signatures, texts, rows, tagged, summary)`: plain data, so the chunk
-        can cross to the writer process. A row is the `tuples` table's columns, the signature
-        and text by hash, then the attempt's ticks and steps for the summaries. `summary` is
-        `sums.rows()` with `flush`, else None: the writer writes those rows with its own
-        signature sums once the chunk is in."""
+        Returns `(facts, signatures, texts, rows, tagged, flush)`: plain data, so the chunk can
+        cross to the writer process (`flush`: the writer writes the summaries it has summed
+        once this chunk is in). A row is the `tuples` table's columns, the signature and text
+        by hash, then the attempt's ticks and steps for the summaries."""
         facts_seen: set[str] = set()
         signatures: dict[int, list[str]] = {}  # hash -> facts
         texts: dict[int, str] = {}  # hash -> text
@@ -301,14 +288,13 @@ class Anchorer:
                         tagged[g] = [tid]
                     else:
                         ids_of.append(tid)
-        sums.add_tasks(rows)
         return (
             list(facts_seen),
             list(signatures.items()),
             list(texts.items()),
             rows,
             tagged,
-            sums.rows() if flush else None,
+            flush,
         )
 
 

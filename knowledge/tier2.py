@@ -67,9 +67,7 @@ def _accumulate(table: dict[Any, list[int]], key: Any, v: Sequence[int]) -> None
 class Sums:
     """Tuples' contribution to the summaries, added up per row in three dicts, each keyed by
     what some summaries read: the task's side (op, verb, goal and family summaries: few
-    distinct keys), the episode, and the signature (its row id) with the op. A bulk batch's
-    preparing process sums the first two (`add_tasks`), its writer the third, once it knows
-    the signatures' ids (`add_signatures`)."""
+    distinct keys), the episode, and the signature (its row id) with the op."""
 
     __slots__ = ("by_episode", "by_signature", "by_task")
 
@@ -79,21 +77,15 @@ class Sums:
         self.by_episode: dict[tuple[str, str], list[int]] = {}  # (episode, cause)
         self.by_signature: dict[tuple[int, str, str, str], list[int]] = {}  # sig id, verb..cause
 
-    def add_tasks(self, rows: Sequence[Sequence[Any]]) -> None:
-        """Tuple rows, as `Anchorer._prepare` makes them, to the task and episode sums."""
-        by_task, by_episode = self.by_task, self.by_episode
-        for r in rows:
+    def add(self, rows: Sequence[Sequence[Any]], sig_ids: Sequence[int]) -> None:
+        """Tuple rows, as `Anchorer._prepare` makes them, and their signatures' row ids."""
+        by_task, by_episode, by_sig = self.by_task, self.by_episode, self.by_signature
+        for r, sid in zip(rows, sig_ids, strict=True):
             tid, _, episode, _, goal, family, _, verb, target, success, cause, *_, ticks, steps = r
             v = (1, success, ticks, steps, tid)
             _accumulate(by_task, (verb, target, goal, family, cause), v)
             _accumulate(by_episode, (episode, cause), v)
-
-    def add_signatures(self, rows: Sequence[Sequence[Any]], sig_ids: Sequence[int]) -> None:
-        """The same rows, with their signatures' row ids, to the signature sums."""
-        by_sig = self.by_signature
-        for r, sid in zip(rows, sig_ids, strict=True):
-            tid, *_, verb, target, success, cause, _, _, _, _, _, ticks, steps = r
-            _accumulate(by_sig, (sid, verb, target, cause), (1, success, ticks, steps, tid))
+            _accumulate(by_sig, (sid, verb, target, cause), v)
 
     def rows(self) -> list[tuple[object, ...]]:
         """`(kind, key, cause, attempts, successes, ticks, steps, last tuple)` for `UPSERT`."""

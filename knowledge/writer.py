@@ -1,11 +1,10 @@
 """The SQL half of anchoring, and a process that runs it beside the one preparing tuples.
 
 `ChunkWriter` writes a prepared chunk (`knowledge.anchoring.Chunk`, plain data: rows, texts,
-signatures, tags and, now and then, task summary rows) inside the caller's transaction, sums
-its rows per signature for the tier-2 summaries (written with the task summary rows), and
-returns the texts it added, so their vectors can follow in the same transaction. It runs on
-the store's own connection for small batches, as the closed loop anchors one attempt at a
-time.
+signatures and tags) inside the caller's transaction, sums its rows into the tier-2 summaries
+(written when a chunk says so), and returns the texts it added, so their vectors can follow
+in the same transaction. It runs on the store's own
+connection for small batches, as the closed loop anchors one attempt at a time.
 
 A bulk batch is split in two: this process turns tuples into rows (Python, pydantic) while a
 writer process (`WriterProcess`, running `main` here; one per store) runs the SQL of the chunk
@@ -77,8 +76,8 @@ def first_free_id(db: sqlite3.Connection) -> int:
 class ChunkWriter:
     """Writes prepared chunks; owns the caches of fact and tag ids (names are few and
     reused, so each is looked up or added once), the maps from signature and text hashes
-    to row ids (`knowledge.hashids`: SQLite keeps no index on them), and the signature sums
-    of the rows written since the summaries were last written."""
+    to row ids (`knowledge.hashids`: SQLite keeps no index on them), and the summary sums of
+    the rows written since the summaries were last written."""
 
     def __init__(self) -> None:
         self.fact_ids: dict[str, int] = {}
@@ -100,7 +99,7 @@ class ChunkWriter:
     ) -> list[tuple[int, str]]:
         """Write one chunk; with `embeds` (the store has an embedder), returns the texts it
         added (id, text), which need vectors."""
-        facts, signatures, texts, rows, tagged, summary = chunk
+        facts, signatures, texts, rows, tagged, flush = chunk
         fid = self._vocab(db, "facts", "fact", self.fact_ids, facts).__getitem__
         tag_ids = self._vocab(db, "tag_names", "tag", self.tag_ids, tagged)
         sid = self._add(
@@ -131,9 +130,8 @@ class ChunkWriter:
         db.executemany(
             "UPDATE tag_names SET n = n + ? WHERE id = ?", [(len(ids), t) for t, ids in by_id]
         )
-        self.sums.add_signatures(rows, sig_ids)
-        if summary is not None:  # the task and episode sums, summed where the rows were made
-            db.executemany(tier2.UPSERT, summary)
+        self.sums.add(rows, sig_ids)
+        if flush:
             db.executemany(tier2.UPSERT, self.sums.rows())
             self.sums = tier2.Sums()
         return added if embeds else []
