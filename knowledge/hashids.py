@@ -59,14 +59,8 @@ class HashIds:
             self._merge()
 
     def get(self, h: int) -> int | None:
-        found = self._new.get(h)
-        if found is not None:
-            return found
-        keys = self._keys
-        i = int(np.searchsorted(keys, h))
-        if i < len(keys) and int(keys[i]) == h:
-            return int(self._ids[i])
-        return None
+        """The id of one hash, or None."""
+        return self.get_many((h,))[0] or None
 
     def get_many(self, hashes: Iterable[int]) -> list[int]:
         """The id of each hash, 0 where the table has none (ids start at 1)."""

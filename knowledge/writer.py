@@ -3,8 +3,8 @@
 `ChunkWriter` writes a prepared chunk (`knowledge.anchoring.Chunk`, plain data: rows, texts,
 signatures and tags) inside the caller's transaction, sums its rows into the tier-2 summaries
 (written when a chunk says so), and returns the texts it added, so their vectors can follow
-in the same transaction. It runs on the store's own
-connection for small batches, as the closed loop anchors one attempt at a time.
+in the same transaction. It runs on the store's own connection for small batches, as the
+closed loop anchors one attempt at a time.
 
 A bulk batch is split in two: this process turns tuples into rows (Python, pydantic) while a
 writer process (`WriterProcess`, running `main` here; one per store) runs the SQL of the chunk
