@@ -317,17 +317,29 @@ def eval_(
 
 @app.command()
 def train(
-    config: Annotated[Path, typer.Option(help="A training config (YAML; agent/rl/configs/).")],
+    config: Annotated[
+        Path | None, typer.Option(help="A training config (YAML; agent/rl/configs/).")
+    ] = None,
     steps: Annotated[int | None, typer.Option(min=0, help="Override the config's steps.")] = None,
     out: Annotated[str | None, typer.Option(help="Where training directories go.")] = None,
     name: Annotated[str | None, typer.Option(help="The training directory's name.")] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(help="A training directory: go on from its last checkpoint (its config)."),
+    ] = None,
 ) -> None:
     """GRPO for the LLM planner (and the extractor, when co-evolving): the rl extra."""
+    if (config is None) == (resume is None):
+        raise _fail("give --config FILE for a new run, or --resume RUN_DIR to go on with one")
     try:
         from agent.rl.config import ConfigError, load_config
         from agent.rl.trainer import train as run_training
 
-        cfg = load_config(config, steps=steps, out=out, name=name)
+        if resume is not None:  # the run's own config; only --steps may change
+            where = {"out": str(resume.parent), "name": resume.name}
+            cfg = load_config(resume / "config.yaml", steps=steps, **where)
+        elif config is not None:
+            cfg = load_config(config, steps=steps, out=out, name=name)
     except ImportError as exc:
         raise _fail(str(exc)) from None
     except ConfigError as exc:
@@ -339,7 +351,7 @@ def train(
         console.print(f"step {step}/{cfg.steps}: {shown}, {m['time/step_s']:.1f}s")
 
     try:
-        result = run_training(cfg, on_step=show)
+        result = run_training(cfg, on_step=show, resume=resume is not None)
     except (ImportError, ValueError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"training directory: {result.run_dir}")

@@ -28,7 +28,7 @@ from pathlib import Path
 from agent.llm import make_client
 from agent.rl.config import load_config
 from agent.rl.reward import Rollout
-from agent.rl.trainer import evaluate, pick, suite_tasks, train
+from agent.rl.trainer import Worlds, evaluate, pick, suite_tasks, train
 
 
 def rate(rows: list[Rollout]) -> str:
@@ -55,11 +55,12 @@ def main() -> None:
         eval_seeds=[int(s) for s in args.eval_seeds.split(",")] if args.eval_seeds else None,
     )
     world, tasks = suite_tasks(cfg)
+    worlds = Worlds(world)
     held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
     opts = {"model": cfg.model, "n_threads": cfg.threads, "seed": cfg.seed, "device": cfg.device}
 
     t0 = time.perf_counter()
-    before = evaluate(make_client("transformers", **opts), world, held_out, cfg.eval_seeds, cfg)
+    before = evaluate(make_client("transformers", **opts), worlds, held_out, cfg.eval_seeds, cfg)
     eval_s = time.perf_counter() - t0
     print(f"untrained: {rate(before)} in {eval_s:.0f}s", flush=True)
     adapter, step_s, run_dir = args.adapter, float("nan"), None
@@ -71,7 +72,7 @@ def main() -> None:
         step_s = (time.perf_counter() - t0) / max(1, cfg.steps)
         adapter, run_dir = str(result.adapter), result.run_dir
     trained_client = make_client("transformers", adapter=adapter, **opts)
-    after = evaluate(trained_client, world, held_out, cfg.eval_seeds, cfg)
+    after = evaluate(trained_client, worlds, held_out, cfg.eval_seeds, cfg)
 
     print(f"\n{'task':<24}{'seed':>5}  {'untrained':>22}  {'trained':>22}")
     for b, a in zip(before, after, strict=True):

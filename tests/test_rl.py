@@ -1,18 +1,22 @@
-"""The policy-gradient module (`agent/rl`): the config's errors, group advantages, and (slow,
-the rl extra and the bundled SmolLM2) the CPU smoke path: rollouts through the loop, a GRPO
-step whose gradients reach the LoRA weights, `steve train` writing checkpoints and metrics,
+"""The policy-gradient module (`agent/rl`): the config's errors, group advantages, episodes
+played side by side in lockstep, resume's refusals, and (slow, the rl extra and the bundled
+SmolLM2) the CPU smoke path: rollouts through the loop, batched decoding that gives each row
+what it would get alone, a GRPO step whose shared-prefix gradient is the per-turn one and
+reaches the LoRA weights, `steve train` writing checkpoints and metrics and resuming exactly,
 and the saved adapter loading back into the transformers backend and planning validly."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from agent.rl.config import ConfigError, TrainConfig, load_config
 from agent.rl.grpo import assign_advantages, group_advantages
 from agent.rl.reward import Rollout, pace, shaped_reward
+from agent.rl.rollout import Lockstep
 
 SMOKE = Path(__file__).parents[1] / "agent" / "rl" / "configs" / "smoke.yaml"
 
@@ -50,6 +54,100 @@ def test_shaped_reward_gives_partial_credit() -> None:
     late = [{"diagnosis": {"task_progress": p}} for p in (0.0, 0.0, 0.5)]
     assert pace(lines, False, 4) == 0.375 and pace(late, False, 4) == 0.25
     assert pace(lines[:1], True, 4) == 0.75
+
+
+def test_lockstep_batches_the_next_request_of_every_live_episode() -> None:
+    """Lanes ask different numbers of times; each batch holds one request of every lane
+    still playing, lanes in order, and each lane gets its own answer back."""
+    import threading
+
+    from agent.llm.hf import Request
+
+    batches: list[list[str]] = []
+
+    def sample(requests: list[Request]) -> list[tuple[str, None, None]]:
+        texts = [str(r.messages[0]["content"]) for r in requests]
+        batches.append(texts)
+        return [(t.upper(), None, None) for t in texts]
+
+    step, asks = Lockstep(sample, 3), {0: 1, 1: 3, 2: 2}
+    got: dict[int, list[str]] = {i: [] for i in asks}
+
+    def lane(i: int) -> None:
+        try:
+            for k in range(asks[i]):
+                msg = [{"role": "user", "content": f"l{i}r{k}"}]
+                got[i].append(step.ask(i, Request(msg))[0])
+        finally:
+            step.leave()
+
+    threads = [threading.Thread(target=lane, args=(i,)) for i in asks]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert batches == [["l0r0", "l1r0", "l2r0"], ["l1r1", "l2r1"], ["l1r2"]]
+    assert got == {0: ["L0R0"], 1: ["L1R0", "L1R1", "L1R2"], 2: ["L2R0", "L2R1"]}
+
+
+def test_lockstep_passes_a_backend_failure_to_every_waiting_episode() -> None:
+    import threading
+
+    from agent.llm.base import LLMError
+    from agent.llm.hf import Request
+
+    def sample(requests: list[Request]) -> list[tuple[str, None, None]]:
+        raise LLMError("backend down", backend="transformers")
+
+    step, errors = Lockstep(sample, 2), []
+
+    def lane(i: int) -> None:
+        try:
+            step.ask(i, Request([{"role": "user", "content": "x"}]))
+        except LLMError as exc:
+            errors.append(str(exc))
+        finally:
+            step.leave()
+
+    threads = [threading.Thread(target=lane, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=10)
+    assert len(errors) == 2 and all("backend down" in e for e in errors)
+
+
+def test_train_refuses_to_overwrite_or_to_resume_a_different_run(tmp_path: Path) -> None:
+    """Checked before any model loads: nothing stored in the run directory is touched."""
+    import yaml
+
+    from agent.rl.trainer import train
+
+    cfg = load_config(SMOKE, out=str(tmp_path), name="r")
+    with pytest.raises(ValueError, match="no training run to resume"):
+        train(cfg, resume=True)
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump()))
+    (run / "metrics.jsonl").write_text('{"step": 1}\n')
+    with pytest.raises(ValueError, match="already holds a training run"):
+        train(cfg)
+    with pytest.raises(ValueError, match="no checkpoint to resume from"):
+        train(cfg, resume=True)
+    other = cfg.model_copy(update={"learning_rate": 0.5, "steps": 9})
+    with pytest.raises(ValueError, match=r"config.yaml: .*different config \(learning_rate\)"):
+        train(other, resume=True)
+    assert (run / "metrics.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_steve_train_needs_a_config_or_a_run_to_resume(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+
+    for args in ([], ["--config", str(SMOKE), "--resume", str(tmp_path)]):
+        result = CliRunner().invoke(app, ["train", *args])
+        assert result.exit_code != 0 and "--resume RUN_DIR" in result.output
 
 
 def _needs_rl() -> None:
@@ -137,3 +235,135 @@ def test_coevolution_step_logs_both_rewards_and_saves_both_adapters(tmp_path: Pa
     step = result.run_dir / "checkpoints" / "step-00001"
     assert (step / "planner" / "adapter_config.json").exists()
     assert (step / "extractor" / "adapter_config.json").exists()
+
+
+def _smoke_task(item: str = "oak_planks", subgoals: int = 2) -> object:
+    from sim.schema import Goal, Task
+
+    goal = Goal(item=item, count=1)
+    return Task(id=item, instruction=f"Obtain {item}.", goal=goal, max_subgoals=subgoals)
+
+
+@pytest.mark.slow
+def test_a_request_decodes_the_same_alone_and_inside_a_padded_batch() -> None:
+    """Left padding, positions and per-row grammars: greedy rows of a batch of different
+    requests are the replies each request gets alone, and each is valid for its schema."""
+    _needs_rl()
+    import sim
+    from agent.llm.hf import Request, TransformersClient
+    from agent.rl.rollout import planner_for
+    from knowledge.schema import Briefing
+
+    cfg = load_config(SMOKE)
+    world = sim.make("craftworld/v1")
+    client = TransformersClient()
+
+    class Capture:
+        """A client that keeps the planner's request instead of answering it."""
+
+        backend, model = "capture", "capture"
+        asked: ClassVar[list[Request]] = []
+
+        def complete(self, messages, schema=None, **sampling):  # type: ignore[no-untyped-def]
+            self.asked.append(Request(messages, schema, int(sampling["max_tokens"])))
+            raise RuntimeError("captured")
+
+    planner = planner_for(Capture(), world, cfg.planner)  # type: ignore[arg-type]
+    for item, seed in (("oak_planks", 0), ("wooden_pickaxe", 1), ("stick", 2)):
+        task = _smoke_task(item)
+        with pytest.raises(RuntimeError, match="captured"):
+            planner.plan(task, world.reset(task, seed), Briefing())  # type: ignore[arg-type]
+    requests = Capture.asked
+    assert len({len(client._prompt_ids(r.messages)) for r in requests}) > 1, "rows need padding"
+    together = client.generate_batch(requests, 0.0)
+    for request, (done, prompt, reply) in zip(requests, together, strict=True):
+        alone, alone_prompt, alone_reply = client.generate_batch([request], 0.0)[0]
+        assert reply.tolist() == alone_reply.tolist(), (done.text, alone.text)
+        assert prompt.tolist() == alone_prompt.tolist()
+        assert done.parsed is not None and done.parsed["plan"], done.text
+
+
+@pytest.mark.slow
+def test_the_shared_prefix_update_has_the_per_turn_gradient() -> None:
+    """grpo_update runs the turns' common opening once and the rest in batches; its
+    gradient is the one of forwarding every turn whole (float32, to rounding)."""
+    _needs_rl()
+    import torch
+    from trl.trainer.utils import selective_log_softmax
+
+    import sim
+    from agent.rl.grpo import grpo_update
+    from agent.rl.policy import Policy
+    from agent.rl.rollout import play
+
+    cfg = load_config(SMOKE)
+    world = sim.make("craftworld/v1")
+    policy = Policy(cfg.lora, seed=0)
+    for name, p in policy.model.named_parameters():
+        if "lora_B" in name:  # a non-zero adapter, so the opening's gradient matters
+            p.data.normal_(0, 0.02)
+    rec = policy.recorder(temperature=1.0)
+    task = _smoke_task("wooden_pickaxe", 3)
+    rollouts = [play(rec, world, task, 0, cfg.planner, cfg.reward) for _ in range(3)]  # type: ignore[arg-type]
+    for r, a in zip(rollouts, (1.0, -0.25, -0.75), strict=True):
+        r.advantage = a
+    turns = [(r, t) for r in rollouts for t in r.turns]
+    assert len(turns) >= 4
+    denom = sum(policy.free_tokens(t) for _, t in turns)
+    policy.model.train()
+    for r, t in turns:
+        ids = torch.cat([t.prompt_ids, t.completion_ids])[None]
+        n = int(t.completion_ids.shape[0])
+        logits = policy.model(input_ids=ids, logits_to_keep=n + 1).logits[0, :-1].float()
+        allowed, free = policy.grammar_mask(t)
+        logp = selective_log_softmax(logits.masked_fill(~allowed, float("-inf")), t.completion_ids)
+        (torch.where(free, -r.advantage * logp, 0.0).sum() / denom).backward()
+    whole = {n: p.grad.clone() for n, p in policy.model.named_parameters() if p.requires_grad}
+    policy.optimizer.zero_grad(set_to_none=True)
+    kept: dict[str, torch.Tensor] = {}
+
+    def keep() -> None:
+        kept.update(
+            {n: p.grad.clone() for n, p in policy.model.named_parameters() if p.grad is not None}
+        )
+
+    policy.optimizer.step = keep  # type: ignore[method-assign]
+    metrics = grpo_update(policy, rollouts, temperature=1.0, max_grad_norm=1e9, micro_batch=3)
+    assert metrics["shared_prefix"] > 50 and metrics["tokens"] == denom
+    diff = sum(float(((kept[k] - whole[k]) ** 2).sum()) for k in whole) ** 0.5
+    norm = sum(float((g**2).sum()) for g in whole.values()) ** 0.5
+    assert norm > 0 and diff / norm < 1e-4, (diff, norm)
+
+
+@pytest.mark.slow
+def test_a_resumed_run_is_the_run_that_never_stopped(tmp_path: Path) -> None:
+    """Two steps straight, against one step, a stop, and `steve train --resume` for the
+    second: the same adapter weights and the same metrics, nothing logged twice."""
+    _needs_rl()
+    from safetensors.torch import load_file
+    from typer.testing import CliRunner
+
+    from agent.cli import app
+    from agent.rl.trainer import train
+
+    cfg = load_config(SMOKE, out=str(tmp_path), steps=2)
+    cfg.planner = cfg.planner.model_copy(update={"max_tokens": 40})
+    cfg = cfg.model_copy(update={"train_tasks": ["craft_stick"], "save_every": 1})
+    train(cfg.model_copy(update={"name": "straight"}))
+    train(cfg.model_copy(update={"name": "stopped", "steps": 1}))
+    stopped = tmp_path / "stopped"
+    # a step the stopped run logged after its last checkpoint is dropped on resume
+    with (stopped / "metrics.jsonl").open("a") as f:
+        f.write('{"step": 2, "stale": 1}\n')
+    result = CliRunner().invoke(app, ["train", "--resume", str(stopped), "--steps", "2"])
+    assert result.exit_code == 0, result.output
+
+    def rows(run: Path) -> list[dict[str, float]]:
+        lines = [json.loads(ln) for ln in (run / "metrics.jsonl").read_text().splitlines()]
+        return [{k: v for k, v in r.items() if not k.startswith("time/")} for r in lines]
+
+    assert rows(tmp_path / "straight") == rows(stopped)
+    assert [r["step"] for r in rows(stopped)] == [1, 2]
+    a = load_file(str(tmp_path / "straight" / "adapter" / "adapter_model.safetensors"))
+    b = load_file(str(stopped / "adapter" / "adapter_model.safetensors"))
+    assert a.keys() == b.keys() and all((a[k] == b[k]).all() for k in a)

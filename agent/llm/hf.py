@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import json
 import logging
 import shutil
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,43 @@ def dequantized_dir(gguf: Path, cache_dir: Path) -> Path:
     return cache_dir / "from-gguf" / f"{gguf.stem}-{tag[:10]}"
 
 
+def common_prefix(prompts: Sequence[Any]) -> int:
+    """How many first tokens all prompts (1-D id tensors) share, leaving each at least its
+    last token (whose logits predict the reply's first)."""
+    limit = min(int(p.shape[0]) for p in prompts) - 1
+    first = prompts[0]
+    for p in prompts[1:]:
+        if limit <= 0:
+            return 0
+        limit = int((p[:limit] == first[:limit]).int().cumprod(0).sum())
+    return max(0, limit)
+
+
+def left_padded(rows: Sequence[Any], opening: int, torch: Any) -> tuple[Any, Any, Any]:
+    """Token rows that follow a shared `opening` (already in the cache), as one batch:
+    ids left-padded (every row's last token in the last column), the attention mask over
+    opening and rows, and each token's position. Pads are masked out and never attended to,
+    so a row computes what it would alone."""
+    width = max(int(r.shape[0]) for r in rows)
+    ids = torch.zeros((len(rows), width), dtype=torch.long)
+    mask = torch.zeros((len(rows), opening + width), dtype=torch.long)
+    mask[:, :opening] = 1
+    for i, r in enumerate(rows):
+        ids[i, width - r.shape[0] :] = r
+        mask[i, opening + width - r.shape[0] :] = 1
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, opening:]
+    return ids, mask, positions
+
+
+@dataclass
+class Request:
+    """One chat request of a batch (`TransformersClient.generate_batch`)."""
+
+    messages: list[Message]
+    schema: JSONSchema | None = None
+    max_tokens: int = 128
+
+
 class TransformersClient:
     """A causal LM through transformers; `complete` is one greedy (or sampled) generation."""
 
@@ -50,6 +90,7 @@ class TransformersClient:
         seed: int = 0,
         n_threads: int | None = None,
         adapter: str | None = None,
+        dtype: str = "float32",
     ) -> None:
         if base_url:
             raise LLMError("the transformers backend takes no base_url", backend="transformers")
@@ -57,7 +98,6 @@ class TransformersClient:
             torch: Any = importlib.import_module("torch")
             transformers: Any = importlib.import_module("transformers")
             xgrammar: Any = importlib.import_module("xgrammar")
-            importlib.import_module("xgrammar.contrib.hf")
         except ImportError as exc:
             raise LLMError(f"{exc.name} is missing: {HINT}", backend="transformers") from exc
         self._torch, self._xgr, self._transformers = torch, xgrammar, transformers
@@ -72,7 +112,11 @@ class TransformersClient:
         folder = self._materialize(source, Path(cache_dir) if cache_dir else default_cache())
         auto_tok, auto_lm = transformers.AutoTokenizer, transformers.AutoModelForCausalLM
         self._tok = auto_tok.from_pretrained(folder, local_files_only=True)
-        self._lm = auto_lm.from_pretrained(folder, local_files_only=True).to(device).eval()
+        weights = getattr(torch, dtype, None)
+        if not isinstance(weights, torch.dtype):
+            raise LLMError(f"dtype {dtype!r} is not a torch dtype", backend="transformers")
+        lm = auto_lm.from_pretrained(folder, local_files_only=True, dtype=weights)
+        self._lm = lm.to(device).eval()
         if adapter:
             self._lm = self._merge_adapter(Path(adapter).expanduser())
             self.model = f"{self.model}+{Path(adapter).name}"
@@ -80,6 +124,12 @@ class TransformersClient:
         info = xgrammar.TokenizerInfo.from_huggingface(self._tok, vocab_size=vocab)
         self._compiler = xgrammar.GrammarCompiler(info)
         self._grammars: dict[str, Any] = {}
+        # transformers 5 renamed forward's past_key_values to cache (the old name warns)
+        forward = inspect.signature(type(self._lm).forward).parameters
+        self.cache_arg = "cache" if "cache" in forward else "past_key_values"
+        stops = self._lm.generation_config.eos_token_id
+        stops = stops if isinstance(stops, list) else [stops]
+        self._stop = [t for t in (*stops, self._tok.eos_token_id) if t is not None]
         log.info("loaded %s in %.2fs", folder, time.perf_counter() - t0)
 
     def __repr__(self) -> str:
@@ -151,34 +201,105 @@ class TransformersClient:
         """`complete`, with the prompt's and the reply's token ids (1-D tensors): what a
         policy-gradient step trains on (`agent.rl.policy`)."""
         params = with_defaults(sampling)
-        torch = self._torch
-        t0 = time.perf_counter()
-        ids = self._tok.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
+        request = Request(messages, schema, int(params.get("max_tokens", 128)))
         temperature = float(params.get("temperature", 0.0))
-        gen: dict[str, Any] = {"max_new_tokens": int(params.get("max_tokens", 128))}
-        if temperature > 0:
-            torch.manual_seed(int(params.get("seed", self.seed)))
-            gen.update(do_sample=True, temperature=temperature, top_p=params.get("top_p", 1.0))
-        else:
-            gen.update(do_sample=False)
-        if schema is not None:
-            gen["logits_processor"] = [self._xgr.contrib.hf.LogitsProcessor(self._grammar(schema))]
+        return self.generate_batch([request], temperature, int(params.get("seed", self.seed)))[0]
+
+    def generate_batch(
+        self, requests: Sequence[Request], temperature: float = 0.0, seed: int = 0
+    ) -> list[tuple[Completion, Any, Any]]:
+        """Several requests decoded side by side in one batch: per request a `Completion`,
+        its prompt's and its reply's token ids.
+
+        Decoding a token costs about as much for four rows as for one on a CPU (the weights
+        are read once per step), so episodes played side by side (`agent.rl.rollout`) ask
+        their next requests together. Each row has its own grammar matcher; a row stops at
+        the end of sequence, when its grammar is complete, or at its token cap. Sampling is
+        from the whole grammar-masked distribution at `temperature` (no top-k or top-p: the
+        policy-gradient loss takes log-probabilities over exactly that distribution), and
+        greedy at 0. The reply ids end with the stop token when one was generated."""
+        torch, xgr = self._torch, self._xgr
+        t0 = time.perf_counter()
+        prompts = [self._prompt_ids(r.messages) for r in requests]
+        rows = len(prompts)
+        # the rows' common opening (system prompt, task, recipes) is read once, not per row
+        opening = common_prefix(prompts) if rows > 1 else 0
+        cache = self._transformers.DynamicCache()
+        if opening:
+            with torch.no_grad():
+                first = prompts[0][:opening][None].to(self.device)
+                self._lm(input_ids=first, **{self.cache_arg: cache}, use_cache=True)
+            kv = [(x.keys, x.values) for x in cache.layers]
+            cache = self.shared_cache(kv, rows)
+        ids, mask, positions = left_padded([p[opening:] for p in prompts], opening, torch)
+        matchers = [
+            xgr.GrammarMatcher(self._grammar(r.schema)) if r.schema is not None else None
+            for r in requests
+        ]
+        vocab = int(self._lm.get_output_embeddings().weight.shape[0])
+        bitmask = xgr.allocate_token_bitmask(rows, vocab)
+        rng = torch.Generator().manual_seed(seed)
+        replies: list[list[int]] = [[] for _ in requests]
+        live = [True] * rows
+        step = {"input_ids": ids, "attention_mask": mask, "position_ids": positions}
         with torch.no_grad():
-            out = self._lm.generate(
-                **ids, pad_token_id=self._tok.pad_token_id or self._tok.eos_token_id, **gen
+            for _ in range(max(r.max_tokens for r in requests)):
+                out = self._lm(
+                    **{k: v.to(self.device) for k, v in step.items()},
+                    **{self.cache_arg: cache},
+                    use_cache=True,
+                    logits_to_keep=1,
+                )
+                logits = out.logits[:, -1].float().cpu()
+                bitmask.fill_(-1)
+                for i, m in enumerate(matchers):
+                    if live[i] and m is not None:
+                        m.fill_next_token_bitmask(bitmask, i)
+                xgr.apply_token_bitmask_inplace(logits, bitmask)
+                if temperature > 0:
+                    probs = torch.softmax(logits / temperature, dim=-1)
+                    chosen = torch.multinomial(probs, 1, generator=rng)[:, 0]
+                else:
+                    chosen = logits.argmax(-1)
+                for i, tok in enumerate(chosen.tolist()):
+                    if not live[i]:
+                        continue
+                    replies[i].append(tok)
+                    m = matchers[i]
+                    # (a token the matcher refuses cannot come out of the mask: stop anyway)
+                    grammar_done = m is not None and (not m.accept_token(tok) or m.is_terminated())
+                    full = len(replies[i]) >= requests[i].max_tokens
+                    live[i] = not (grammar_done or full or tok in self._stop)
+                if not any(live):
+                    break
+                mask = torch.cat([mask, torch.ones((rows, 1), dtype=torch.long)], dim=1)
+                positions = positions[:, -1:] + 1
+                step = {"input_ids": chosen[:, None], "attention_mask": mask}
+                step["position_ids"] = positions
+        latency = round((time.perf_counter() - t0) / rows, 4)
+        results = []
+        for req, prompt, reply in zip(requests, prompts, replies, strict=True):
+            new = torch.tensor(reply, dtype=torch.long)
+            text = self._tok.decode(new, skip_special_tokens=True)
+            done = Completion(
+                text=text,
+                parsed=parse_json(text) if req.schema is not None else None,
+                prompt_tokens=int(prompt.shape[0]),
+                completion_tokens=len(reply),
+                latency_s=latency,
+                backend=self.backend,
+                model=self.model,
             )
-        n_in = int(ids["input_ids"].shape[1])
-        new = out[0, n_in:]
-        text = self._tok.decode(new, skip_special_tokens=True)
-        done = Completion(
-            text=text,
-            parsed=parse_json(text) if schema is not None else None,
-            prompt_tokens=n_in,
-            completion_tokens=int(new.shape[0]),
-            latency_s=round(time.perf_counter() - t0, 4),
-            backend=self.backend,
-            model=self.model,
+            results.append((done, prompt, new))
+        return results
+
+    def shared_cache(self, kv: Sequence[tuple[Any, Any]], rows: int) -> Any:
+        """A cache holding one opening's keys and values for `rows` rows (views, no copies)."""
+        data = [(k.expand(rows, -1, -1, -1), v.expand(rows, -1, -1, -1)) for k, v in kv]
+        return self._transformers.DynamicCache(ddp_cache_data=data)
+
+    def _prompt_ids(self, messages: list[Message]) -> Any:
+        out = self._tok.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
         )
-        return done, ids["input_ids"][0], new
+        return out["input_ids"][0]

@@ -98,6 +98,11 @@ class TrainConfig(_Strict):
     seed: int = Field(0, description="Seeds sampling, task order and LoRA initialisation.")
     threads: int | None = Field(None, ge=1, description="torch threads (default: half).")
     device: str = Field("cpu", description="torch device of the models (cpu, cuda, cuda:1).")
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "bfloat16",
+        description="The frozen base weights' type (LoRA weights and optimizer stay float32).",
+    )
+    micro_batch: int = Field(4, ge=1, description="Turns per forward pass of an update.")
     lora: LoraOptions = Field(default_factory=LoraOptions)
     reward: RewardOptions = Field(default_factory=RewardOptions)
     planner: PlannerOptions = Field(default_factory=PlannerOptions)

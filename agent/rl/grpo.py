@@ -22,6 +22,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from agent.llm.hf import common_prefix
 from agent.rl.policy import Policy
 from agent.rl.reward import Rollout
 
@@ -50,42 +51,63 @@ def grpo_update(
     temperature: float,
     beta: float = 0.0,
     max_grad_norm: float = 1.0,
+    micro_batch: int = 4,
 ) -> dict[str, float]:
     """One optimizer step over the rollouts' turns; metrics of the step.
 
-    Each turn is forwarded and back-propagated on its own (the graph of one ~400-token
-    sequence at a time), with the loss already divided by the batch's token count, so the
-    accumulated gradient is the batch loss's. Rollouts with zero advantage are skipped: they
-    contribute no gradient when `beta` is 0."""
-    torch = policy.torch
+    The turns of a step share the opening of their prompts (the system prompt, and within a
+    group the task, goal and recipes): that opening is run through the model once, with
+    grad, and every turn attends to its keys and values (`Policy.prefix`); the rest of each
+    prompt and the reply go through in batches of `micro_batch` turns, each batch
+    back-propagated on its own with the loss already divided by the step's token count, and
+    the opening's gradient is carried back once at the end. The gradient is the batch loss's,
+    exactly as if each turn had been forwarded whole. Rollouts with zero advantage are
+    skipped: they contribute no gradient when `beta` is 0."""
     turns = [(r, t) for r in rollouts if r.advantage != 0.0 or beta > 0 for t in r.turns]
     policy.optimizer.zero_grad(set_to_none=True)
     metrics = {"loss": 0.0, "kl": 0.0, "tokens": 0.0, "turns": float(len(turns))}
     if not turns:
         metrics["grad_norm"] = 0.0
         return metrics
+    torch = policy.torch
     # the normalisation needs the batch's count of free tokens before any backward
     tokens = sum(policy.free_tokens(t) for _, t in turns)
     denom = max(1, tokens)
+    opening = policy.torch.as_tensor(
+        turns[0][1].prompt_ids[: common_prefix([t.prompt_ids for _, t in turns])]
+    )
     model_was_training = policy.model.training
     policy.model.train()
-    for r, turn in turns:
-        logp, free = policy.token_logprobs(turn, temperature)
-        per_token = -r.advantage * logp
-        if beta > 0:
-            ref, _ = policy.token_logprobs(turn, temperature, reference=True)
-            delta = ref - logp
-            kl = torch.exp(delta) - delta - 1.0
-            per_token = per_token + beta * kl
-            metrics["kl"] += float(torch.where(free, kl, 0.0).sum()) / denom
-        # a forced token has log p = 0 exactly; anything off the grammar is left out
-        loss = torch.where(free, per_token, 0.0).sum() / denom
+    shared = policy.prefix(opening) if opening.numel() else None
+    ref_shared = policy.prefix(opening, reference=True) if beta > 0 and shared is not None else None
+    for at in range(0, len(turns), micro_batch):
+        chunk = turns[at : at + micro_batch]
+        batch = [t for _, t in chunk]
+        logps = policy.batch_logprobs(batch, temperature, prefix=shared)
+        refs = (
+            policy.batch_logprobs(batch, temperature, reference=True, prefix=ref_shared)
+            if beta > 0
+            else [None] * len(batch)
+        )
+        loss = torch.zeros(())
+        for (r, _), (logp, free), ref in zip(chunk, logps, refs, strict=True):
+            per_token = -r.advantage * logp
+            if ref is not None:
+                delta = ref[0] - logp
+                kl = torch.exp(delta) - delta - 1.0
+                per_token = per_token + beta * kl
+                metrics["kl"] += float(torch.where(free, kl, 0.0).sum()) / denom
+            # a forced token has log p = 0 exactly; anything off the grammar is left out
+            loss = loss + torch.where(free, per_token, 0.0).sum() / denom
         loss.backward()
         metrics["loss"] += float(loss.detach())
+    if shared is not None:
+        shared.backward()
     norm = torch.nn.utils.clip_grad_norm_(policy.params, max_grad_norm)
     policy.optimizer.step()
     policy.optimizer.zero_grad(set_to_none=True)
     policy.model.train(model_was_training)
     metrics["grad_norm"] = float(norm)
     metrics["tokens"] = float(tokens)
+    metrics["shared_prefix"] = float(opening.numel())
     return metrics

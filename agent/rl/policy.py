@@ -14,13 +14,12 @@ no gradient, and are not counted in the loss's normalisation.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
 from dataclasses import dataclass
-from itertools import count
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from agent.llm.base import Completion, JSONSchema, Message
+from agent.llm.base import Completion, JSONSchema, Message, with_defaults
+from agent.llm.hf import Request, left_padded
 
 if TYPE_CHECKING:
     from agent.rl.config import LoraOptions
@@ -42,37 +41,48 @@ def require_rl() -> tuple[Any, Any]:
 @dataclass
 class Turn:
     """One reply of a rollout: what the model read and wrote (1-D token id tensors), and the
-    schema its decoding was constrained by (None: free text)."""
+    schema its decoding was constrained by (None: free text). `mask` caches the grammar's
+    allowed tokens at each reply position (`Policy.grammar_mask`)."""
 
     prompt_ids: Any
     completion_ids: Any
     schema: JSONSchema | None
+    mask: Any = None
 
 
 class Recorder:
     """An `LLMClient` that samples from a policy and keeps each reply as a `Turn`.
 
-    Every call gets its own sampling seed: the backend seeds torch per call, so a fixed seed
-    would give every rollout of a group the same reply and the group no variance."""
+    Every call gets its own sampling seed: a fixed seed would give every rollout of a group
+    the same reply and the group no variance."""
 
     backend = "transformers"
 
-    def __init__(self, policy: Policy, temperature: float, seeds: Iterator[int]) -> None:
-        self.policy, self.temperature, self.seeds = policy, temperature, seeds
+    def __init__(self, policy: Policy, temperature: float) -> None:
+        self.policy, self.temperature = policy, temperature
         self.model = policy.client.model
         self.turns: list[Turn] = []
 
     def complete(
         self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
     ) -> Completion:
-        sampling = {**sampling, "temperature": self.temperature, "seed": next(self.seeds)}
-        done, prompt, reply = self.policy.client.generate(messages, schema, **sampling)
+        params = with_defaults(sampling)
+        request = Request(messages, schema, int(params.get("max_tokens", 128)))
+        done, prompt, reply = self._sample(request)
         self.turns.append(Turn(prompt, reply, schema))
         return done
 
+    def _sample(self, request: Request) -> tuple[Any, Any, Any]:
+        return self.policy.sample([request], self.temperature)[0]
+
 
 class Policy:
-    """The base model, frozen, plus a trainable LoRA adapter and its optimizer."""
+    """The base model, frozen, plus a trainable LoRA adapter and its optimizer.
+
+    The base weights may be bfloat16 (`dtype`, the training config's default): on a CPU with
+    bf16 instructions that halves the memory read per decoded token and the time of a
+    forward and backward pass; the LoRA weights, their gradients and AdamW's moments stay
+    float32 (peft keeps adapters in float32), so small updates are not rounded away."""
 
     def __init__(
         self,
@@ -83,6 +93,7 @@ class Policy:
         seed: int = 0,
         threads: int | None = None,
         device: str = "cpu",
+        dtype: str = "float32",
     ) -> None:
         torch, peft = require_rl()
         from agent.llm.hf import TransformersClient
@@ -90,7 +101,9 @@ class Policy:
         # denormal floats make CPU matmuls many times slower once weights are tiny updates
         torch.set_flush_denormal(True)
         self.torch = torch
-        self.client = TransformersClient(model, seed=seed, n_threads=threads, device=device)
+        self.client = TransformersClient(
+            model, seed=seed, n_threads=threads, device=device, dtype=dtype
+        )
         torch.manual_seed(seed)  # the adapter's initialisation
         config = peft.LoraConfig(
             r=lora.r,
@@ -104,61 +117,125 @@ class Policy:
         self.client._lm = self.model  # rollouts sample through the adapter
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.params, lr=learning_rate, weight_decay=0.0)
-        self._seeds = count(seed * 1_000_003)
+        self.vocab = int(self.model.get_output_embeddings().weight.shape[0])
+        self.next_seed = seed * 1_000_003  # sampling seeds, one per batch; saved by `state`
 
     def recorder(self, temperature: float) -> Recorder:
-        return Recorder(self, temperature, self._seeds)
+        return Recorder(self, temperature)
+
+    def sample(self, requests: list[Request], temperature: float) -> list[tuple[Any, Any, Any]]:
+        """One batched generation (`TransformersClient.generate_batch`) with a fresh seed."""
+        seed, self.next_seed = self.next_seed, self.next_seed + 1
+        return self.client.generate_batch(requests, temperature, seed)
 
     def lora_state(self) -> dict[str, Any]:
         """A copy of the adapter's weights (tests compare them before and after a step)."""
         return {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
 
-    def _grammar_bias(self, turn: Turn, n: int, vocab: int) -> Any:
-        """0 where the grammar allowed a token at each reply position, -inf elsewhere."""
-        torch = self.torch
-        bias = torch.zeros(n, vocab)
-        if turn.schema is None:
-            return bias
-        xgr = self.client._xgr
-        matcher = xgr.GrammarMatcher(self.client._grammar(turn.schema))
-        words = xgr.allocate_token_bitmask(n, vocab)
-        for i, tok in enumerate(turn.completion_ids.tolist()):
-            matcher.fill_next_token_bitmask(words, i)
-            if not matcher.accept_token(int(tok)):
-                words[i:].fill_(-1)  # off the grammar (cut off): the rest unconstrained
-                break
-        xgr.apply_token_bitmask_inplace(bias, words)
-        return bias
+    def grammar_mask(self, turn: Turn) -> tuple[Any, Any]:
+        """The grammar's allowed tokens at each reply position (a boolean [n, vocab] mask,
+        replayed from the recorded schema and cached on the turn), and which positions had
+        a choice."""
+        if turn.mask is None:
+            xgr, torch = self.client._xgr, self.torch
+            n = int(turn.completion_ids.shape[0])
+            words = xgr.allocate_token_bitmask(max(1, n), self.vocab)
+            words.fill_(-1)
+            if turn.schema is not None:
+                matcher = xgr.GrammarMatcher(self.client._grammar(turn.schema))
+                for i, tok in enumerate(turn.completion_ids.tolist()):
+                    matcher.fill_next_token_bitmask(words, i)
+                    if not matcher.accept_token(int(tok)):
+                        words[i:].fill_(-1)  # off the grammar (cut off): the rest unconstrained
+                        break
+            bias = torch.zeros(n, self.vocab)
+            xgr.apply_token_bitmask_inplace(bias, words[:n])
+            allowed = torch.isfinite(bias)
+            turn.mask = (allowed, allowed.sum(-1) > 1)
+        return turn.mask
 
     def free_tokens(self, turn: Turn) -> int:
         """How many of a reply's tokens the grammar left a choice for."""
-        n = int(turn.completion_ids.shape[0])
-        vocab = int(self.model.get_output_embeddings().weight.shape[0])
-        bias = self._grammar_bias(turn, n, vocab)
-        return int((self.torch.isfinite(bias).sum(-1) > 1).sum())
+        return int(self.grammar_mask(turn)[1].sum())
 
     def token_logprobs(
         self, turn: Turn, temperature: float, reference: bool = False
     ) -> tuple[Any, Any]:
-        """Log-probabilities of the reply's tokens under the constrained policy (with grad,
+        """Log-probabilities of one reply's tokens under the constrained policy (with grad,
         or from the base model without the adapter when `reference`), and a mask of the
-        positions where the grammar left a choice."""
+        positions where the grammar left a choice (`batch_logprobs` for many turns)."""
+        return self.batch_logprobs([turn], temperature, reference=reference)[0]
+
+    def batch_logprobs(
+        self, turns: list[Turn], temperature: float, reference: bool = False, prefix: Any = None
+    ) -> list[tuple[Any, Any]]:
+        """`token_logprobs` of several turns in one forward pass. `prefix` is a `Prefix`:
+        the turns' common first prompt tokens, already run through the model, whose keys
+        and values every row attends to instead of computing them again.
+
+        Rows are laid out as generation lays them out, left-padded after the prefix
+        (`[prefix][pad...][rest of prompt][reply]`), so every reply ends at the last column
+        and only the last columns' logits are computed."""
         from trl.trainer.utils import selective_log_softmax
 
         torch = self.torch
-        reply = turn.completion_ids
-        n = int(reply.shape[0])
-        ids = torch.cat([turn.prompt_ids, reply])[None]
+        start = prefix.length if prefix is not None else 0
+        rows = [torch.cat([t.prompt_ids[start:], t.completion_ids]) for t in turns]
+        ids, mask, positions = left_padded(rows, start, torch)
+        keep = max(int(t.completion_ids.shape[0]) for t in turns) + 1
+        args: dict[str, Any] = {
+            "input_ids": ids.to(self.client.device),
+            "attention_mask": mask.to(self.client.device),
+            "position_ids": positions.to(self.client.device),
+            "logits_to_keep": keep,
+        }
+        if prefix is not None:
+            args[self.client.cache_arg] = self.client.shared_cache(prefix.leaves, len(rows))
         if reference:
             with torch.no_grad(), self.model.disable_adapter():
-                logits = self.model(input_ids=ids, logits_to_keep=n + 1).logits
+                logits = self.model(**args).logits
         else:
-            logits = self.model(input_ids=ids, logits_to_keep=n + 1).logits
-        logits = logits[0, :-1].float()  # position t predicts reply token t
-        bias = self._grammar_bias(turn, n, int(logits.shape[-1]))
-        bias = bias.to(logits.device)  # the mask is built on the CPU (xgrammar's kernel)
-        free = torch.isfinite(bias).sum(-1) > 1
-        return selective_log_softmax(logits + bias, reply, temperature), free
+            logits = self.model(**args).logits
+        out = []
+        for i, turn in enumerate(turns):
+            n = int(turn.completion_ids.shape[0])
+            allowed, free = self.grammar_mask(turn)
+            row = logits[i, keep - 1 - n : keep - 1].float()  # position t predicts token t
+            row = row.masked_fill(~allowed.to(row.device), float("-inf"))
+            reply = turn.completion_ids.to(row.device)
+            out.append((selective_log_softmax(row, reply, temperature), free.to(row.device)))
+        return out
+
+    def prefix(self, ids: Any, reference: bool = False) -> Prefix:
+        """The keys and values of `ids` (a shared prompt opening), with grad unless
+        `reference` (`Prefix`)."""
+        torch = self.torch
+        inputs = ids[None].to(self.client.device)
+        if reference:
+            with torch.no_grad(), self.model.disable_adapter():
+                cache = self.model(input_ids=inputs, use_cache=True).past_key_values
+        else:
+            cache = self.model(input_ids=inputs, use_cache=True).past_key_values
+        kv = [(layer.keys, layer.values) for layer in cache.layers]
+        return Prefix(int(ids.shape[0]), kv, torch)
+
+    def state(self) -> dict[str, Any]:
+        """What resuming needs beside the adapter: AdamW's moments and the next seed."""
+        return {"optimizer": self.optimizer.state_dict(), "next_seed": self.next_seed}
+
+    def restore(self, adapter: str | Path, state: dict[str, Any]) -> None:
+        """Load a checkpoint's adapter weights into this adapter (the same parameters, so
+        the optimizer keeps them) and its `state`."""
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        weights = load_file(str(Path(adapter) / "adapter_model.safetensors"))
+        result: Any = set_peft_model_state_dict(self.model, weights)
+        missing = [k for k in result.missing_keys if "lora_" in k]
+        if missing or result.unexpected_keys:
+            raise ValueError(f"{adapter}: does not fit this adapter ({missing[:3]})")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.next_seed = int(state["next_seed"])
 
     def save(self, path: str | Path) -> Path:
         """The adapter as a peft folder (`adapter_config.json`, `adapter_model.safetensors`);
@@ -166,6 +243,31 @@ class Policy:
         out = Path(path)
         self.model.save_pretrained(str(out))
         return out
+
+
+class Prefix:
+    """A prompt opening's keys and values, run through the model once and attended to by
+    every row of later batches. Rows see detached leaf copies (`leaves`): their backward
+    passes accumulate the gradient at the leaves, and `backward` carries it through the
+    opening's own graph once, however many batches used it."""
+
+    def __init__(self, length: int, kv: list[tuple[Any, Any]], torch: Any) -> None:
+        self.length, self.kv, self.torch = length, kv, torch
+        self.leaves = [
+            (k.detach().requires_grad_(k.requires_grad), v.detach().requires_grad_(v.requires_grad))
+            for k, v in kv
+        ]
+
+    def backward(self) -> None:
+        pairs = [
+            (out, leaf.grad)
+            for (k, v), (lk, lv) in zip(self.kv, self.leaves, strict=True)
+            for out, leaf in ((k, lk), (v, lv))
+            if leaf.grad is not None
+        ]
+        if pairs:
+            outs, grads = zip(*pairs, strict=True)
+            self.torch.autograd.backward(list(outs), grad_tensors=list(grads))
 
 
 def completion_text(turn: Turn, policy: Policy) -> str:

@@ -1,18 +1,22 @@
 """Rollouts through the ordinary episode loop (`agent.loop.Episode`): the planner is the
-usual `LLMPlanner`, its client a policy's `Recorder`, so a trained policy is trained on
-exactly the prompts, grammar, diagnosis and replanning it will meet in `steve run`."""
+usual `LLMPlanner`, its client a policy's `Recorder` (or a `Lane`, for episodes played side
+by side with their requests batched), so a trained policy is trained on exactly the prompts,
+grammar, diagnosis and replanning it will meet in `steve run`."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 from agent.adapters import adapter_for
-from agent.llm.base import LLMClient
+from agent.llm.base import Completion, JSONSchema, LLMClient, Message, with_defaults
+from agent.llm.hf import Request
 from agent.loop import Episode
 from agent.methods import METHODS, Method
 from agent.planner.llm import LLMPlanner
 from agent.rl.config import PlannerOptions, RewardOptions
-from agent.rl.policy import Recorder
+from agent.rl.policy import Turn
 from agent.rl.reward import Rollout, best_progress, pace, shaped_reward
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.schema import ExperienceTuple
@@ -51,6 +55,112 @@ def planner_for(client: LLMClient, world: World, opts: PlannerOptions) -> LLMPla
     )
 
 
+Sample = tuple[Any, Any, Any]  # (Completion, prompt ids, reply ids)
+SampleFn = Callable[[list[Request]], list[Sample]]
+
+
+class Lockstep:
+    """Episodes played side by side in threads, their LLM requests answered in batches.
+
+    Each episode (a lane) asks through its own `Lane` client and waits; once every lane
+    still playing is waiting, their requests go to `sample` as one batch, so a batch holds
+    the next request of every live episode and its make-up does not depend on thread
+    timing. A CPU decodes four rows about as fast as one (the weights are read once a
+    token), so a group of rollouts costs little more than one."""
+
+    def __init__(self, sample: SampleFn, lanes: int) -> None:
+        self.sample = sample
+        self.live = lanes
+        self.pending: dict[int, Request] = {}
+        self.answers: dict[int, Sample | BaseException] = {}
+        self.cond = threading.Condition()
+
+    def ask(self, lane: int, request: Request) -> Sample:
+        with self.cond:
+            self.pending[lane] = request
+            self._serve()
+            while lane not in self.answers:
+                self.cond.wait()
+            answer = self.answers.pop(lane)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+    def leave(self) -> None:
+        """A lane's episode has ended: the others no longer wait for its request."""
+        with self.cond:
+            self.live -= 1
+            self._serve()
+
+    def _serve(self) -> None:
+        # called with the lock held, by the last lane to ask: every other one is waiting
+        if not self.pending or len(self.pending) < self.live:
+            return
+        lanes = sorted(self.pending)
+        requests = [self.pending.pop(i) for i in lanes]
+        try:
+            results: list[Sample | BaseException] = list(self.sample(requests))
+        except Exception as exc:  # every waiting episode sees the backend's failure
+            results = [exc] * len(lanes)
+        self.answers.update(zip(lanes, results, strict=True))
+        self.cond.notify_all()
+
+
+class Lane:
+    """The `LLMClient` of one lockstep episode: its requests join the next batch, and its
+    replies are kept as `Turn`s (as a `Recorder` keeps them)."""
+
+    backend = "transformers"
+
+    def __init__(self, step: Lockstep, lane: int, model: str) -> None:
+        self.step, self.lane, self.model = step, lane, model
+        self.turns: list[Turn] = []
+
+    def complete(
+        self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
+    ) -> Completion:
+        max_tokens = int(with_defaults(sampling).get("max_tokens", 128))
+        done, prompt, reply = self.step.ask(self.lane, Request(messages, schema, max_tokens))
+        self.turns.append(Turn(prompt, reply, schema))
+        return cast(Completion, done)
+
+
+def play_many(
+    sample: SampleFn,
+    model: str,
+    worlds: Sequence[World],
+    games: Sequence[tuple[Task, int]],
+    planner: PlannerOptions,
+    reward: RewardOptions,
+) -> list[Rollout]:
+    """The episodes `games` (task, world seed) played side by side, one thread and one
+    world each, their requests batched through `sample` (`Lockstep`); the rollouts in the
+    order given. A world is not shared between threads: `worlds` has one per game."""
+    if len(worlds) < len(games):
+        raise ValueError(f"{len(games)} games need as many worlds, got {len(worlds)}")
+    step = Lockstep(sample, len(games))
+    out: list[Rollout | BaseException | None] = [None] * len(games)
+
+    def run(i: int) -> None:
+        try:
+            task, seed = games[i]
+            out[i] = play(Lane(step, i, model), worlds[i], task, seed, planner, reward)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            out[i] = exc
+        finally:
+            step.leave()
+
+    threads = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(len(games))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for r in out:
+        if isinstance(r, BaseException):
+            raise r
+    return [r for r in out if isinstance(r, Rollout)]
+
+
 def play(
     client: LLMClient,
     world: World,
@@ -64,9 +174,10 @@ def play(
     distiller: Distiller | None = None,
     run_id: str = "rl",
 ) -> Rollout:
-    """One episode; its turns (when `client` is a `Recorder`), outcome and shaped reward."""
+    """One episode; its turns (when `client` records them), outcome and shaped reward."""
     lines: list[dict[str, Any]] = []
-    start = len(client.turns) if isinstance(client, Recorder) else 0
+    recorded: list[Turn] | None = getattr(client, "turns", None)  # a Recorder's or a Lane's
+    start = len(recorded) if recorded is not None else 0
     result = Episode(
         world=world,
         task=task,
@@ -79,7 +190,7 @@ def play(
         record=lines.append,
         distiller=distiller if distiller is not None else RuleDistiller(),
     ).run()
-    turns = client.turns[start:] if isinstance(client, Recorder) else []
+    turns = recorded[start:] if recorded is not None else []
     rollout = Rollout(
         task_id=task.id,
         seed=seed,
