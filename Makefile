@@ -7,7 +7,7 @@ SUITE ?= wooden
 ARGS ?=
 
 .PHONY: run run-symbolic test test-slow test-optional lint install install-llm install-hf install-vector install-viz install-ray \
-	install-alfworld install-minecraft clean
+	install-alfworld install-minecraft install-rl clean
 
 $(BIN)/steve: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -118,11 +118,13 @@ test: lint
 test-slow: install-llm
 	$(BIN)/pytest -q -m slow
 
-# the tests that need the optional extras (they skip without them); CI runs them last
-test-optional: install-vector install-hf install-viz install-alfworld install-ray install-minecraft
+# the tests that need the optional extras (they skip without them); CI runs them last. The
+# policy-gradient module's CPU smoke path (tests/test_rl.py) is here: it needs the rl extra.
+test-optional: install-vector install-hf install-rl install-viz install-alfworld install-ray \
+		install-minecraft
 	$(BIN)/pytest -q -m '' tests/test_store_reliability.py tests/test_store_indices.py \
 		tests/test_llm.py tests/test_viz.py tests/test_alfworld.py \
-		tests/test_parallel.py tests/test_minecraft.py
+		tests/test_parallel.py tests/test_minecraft.py tests/test_rl.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache
