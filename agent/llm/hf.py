@@ -276,6 +276,7 @@ class TransformersClient:
                 positions = positions[:, -1:] + 1
                 step = {"input_ids": chosen[:, None], "attention_mask": mask}
                 step["position_ids"] = positions
+        # the batch's time shared among its rows: summed over episodes, it is the time spent
         latency = round((time.perf_counter() - t0) / rows, 4)
         results = []
         for req, prompt, reply in zip(requests, prompts, replies, strict=True):

@@ -52,6 +52,7 @@ def grpo_update(
     beta: float = 0.0,
     max_grad_norm: float = 1.0,
     micro_batch: int = 4,
+    share_prefix: bool = True,
 ) -> dict[str, float]:
     """One optimizer step over the rollouts' turns; metrics of the step.
 
@@ -61,8 +62,9 @@ def grpo_update(
     prompt and the reply go through in batches of `micro_batch` turns, each batch
     back-propagated on its own with the loss already divided by the step's token count, and
     the opening's gradient is carried back once at the end. The gradient is the batch loss's,
-    exactly as if each turn had been forwarded whole. Rollouts with zero advantage are
-    skipped: they contribute no gradient when `beta` is 0."""
+    exactly as if each turn had been forwarded whole (`share_prefix=False` and `micro_batch=1`
+    do that, for comparison). Rollouts with zero advantage are skipped: they contribute no
+    gradient when `beta` is 0."""
     turns = [(r, t) for r in rollouts if r.advantage != 0.0 or beta > 0 for t in r.turns]
     policy.optimizer.zero_grad(set_to_none=True)
     metrics = {"loss": 0.0, "kl": 0.0, "tokens": 0.0, "turns": float(len(turns))}
@@ -73,9 +75,8 @@ def grpo_update(
     # the normalisation needs the batch's count of free tokens before any backward
     tokens = sum(policy.free_tokens(t) for _, t in turns)
     denom = max(1, tokens)
-    opening = policy.torch.as_tensor(
-        turns[0][1].prompt_ids[: common_prefix([t.prompt_ids for _, t in turns])]
-    )
+    shared_len = common_prefix([t.prompt_ids for _, t in turns]) if share_prefix else 0
+    opening = turns[0][1].prompt_ids[:shared_len]
     model_was_training = policy.model.training
     policy.model.train()
     shared = policy.prefix(opening) if opening.numel() else None

@@ -1,8 +1,9 @@
 """A trainable policy: the `transformers` backend's model with a LoRA adapter (peft).
 
-The same object samples (its `recorder` is an `LLMClient` the planner and the extractor call
-through the ordinary loop, and it keeps every reply's token ids) and learns (`token_logprobs`
-gives the log-probabilities of a recorded reply with gradients into the LoRA weights only).
+The same object samples (`sample` decodes a batch of requests; its `recorder` is an
+`LLMClient` the planner and the extractor call through the ordinary loop, and it keeps every
+reply's token ids) and learns (`batch_logprobs` gives the log-probabilities of recorded
+replies with gradients into the LoRA weights only).
 
 The policy is the grammar-constrained distribution the loop actually samples from: replies
 are decoded under xgrammar's mask, so the log-probability of a token is taken over the tokens
@@ -158,20 +159,18 @@ class Policy:
         """How many of a reply's tokens the grammar left a choice for."""
         return int(self.grammar_mask(turn)[1].sum())
 
-    def token_logprobs(
-        self, turn: Turn, temperature: float, reference: bool = False
-    ) -> tuple[Any, Any]:
-        """Log-probabilities of one reply's tokens under the constrained policy (with grad,
-        or from the base model without the adapter when `reference`), and a mask of the
-        positions where the grammar left a choice (`batch_logprobs` for many turns)."""
-        return self.batch_logprobs([turn], temperature, reference=reference)[0]
-
     def batch_logprobs(
-        self, turns: list[Turn], temperature: float, reference: bool = False, prefix: Any = None
+        self,
+        turns: list[Turn],
+        temperature: float,
+        reference: bool = False,
+        prefix: Prefix | None = None,
     ) -> list[tuple[Any, Any]]:
-        """`token_logprobs` of several turns in one forward pass. `prefix` is a `Prefix`:
-        the turns' common first prompt tokens, already run through the model, whose keys
-        and values every row attends to instead of computing them again.
+        """Per turn, the log-probabilities of its reply's tokens under the constrained
+        policy (with grad, or from the base model without the adapter when `reference`) and
+        a mask of the positions where the grammar left a choice; all turns in one forward
+        pass. `prefix`: the turns' common first prompt tokens, already run through the
+        model, whose keys and values every row attends to instead of computing them again.
 
         Rows are laid out as generation lays them out, left-padded after the prefix
         (`[prefix][pad...][rest of prompt][reply]`), so every reply ends at the last column

@@ -205,11 +205,11 @@ def train(
             if cfg.eval_every and step % cfg.eval_every == 0 and held_out:
                 evals = evaluate(planner.client, worlds, held_out, cfg.eval_seeds, cfg)
                 metrics.update(summary(evals, "eval"))
+            metrics["time/step_s"] = time.perf_counter() - t0
+            sink.log(metrics, step)  # before the checkpoint: a resume never lacks a line
+            history.append(metrics)
             if step % cfg.save_every == 0 or step == cfg.steps:
                 _checkpoint(run_dir, step, planner, extractor, adapter, rng)
-            metrics["time/step_s"] = time.perf_counter() - t0
-            sink.log(metrics, step)
-            history.append(metrics)
             if on_step is not None:
                 on_step(step, metrics)
         if cfg.steps == 0:
