@@ -45,6 +45,7 @@ def main() -> None:
     ap.add_argument("--adapter", default=None, help="evaluate this adapter; do not train")
     ap.add_argument("--eval-tasks", default=None, help="comma-separated: override eval_tasks")
     ap.add_argument("--eval-seeds", default=None, help="comma-separated: override eval_seeds")
+    ap.add_argument("--eval-max-subgoals", type=int, default=None, help="override the budget")
     args = ap.parse_args()
     cfg = load_config(
         args.config,
@@ -53,6 +54,7 @@ def main() -> None:
         name=args.name,
         eval_tasks=args.eval_tasks.split(",") if args.eval_tasks else None,
         eval_seeds=[int(s) for s in args.eval_seeds.split(",")] if args.eval_seeds else None,
+        eval_max_subgoals=args.eval_max_subgoals,
     )
     world, tasks = suite_tasks(cfg)
     worlds = Worlds(world)
