@@ -184,6 +184,9 @@ def test_grpo_step_moves_lora_weights_and_the_adapter_plans(tmp_path: Path) -> N
     assert metrics["grad_norm"] > 0 and metrics["tokens"] > 0
     after = policy.lora_state()
     assert any(not (before[k] == after[k]).all() for k in before), "LoRA weights moved"
+    # with the adapter moved, the KL to the base model (the adapter disabled) is positive
+    kl = grpo_update(policy, rollouts, temperature=1.0, beta=0.1)
+    assert kl["kl"] > 0 and kl["grad_norm"] > 0 and kl["shared_prefix"] > 0, kl
     assert all(not p.requires_grad for n, p in policy.model.named_parameters() if "lora" not in n)
 
     adapter = policy.save(tmp_path / "adapter")
