@@ -15,9 +15,10 @@ no gradient, and are not counted in the loss's normalisation.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from agent.llm.base import Completion, JSONSchema, Message, with_defaults
 from agent.llm.hf import Request, left_padded
@@ -52,16 +53,14 @@ class Turn:
 
 
 class Recorder:
-    """An `LLMClient` that samples from a policy and keeps each reply as a `Turn`.
-
-    Every call gets its own sampling seed: a fixed seed would give every rollout of a group
-    the same reply and the group no variance."""
+    """An `LLMClient` that asks `sample` for each reply and keeps it as a `Turn`: a policy's
+    (`Policy.recorder`, one request at a time with a fresh seed each, so the rollouts of a
+    group differ) or a lockstep lane's (`agent.rl.rollout.play_many`, batched)."""
 
     backend = "transformers"
 
-    def __init__(self, policy: Policy, temperature: float) -> None:
-        self.policy, self.temperature = policy, temperature
-        self.model = policy.client.model
+    def __init__(self, sample: Callable[[Request], tuple[Any, Any, Any]], model: str) -> None:
+        self.sample, self.model = sample, model
         self.turns: list[Turn] = []
 
     def complete(
@@ -69,12 +68,9 @@ class Recorder:
     ) -> Completion:
         params = with_defaults(sampling)
         request = Request(messages, schema, int(params.get("max_tokens", 128)))
-        done, prompt, reply = self._sample(request)
+        done, prompt, reply = self.sample(request)
         self.turns.append(Turn(prompt, reply, schema))
-        return done
-
-    def _sample(self, request: Request) -> tuple[Any, Any, Any]:
-        return self.policy.sample([request], self.temperature)[0]
+        return cast(Completion, done)
 
 
 class Policy:
@@ -122,7 +118,7 @@ class Policy:
         self.next_seed = seed * 1_000_003  # sampling seeds, one per batch; saved by `state`
 
     def recorder(self, temperature: float) -> Recorder:
-        return Recorder(self, temperature)
+        return Recorder(lambda r: self.sample([r], temperature)[0], self.client.model)
 
     def sample(self, requests: list[Request], temperature: float) -> list[tuple[Any, Any, Any]]:
         """One batched generation (`TransformersClient.generate_batch`) with a fresh seed."""

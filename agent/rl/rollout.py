@@ -1,22 +1,22 @@
 """Rollouts through the ordinary episode loop (`agent.loop.Episode`): the planner is the
-usual `LLMPlanner`, its client a policy's `Recorder` (or a `Lane`, for episodes played side
-by side with their requests batched), so a trained policy is trained on exactly the prompts,
-grammar, diagnosis and replanning it will meet in `steve run`."""
+usual `LLMPlanner`, its client a `Recorder` (a policy's, or a lockstep lane's for episodes
+played side by side with their requests batched), so a trained policy is trained on exactly
+the prompts, grammar, diagnosis and replanning it will meet in `steve run`."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 from agent.adapters import adapter_for
-from agent.llm.base import Completion, JSONSchema, LLMClient, Message, with_defaults
+from agent.llm.base import LLMClient
 from agent.llm.hf import Request
 from agent.loop import Episode
 from agent.methods import METHODS, Method
 from agent.planner.llm import LLMPlanner
 from agent.rl.config import PlannerOptions, RewardOptions
-from agent.rl.policy import Turn
+from agent.rl.policy import Recorder, Turn
 from agent.rl.reward import Rollout, best_progress, pace, shaped_reward
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.schema import ExperienceTuple
@@ -62,7 +62,7 @@ SampleFn = Callable[[list[Request]], list[Sample]]
 class Lockstep:
     """Episodes played side by side in threads, their LLM requests answered in batches.
 
-    Each episode (a lane) asks through its own `Lane` client and waits; once every lane
+    Each episode (a lane) asks through its own `Recorder` and waits; once every lane
     still playing is waiting, their requests go to `sample` as one batch, so a batch holds
     the next request of every live episode and its make-up does not depend on thread
     timing. A CPU decodes four rows about as fast as one (the weights are read once a
@@ -106,25 +106,6 @@ class Lockstep:
         self.cond.notify_all()
 
 
-class Lane:
-    """The `LLMClient` of one lockstep episode: its requests join the next batch, and its
-    replies are kept as `Turn`s (as a `Recorder` keeps them)."""
-
-    backend = "transformers"
-
-    def __init__(self, step: Lockstep, lane: int, model: str) -> None:
-        self.step, self.lane, self.model = step, lane, model
-        self.turns: list[Turn] = []
-
-    def complete(
-        self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
-    ) -> Completion:
-        max_tokens = int(with_defaults(sampling).get("max_tokens", 128))
-        done, prompt, reply = self.step.ask(self.lane, Request(messages, schema, max_tokens))
-        self.turns.append(Turn(prompt, reply, schema))
-        return cast(Completion, done)
-
-
 def play_many(
     sample: SampleFn,
     model: str,
@@ -144,7 +125,8 @@ def play_many(
     def run(i: int) -> None:
         try:
             task, seed = games[i]
-            out[i] = play(Lane(step, i, model), worlds[i], task, seed, planner, reward)
+            lane = Recorder(lambda r: step.ask(i, r), model)
+            out[i] = play(lane, worlds[i], task, seed, planner, reward)
         except BaseException as exc:  # re-raised in the caller's thread below
             out[i] = exc
         finally:
@@ -176,7 +158,7 @@ def play(
 ) -> Rollout:
     """One episode; its turns (when `client` records them), outcome and shaped reward."""
     lines: list[dict[str, Any]] = []
-    recorded: list[Turn] | None = getattr(client, "turns", None)  # a Recorder's or a Lane's
+    recorded: list[Turn] | None = getattr(client, "turns", None)  # a Recorder's
     start = len(recorded) if recorded is not None else 0
     result = Episode(
         world=world,
