@@ -287,6 +287,30 @@ def test_a_runaway_call_is_cut_short() -> None:
         bounded(lambda: 1 / 0, seconds=10)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the limit is read from /proc")
+def test_the_memory_limit_counts_from_the_fork_not_from_zero() -> None:
+    """A parent that already maps more than the child's allowance (torch and a loaded model
+    map gigabytes) still gets a child that can load a shared library and allocate; past its
+    allowance the child is stopped. CI once failed every planner test this way: with torch
+    loaded, the planner's libdownward.so "failed to map segment"."""
+    import ctypes
+    import ctypes.util
+    import mmap
+
+    from sim.alfworld.bounded import Exceeded, bounded, mapped_bytes
+
+    reserved = mmap.mmap(-1, 1 << 30)  # 1 GiB mapped, never touched
+    try:
+        assert mapped_bytes() > 1 << 30
+        libm = ctypes.util.find_library("m") or "libm.so.6"
+        assert bounded(lambda: len(bytearray(64 << 20)), seconds=30, memory_mb=256) == 64 << 20
+        assert bounded(lambda: bool(ctypes.CDLL(libm)), seconds=30, memory_mb=256)
+        with pytest.raises(Exceeded, match="256 MiB"):
+            bounded(lambda: len(bytearray(512 << 20)), seconds=30, memory_mb=256)
+    finally:
+        reserved.close()
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", tasks.TASK_TYPES)
 def test_generated_tasks_of_every_type_are_solved_by_the_engines_planner(

@@ -23,7 +23,12 @@ class Exceeded(Exception):
 
 
 def bounded(fn: Callable[[], T], seconds: float, memory_mb: int = 3000) -> T:
-    """`fn()` in a forked child: its result, or `Exceeded` past `seconds` or `memory_mb`."""
+    """`fn()` in a forked child: its result, or `Exceeded` past `seconds`, or when it maps
+    more than `memory_mb` beyond what the process already had mapped when it forked.
+
+    The limit is on the child's address space (`RLIMIT_AS`), counted from the fork: a parent
+    that already maps gigabytes (torch and a loaded model map several, mostly never touched)
+    must not leave the child unable to load the planner's shared library."""
     if not hasattr(os, "fork"):
         return fn()
     ctx = multiprocessing.get_context("fork")
@@ -47,10 +52,20 @@ def bounded(fn: Callable[[], T], seconds: float, memory_mb: int = 3000) -> T:
     return result
 
 
+def mapped_bytes() -> int:
+    """This process's virtual address space now, in bytes (0 where /proc is absent)."""
+    try:
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[0])
+    except OSError:
+        return 0
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
 def _child(fn: Callable[[], Any], memory_mb: int, send: Any) -> None:
     import resource
 
-    limit = memory_mb * 2**20
+    limit = mapped_bytes() + memory_mb * 2**20
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     try:
         send.send((True, fn()))
