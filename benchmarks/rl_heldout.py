@@ -46,6 +46,9 @@ def main() -> None:
     ap.add_argument("--eval-tasks", default=None, help="comma-separated: override eval_tasks")
     ap.add_argument("--eval-seeds", default=None, help="comma-separated: override eval_seeds")
     ap.add_argument("--eval-max-subgoals", type=int, default=None, help="override the budget")
+    ap.add_argument(
+        "--trace", action="store_true", help="print every episode's attempts (subgoal, cause)"
+    )
     args = ap.parse_args()
     cfg = load_config(
         args.config,
@@ -80,6 +83,12 @@ def main() -> None:
     for b, a in zip(before, after, strict=True):
         cell = [f"{'yes' if r.success else 'no'} p={r.progress:.2f} n={r.steps}" for r in (b, a)]
         print(f"{b.task_id:<24}{b.seed:>5}  {cell[0]:>22}  {cell[1]:>22}")
+    if args.trace:
+        for label, rows in (("untrained", before), ("trained", after)):
+            for r in rows:
+                print(f"\n{label} {r.task_id} seed {r.seed}:")
+                print("\n".join(f"  {i + 1:>2}. {a}" for i, a in enumerate(r.info["trace"])))
+        print()
     for label, rows in (("untrained", before), ("trained", after)):
         reward = statistics.fmean(r.reward for r in rows)
         progress = statistics.fmean(r.progress for r in rows)

@@ -56,6 +56,39 @@ def test_shaped_reward_gives_partial_credit() -> None:
     assert pace(lines[:1], True, 4) == 0.75
 
 
+def test_a_rollout_keeps_a_line_per_attempt_of_its_episode() -> None:
+    """`play` through the real loop with canned replies: the rollout's trace names each
+    subgoal attempted, its diagnosed cause and the task progress after it."""
+    from agent.llm.base import Completion
+    from agent.rl.rollout import play
+    from agent.rl.trainer import suite_tasks
+
+    replies = [
+        {"plan": [{"verb": "craft", "target": "oak_planks", "count": 4}]},
+        {"plan": [{"verb": "mine", "target": "oak_log", "count": 1}]},
+        {"plan": [{"verb": "craft", "target": "oak_planks", "count": 4}]},
+    ]
+
+    class Canned:
+        backend, model = "canned", "canned"
+
+        def complete(self, messages: object, schema: object = None, **kw: object) -> Completion:
+            reply = replies.pop(0)
+            return Completion(text=json.dumps(reply), parsed=reply, backend="canned")
+
+    cfg = load_config(SMOKE, max_subgoals=4)
+    world, tasks = suite_tasks(cfg)
+    task = tasks["craft_oak_planks"].model_copy(update={"max_subgoals": 4})
+    r = play(Canned(), world, task, 0, cfg.planner, cfg.reward)
+    assert r.success and r.steps == 3 and r.info["llm_calls"] == 3
+    assert [t.split(":")[0] for t in r.info["trace"]] == [
+        "craft 4 oak_planks",
+        "mine 1 oak_log",
+        "craft 4 oak_planks",
+    ]
+    assert "MISSING_ITEM" in r.info["trace"][0] and r.info["trace"][-1].endswith("NONE 1.00")
+
+
 def test_lockstep_batches_the_next_request_of_every_live_episode() -> None:
     """Lanes ask different numbers of times; each batch holds one request of every lane
     still playing, lanes in order, and each lane gets its own answer back."""

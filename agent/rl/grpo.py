@@ -97,7 +97,7 @@ def grpo_update(
                 delta = ref[0] - logp
                 kl = torch.exp(delta) - delta - 1.0
                 per_token = per_token + beta * kl
-                metrics["kl"] += float(torch.where(free, kl, 0.0).sum()) / denom
+                metrics["kl"] += float(torch.where(free, kl.detach(), 0.0).sum()) / denom
             # a forced token has log p = 0 exactly; anything off the grammar is left out
             loss = loss + torch.where(free, per_token, 0.0).sum() / denom
         loss.backward()

@@ -22,7 +22,7 @@ from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.schema import ExperienceTuple
 from knowledge.store import ExperienceStore
 from sim.base import World
-from sim.schema import Task
+from sim.schema import Subgoal, Task
 
 
 class Keep:
@@ -53,6 +53,16 @@ def planner_for(client: LLMClient, world: World, opts: PlannerOptions) -> LLMPla
         recipes=opts.recipes,
         narrow=opts.narrow,
     )
+
+
+def trace(lines: Sequence[dict[str, Any]]) -> list[str]:
+    """An episode's attempts, one short line each: the subgoal, its diagnosed cause and the
+    task progress after it (`benchmarks/rl_heldout.py --trace` prints them)."""
+    return [
+        f"{Subgoal.model_validate(ln['subgoal']).text()}: {ln['diagnosis']['cause']} "
+        f"{float(ln['diagnosis'].get('task_progress', 0.0)):.2f}"
+        for ln in lines
+    ]
 
 
 Sample = tuple[Any, Any, Any]  # (Completion, prompt ids, reply ids)
@@ -183,7 +193,7 @@ def play(
         progress=best_progress(lines),
         pace=pace(lines, result.success, task.max_subgoals),
         invalid=result.causes.get("PLAN_PARSE_FAIL", 0),
-        info={"llm_calls": result.llm_calls, "error": result.error},
+        info={"llm_calls": result.llm_calls, "error": result.error, "trace": trace(lines)},
     )
     rollout.reward = shaped_reward(rollout, reward)
     return rollout
