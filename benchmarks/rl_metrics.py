@@ -1,0 +1,69 @@
+"""Summarise a `steve train` run's metrics.jsonl by ranges of steps.
+
+For each range: mean seconds a step (and of rollouts and of the update, over the steps that
+had one), training success and reward, the share of groups with zero variance (no gradient),
+and the KL to the base model. The figures of docs/rl.md about a run come from this script.
+
+    python benchmarks/rl_metrics.py runs/rl/wooden_grpo_wide --every 20
+    python benchmarks/rl_metrics.py runs/rl/wooden_grpo_bf16 --ranges 1-55,56-110,21-110
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def ranges(spec: str | None, every: int, last: int) -> list[tuple[int, int]]:
+    if spec:
+        out = []
+        for part in spec.split(","):
+            lo, _, hi = part.partition("-")
+            out.append((int(lo), int(hi or lo)))
+        return out
+    return [(lo, min(lo + every - 1, last)) for lo in range(1, last + 1, every)]
+
+
+def mean(rows: list[dict[str, Any]], key: str) -> float:
+    values = [float(r[key]) for r in rows if key in r]
+    return statistics.fmean(values) if values else float("nan")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", type=Path, help="a training directory (holds metrics.jsonl)")
+    ap.add_argument("--every", type=int, default=20, help="steps per range")
+    ap.add_argument("--ranges", default=None, help="explicit ranges, e.g. 1-55,56-110")
+    args = ap.parse_args()
+    path = args.run / "metrics.jsonl"
+    if not path.is_file():
+        sys.exit(f"{path}: no metrics.jsonl (is {args.run} a `steve train` directory?)")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    steps = [r for r in rows if "train/reward" in r]
+    if not steps:
+        sys.exit(f"{path}: no training steps logged yet")
+    last = max(r["step"] for r in steps)
+    head = f"{'steps':>9} {'n':>3} {'s/step':>7} {'rollouts':>8} {'update*':>8} {'success':>7} "
+    print(head + f"{'reward':>7} {'zero-var':>8} {'kl':>7}")
+    for lo, hi in ranges(args.ranges, args.every, last):
+        seg = [r for r in steps if lo <= r["step"] <= hi]
+        if not seg:
+            continue
+        updated = [r for r in seg if r.get("planner/turns", 0) > 0]
+        print(
+            f"{f'{lo}-{hi}':>9} {len(seg):>3} {mean(seg, 'time/step_s'):>7.1f} "
+            f"{mean(seg, 'time/rollouts_s'):>8.1f} {mean(updated, 'time/update_s'):>8.1f} "
+            f"{mean(seg, 'train/success'):>7.2f} {mean(seg, 'train/reward'):>+7.3f} "
+            f"{mean(seg, 'train/zero_variance_groups'):>8.0%} {mean(seg, 'planner/kl'):>7.4f}"
+        )
+    print("update*: mean over the steps that had an update (a zero-variance group has none)")
+    print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
+
+
+if __name__ == "__main__":
+    main()
