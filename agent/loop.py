@@ -150,11 +150,15 @@ class Episode:
                 plan, repair = repair, None
             elif not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
                 try:
-                    if diagnosis.deadlock or planned.error is not None:
+                    if planned.error is not None:
                         planned = self.planner.plan(self.task, state, self._inject(briefing))
                     else:
+                        # on a deadlock (the same cause three times) the rest of the plan is
+                        # dropped: a full plan, not a repair, but told of this failure (told
+                        # an older one, a model answers an older question, in a loop)
+                        ahead = [] if diagnosis.deadlock else plan
                         planned = self.planner.replan(
-                            self.task, state, self._inject(briefing), subgoal, diagnosis, plan
+                            self.task, state, self._inject(briefing), subgoal, diagnosis, ahead
                         )
                 except LLMError as exc:
                     return self._errored(res, state, t0, str(exc))

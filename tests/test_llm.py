@@ -491,6 +491,44 @@ def test_a_fresh_plan_in_the_state_a_failure_left_keeps_its_fix() -> None:
     assert fix not in prompts[2] and "failed" not in prompts[2]
 
 
+def test_on_a_deadlock_the_fresh_plan_is_told_the_latest_failure() -> None:
+    """Three failures of one cause in a row (a deadlock) each name a different fix; the full
+    plan the loop then asks for is told the third one, not the one told before it (the stale
+    fix sent the bundled model back to crafting planks with no logs, to the end of the budget)."""
+    import sim
+    from agent.adapters import adapter_for
+    from agent.loop import Episode
+    from agent.methods import METHODS
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="l", instruction="Craft a ladder.", goal=Goal(item="ladder"), max_subgoals=4)
+    fake = FakeClient(
+        _plan(("craft", "ladder", 1)),
+        _plan(("craft", "stick", 7)),
+        _plan(("craft", "oak_planks", 4)),
+        _plan(("mine", "oak_log", 1)),
+    )
+    lines: list[dict[str, Any]] = []
+    Episode(
+        world=world,
+        task=task,
+        seed=0,
+        planner=LLMPlanner(fake, world),
+        adapter=adapter_for(world, task),
+        method=METHODS["none"],
+        store=None,
+        run_id="r",
+        record=lines.append,
+    ).run()
+    assert [ln["diagnosis"]["cause"] for ln in lines[:3]] == ["MISSING_ITEM"] * 3
+    assert lines[2]["diagnosis"]["deadlock"]
+    last = fake.calls[3][0][-1]["content"]
+    assert 'The step "craft 4 oak_planks" failed (MISSING_ITEM)' in last
+    assert 'Suggested fix: {"verb": "mine", "target": "oak_log", "count": 1}' in last
+    assert "craft 7 stick" not in last and "Plan that was left: nothing" in last
+    assert lines[3]["subgoal"]["verb"] == "mine" and lines[3]["diagnosis"]["cause"] == "NONE"
+
+
 def test_going_round_in_circles_suggests_the_goal_step() -> None:
     """Steps that work but move nothing (stagnation): the suggested step is the one that makes
     the goal, whose failure, if it fails, names what is missing."""

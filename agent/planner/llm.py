@@ -110,8 +110,8 @@ class LLMPlanner:
         context = self._context(task, state, briefing, goal)
         told, self._told = self._told, None
         if told is not None and told[0] == _key(task, state):
-            # a fresh plan asked for in the very state a failure left (the loop does that on
-            # a deadlock): that failure and its fix still hold, so they stay in the prompt
+            # a fresh plan asked for in the very state a failure left (the loop does that after
+            # an unusable reply): that failure and its fix still hold, so they stay in the prompt
             self._told = told
             user = prompts.render("replan", **context, outcome=told[1], remaining="nothing")
             return self._ask(_squeeze(user), task, state, briefing, goal, told[2])
