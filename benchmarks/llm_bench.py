@@ -19,7 +19,9 @@ grammar admits the names of each goal's requirement tree (as the planner runs by
   local/jump/2t      the default with 2 llama.cpp threads instead of 1 (`--alt-threads`)
   server/prefix-tree openai backend, structured="grammar" (our GBNF in the request body)
   transformers       the transformers backend on the same GGUF (dequantized, xgrammar), with
-                     `--transformers` (needs `make install-hf`)
+                     `--transformers` (needs `make install-hf`): jump-forward decoding
+                     (xgrammar's forced tokens read in one pass), and with
+                     `transformers/no-jump` one forward pass per token
   server/json_object openai backend, structured="json_object" with the schema alongside (the
                      server converts it, or falls back to any JSON), `--stock-rounds`
 
@@ -168,6 +170,7 @@ def main() -> None:
     if args.transformers:
         hf = make_client("transformers", model=args.model, n_threads=args.threads)
         clients["transformers"] = (hf, args.rounds)
+        clients["transformers/no-jump"] = (make_client("transformers", **no_jump), args.rounds)
     procs: list[subprocess.Popen[bytes]] = []
     stats: dict[str, Stats] = defaultdict(Stats)
     try:

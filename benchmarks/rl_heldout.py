@@ -62,7 +62,12 @@ def main() -> None:
     world, tasks = suite_tasks(cfg)
     worlds = Worlds(world)
     held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
-    opts = {"model": cfg.model, "n_threads": cfg.threads, "seed": cfg.seed, "device": cfg.device}
+    opts = {
+        "model": cfg.model,
+        "n_threads": cfg.torch_threads,
+        "seed": cfg.seed,
+        "device": cfg.device,
+    }
 
     t0 = time.perf_counter()
     before = evaluate(make_client("transformers", **opts), worlds, held_out, cfg.eval_seeds, cfg)

@@ -280,19 +280,16 @@ def _smoke_task(item: str = "oak_planks", subgoals: int = 2) -> object:
     return Task(id=item, instruction=f"Obtain {item}.", goal=goal, max_subgoals=subgoals)
 
 
-@pytest.mark.slow
-def test_a_request_decodes_the_same_alone_and_inside_a_padded_batch() -> None:
-    """Left padding, positions and per-row grammars: greedy rows of a batch of different
-    requests are the replies each request gets alone, and each is valid for its schema."""
-    _needs_rl()
+def _planner_requests() -> list[object]:
+    """The planner's first requests on three smoke tasks (different goals and seeds, so
+    prompts of different lengths), captured instead of answered."""
     import sim
-    from agent.llm.hf import Request, TransformersClient
+    from agent.llm.hf import Request
     from agent.rl.rollout import planner_for
     from knowledge.schema import Briefing
 
     cfg = load_config(SMOKE)
     world = sim.make("craftworld/v1")
-    client = TransformersClient()
 
     class Capture:
         """A client that keeps the planner's request instead of answering it."""
@@ -309,14 +306,65 @@ def test_a_request_decodes_the_same_alone_and_inside_a_padded_batch() -> None:
         task = _smoke_task(item)
         with pytest.raises(RuntimeError, match="captured"):
             planner.plan(task, world.reset(task, seed), Briefing())  # type: ignore[arg-type]
-    requests = Capture.asked
-    assert len({len(client._prompt_ids(r.messages)) for r in requests}) > 1, "rows need padding"
-    together = client.generate_batch(requests, 0.0)
-    for request, (done, prompt, reply) in zip(requests, together, strict=True):
-        alone, alone_prompt, alone_reply = client.generate_batch([request], 0.0)[0]
-        assert reply.tolist() == alone_reply.tolist(), (done.text, alone.text)
-        assert prompt.tolist() == alone_prompt.tolist()
-        assert done.parsed is not None and done.parsed["plan"], done.text
+    return list(Capture.asked)
+
+
+@pytest.mark.slow
+def test_a_request_decodes_the_same_alone_and_inside_a_padded_batch() -> None:
+    """Left padding, positions and per-row grammars, with and without jump-forward (whose
+    rows take blocks of new tokens of different lengths, left-padded): greedy rows of a batch
+    of different requests are the replies each request gets alone, and each is valid for its
+    schema."""
+    _needs_rl()
+    from agent.llm.hf import TransformersClient
+
+    requests = _planner_requests()
+    for jump in (True, False):
+        client = TransformersClient(jump=jump)
+        assert len({len(client._prompt_ids(r.messages)) for r in requests}) > 1, "need padding"
+        together = client.generate_batch(requests, 0.0)  # type: ignore[arg-type]
+        for request, (done, prompt, reply) in zip(requests, together, strict=True):
+            alone, alone_prompt, alone_reply = client.generate_batch([request], 0.0)[0]  # type: ignore[list-item]
+            assert reply.tolist() == alone_reply.tolist(), (jump, done.text, alone.text)
+            assert prompt.tolist() == alone_prompt.tolist()
+            assert done.parsed is not None and done.parsed["plan"], done.text
+
+
+@pytest.mark.slow
+def test_jump_forward_writes_the_structure_and_the_policy_replays_it() -> None:
+    """With jump-forward, a reply costs a forward pass per choice, not per token; the
+    policy's replay marks the written tokens as no choice (one allowed token), and every
+    token that was chosen is the greedy choice of the whole sequence read at once (the
+    generation's blocks and pads computed what a plain forward pass computes)."""
+    _needs_rl()
+    import torch
+
+    from agent.rl.policy import Policy, Turn
+
+    requests = _planner_requests()
+    policy = Policy(load_config(SMOKE).lora, seed=0)
+    client = policy.client
+    for name, p in policy.model.named_parameters():
+        if "lora_B" in name:  # a non-zero adapter: the replay must read through it
+            p.data.normal_(0, 0.02)
+    before = client.forwards
+    replies = client.generate_batch(requests, 0.0)  # type: ignore[arg-type]
+    forwards = client.forwards - before
+    longest = max(int(reply.shape[0]) for _, _, reply in replies)
+    assert forwards < longest / 2, (forwards, longest)
+    for request, (done, prompt, reply) in zip(requests, replies, strict=True):
+        turn = Turn(prompt, reply, request.schema)  # type: ignore[attr-defined]
+        allowed, free = policy.grammar_mask(turn)
+        assert 0 < int(free.sum()) < int(reply.shape[0]) / 2, done.text
+        written = ~free
+        assert (allowed[written].sum(-1) == 1).all()
+        assert allowed[torch.arange(len(reply)), reply].all()
+        with torch.no_grad():
+            ids = torch.cat([prompt, reply])[None]
+            n = int(reply.shape[0])
+            logits = policy.model(input_ids=ids, logits_to_keep=n + 1).logits[0, :-1].float()
+        best = logits.masked_fill(~allowed, float("-inf")).argmax(-1)
+        assert best[free].tolist() == reply[free].tolist(), done.text
 
 
 @pytest.mark.slow

@@ -132,22 +132,38 @@ class Policy:
     def grammar_mask(self, turn: Turn) -> tuple[Any, Any]:
         """The grammar's allowed tokens at each reply position (a boolean [n, vocab] mask,
         replayed from the recorded schema and cached on the turn), and which positions had
-        a choice."""
+        a choice. With jump-forward decoding (`TransformersClient.jump`), the tokens the
+        grammar forced were written, not sampled: the replay asks the matcher for them after
+        each sampled token, exactly as generation did, and gives each its own token alone
+        (probability 1, no gradient)."""
         if turn.mask is None:
             xgr, torch = self.client._xgr, self.torch
             n = int(turn.completion_ids.shape[0])
             words = xgr.allocate_token_bitmask(max(1, n), self.vocab)
             words.fill_(-1)
+            written: list[tuple[int, int]] = []  # (position, token) put there by jump-forward
             if turn.schema is not None:
                 matcher = xgr.GrammarMatcher(self.client._grammar(turn.schema))
+                jump = self.client.jump
+                pending = list(matcher.find_jump_forward_tokens()) if jump else []
                 for i, tok in enumerate(turn.completion_ids.tolist()):
+                    if pending and pending[0] == tok and matcher.accept_token(tok):
+                        written.append((i, tok))  # as generation wrote it: no choice
+                        pending.pop(0)
+                        continue
+                    pending = []
                     matcher.fill_next_token_bitmask(words, i)
                     if not matcher.accept_token(int(tok)):
                         words[i:].fill_(-1)  # off the grammar (cut off): the rest unconstrained
                         break
+                    if jump and not matcher.is_terminated():
+                        pending = list(matcher.find_jump_forward_tokens())
             bias = torch.zeros(n, self.vocab)
             xgr.apply_token_bitmask_inplace(bias, words[:n])
             allowed = torch.isfinite(bias)
+            for i, tok in written:
+                allowed[i] = False
+                allowed[i, tok] = True
             turn.mask = (allowed, allowed.sum(-1) > 1)
         return turn.mask
 

@@ -183,7 +183,7 @@ def train(
     opts: dict[str, Any] = {
         "model": cfg.model,
         "seed": cfg.seed,
-        "threads": cfg.threads,
+        "threads": cfg.torch_threads,
         "device": cfg.device,
         "dtype": cfg.dtype,
     }
