@@ -122,8 +122,8 @@ class TrainConfig(_Strict):
     def torch_threads(self) -> int:
         """`threads`, or every core. Training owns the machine, unlike `steve run`, whose
         llama.cpp threads spin-wait against the world's (`agent.llm.local.default_threads`,
-        half the cores): torch's don't, and on this 2-core machine two threads decode a
-        batch of four requests x1.46 faster than one (`benchmarks/rl_step.py --threads 1,2`)."""
+        half the cores): torch's don't, and on this 2-core machine two threads against one
+        sample x1.18 and update x1.75 faster (`benchmarks/rl_step.py --threads 1,2`)."""
         return self.threads or os.cpu_count() or 1
 
 
