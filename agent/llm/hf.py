@@ -298,17 +298,16 @@ class TransformersClient:
                 for i, tok in enumerate(chosen.tolist()):
                     if not live[i]:
                         continue
+                    before = len(replies[i])
                     replies[i].append(tok)
-                    chunks[i] = [tok]
                     m = matchers[i]
-                    # (a token the matcher refuses cannot come out of the mask: stop anyway)
-                    grammar_done = m is not None and (not m.accept_token(tok) or m.is_terminated())
-                    full = len(replies[i]) >= requests[i].max_tokens
-                    live[i] = not (grammar_done or full or tok in self._stop)
-                    if live[i]:
-                        before = len(replies[i])
-                        live[i] = self._jump(m, replies[i], requests[i].max_tokens)
-                        chunks[i] += replies[i][before:]
+                    # (a token the matcher refuses cannot come out of the mask: stop anyway);
+                    # `_jump` stops a row that its grammar finished or its cap filled
+                    refused = m is not None and not m.accept_token(tok)
+                    live[i] = not (refused or tok in self._stop) and self._jump(
+                        m, replies[i], requests[i].max_tokens
+                    )
+                    chunks[i] = replies[i][before:]  # the sampled token and what was written
                 # next, every live row's new tokens at once (a sampled one and what the grammar
                 # forces after it), left-padded in a block of new columns: pads are masked out
                 width = max((len(c) for c, on in zip(chunks, live, strict=True) if on), default=0)
