@@ -31,9 +31,22 @@ from agent.rl.reward import Rollout
 from agent.rl.trainer import Worlds, evaluate, pick, suite_tasks, train
 
 
-def rate(rows: list[Rollout]) -> str:
-    wins = sum(r.success for r in rows)
+def rate(rows: list[Rollout], budget: int | None = None) -> str:
+    """Successes among `rows`, within `budget` subgoals when given."""
+    wins = sum(r.success and (budget is None or r.steps <= budget) for r in rows)
     return f"{wins}/{len(rows)} ({100 * wins / max(1, len(rows)):.0f}%)"
+
+
+def within_budgets(rows: dict[str, list[Rollout]], budgets: list[int]) -> list[str]:
+    """Success within each budget, read off the same episodes: the planner is not told its
+    budget, so a greedy episode's first B subgoals do not depend on it (up to the rounding of
+    batched decoding); and the mean subgoals used, a failure counted as its budget + 1."""
+    lines = ["success within B subgoals: " + "".join(f"{f'B={b}':>12}" for b in budgets)]
+    for label, rs in rows.items():
+        used = statistics.fmean(r.steps if r.success else r.max_subgoals + 1 for r in rs)
+        cells = "".join(f"{rate(rs, b):>12}" for b in budgets)
+        lines.append(f"{label:>25}: {cells}   subgoals used {used:.2f}")
+    return lines
 
 
 def main() -> None:
@@ -47,6 +60,12 @@ def main() -> None:
     ap.add_argument("--eval-seeds", default=None, help="comma-separated: override eval_seeds")
     ap.add_argument("--eval-max-subgoals", type=int, default=None, help="override the budget")
     ap.add_argument(
+        "--budgets",
+        default=None,
+        help="comma-separated budgets to read success within (default: every budget from "
+        "the training budget to the evaluation budget)",
+    )
+    ap.add_argument(
         "--trace", action="store_true", help="print every episode's attempts (subgoal, cause)"
     )
     args = ap.parse_args()
@@ -59,6 +78,15 @@ def main() -> None:
         eval_seeds=[int(s) for s in args.eval_seeds.split(",")] if args.eval_seeds else None,
         eval_max_subgoals=args.eval_max_subgoals,
     )
+    top = cfg.eval_max_subgoals
+    budgets = list(range(min(cfg.max_subgoals, top), top + 1))
+    if args.budgets:  # checked before minutes of evaluation, not after
+        try:
+            budgets = [int(b) for b in args.budgets.split(",")]
+        except ValueError:
+            ap.error(f"--budgets {args.budgets!r}: expected comma-separated integers")
+        if not all(0 < b <= top for b in budgets):
+            ap.error(f"--budgets {args.budgets}: each must be 1..{top}, the evaluation budget")
     world, tasks = suite_tasks(cfg)
     worlds = Worlds(world)
     held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
@@ -98,6 +126,7 @@ def main() -> None:
         reward = statistics.fmean(r.reward for r in rows)
         progress = statistics.fmean(r.progress for r in rows)
         print(f"{label:>10}: success {rate(rows)}, reward {reward:+.3f}, progress {progress:.2f}")
+    print("\n".join(within_budgets({"untrained": before, "trained": after}, budgets)))
     trained = (
         f"{cfg.steps} steps x {cfg.group_size} rollouts, {step_s:.1f} s/step"
         if args.adapter is None

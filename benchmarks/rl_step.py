@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.llm.hf import Request
+from agent.llm.hf import Generation, Request
 from agent.rl.config import load_config
 from agent.rl.grpo import grpo_update
 from agent.rl.policy import Policy
@@ -71,7 +71,7 @@ def main() -> None:
     for dtype in dtypes:
         policy = Policy(cfg.lora, learning_rate=cfg.learning_rate, dtype=dtype, **opts)
 
-        def sample(requests: list[Request], policy: Policy = policy) -> list[Any]:
+        def sample(requests: list[Request], policy: Policy = policy) -> list[Generation]:
             batches.append(list(requests))
             return policy.sample(requests, cfg.temperature)
 
@@ -81,7 +81,7 @@ def main() -> None:
             rollouts = play_many(sample, "rl_step", lanes, games, cfg.planner, cfg.reward)
             for r, a in zip(rollouts, (1.0, -1.0, 0.5, -0.5) * len(rollouts), strict=False):
                 r.advantage = a  # every turn takes part in the update
-        for r in rollouts:  # replayed as they were played (jump-forward on), whatever is timed
+        for r in rollouts:  # the masks replayed before the timings (they are not timed)
             for t in r.turns:
                 t.mask = None
                 policy.grammar_mask(t)
@@ -92,13 +92,14 @@ def main() -> None:
             t0, one_tokens = time.perf_counter(), 0
             for batch in [] if args.current_only else batches:
                 for req in batch:
-                    one_tokens += policy.sample([req], cfg.temperature)[0][0].completion_tokens
+                    alone = policy.sample([req], cfg.temperature)[0]
+                    one_tokens += alone.completion.completion_tokens
             one = one_tokens / (time.perf_counter() - t0) if one_tokens else float("nan")
             t0, batch_tokens = time.perf_counter(), 0
             forwards_before = policy.client.forwards
             for batch in batches:
                 batch_tokens += sum(
-                    d.completion_tokens for d, _, _ in policy.sample(batch, cfg.temperature)
+                    g.completion.completion_tokens for g in policy.sample(batch, cfg.temperature)
                 )
             batched = batch_tokens / (time.perf_counter() - t0)
             forwards = policy.client.forwards - forwards_before

@@ -89,6 +89,45 @@ def test_a_rollout_keeps_a_line_per_attempt_of_its_episode() -> None:
     assert "MISSING_ITEM" in r.info["trace"][0] and r.info["trace"][-1].endswith("NONE 1.00")
 
 
+def test_an_episode_does_not_depend_on_its_subgoal_budget_until_it_ends() -> None:
+    """The planner is not told the budget: an episode cut at 4 subgoals asked exactly the
+    first prompts of the same episode run to 9, and attempted its first 4 subgoals, which is
+    what lets `benchmarks/rl_heldout.py` read success within every smaller budget off one
+    evaluation."""
+    from agent.llm.base import Completion
+    from agent.rl.rollout import play
+    from agent.rl.trainer import suite_tasks
+
+    cycle = [
+        {"plan": [{"verb": "craft", "target": "wooden_pickaxe", "count": 1}]},
+        {"plan": [{"verb": "mine", "target": "oak_log", "count": 1}]},
+        {"plan": [{"verb": "craft", "target": "stick", "count": 4}]},
+    ]
+
+    class Cycling:
+        backend, model = "canned", "canned"
+
+        def __init__(self) -> None:
+            self.prompts: list[str] = []
+
+        def complete(self, messages: object, schema: object = None, **kw: object) -> Completion:
+            self.prompts.append(json.dumps(messages))
+            reply = cycle[len(self.prompts) % len(cycle)]
+            return Completion(text=json.dumps(reply), parsed=reply, backend="canned")
+
+    cfg = load_config(SMOKE)
+    world, tasks = suite_tasks(cfg)
+    runs = {}
+    for budget in (4, 9):
+        task = tasks["craft_wooden_pickaxe"].model_copy(update={"max_subgoals": budget})
+        client = Cycling()
+        runs[budget] = (play(client, world, task, 0, cfg.planner, cfg.reward), client.prompts)
+    (short, asked), (long, asked_long) = runs[4], runs[9]
+    assert not short.success and short.steps == 4 and long.steps > 4
+    assert short.info["trace"] == long.info["trace"][:4]
+    assert asked == asked_long[: len(asked)] and len(asked_long) > len(asked)
+
+
 def test_lockstep_batches_the_next_request_of_every_live_episode() -> None:
     """Lanes ask different numbers of times; each batch holds one request of every lane
     still playing, lanes in order, and each lane gets its own answer back."""
@@ -323,19 +362,24 @@ def test_a_request_decodes_the_same_alone_and_inside_a_padded_batch() -> None:
         client = TransformersClient(jump=jump)
         assert len({len(client._prompt_ids(r.messages)) for r in requests}) > 1, "need padding"
         together = client.generate_batch(requests, 0.0)  # type: ignore[arg-type]
-        for request, (done, prompt, reply) in zip(requests, together, strict=True):
-            alone, alone_prompt, alone_reply = client.generate_batch([request], 0.0)[0]  # type: ignore[list-item]
-            assert reply.tolist() == alone_reply.tolist(), (jump, done.text, alone.text)
-            assert prompt.tolist() == alone_prompt.tolist()
+        for request, row in zip(requests, together, strict=True):
+            alone = client.generate_batch([request], 0.0)[0]  # type: ignore[list-item]
+            text = (jump, row.completion.text, alone.completion.text)
+            assert row.reply_ids.tolist() == alone.reply_ids.tolist(), text
+            assert row.written.tolist() == alone.written.tolist(), text
+            assert row.prompt_ids.tolist() == alone.prompt_ids.tolist()
+            assert row.written.any() == jump, text
+            done = row.completion
             assert done.parsed is not None and done.parsed["plan"], done.text
 
 
 @pytest.mark.slow
 def test_jump_forward_writes_the_structure_and_the_policy_replays_it() -> None:
-    """With jump-forward, a reply costs a forward pass per choice, not per token; the
-    policy's replay marks the written tokens as no choice (one allowed token), and every
-    token that was chosen is the greedy choice of the whole sequence read at once (the
-    generation's blocks and pads computed what a plain forward pass computes)."""
+    """With jump-forward, a reply costs a forward pass per choice, not per token; the turn
+    records which tokens were written, and the policy's mask gives each of them one allowed
+    token (no choice) whatever the client's `jump` flag says later; every token that was
+    chosen is the greedy choice of the whole sequence read at once (the generation's blocks
+    and pads computed what a plain forward pass computes)."""
     _needs_rl()
     import torch
 
@@ -350,14 +394,19 @@ def test_jump_forward_writes_the_structure_and_the_policy_replays_it() -> None:
     before = client.forwards
     replies = client.generate_batch(requests, 0.0)  # type: ignore[arg-type]
     forwards = client.forwards - before
-    longest = max(int(reply.shape[0]) for _, _, reply in replies)
+    longest = max(int(g.reply_ids.shape[0]) for g in replies)
     assert forwards < longest / 2, (forwards, longest)
-    for request, (done, prompt, reply) in zip(requests, replies, strict=True):
-        turn = Turn(prompt, reply, request.schema)  # type: ignore[attr-defined]
+    client.jump = False  # the turns were decoded with it on: their record decides the mask
+    for request, (done, prompt, reply, wrote) in zip(requests, replies, strict=True):
+        turn = Turn(prompt, reply, request.schema, wrote)  # type: ignore[attr-defined]
         allowed, free = policy.grammar_mask(turn)
         assert 0 < int(free.sum()) < int(reply.shape[0]) / 2, done.text
-        written = ~free
-        assert (allowed[written].sum(-1) == 1).all()
+        assert not (free & wrote).any(), done.text  # written: never a choice
+        assert (allowed[wrote].sum(-1) == 1).all()
+        # read as if every token had been sampled, the written text had other tokenizations
+        # the grammar allows: without the record those positions would count as choices
+        unrecorded = policy.grammar_mask(Turn(prompt, reply, request.schema))[1]  # type: ignore[attr-defined]
+        assert int(unrecorded.sum()) > int(free.sum()), done.text
         assert allowed[torch.arange(len(reply)), reply].all()
         with torch.no_grad():
             ids = torch.cat([prompt, reply])[None]

@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.llm.base import Completion, JSONSchema, LLMError, Message, default_cache, with_defaults
 from agent.llm.local import default_threads, resolve_model
@@ -78,6 +78,15 @@ class Request:
     messages: list[Message]
     schema: JSONSchema | None = None
     max_tokens: int = 128
+
+
+class Generation(NamedTuple):
+    """One request's result from `TransformersClient.generate_batch`."""
+
+    completion: Completion
+    prompt_ids: Any  # 1-D token ids
+    reply_ids: Any  # 1-D token ids, ending with the stop token when one was generated
+    written: Any  # 1-D bool, per reply token: written by jump-forward (no choice), not sampled
 
 
 class TransformersClient:
@@ -210,9 +219,9 @@ class TransformersClient:
 
     def generate(
         self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
-    ) -> tuple[Completion, Any, Any]:
-        """`complete`, with the prompt's and the reply's token ids (1-D tensors): what a
-        policy-gradient step trains on (`agent.rl.policy`)."""
+    ) -> Generation:
+        """`complete`, with the prompt's and the reply's token ids: what a policy-gradient
+        step trains on (`agent.rl.policy`)."""
         params = with_defaults(sampling)
         request = Request(messages, schema, int(params.get("max_tokens", 128)))
         temperature = float(params.get("temperature", 0.0))
@@ -220,9 +229,10 @@ class TransformersClient:
 
     def generate_batch(
         self, requests: Sequence[Request], temperature: float = 0.0, seed: int = 0
-    ) -> list[tuple[Completion, Any, Any]]:
-        """Several requests decoded side by side in one batch: per request a `Completion`,
-        its prompt's and its reply's token ids.
+    ) -> list[Generation]:
+        """Several requests decoded side by side in one batch: per request a `Generation`
+        (the `Completion`, the prompt's and the reply's token ids, which reply tokens were
+        written rather than sampled).
 
         Decoding a token costs about as much for four rows as for one on a CPU (the weights
         are read once per step), so episodes played side by side (`agent.rl.rollout`) ask
@@ -236,8 +246,9 @@ class TransformersClient:
         "`, the rest of `oak_planks` once `oak_p` is chosen) is not sampled: xgrammar tokenizes
         it (`find_jump_forward_tokens`) and it is read in the same forward pass as the token
         sampled before it, so a forward pass costs one choice, not one token. The policy is
-        then "sample the choices, write the structure" (`agent.rl.policy.Policy.grammar_mask`
-        replays which tokens were written)."""
+        then "sample the choices, write the structure": `Generation.written` says which
+        tokens were written, and the policy gives each probability 1
+        (`agent.rl.policy.Policy.grammar_mask`)."""
         torch, xgr = self._torch, self._xgr
         t0 = time.perf_counter()
         prompts = [self._prompt_ids(r.messages) for r in requests]
@@ -247,11 +258,12 @@ class TransformersClient:
             for r in requests
         ]
         replies: list[list[int]] = [[] for _ in requests]
+        written: list[list[int]] = [[] for _ in requests]  # the positions jump-forward wrote
         # what the grammar forces before the first choice (`{"plan": [{"verb": "`) is written
         # now and read with the prompt
         live = [
-            self._jump(m, reply, r.max_tokens)
-            for m, reply, r in zip(matchers, replies, requests, strict=True)
+            self._jump(m, reply, w, r.max_tokens)
+            for m, reply, w, r in zip(matchers, replies, written, requests, strict=True)
         ]
         # the rows' common opening (system prompt, task, recipes) is read once, not per row
         opening = common_prefix(prompts) if rows > 1 else 0
@@ -305,7 +317,7 @@ class TransformersClient:
                     # `_jump` stops a row that its grammar finished or its cap filled
                     refused = m is not None and not m.accept_token(tok)
                     live[i] = not (refused or tok in self._stop) and self._jump(
-                        m, replies[i], requests[i].max_tokens
+                        m, replies[i], written[i], requests[i].max_tokens
                     )
                     chunks[i] = replies[i][before:]  # the sampled token and what was written
                 # next, every live row's new tokens at once (a sampled one and what the grammar
@@ -325,8 +337,10 @@ class TransformersClient:
         # the batch's time shared among its rows: summed over episodes, it is the time spent
         latency = round((time.perf_counter() - t0) / rows, 4)
         results = []
-        for req, prompt, reply in zip(requests, prompts, replies, strict=True):
+        for req, prompt, reply, wrote in zip(requests, prompts, replies, written, strict=True):
             new = torch.tensor(reply, dtype=torch.long)
+            forced = torch.zeros(len(reply), dtype=torch.bool)
+            forced[wrote] = True
             text = self._tok.decode(new, skip_special_tokens=True)
             done = Completion(
                 text=text,
@@ -337,16 +351,18 @@ class TransformersClient:
                 backend=self.backend,
                 model=self.model,
             )
-            results.append((done, prompt, new))
+            results.append(Generation(done, prompt, new, forced))
         return results
 
-    def _jump(self, matcher: Any, reply: list[int], cap: int) -> bool:
+    def _jump(self, matcher: Any, reply: list[int], written: list[int], cap: int) -> bool:
         """Jump-forward: append to `reply` the tokens the grammar forces next (xgrammar's
-        tokenization of the forced text, accepted by the matcher), up to `cap` tokens in all;
-        whether the row still needs the model (not finished, not full)."""
+        tokenization of the forced text, accepted by the matcher), up to `cap` tokens in all,
+        and their positions to `written`; whether the row still needs the model (not
+        finished, not full)."""
         if matcher is not None and self.jump:
             for tok in matcher.find_jump_forward_tokens()[: max(0, cap - len(reply))]:
                 matcher.accept_token(tok)
+                written.append(len(reply))
                 reply.append(tok)
         done = matcher is not None and matcher.is_terminated()
         return not done and len(reply) < cap

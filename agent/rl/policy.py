@@ -8,8 +8,9 @@ replies with gradients into the LoRA weights only).
 The policy is the grammar-constrained distribution the loop actually samples from: replies
 are decoded under xgrammar's mask, so the log-probability of a token is taken over the tokens
 the grammar allowed at that point (the mask is replayed from the recorded schema). Tokens the
-grammar forces (one allowed token, most of the JSON punctuation) then have probability 1 and
-no gradient, and are not counted in the loss's normalisation.
+grammar forces (one allowed token, most of the JSON punctuation) and the tokens jump-forward
+decoding wrote (recorded with the turn) then have probability 1 and no gradient, and are not
+counted in the loss's normalisation.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from agent.llm.base import Completion, JSONSchema, Message, with_defaults
-from agent.llm.hf import Request, left_padded
+from agent.llm.hf import Generation, Request, left_padded
 
 if TYPE_CHECKING:
     from agent.rl.config import LoraOptions
@@ -42,13 +43,16 @@ def require_rl() -> tuple[Any, Any]:
 
 @dataclass
 class Turn:
-    """One reply of a rollout: what the model read and wrote (1-D token id tensors), and the
-    schema its decoding was constrained by (None: free text). `mask` caches the grammar's
-    allowed tokens at each reply position (`Policy.grammar_mask`)."""
+    """One reply of a rollout: what the model read and wrote (1-D token id tensors), the
+    schema its decoding was constrained by (None: free text), and which reply tokens
+    jump-forward wrote rather than the model sampled (`Generation.written`; None: every
+    token was sampled). `mask` caches the allowed tokens at each reply position
+    (`Policy.grammar_mask`)."""
 
     prompt_ids: Any
     completion_ids: Any
     schema: JSONSchema | None
+    written: Any = None
     mask: Any = None
 
 
@@ -59,7 +63,7 @@ class Recorder:
 
     backend = "transformers"
 
-    def __init__(self, sample: Callable[[Request], tuple[Any, Any, Any]], model: str) -> None:
+    def __init__(self, sample: Callable[[Request], Generation], model: str) -> None:
         self.sample, self.model = sample, model
         self.turns: list[Turn] = []
 
@@ -68,9 +72,9 @@ class Recorder:
     ) -> Completion:
         params = with_defaults(sampling)
         request = Request(messages, schema, int(params.get("max_tokens", 128)))
-        done, prompt, reply = self.sample(request)
-        self.turns.append(Turn(prompt, reply, schema))
-        return cast(Completion, done)
+        out = self.sample(request)
+        self.turns.append(Turn(out.prompt_ids, out.reply_ids, schema, out.written))
+        return cast(Completion, out.completion)
 
 
 class Policy:
@@ -120,7 +124,7 @@ class Policy:
     def recorder(self, temperature: float) -> Recorder:
         return Recorder(lambda r: self.sample([r], temperature)[0], self.client.model)
 
-    def sample(self, requests: list[Request], temperature: float) -> list[tuple[Any, Any, Any]]:
+    def sample(self, requests: list[Request], temperature: float) -> list[Generation]:
         """One batched generation (`TransformersClient.generate_batch`) with a fresh seed."""
         seed, self.next_seed = self.next_seed, self.next_seed + 1
         return self.client.generate_batch(requests, temperature, seed)
@@ -130,40 +134,33 @@ class Policy:
         return {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
 
     def grammar_mask(self, turn: Turn) -> tuple[Any, Any]:
-        """The grammar's allowed tokens at each reply position (a boolean [n, vocab] mask,
-        replayed from the recorded schema and cached on the turn), and which positions had
-        a choice. With jump-forward decoding (`TransformersClient.jump`), the tokens the
-        grammar forced were written, not sampled: the replay asks the matcher for them after
-        each sampled token, exactly as generation did, and gives each its own token alone
-        (probability 1, no gradient)."""
+        """The allowed tokens at each reply position (a boolean [n, vocab] mask, cached on
+        the turn), and which positions had a choice. The grammar's mask is replayed from the
+        recorded schema; a token jump-forward wrote (`Turn.written`) is allowed alone
+        (probability 1, no gradient), as generation gave the model no choice there."""
         if turn.mask is None:
             xgr, torch = self.client._xgr, self.torch
-            n = int(turn.completion_ids.shape[0])
+            ids = turn.completion_ids
+            n = int(ids.shape[0])
+            written = (
+                turn.written.bool() if turn.written is not None else torch.zeros(n, dtype=bool)
+            )
             words = xgr.allocate_token_bitmask(max(1, n), self.vocab)
             words.fill_(-1)
-            written: list[tuple[int, int]] = []  # (position, token) put there by jump-forward
             if turn.schema is not None:
                 matcher = xgr.GrammarMatcher(self.client._grammar(turn.schema))
-                jump = self.client.jump
-                pending = list(matcher.find_jump_forward_tokens()) if jump else []
-                for i, tok in enumerate(turn.completion_ids.tolist()):
-                    if pending and pending[0] == tok and matcher.accept_token(tok):
-                        written.append((i, tok))  # as generation wrote it: no choice
-                        pending.pop(0)
-                        continue
-                    pending = []
-                    matcher.fill_next_token_bitmask(words, i)
+                for i, (tok, wrote) in enumerate(zip(ids.tolist(), written.tolist(), strict=True)):
+                    if not wrote:
+                        matcher.fill_next_token_bitmask(words, i)
                     if not matcher.accept_token(int(tok)):
                         words[i:].fill_(-1)  # off the grammar (cut off): the rest unconstrained
                         break
-                    if jump and not matcher.is_terminated():
-                        pending = list(matcher.find_jump_forward_tokens())
             bias = torch.zeros(n, self.vocab)
             xgr.apply_token_bitmask_inplace(bias, words[:n])
             allowed = torch.isfinite(bias)
-            for i, tok in written:
-                allowed[i] = False
-                allowed[i, tok] = True
+            at = written.nonzero()[:, 0]
+            allowed[at] = False
+            allowed[at, ids[at]] = True
             turn.mask = (allowed, allowed.sum(-1) > 1)
         return turn.mask
 

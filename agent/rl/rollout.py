@@ -11,7 +11,7 @@ from typing import Any
 
 from agent.adapters import adapter_for
 from agent.llm.base import LLMClient
-from agent.llm.hf import Request
+from agent.llm.hf import Generation, Request
 from agent.loop import Episode
 from agent.methods import METHODS, Method
 from agent.planner.llm import LLMPlanner
@@ -65,8 +65,7 @@ def trace(lines: Sequence[dict[str, Any]]) -> list[str]:
     ]
 
 
-Sample = tuple[Any, Any, Any]  # (Completion, prompt ids, reply ids)
-SampleFn = Callable[[list[Request]], list[Sample]]
+SampleFn = Callable[[list[Request]], list[Generation]]
 
 
 class Lockstep:
@@ -82,10 +81,10 @@ class Lockstep:
         self.sample = sample
         self.live = lanes
         self.pending: dict[int, Request] = {}
-        self.answers: dict[int, Sample | BaseException] = {}
+        self.answers: dict[int, Generation | BaseException] = {}
         self.cond = threading.Condition()
 
-    def ask(self, lane: int, request: Request) -> Sample:
+    def ask(self, lane: int, request: Request) -> Generation:
         with self.cond:
             self.pending[lane] = request
             self._serve()
@@ -109,7 +108,7 @@ class Lockstep:
         lanes = sorted(self.pending)
         requests = [self.pending.pop(i) for i in lanes]
         try:
-            results: list[Sample | BaseException] = list(self.sample(requests))
+            results: list[Generation | BaseException] = list(self.sample(requests))
         except Exception as exc:  # every waiting episode sees the backend's failure
             results = [exc] * len(lanes)
         self.answers.update(zip(lanes, results, strict=True))

@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 import sim
-from agent.llm.hf import Request, TransformersClient
+from agent.llm.hf import Generation, Request, TransformersClient
 from agent.rl.coevolve import coevolve_step
 from agent.rl.config import TrainConfig
 from agent.rl.grpo import assign_advantages, grpo_update
@@ -139,7 +139,7 @@ def evaluate(
         for seed in seeds
     ]
 
-    def greedy(requests: list[Request]) -> list[Any]:
+    def greedy(requests: list[Request]) -> list[Generation]:
         return client.generate_batch(requests, 0.0, client.seed)
 
     lanes = worlds.take(len(games))
@@ -248,7 +248,7 @@ def _step(
         games.extend([(task, seed)] * cfg.group_size)
     if games:
 
-        def sampled(requests: list[Request]) -> list[Any]:
+        def sampled(requests: list[Request]) -> list[Generation]:
             return planner.sample(requests, cfg.temperature)
 
         lanes = worlds.take(len(games))
