@@ -143,7 +143,9 @@ class Policy:
             ids = turn.completion_ids
             n = int(ids.shape[0])
             written = (
-                turn.written.bool() if turn.written is not None else torch.zeros(n, dtype=bool)
+                turn.written.bool()
+                if turn.written is not None
+                else torch.zeros(n, dtype=torch.bool)
             )
             words = xgr.allocate_token_bitmask(max(1, n), self.vocab)
             words.fill_(-1)
