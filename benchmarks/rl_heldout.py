@@ -5,11 +5,17 @@ grammar options) on the config's held-out tasks and seeds, trains a LoRA adapter
 the config's training tasks (`agent.rl.trainer.train`), loads the adapter back through the
 backend's `adapter` option (what `steve run --option llm.adapter=PATH` does) and evaluates
 again on the same tasks and seeds. Prints per-episode rows, success rates, mean shaped reward
-and progress, s/step, the seeds and the command.
+and progress, success within each budget from the training budget to the evaluation budget
+(read off the same episodes: the planner is not told its budget), s/step, the seeds and the
+command.
 
     make install-rl
     nice -n 10 .venv/bin/python benchmarks/rl_heldout.py \
         --config agent/rl/configs/wooden_grpo.yaml --steps 25
+    # adapters already trained (checkpoints of one run side by side), on the held-out tasks:
+    nice -n 10 .venv/bin/python benchmarks/rl_heldout.py \
+        --config agent/rl/configs/wooden_grpo_wide.yaml \
+        --adapter runs/rl/NAME/checkpoints/step-00060/planner,runs/rl/NAME/adapter
     # an adapter already trained, on held-out seeds of the training tasks:
     nice -n 10 .venv/bin/python benchmarks/rl_heldout.py --adapter runs/rl/NAME/adapter \
         --eval-tasks craft_oak_planks,craft_stick,craft_crafting_table --eval-seeds 4,5
@@ -37,6 +43,12 @@ def rate(rows: list[Rollout], budget: int | None = None) -> str:
     return f"{wins}/{len(rows)} ({100 * wins / max(1, len(rows)):.0f}%)"
 
 
+def label(adapter: str) -> str:
+    """A short name for an adapter folder: a checkpoint's step (`.../step-00060/planner`)."""
+    path = Path(adapter)
+    return path.parent.name if path.name in ("planner", "extractor") else path.name
+
+
 def within_budgets(rows: dict[str, list[Rollout]], budgets: list[int]) -> list[str]:
     """Success within each budget, read off the same episodes: the planner is not told its
     budget, so a greedy episode's first B subgoals do not depend on it (up to the rounding of
@@ -55,7 +67,12 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="override the config's steps")
     ap.add_argument("--out", default="runs/rl")
     ap.add_argument("--name", default=None)
-    ap.add_argument("--adapter", default=None, help="evaluate this adapter; do not train")
+    ap.add_argument(
+        "--adapter",
+        default=None,
+        help="evaluate this adapter, or these (comma-separated, e.g. checkpoints of one run), "
+        "beside the untrained planner; do not train",
+    )
     ap.add_argument("--eval-tasks", default=None, help="comma-separated: override eval_tasks")
     ap.add_argument("--eval-seeds", default=None, help="comma-separated: override eval_seeds")
     ap.add_argument("--eval-max-subgoals", type=int, default=None, help="override the budget")
@@ -87,6 +104,10 @@ def main() -> None:
             ap.error(f"--budgets {args.budgets!r}: expected comma-separated integers")
         if not all(0 < b <= top for b in budgets):
             ap.error(f"--budgets {args.budgets}: each must be 1..{top}, the evaluation budget")
+    given = args.adapter.split(",") if args.adapter else []
+    for path in given:
+        if not (Path(path) / "adapter_config.json").exists():
+            ap.error(f"--adapter {path}: not a peft adapter folder (no adapter_config.json)")
     world, tasks = suite_tasks(cfg)
     worlds = Worlds(world)
     held_out = pick(tasks, cfg.eval_tasks, "eval_tasks")
@@ -101,45 +122,52 @@ def main() -> None:
     before = evaluate(make_client("transformers", **opts), worlds, held_out, cfg.eval_seeds, cfg)
     eval_s = time.perf_counter() - t0
     print(f"untrained: {rate(before)} in {eval_s:.0f}s", flush=True)
-    adapter, step_s, run_dir = args.adapter, float("nan"), None
-    if adapter is None:
+    step_s, run_dir = float("nan"), None
+    if not given:
         t0 = time.perf_counter()
         result = train(cfg, on_step=lambda s, m: print(
             f"step {s}: reward {m['train/reward']:+.3f} success {m['train/success']:.2f} "
             f"grad {m['planner/grad_norm']:.3f} {m['time/step_s']:.0f}s", flush=True))  # fmt: skip
         step_s = (time.perf_counter() - t0) / max(1, cfg.steps)
-        adapter, run_dir = str(result.adapter), result.run_dir
-    trained_client = make_client("transformers", adapter=adapter, **opts)
-    after = evaluate(trained_client, worlds, held_out, cfg.eval_seeds, cfg)
-
-    print(f"\n{'task':<24}{'seed':>5}  {'untrained':>22}  {'trained':>22}")
-    for b, a in zip(before, after, strict=True):
-        cell = [f"{'yes' if r.success else 'no'} p={r.progress:.2f} n={r.steps}" for r in (b, a)]
-        print(f"{b.task_id:<24}{b.seed:>5}  {cell[0]:>22}  {cell[1]:>22}")
+        given, run_dir = [str(result.adapter)], result.run_dir
+    results = {"untrained": before}
+    for path in given:
+        client = make_client("transformers", adapter=path, **opts)
+        results[label(path) if args.adapter else "trained"] = evaluate(
+            client, worlds, held_out, cfg.eval_seeds, cfg
+        )
+    width = max(22, *(len(k) for k in results))
+    print(f"\n{'task':<24}{'seed':>5}" + "".join(f"  {k:>{width}}" for k in results))
+    for i, r in enumerate(before):
+        cells = [(lambda x: f"{'yes' if x.success else 'no'} p={x.progress:.2f} n={x.steps}")(
+            rows[i]) for rows in results.values()]  # fmt: skip
+        print(f"{r.task_id:<24}{r.seed:>5}" + "".join(f"  {c:>{width}}" for c in cells))
     if args.trace:
-        for label, rows in (("untrained", before), ("trained", after)):
+        for name, rows in results.items():
             for r in rows:
-                print(f"\n{label} {r.task_id} seed {r.seed}:")
+                print(f"\n{name} {r.task_id} seed {r.seed}:")
                 print("\n".join(f"  {i + 1:>2}. {a}" for i, a in enumerate(r.info["trace"])))
         print()
-    for label, rows in (("untrained", before), ("trained", after)):
+    for name, rows in results.items():
         reward = statistics.fmean(r.reward for r in rows)
         progress = statistics.fmean(r.progress for r in rows)
-        print(f"{label:>10}: success {rate(rows)}, reward {reward:+.3f}, progress {progress:.2f}")
-    print("\n".join(within_budgets({"untrained": before, "trained": after}, budgets)))
+        print(
+            f"{name:>{width}}: success {rate(rows)}, reward {reward:+.3f}, progress {progress:.2f}"
+        )
+    print("\n".join(within_budgets(results, budgets)))
     trained = (
         f"{cfg.steps} steps x {cfg.group_size} rollouts, {step_s:.1f} s/step"
-        if args.adapter is None
-        else "not here (the adapter was given)"
+        if run_dir is not None
+        else "not here (adapters given)"
     )
     print(f"training: {trained}; train tasks {cfg.train_tasks} seeds {cfg.train_seeds}; "
           f"evaluated on {cfg.eval_tasks} seeds {cfg.eval_seeds}; seed {cfg.seed}; "
-          f"adapter {adapter}")  # fmt: skip
+          f"adapters {given}")  # fmt: skip
     print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
     if run_dir is not None:
         report = {
             "untrained": [vars(r) | {"turns": len(r.turns)} for r in before],
-            "trained": [vars(r) | {"turns": len(r.turns)} for r in after],
+            "trained": [vars(r) | {"turns": len(r.turns)} for r in results["trained"]],
             "steps": cfg.steps,
             "s_per_step": step_s,
         }
