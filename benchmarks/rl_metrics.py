@@ -2,10 +2,12 @@
 
 For each range: mean seconds a step (and of rollouts and of the update, over the steps that
 had one), training success and reward, the share of groups with zero variance (no gradient),
-and the KL to the base model. The figures of docs/rl.md about a run come from this script.
+and the KL to the base model; with `--by-task`, each training task's success and subgoals
+used. The figures of docs/rl.md about a run come from this script.
 
     python benchmarks/rl_metrics.py runs/rl/wooden_grpo_wide --every 20
     python benchmarks/rl_metrics.py runs/rl/wooden_grpo_bf16 --ranges 1-55,56-110,21-110
+    python benchmarks/rl_metrics.py runs/rl/wooden_grpo_long --every 20 --by-task
 """
 
 from __future__ import annotations
@@ -34,11 +36,40 @@ def mean(rows: list[dict[str, Any]], key: str) -> float:
     return statistics.fmean(values) if values else float("nan")
 
 
+def by_task(steps: list[dict[str, Any]], spans: list[tuple[int, int]]) -> None:
+    """Per task and range: `success (subgoals) xN` over the steps that drew the task."""
+    tasks = sorted({k.split("/")[1] for r in steps for k in r if k.startswith("task/")})
+    if not tasks:
+        print("no per-task metrics in this run (logged since the trainer's `task/<id>/...`)")
+        return
+    width = max(len(t) for t in tasks)
+    print(f"\n{'task':<{width}}" + "".join(f"{f'{lo}-{hi}':>20}" for lo, hi in spans))
+    for task in tasks:
+        cells = []
+        for lo, hi in spans:
+            seg = [r for r in steps if lo <= r["step"] <= hi and f"task/{task}/success" in r]
+            cell = (
+                f"{mean(seg, f'task/{task}/success'):.2f} ({mean(seg, f'task/{task}/steps'):.1f})"
+                f" x{len(seg)}"
+                if seg
+                else "-"
+            )
+            cells.append(f"{cell:>20}")
+        print(f"{task:<{width}}" + "".join(cells))
+    print("success of the task's rollouts (mean subgoals used) xN: N steps drew the task")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path, help="a training directory (holds metrics.jsonl)")
     ap.add_argument("--every", type=int, default=20, help="steps per range")
     ap.add_argument("--ranges", default=None, help="explicit ranges, e.g. 1-55,56-110")
+    ap.add_argument(
+        "--by-task",
+        action="store_true",
+        help="per training task and range: success rate of its rollouts, subgoals used, "
+        "and how many steps drew it",
+    )
     args = ap.parse_args()
     path = args.run / "metrics.jsonl"
     if not path.is_file():
@@ -62,6 +93,8 @@ def main() -> None:
             f"{mean(seg, 'train/zero_variance_groups'):>8.0%} {mean(seg, 'planner/kl'):>7.4f}"
         )
     print("update*: mean over the steps that had an update (a zero-variance group has none)")
+    if args.by_task:
+        by_task(steps, ranges(args.ranges, args.every, last))
     print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
 
 

@@ -56,6 +56,19 @@ def test_shaped_reward_gives_partial_credit() -> None:
     assert pace(lines[:1], True, 4) == 0.75
 
 
+def test_per_task_metrics_average_each_tasks_rollouts() -> None:
+    from agent.rl.trainer import by_task
+
+    rows = [Rollout("a", 0, [], s, n, 12) for s, n in ((True, 4), (False, 12), (True, 6))]
+    rows.append(Rollout("b", 1, [], False, 12, 12))
+    assert by_task(rows) == {
+        "task/a/success": 2 / 3,
+        "task/a/steps": 22 / 3,
+        "task/b/success": 0.0,
+        "task/b/steps": 12.0,
+    }
+
+
 def test_a_rollout_keeps_a_line_per_attempt_of_its_episode() -> None:
     """`play` through the real loop with canned replies: the rollout's trace names each
     subgoal attempted, its diagnosed cause and the task progress after it."""
@@ -288,6 +301,8 @@ def test_steve_train_writes_checkpoints_and_metrics(tmp_path: Path) -> None:
     assert (run / "checkpoints" / "step-00001" / "planner" / "adapter_config.json").exists()
     row = json.loads((run / "metrics.jsonl").read_text().splitlines()[0])
     assert row["step"] == 1 and "train/reward" in row and "planner/grad_norm" in row
+    drawn = [k for k in row if k.startswith("task/")]  # the step's one task, by id
+    assert len(drawn) == 2 and row[drawn[0]] == row["train/" + drawn[0].split("/")[-1]]
     assert any((run / "tb").iterdir()), "TensorBoard events were written"
 
 

@@ -159,6 +159,20 @@ def summary(rollouts: Sequence[Rollout], prefix: str) -> Metrics:
     }
 
 
+def by_task(rollouts: Sequence[Rollout]) -> Metrics:
+    """Per task drawn this step, its rollouts' success rate and subgoals used
+    (`task/<id>/success`, `task/<id>/steps`): which tasks the policy learns, and which never
+    succeed at the training budget (no success in a group, no success to learn from)."""
+    tasks: dict[str, list[Rollout]] = {}
+    for r in rollouts:
+        tasks.setdefault(r.task_id, []).append(r)
+    out: Metrics = {}
+    for task_id, rs in tasks.items():
+        out[f"task/{task_id}/success"] = statistics.fmean(float(r.success) for r in rs)
+        out[f"task/{task_id}/steps"] = statistics.fmean(r.steps for r in rs)
+    return out
+
+
 def train(
     cfg: TrainConfig,
     on_step: Callable[[int, Metrics], None] | None = None,
@@ -263,6 +277,7 @@ def _step(
     metrics["train/zero_variance_groups"] = statistics.fmean(
         float(len({round(r.reward, 6) for r in g}) == 1) for g in groups
     )
+    metrics.update(by_task(rollouts))
     update = grpo_update(
         planner,
         rollouts,
