@@ -38,7 +38,7 @@ def mean(rows: list[dict[str, Any]], key: str) -> float:
 
 def by_task(steps: list[dict[str, Any]], spans: list[tuple[int, int]]) -> None:
     """Per task and range: `success (subgoals) xN` over the steps that drew the task."""
-    tasks = sorted({k.split("/")[1] for r in steps for k in r if k.startswith("task/")})
+    tasks = sorted({k[5 : k.rindex("/")] for r in steps for k in r if k.startswith("task/")})
     if not tasks:
         print("no per-task metrics in this run (logged since the trainer's `task/<id>/...`)")
         return
