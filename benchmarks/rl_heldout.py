@@ -43,6 +43,11 @@ def rate(rows: list[Rollout], budget: int | None = None) -> str:
     return f"{wins}/{len(rows)} ({100 * wins / max(1, len(rows)):.0f}%)"
 
 
+def outcome(r: Rollout) -> str:
+    """An episode in one cell: success, best progress, subgoals used."""
+    return f"{'yes' if r.success else 'no'} p={r.progress:.2f} n={r.steps}"
+
+
 def label(adapter: str) -> str:
     """A short name for an adapter folder: a checkpoint's step (`.../step-00060/planner`)."""
     path = Path(adapter)
@@ -54,10 +59,10 @@ def within_budgets(rows: dict[str, list[Rollout]], budgets: list[int]) -> list[s
     budget, so a greedy episode's first B subgoals do not depend on it (up to the rounding of
     batched decoding); and the mean subgoals used, a failure counted as its budget + 1."""
     lines = ["success within B subgoals: " + "".join(f"{f'B={b}':>12}" for b in budgets)]
-    for label, rs in rows.items():
+    for name, rs in rows.items():
         used = statistics.fmean(r.steps if r.success else r.max_subgoals + 1 for r in rs)
         cells = "".join(f"{rate(rs, b):>12}" for b in budgets)
-        lines.append(f"{label:>25}: {cells}   subgoals used {used:.2f}")
+        lines.append(f"{name:>25}: {cells}   subgoals used {used:.2f}")
     return lines
 
 
@@ -139,9 +144,8 @@ def main() -> None:
     width = max(22, *(len(k) for k in results))
     print(f"\n{'task':<24}{'seed':>5}" + "".join(f"  {k:>{width}}" for k in results))
     for i, r in enumerate(before):
-        cells = [(lambda x: f"{'yes' if x.success else 'no'} p={x.progress:.2f} n={x.steps}")(
-            rows[i]) for rows in results.values()]  # fmt: skip
-        print(f"{r.task_id:<24}{r.seed:>5}" + "".join(f"  {c:>{width}}" for c in cells))
+        cells = "".join(f"  {outcome(rows[i]):>{width}}" for rows in results.values())
+        print(f"{r.task_id:<24}{r.seed:>5}{cells}")
     if args.trace:
         for name, rows in results.items():
             for r in rows:

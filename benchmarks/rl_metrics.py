@@ -79,9 +79,10 @@ def main() -> None:
     if not steps:
         sys.exit(f"{path}: no training steps logged yet")
     last = max(r["step"] for r in steps)
+    spans = ranges(args.ranges, args.every, last)
     head = f"{'steps':>9} {'n':>3} {'s/step':>7} {'rollouts':>8} {'update*':>8} {'success':>7} "
     print(head + f"{'reward':>7} {'zero-var':>8} {'kl':>7}")
-    for lo, hi in ranges(args.ranges, args.every, last):
+    for lo, hi in spans:
         seg = [r for r in steps if lo <= r["step"] <= hi]
         if not seg:
             continue
@@ -94,7 +95,7 @@ def main() -> None:
         )
     print("update*: mean over the steps that had an update (a zero-variance group has none)")
     if args.by_task:
-        by_task(steps, ranges(args.ranges, args.every, last))
+        by_task(steps, spans)
     print("command: " + " ".join(shlex.quote(a) for a in [Path(sys.executable).name, *sys.argv]))
 
 

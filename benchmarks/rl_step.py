@@ -81,10 +81,8 @@ def main() -> None:
             rollouts = play_many(sample, "rl_step", lanes, games, cfg.planner, cfg.reward)
             for r, a in zip(rollouts, (1.0, -1.0, 0.5, -0.5) * len(rollouts), strict=False):
                 r.advantage = a  # every turn takes part in the update
-        for r in rollouts:  # the masks replayed before the timings (they are not timed)
-            for t in r.turns:
-                t.mask = None
-                policy.grammar_mask(t)
+                for t in r.turns:  # the masks, once and before the timings (not timed)
+                    policy.grammar_mask(t)
         turns = sum(len(r.turns) for r in rollouts)
         for threads, jump, _ in itertools.product(counts, jumps, range(args.rounds)):
             policy.torch.set_num_threads(threads)

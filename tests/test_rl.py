@@ -13,12 +13,30 @@ from typing import ClassVar
 
 import pytest
 
+from agent.llm.base import Completion
 from agent.rl.config import ConfigError, TrainConfig, load_config
 from agent.rl.grpo import assign_advantages, group_advantages
 from agent.rl.reward import Rollout, pace, shaped_reward
 from agent.rl.rollout import Lockstep
 
 SMOKE = Path(__file__).parents[1] / "agent" / "rl" / "configs" / "smoke.yaml"
+
+
+class Scripted:
+    """An LLM client that answers with `replies` in order (round and round with `cycle`)
+    and keeps every prompt it was asked, as JSON."""
+
+    backend, model = "canned", "canned"
+
+    def __init__(self, replies: list[dict[str, object]], cycle: bool = False) -> None:
+        self.replies, self.cycle = replies, cycle
+        self.prompts: list[str] = []
+
+    def complete(self, messages: object, schema: object = None, **kw: object) -> Completion:
+        n = len(self.prompts)
+        reply = self.replies[n % len(self.replies) if self.cycle else n]
+        self.prompts.append(json.dumps(messages))
+        return Completion(text=json.dumps(reply), parsed=reply, backend="canned")
 
 
 def test_shipped_configs_load() -> None:
@@ -72,27 +90,20 @@ def test_per_task_metrics_average_each_tasks_rollouts() -> None:
 def test_a_rollout_keeps_a_line_per_attempt_of_its_episode() -> None:
     """`play` through the real loop with canned replies: the rollout's trace names each
     subgoal attempted, its diagnosed cause and the task progress after it."""
-    from agent.llm.base import Completion
     from agent.rl.rollout import play
     from agent.rl.trainer import suite_tasks
 
-    replies = [
-        {"plan": [{"verb": "craft", "target": "oak_planks", "count": 4}]},
-        {"plan": [{"verb": "mine", "target": "oak_log", "count": 1}]},
-        {"plan": [{"verb": "craft", "target": "oak_planks", "count": 4}]},
-    ]
-
-    class Canned:
-        backend, model = "canned", "canned"
-
-        def complete(self, messages: object, schema: object = None, **kw: object) -> Completion:
-            reply = replies.pop(0)
-            return Completion(text=json.dumps(reply), parsed=reply, backend="canned")
-
+    canned = Scripted(
+        [
+            {"plan": [{"verb": "craft", "target": "oak_planks", "count": 4}]},
+            {"plan": [{"verb": "mine", "target": "oak_log", "count": 1}]},
+            {"plan": [{"verb": "craft", "target": "oak_planks", "count": 4}]},
+        ]
+    )
     cfg = load_config(SMOKE, max_subgoals=4)
     world, tasks = suite_tasks(cfg)
     task = tasks["craft_oak_planks"].model_copy(update={"max_subgoals": 4})
-    r = play(Canned(), world, task, 0, cfg.planner, cfg.reward)
+    r = play(canned, world, task, 0, cfg.planner, cfg.reward)  # type: ignore[arg-type]
     assert r.success and r.steps == 3 and r.info["llm_calls"] == 3
     assert [t.split(":")[0] for t in r.info["trace"]] == [
         "craft 4 oak_planks",
@@ -107,7 +118,6 @@ def test_an_episode_does_not_depend_on_its_subgoal_budget_until_it_ends() -> Non
     first prompts of the same episode run to 9, and attempted its first 4 subgoals, which is
     what lets `benchmarks/rl_heldout.py` read success within every smaller budget off one
     evaluation."""
-    from agent.llm.base import Completion
     from agent.rl.rollout import play
     from agent.rl.trainer import suite_tasks
 
@@ -116,24 +126,12 @@ def test_an_episode_does_not_depend_on_its_subgoal_budget_until_it_ends() -> Non
         {"plan": [{"verb": "mine", "target": "oak_log", "count": 1}]},
         {"plan": [{"verb": "craft", "target": "stick", "count": 4}]},
     ]
-
-    class Cycling:
-        backend, model = "canned", "canned"
-
-        def __init__(self) -> None:
-            self.prompts: list[str] = []
-
-        def complete(self, messages: object, schema: object = None, **kw: object) -> Completion:
-            self.prompts.append(json.dumps(messages))
-            reply = cycle[len(self.prompts) % len(cycle)]
-            return Completion(text=json.dumps(reply), parsed=reply, backend="canned")
-
     cfg = load_config(SMOKE)
     world, tasks = suite_tasks(cfg)
     runs = {}
     for budget in (4, 9):
         task = tasks["craft_wooden_pickaxe"].model_copy(update={"max_subgoals": budget})
-        client = Cycling()
+        client = Scripted(cycle, cycle=True)
         runs[budget] = (play(client, world, task, 0, cfg.planner, cfg.reward), client.prompts)
     (short, asked), (long, asked_long) = runs[4], runs[9]
     assert not short.success and short.steps == 4 and long.steps > 4
