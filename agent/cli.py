@@ -188,6 +188,9 @@ def run(
     )
     helpers = {f"{k}={v}" for h in result.helpers.values() for k, v in h.items()}
     console.print(f"help given by the world: {', '.join(sorted(helpers)) or 'none'}")
+    if result.recipes is not None:
+        console.print(f"recipe facts: {result.recipes}", markup=False)
+        console.print(f"help given to the planner: {'; '.join(result.help) or 'none'}")
     for task_id, why in result.skipped:
         console.print(f"[yellow]skipped[/] {task_id}: {why}")
     if result.store_stats:

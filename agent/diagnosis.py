@@ -2,8 +2,13 @@
 history signals (stagnation, loops, deadlock) that the loop acts on.
 
 The cause is attributed from the low-level trace the world leaves (`sim.events`), never from
-the world's own verdict; what was missing and a remedy come from its `fail` event. No branch
-here names a world.
+the world's own verdict. What was missing is worked out here too, from the same evidence (the
+ingredients a crafting grid lacked, the station it asked for, a target not found, a closed
+receptacle): worlds report observations, never the missing fact nor what to do next. Where the
+evidence names no missing fact (a block that dropped nothing, an appliance that did nothing),
+the diagnosis names the condition the attempt failed under (`context`: what the hand held,
+where the agent stood), for guardrails and for remedies induced from experience. No branch here
+names a world.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from knowledge.schema import Diagnosis, StateDiff
+from knowledge.schema import Diagnosis, StateDiff, pack_counts
 from knowledge.signature import signature
 from sim import events as ev
 from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
@@ -58,6 +63,18 @@ class History:
     causes: deque[FailureCause] = field(default_factory=lambda: deque(maxlen=16))
     seen: dict[str, int] = field(default_factory=dict)
     cells: set[tuple[int, int]] = field(default_factory=set)
+    unused: set[str] = field(default_factory=set)
+    """Items made (crafted, smelted) in this episode and not used up since."""
+
+    def repeated(self, subgoal: Subgoal, success: bool, diff: StateDiff) -> str | None:
+        """An item made again while the one made before is still held and unused (a second
+        crafting table before the first was placed): the product this repeats, if any."""
+        again = None
+        if success and subgoal.verb in ("craft", "smelt") and diff.gained.get(subgoal.target):
+            again = subgoal.target if subgoal.target in self.unused else None
+            self.unused.add(subgoal.target)
+        self.unused -= set(diff.lost)
+        return again
 
     def visit(self, *positions: tuple[int, int, int]) -> int:
         """Mark the 16x16 columns of these positions visited; returns how many were new."""
@@ -125,6 +142,94 @@ EVENT_CAUSES: dict[str, Rule] = {
 }
 
 
+FactRule = Callable[[dict[str, Any], Subgoal], str | None]
+
+
+def _has(event: dict[str, Any], subgoal: Subgoal) -> str | None:
+    return f"has:{event['item']}" if event.get("item") else None
+
+
+def _not_found(event: dict[str, Any], subgoal: Subgoal) -> str | None:
+    # exploring found nothing: no fact of the state would have helped
+    if event.get("found", False) or subgoal.verb == "explore" or not event.get("target"):
+        return None
+    return f"near:{event['target']}"
+
+
+def _held(event: dict[str, Any], subgoal: Subgoal) -> str:
+    return f"holding:{event['object']}" if event.get("object") else "hands:full"
+
+
+def _hands_full(event: dict[str, Any], subgoal: Subgoal) -> str | None:
+    return "hands:empty" if event.get("what") == "hands_full" else None
+
+
+MISSING_FACTS: dict[str, FactRule] = {
+    ev.MISSING: _has,
+    ev.NO_STATION: lambda e, _: f"near:{e['station']}" if e.get("station") else None,
+    ev.SEARCH: _not_found,
+    ev.NO_FUEL: lambda e, _: "has_fuel",
+    ev.RECEPTACLE_CLOSED: lambda e, _: f"opened:{e['kind']}" if e.get("kind") else None,
+    ev.NOT_HOLDING: _held,
+    ev.OBJECT_NOT_FOUND: lambda e, _: f"here:{e['object']}" if e.get("object") else None,
+    ev.INVALID: _hands_full,
+}
+"""The fact whose absence an evidence event shows (a crafting grid that lacked an ingredient:
+`has:<it>`), read from the event's own data."""
+
+
+def _hand(event: dict[str, Any], subgoal: Subgoal) -> str | None:
+    if event.get("harvestable", True):
+        return None
+    return f"equipped:{event['tool']}" if event.get("tool") else "hands:empty"
+
+
+CONTEXT_FACTS: dict[str, FactRule] = {
+    ev.DIG: _hand,
+    "tool_lost": lambda e, _: "hands:empty",
+    ev.WRONG_APPLIANCE: lambda e, _: f"at:{e['kind']}" if e.get("kind") else None,
+}
+"""Evidence that names no missing fact, only the condition the attempt failed under (what
+was in hand, where the agent stood)."""
+
+
+def observed(outcome: Outcome) -> dict[str, str | int | float]:
+    """What the attempt's evidence shows, as diagnosis details. For a failure: `needs` (the
+    missing fact), `context` (the condition it failed under, where no fact is named),
+    `hurt_by` (what hurt the agent last) and what a crafting grid showed (`ingredients`,
+    `makes`, `times`, `missing`, `station`: the recipe it tried). For a success: how many
+    crafts or furnace runs it took (`times`) and what burned (`fuel`)."""
+    out: dict[str, str | int | float] = {}
+    if outcome.success:  # how many crafts (or furnace runs) it took, and what burned
+        for event in outcome.trace:
+            if event.get("event") == ev.CRAFT and event.get("item") == outcome.subgoal.target:
+                out["times"] = int(out.get("times", 0)) + int(event.get("times", 1))
+            elif event.get("event") == ev.SMELT and event.get("item") == outcome.subgoal.target:
+                out["times"] = int(out.get("times", 0)) + int(event.get("runs", 1))
+                out["fuel"] = pack_counts(event.get("fuel") or {})
+        return out
+    for event in reversed(outcome.trace):
+        name = str(event.get("event"))
+        if "needs" not in out and name in MISSING_FACTS:
+            fact = MISSING_FACTS[name](event, outcome.subgoal)
+            if fact:
+                out["needs"] = fact
+                if name == ev.MISSING and event.get("ingredients"):
+                    out["ingredients"] = pack_counts(event["ingredients"])
+                    out["missing"] = pack_counts(event.get("missing") or {})
+                    out["makes"] = int(event.get("makes", 1))
+                    out["times"] = int(event.get("times", 1))
+                    if event.get("station"):
+                        out["station"] = str(event["station"])
+        if "hurt_by" not in out and name in (ev.DAMAGE, ev.DEATH) and event.get("source"):
+            out["hurt_by"] = str(event["source"])  # what hurt (or killed) the agent last
+        if "context" not in out and name in CONTEXT_FACTS:
+            fact = CONTEXT_FACTS[name](event, outcome.subgoal)
+            if fact:
+                out["context"] = fact
+    return out
+
+
 def _describe(event: dict[str, Any]) -> str:
     data = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "t"))
     return f"{event['event']}({data}) at t={event.get('t', '?')}"
@@ -168,14 +273,12 @@ def diagnose(
     cause, evidence = attribute(outcome, extra_causes)
     if post.dead and cause in (FailureCause.NONE, FailureCause.UNKNOWN):
         cause = FailureCause.MOB_KILLED
-    details: dict[str, str | int | float] = {}
-    fail: dict[str, Any] = next(
-        (e for e in reversed(outcome.trace) if e.get("event") in (ev.FAIL, ev.BLOCKED)), {}
-    )
-    if fail.get("needs"):
-        details["needs"] = str(fail["needs"])
-    for key, value in (fail.get("remedy") or {}).items():
-        details[f"remedy_{key}"] = value
+    details = observed(outcome)
+    blocked = next((e for e in outcome.trace if e.get("event") == ev.BLOCKED), None)
+    if blocked is not None:  # the loop's own event: the rule's lifting fact or condition
+        for key in ("needs", "context"):
+            if blocked.get(key):
+                details[key] = str(blocked[key])
     damage = [e for e in outcome.trace if e.get("event") == ev.DAMAGE]
     if damage:
         evidence.append(f"took {sum(float(e['damage']) for e in damage):g} damage")
@@ -184,6 +287,10 @@ def diagnose(
     sub_progress = 1.0 if outcome.success else min(1.0, gained / subgoal.count)
     key = signature([subgoal.key(), *(f"{k}={v}" for k, v in sorted(post.inventory.items()))])
     stagnation, loop, deadlock = history.push(after, cause, key)
+    again = history.repeated(subgoal, outcome.success, diff)
+    if again is not None:  # a loop no state key shows: the same product made twice
+        loop = True
+        details["repeat"] = again
     new_cells = history.visit(pre.position, post.position)
     return Diagnosis(
         success=outcome.success,

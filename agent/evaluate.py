@@ -30,7 +30,7 @@ import numpy as np
 import yaml
 
 from agent.loop import EpisodeResult
-from agent.runner import PLANNER_KINDS, RunConfig, run_suite, stream
+from agent.runner import PLANNER_KINDS, RunConfig, help_given, recipes_of, run_suite, stream
 from scenarios.loader import load_suite
 
 TAIL = 20  # the final rates compare the last TAIL episodes of the stream
@@ -291,7 +291,14 @@ def write_report(report_dir: Path, cfg: EvalConfig) -> EvalResult:
     for method, rs in rows.items():
         late = [f"{r.task_id}__s{r.seed}" for r in rs[len(rs) // 2 :]]
         modes[method] = failure_modes(report_dir / "runs" / method, late)
-    (report_dir / "report.md").write_text(_markdown(cfg, rows, summary, tail, modes))
+    helpers: set[str] = set()  # the world's help, per task, as each run's config records it
+    for method in rows:
+        saved = report_dir / "runs" / method / "config.yaml"
+        if saved.exists():
+            recorded = yaml.safe_load(saved.read_text()).get("helpers") or {}
+            helpers |= {f"{k}={v}" for h in recorded.values() for k, v in h.items()}
+    md = _markdown(cfg, rows, summary, tail, modes, sorted(helpers))
+    (report_dir / "report.md").write_text(md)
     return EvalResult(report_dir, rows, tail, modes)
 
 
@@ -390,13 +397,20 @@ def _markdown(
     summary: list[dict[str, Any]],
     tail: dict[str, float],
     modes: dict[str, Counter[str]],
+    helpers: list[str],
 ) -> str:
     kind = PLANNER_KINDS.get(cfg.planner, "LLM")
     n = max((len(rs) for rs in rows.values()), default=0)
+    probe = RunConfig(suite=cfg.suite, planner=cfg.planner, extra=cfg.extra)
+    given = help_given(probe)
+    recipes = recipes_of(probe)
     lines = [
         f"# Evaluation: {Path(cfg.suite).stem}",
         "",
         f"- planner: `{cfg.planner}` ({kind}); model: {cfg.model or 'default'}",
+        *([f"- recipe facts in the prompt: {recipes}"] if recipes is not None else []),
+        f"- help given to the planner: {'; '.join(given) or 'none'}",
+        f"- help given by the world: {', '.join(helpers) or 'none'}",
         f"- methods: {', '.join(cfg.methods)}; stream: {n} episodes in {cfg.order} order;"
         f" seeds {cfg.seeds or 'as in the suite'}; groups {cfg.groups or 'all'}",
         f"- starting knowledge: {cfg.knowledge or 'none (each method starts empty)'}",

@@ -9,9 +9,13 @@ JSON schema whose enums hold only grounded choices:
 
 - the forbidden operation and the root cause are the attempt's own (never the model's);
 - `unless` is a fact that did not hold before the attempt (else it would not have helped),
-  drawn from the diagnosis's `needs`, the stations and tool tiers, and the remedy's target
-  (there is no "never": a guardrail the model could not lift would block for good);
-- the remedy is a verb of the world with a target the attempt or diagnosis names.
+  drawn from the diagnosis's missing fact, the facts that held when the same operation
+  succeeded before, and the stations and tool tiers (there is no "never": a guardrail the
+  model could not lift would block for good);
+- the remedy is one the agent's experience offers: for each lifting choice, the action that
+  made that fact true before (`knowledge.induce.remedy_for`), named with its tuple ids; or
+  `none` where experience offers nothing. The model chooses; it never invents a remedy, and
+  no world's advice is read.
 
 A reply that cannot be read, or a backend that fails, falls back to the rule's guardrail for
 that attempt (counted in `fallbacks`), so distillation never loses a failure.
@@ -26,9 +30,9 @@ from agent import prompts
 from agent.llm.base import LLMClient, LLMError
 from agent.llm.repair import parse_json
 from knowledge.distill import DistillReport, RuleDistiller
+from knowledge.induce import Induced, condition_for, remedy_for
 from knowledge.schema import ExperienceTuple, Guardrail
 from knowledge.store import ExperienceStore
-from sim.schema import Subgoal
 
 log = logging.getLogger(__name__)
 CONDITIONS = (
@@ -40,7 +44,7 @@ CONDITIONS = (
     "sword>=wood",
     "has_fuel",
 )
-REMEDY_VERBS = ("craft", "smelt", "mine", "place", "move_to", "equip", "explore", "attack")
+NO_REMEDY = "none"
 LESSON_CHARS = 120
 
 
@@ -55,38 +59,49 @@ class LLMDistiller(RuleDistiller):
     def _guardrail(
         self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport
     ) -> None:
-        rail = self.extract(tup, report)
+        rail = self.extract(tup, report, store)
         if rail is None:
             self.fallbacks += 1
             super()._guardrail(store, tup, report)
             return
         self._keep(store, rail, report)
 
-    def choices(self, tup: ExperienceTuple) -> tuple[list[str], list[str]]:
-        """The grounded options for `unless` and for the remedy's target."""
+    def choices(
+        self, tup: ExperienceTuple, store: ExperienceStore | None = None
+    ) -> tuple[list[str], dict[str, Induced]]:
+        """The grounded options for `unless`, and the remedies experience offers (keyed
+        `"verb target"`), each induced from the tuples it names."""
         d, facts = tup.diagnosis.details, set(tup.facts)
         unless = [str(d["needs"])] if d.get("needs") else []
+        remedies: dict[str, Induced] = {}
+        if store is not None and d.get("context") and not unless:
+            kind = str(d["context"]).partition(":")[0]
+            prefix = "equipped:" if kind in ("equipped", "hands") else f"{kind}:"
+            found = condition_for(store, tup.action.key(), tup.facts, prefix)
+            if found is not None:
+                unless.append(found.fact)
         unless += [c for c in CONDITIONS if c not in unless]
-        target = d.get("remedy_target")
-        if target:
-            unless.append(f"has:{target}")
         unless = [u for u in dict.fromkeys(unless) if u not in facts]
-        targets = [str(t) for t in (target, tup.action.target) if t]
-        targets += [c.partition(":")[2] for c in unless if c.startswith(("near:", "has:"))]
-        return unless, list(dict.fromkeys(targets))
+        if store is not None:
+            for fact in unless:
+                found = remedy_for(store, fact, avoid=[tup.action.key()])
+                if found is not None:
+                    step = found.steps[0]
+                    remedies.setdefault(f"{step.verb} {step.target}", found)
+        return unless, remedies
 
     def extract(
-        self, tup: ExperienceTuple, report: DistillReport | None = None
+        self,
+        tup: ExperienceTuple,
+        report: DistillReport | None = None,
+        store: ExperienceStore | None = None,
     ) -> Guardrail | None:
         """The guardrail the LLM writes for one failed attempt, or None if it wrote nothing
         usable (or there is no condition left to choose)."""
-        unless, targets = self.choices(tup)
-        if not unless or not targets:
+        unless, remedies = self.choices(tup, store)
+        if not unless:
             return None
         d = tup.diagnosis
-        remedy = " ".join(
-            str(d.details[k]) for k in ("remedy_verb", "remedy_target") if d.details.get(k)
-        )
         prompt = prompts.render(
             "extract",
             world=self.world,
@@ -95,7 +110,7 @@ class LLMDistiller(RuleDistiller):
             cause=d.cause.value,
             evidence="; ".join(d.evidence) or d.text(),
             facts=", ".join(tup.facts) or "nothing of note",
-            remedy=remedy or "nothing",
+            remedies=", ".join(remedies) or "none yet",
         )
         prompt += "\nChoices for unless: " + ", ".join(unless)
         schema = {
@@ -103,10 +118,9 @@ class LLMDistiller(RuleDistiller):
             "properties": {
                 "lesson": {"type": "string", "maxLength": LESSON_CHARS},
                 "unless": {"enum": unless},
-                "remedy_verb": {"enum": list(REMEDY_VERBS)},
-                "remedy_target": {"enum": targets},
+                "remedy": {"enum": [*remedies, NO_REMEDY]},
             },
-            "required": ["lesson", "unless", "remedy_verb", "remedy_target"],
+            "required": ["lesson", "unless", "remedy"],
             "additionalProperties": False,
         }
         try:
@@ -126,26 +140,25 @@ class LLMDistiller(RuleDistiller):
             report.completion_tokens += done.completion_tokens
             report.latency_s += done.latency_s
         reply = done.parsed if done.parsed is not None else parse_json(done.text)
-        return self._grounded(tup, reply, unless, targets)
+        return self._grounded(tup, reply, unless, remedies)
 
     def _grounded(
-        self, tup: ExperienceTuple, reply: Any, unless: list[str], targets: list[str]
+        self, tup: ExperienceTuple, reply: Any, unless: list[str], remedies: dict[str, Induced]
     ) -> Guardrail | None:
         if not isinstance(reply, dict):
             return None
-        cond, verb = reply.get("unless"), reply.get("remedy_verb")
-        target = reply.get("remedy_target")
+        cond, remedy = reply.get("unless"), reply.get("remedy")
         lesson = str(reply.get("lesson", "")).strip()[:LESSON_CHARS]
-        if cond not in unless or verb not in REMEDY_VERBS or target not in targets or not lesson:
+        if cond not in unless or (remedy not in remedies and remedy != NO_REMEDY) or not lesson:
             return None  # off the grammar (a backend without constrained decoding)
-        if (verb, target) == (tup.action.verb, tup.action.target):
-            return None  # "first do what just failed" is no remedy
+        found = remedies.get(str(remedy))
         return Guardrail(
             scope="subgoal",
             root_cause=tup.diagnosis.cause,
             forbidden=tup.action.key(),
             unless=[str(cond)],
-            remedy=[Subgoal(verb=str(verb), target=str(target))],
+            remedy=list(found.steps) if found else [],
+            remedy_evidence=list(found.evidence) if found else [],
             reason=f"{lesson} (written by {self.client.backend}:{self.client.model})",
             evidence=[int(tup.id or 0)],
         )

@@ -13,12 +13,15 @@ from typing import Any
 
 from agent.adapters import TaskAdapter
 from agent.diagnosis import History, diagnose
+from agent.explore import Explorer
 from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
+from knowledge.induce import DURABLE, condition_for, gain_tags, remedy_for
 from knowledge.recall import RecallQuery, recall
-from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail
+from knowledge.recipes import recipe_of
+from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail, unpack_counts
 from knowledge.signature import signature
 from knowledge.store import ExperienceStore
 from sim import events as ev
@@ -27,7 +30,7 @@ from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 Record = Callable[[dict[str, Any]], None]
 RECALL_BUDGET = 600  # tokens
-REMEDY_TRIES = 2  # a blocking guardrail's remedy is tried this often per episode, then replan
+REMEDY_TRIES = 2  # a remedy from memory is tried this often per missing fact and episode
 
 
 @dataclass
@@ -48,6 +51,8 @@ class EpisodeResult:
     wall_s: float = 0.0
     replans: int = 0
     blocked: int = 0
+    remedies: int = 0  # local repairs from memory (a guardrail's or an induced remedy)
+    probes: int = 0  # the explorer's probes for a missing fact
     causes: dict[str, int] = field(default_factory=dict)
     recalled: int = 0
     online_guardrails: int = 0
@@ -75,7 +80,14 @@ class Episode:
         episode_id = f"{self.task.id}__s{self.seed}"
         res = EpisodeResult(episode_id, self.task.id, self.task.group, self.seed, False)
         history, tuples, causes = History(), [], Counter[str]()
-        remedied = Counter[int | None]()  # guardrail remedies applied, per guardrail
+        self._remedied = Counter[str]()  # remedies from memory applied, per missing fact
+        self._missed = Counter[str]()  # failures per missing fact (or failed condition)
+        self._explorer = Explorer(self.world.verb_targets(), self._memory())
+        self._repairs: set[int] = set()  # ids of the subgoals a repair put in the plan
+        self._wanted: list[str] = []  # items found missing in this episode, newest last
+        self._goal_tried: set[str] = set()  # inventories in which the goal step was tried
+        self._kinds: set[str] = set()  # item kinds held so far
+        self._idle = 0  # successful attempts in a row that brought no new kind of item
         repair: list[Subgoal] | None = None
 
         state = self.world.reset(self.task, self.seed)
@@ -91,6 +103,7 @@ class Episode:
         while res.steps < self.task.max_subgoals and not self.world.goal_reached():
             if state.dead:
                 break
+            rail: Guardrail | None = None
             if planned.error is not None:  # an unusable reply is a diagnosed failure
                 subgoal = Subgoal(verb="plan", target=self.task.goal.item or "goal")
                 outcome = self._parse_failure(subgoal, state, planned.error)
@@ -113,11 +126,6 @@ class Episode:
                 if rail is not None:
                     outcome = self._blocked(subgoal, state, rail)
                     res.blocked += 1
-                    if rail.remedy and remedied[rail.id] < REMEDY_TRIES:
-                        # the guardrail's own remedy is the local repair: do it first, then
-                        # the blocked step, then the rest of the plan (no replanning call)
-                        remedied[rail.id] += 1
-                        repair = [*rail.remedy, subgoal, *plan]
                 else:
                     outcome = self.world.execute(subgoal)  # execute
             diagnosis = diagnose(
@@ -140,12 +148,17 @@ class Episode:
             state = outcome.post_state
             if self.world.goal_reached() or state.dead:
                 break
+            self._explorer.settle(self.world.facts(state))
             if not diagnosis.success and self._learns_online():  # constraints, updated now
                 online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
                 self._account(res, online)
                 if online.guardrails:
                     res.online_guardrails += len(online.guardrails)
                     briefing = self._recall(state, [subgoal, *plan])
+            if not diagnosis.success:  # a way to what was missing: memory, else probing
+                repair = self._repair(res, subgoal, diagnosis, state, plan, rail)
+            elif self._stalled(diagnosis, state) and id(subgoal) not in self._repairs:
+                repair = self._try_goal(state, plan)  # the planner goes round in circles
             if repair is not None:
                 plan, repair = repair, None
             elif not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
@@ -198,23 +211,139 @@ class Episode:
         return res
 
     # ---- the steps ------------------------------------------------------------------------
+    def _memory(self) -> ExperienceStore | None:
+        return self.store if self.method.memory else None
+
     def _recall(self, state: WorldState, ahead: list[Subgoal] | None = None) -> Briefing:
         """Knowledge for the task and for the subgoals ahead (what the plan will do next is
-        relevant even where the goal's requirement tree does not name it, e.g. a sword)."""
+        relevant even where the goal's requirement tree does not name it, e.g. a sword), and
+        the recipes the agent has seen for the goal. The goal's requirement tree counts as
+        relevant only for a planner that was given the world's recipe book."""
         if self.store is None or not self.method.memory:
             return Briefing()
         kinds = {
             k
-            for k, on in (("skill", self.method.skills), ("guardrail", self.method.guardrails))
+            for k, on in (
+                ("skill", self.method.skills),
+                ("guardrail", self.method.guardrails),
+                ("recipe", self.method.skills or self.method.guardrails),
+            )
             if on
         }
+        if getattr(self.planner, "oracle", True):  # told the world's recipe book
+            targets = tuple(dict.fromkeys(s.target for s in ahead or []))
+            known = self.adapter.relevant() | set(targets)
+        else:  # what this episode found missing; the rest is what the recipes seen name
+            targets = tuple(reversed(self._wanted[-4:]))
+            known = frozenset(targets)
         query = RecallQuery(
             goal=self.task.goal.item or self.task.goal.predicate or "",
             facts=self.world.facts(state),
-            relevant=self.adapter.relevant() | {s.target for s in ahead or []},
+            relevant=frozenset(known),
             kinds=frozenset(kinds),
+            also=targets,
         )
         return recall(self.store, query, RECALL_BUDGET)
+
+    def _repair(
+        self,
+        res: EpisodeResult,
+        failed: Subgoal,
+        diagnosis: Diagnosis,
+        state: WorldState,
+        plan: list[Subgoal],
+        rail: Guardrail | None,
+    ) -> list[Subgoal] | None:
+        """A local repair for a failed (or blocked) attempt without asking the planner: the
+        blocking guardrail's remedy, else a remedy induced from experience for what was
+        missing (methods that distil failures); else, once the planner has had its turn at
+        this fact and it is missing again, the explorer's next probe. The repair is followed
+        by the failed step and the rest of the plan. None: ask the planner."""
+        needs = str(diagnosis.details.get("needs", ""))
+        context = "" if needs else str(diagnosis.details.get("context", ""))
+        if not needs and not context:
+            return None
+        key = needs or f"{failed.key()}|{context}"
+        self._missed[key] += 1
+        if needs.startswith("has:") and needs[4:] not in self._wanted:
+            self._wanted.append(needs[4:])
+        # a step a repair put in the plan failed in turn: repair that too, keeping the rest
+        # of the repair (means-ends, like a player), rather than ask the planner afresh
+        nested = id(failed) in self._repairs
+        store = self._memory()
+        steps: list[Subgoal] | None = None
+        if store is not None and self.method.guardrails and self._remedied[key] < REMEDY_TRIES:
+            steps = list(rail.remedy) if rail is not None and rail.remedy else None
+            if steps is None:
+                steps = self._induced(store, failed, diagnosis, needs, context)
+            if steps:
+                self._remedied[key] += 1
+                res.remedies += 1
+        if not steps and (self._missed[key] >= 2 or nested) and self.method.explore:
+            # probes for what to hold are the operation's own, whatever was held when it failed
+            kind = context.partition(":")[0]
+            topic = needs or f"{failed.key()}|{'hold' if kind in ('equipped', 'hands') else kind}"
+            steps = self._explorer.next(topic, failed, state, context=not needs)
+            res.probes += bool(steps)
+        if not steps:
+            return None  # the planner's turn
+        steps = [s.model_copy() for s in steps]
+        again = failed.model_copy()
+        self._repairs.update(id(s) for s in (*steps, again))
+        return [*steps, again, *plan]
+
+    def _stalled(self, diagnosis: Diagnosis, state: WorldState) -> bool:
+        """Going round in circles, by what the agent sees: the same product made twice, or
+        three attempts in a row that worked but brought no kind of item not held before."""
+        new = set(state.inventory) - self._kinds
+        self._kinds |= new
+        self._idle = 0 if new else self._idle + 1
+        return bool(diagnosis.details.get("repeat")) or self._idle >= 3
+
+    def _try_goal(self, state: WorldState, plan: list[Subgoal]) -> list[Subgoal] | None:
+        """The step that makes the goal itself, tried once per inventory when the agent goes
+        round in circles (the same product made twice, no progress): it either works or fails
+        with what is missing, which memory or the explorer then repairs. The way the agent saw
+        the goal made, else `craft` it where the world crafts."""
+        goal = self.task.goal.item
+        inventory = ",".join(f"{k}={n}" for k, n in sorted(state.inventory.items()))
+        if goal is None or inventory in self._goal_tried:
+            return None
+        offered = self.world.verb_targets()
+        store = self._memory()
+        seen = recipe_of(store, goal) if store is not None else None
+        if seen is not None:
+            verb, target = seen.verb, (goal if seen.verb in ("craft", "smelt") else seen.source)
+        else:  # never seen made: make it the ways the world offers for an item by that name
+            verb = next((v for v in ("craft", "smelt") if goal in offered.get(v, ())), "")
+            target = goal
+        if target not in offered.get(verb, ()):
+            return None
+        self._goal_tried.add(inventory)
+        self._idle = 0
+        step = Subgoal(verb=verb, target=target, count=self.task.goal.count)
+        self._repairs.add(id(step))
+        return [step, *plan]
+
+    def _induced(
+        self,
+        store: ExperienceStore,
+        failed: Subgoal,
+        diagnosis: Diagnosis,
+        needs: str,
+        context: str,
+    ) -> list[Subgoal] | None:
+        """What made the missing fact true before (or, for a failure under a condition, what
+        held when the same step worked), scaled to what is short now."""
+        if needs:
+            item = needs.partition(":")[2] if needs.startswith("has:") else ""
+            short = unpack_counts(diagnosis.details.get("missing")).get(item, 1)
+            found = remedy_for(store, needs, avoid=[failed.key()], shortfall=short)
+        else:
+            kind = context.partition(":")[0]
+            prefix = "equipped:" if kind in ("equipped", "hands") else f"{kind}:"
+            found = condition_for(store, failed.key(), [context], prefix)
+        return list(found.steps) if found is not None and found.steps else None
 
     def _learns_online(self) -> bool:
         return self.store is not None and self.method.memory and self.method.guardrails
@@ -250,6 +379,8 @@ class Episode:
         }
         if rail.unless:
             event["needs"] = rail.unless[0]
+        elif rail.when:
+            event["context"] = rail.when[0]
         if rail.remedy:
             r = rail.remedy[0]
             event["remedy"] = {"verb": r.verb, "target": r.target, "count": r.count}
@@ -286,6 +417,11 @@ class Episode:
         outcome: Outcome,
     ) -> ExperienceTuple:
         facts = sorted(self.world.facts(pre))
+        after = self.world.facts(outcome.post_state)
+        # what the attempt made true (remedies are induced from these), and the tools it got
+        tags = gain_tags(facts, after) + [
+            f"{DURABLE}{i}" for i in diagnosis.diff.gained if i in outcome.post_state.durability
+        ]
         tup = ExperienceTuple(
             run_id=self.run_id,
             episode_id=episode_id,
@@ -299,7 +435,7 @@ class Episode:
             post_state=outcome.post_state,
             facts=facts,
             signature=signature(facts),
-            tags=[subgoal.verb, subgoal.target, diagnosis.cause.value, self.task.group],
+            tags=[subgoal.verb, subgoal.target, diagnosis.cause.value, self.task.group, *tags],
         )
         if self.store is not None and self.method.memory:
             self.store.anchor(tup)

@@ -17,6 +17,7 @@ class Method:
     inject: bool = True  # put the briefing into the planner's prompt
     recall_each_subgoal: bool = True  # recall again before each subgoal (else once per task)
     binary_diagnosis: bool = False  # diagnosis reduced to success / UNKNOWN
+    explore: bool = True  # probe for a missing fact the planner does not find (agent.explore)
 
 
 EVOLVING = Method("evolving")
@@ -28,6 +29,7 @@ METHODS: dict[str, Method] = {
     "no-skills": replace(EVOLVING, name="no-skills", skills=False),
     "no-injection": replace(EVOLVING, name="no-injection", inject=False),
     "binary-diagnosis": replace(EVOLVING, name="binary-diagnosis", binary_diagnosis=True),
+    "no-explore": replace(EVOLVING, name="no-explore", explore=False),
 }
 
 

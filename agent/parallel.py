@@ -59,8 +59,10 @@ from agent.runner import (
     _drop_partial_line,
     _world_id,
     finished_episodes,
+    help_given,
     make_distiller,
     make_planner,
+    recipes_of,
     stream,
     world_options,
 )
@@ -147,8 +149,12 @@ class _Recorder:
         extract = getattr(inner, "extract", None)
         if extract is not None:
 
-            def recording(tup: ExperienceTuple, report: DistillReport | None = None) -> Any:
-                rail = extract(tup, report)
+            def recording(
+                tup: ExperienceTuple,
+                report: DistillReport | None = None,
+                store: ExperienceStore | None = None,
+            ) -> Any:
+                rail = extract(tup, report, store)
                 self.extracted[int(tup.id or 0)] = rail
                 return rail
 
@@ -416,6 +422,8 @@ def run_parallel(
         "store": str(store_path),
         "planner_kind": PLANNER_KINDS.get(cfg.planner, "llm"),
         "helpers": {t.id: t.helpers for t, _ in pairs if t.helpers},
+        "recipes": recipes_of(cfg),
+        "help": help_given(cfg),
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     _drop_partial_line(run_dir / "episodes.jsonl")
@@ -468,6 +476,8 @@ def run_parallel(
         suite.skipped(),
         stats,
         config["helpers"],
+        config["help"],
+        config["recipes"],
         timing=timing,
         retried=dict(pool.retried) if pool is not None else {},
         workers=cfg.workers,
@@ -524,7 +534,10 @@ def _replay_distiller(cfg: RunConfig) -> Distiller:
             self.written: dict[int, Guardrail | None] = {}
 
         def extract(
-            self, tup: ExperienceTuple, report: DistillReport | None = None
+            self,
+            tup: ExperienceTuple,
+            report: DistillReport | None = None,
+            store: ExperienceStore | None = None,
         ) -> Guardrail | None:
             if int(tup.id or 0) not in self.written:
                 log.warning("no written guardrail for tuple %s: the rule's is kept", tup.id)
@@ -585,7 +598,7 @@ class _Ids:
         if isinstance(obj.get("blocked"), bool) and isinstance(obj.get("id"), int):
             out["id"] = self.guardrail(obj["id"])  # a trajectory line's verdict
         kind = obj.get("kind")
-        if kind in ("skill", "guardrail", "summary", "experience") and "evidence" in obj:
+        if kind in ("skill", "guardrail", "summary", "experience", "recipe") and "evidence" in obj:
             out["evidence"] = [self.tuple(e) for e in obj["evidence"]]  # a recalled item
             by = {"skill": self.skill, "guardrail": self.guardrail}.get(kind, self.tuple)
             out["id"] = by(obj["id"])
@@ -616,7 +629,11 @@ def _record(
         ids.tuples[old] = store.anchor(tup)
         anchored[old] = tup
         if old in out.extracted:
-            written[ids.tuples[old]] = out.extracted[old]
+            rail = out.extracted[old]
+            if rail is not None:  # its remedy names tuples by the worker's ids
+                evidence = [ids.tuple(e) for e in rail.remedy_evidence]
+                rail = rail.model_copy(update={"remedy_evidence": evidence})
+            written[ids.tuples[old]] = rail
         if old in out.online:
             _add(res, distiller.online(store, tup))  # only what the replay itself spent
     if out.distilled is not None:

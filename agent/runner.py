@@ -130,6 +130,27 @@ def make_distiller(cfg: RunConfig, planner: Planner) -> Distiller:
     return LLMDistiller(client)
 
 
+def recipes_of(cfg: RunConfig) -> str | None:
+    """Where an LLM planner's recipe facts come from (`planner.recipes`: learned by default,
+    oracle, off); None for a planner that is not an LLM (the symbolic ones are oracles)."""
+    if PLANNERS.get(cfg.planner) is not _llm:
+        return None
+    from agent.planner.llm import recipe_mode
+
+    return recipe_mode(cfg.extra.get("planner", {}).get("recipes", "learned"))
+
+
+def help_given(cfg: RunConfig) -> list[str]:
+    """Help the planner is given beyond what the agent observes and learns: named options,
+    printed in every run summary and report (the world's own helpers are per task)."""
+    if recipes_of(cfg) == "oracle":
+        return [
+            "planner.recipes=oracle (the world's recipe book: the goal's requirement tree as "
+            "one-step facts and as the grammar, and the world's hints)"
+        ]
+    return []
+
+
 def make_planner(cfg: RunConfig, world: World) -> Planner:
     if cfg.planner not in PLANNERS:
         raise ValueError(f"unknown planner {cfg.planner!r}; available: {', '.join(PLANNERS)}")
@@ -143,6 +164,8 @@ class RunResult:
     skipped: list[tuple[str, str]]
     store_stats: dict[str, int]
     helpers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    help: list[str] = field(default_factory=list)  # given to the planner (`help_given`)
+    recipes: str | None = None  # an LLM planner's recipe facts: learned, oracle or off
 
 
 def finished_episodes(run_dir: Path) -> set[str]:
@@ -206,6 +229,8 @@ def run_suite(
         "store": str(store_path),
         "planner_kind": PLANNER_KINDS.get(cfg.planner, "llm"),
         "helpers": {t.id: t.helpers for t, _ in jobs if t.helpers},
+        "recipes": recipes_of(cfg),
+        "help": help_given(cfg),
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     _drop_partial_line(run_dir / "episodes.jsonl")
@@ -244,7 +269,8 @@ def run_suite(
         if store is not None:
             store.close()
         world.close()
-    return RunResult(run_dir, results, suite.skipped(), stats, config["helpers"])
+    skipped, given = suite.skipped(), config["help"]
+    return RunResult(run_dir, results, skipped, stats, config["helpers"], given, config["recipes"])
 
 
 def _drop_partial_line(path: Path) -> None:

@@ -272,11 +272,7 @@ class Generator:
         if not ok:
             cause = r.choice(CAUSES.get(verb, DEFAULT_CAUSES))
             if cause is FailureCause.WRONG_TOOL:
-                details = {
-                    "needs": "pickaxe>=stone",
-                    "remedy_verb": "craft",
-                    "remedy_target": "stone_pickaxe",
-                }
+                details = {"context": "equipped:wooden_pickaxe"}
         ticks = r.randint(5, 800)
         evidence = [
             f"{verb} {target}: {'done' if ok else cause.value.lower()} after {ticks} ticks "

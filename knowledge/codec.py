@@ -149,9 +149,9 @@ def tuple_text(tup: ExperienceTuple) -> str:
     d = tup.diagnosis
     parts = [tup.action.verb, tup.action.target.replace("_", " ")]
     parts.append("succeeded" if d.success else f"failed {d.cause.value.lower().replace('_', ' ')}")
-    for key in ("needs", "remedy_target"):
+    for key in ("needs", "context"):
         if key in d.details:
-            parts.append(f"{key.partition('_')[0]} {str(d.details[key]).replace('_', ' ')}")
+            parts.append(f"{key} {str(d.details[key]).replace('_', ' ')}")
     parts.extend(e for e in d.evidence[:2] if e)
     if tup.task_goal:
         parts.append(f"goal {tup.task_goal.replace('_', ' ')}")

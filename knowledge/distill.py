@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from knowledge.schema import ExperienceTuple, Guardrail, Skill
+from knowledge.induce import GAIN, Induced, condition_for, remedy_for
+from knowledge.schema import ExperienceTuple, Guardrail, Skill, unpack_counts
 from knowledge.store import ExperienceStore
-from sim.schema import FailureCause, Subgoal
+from sim.schema import FailureCause
 
 RETIRE_BELOW = 0.2
 _STATION_FACTS = {"near:crafting_table", "near:furnace"}
 
-# causes whose diagnosis names a missing condition, so a guardrail can say what to do first
+# causes whose diagnosis may name a missing condition (or the condition it failed under)
 _GUARDABLE = {
     FailureCause.WRONG_TOOL,
     FailureCause.MISSING_ITEM,
@@ -68,11 +69,80 @@ def _has_facts(inventory: dict[str, int]) -> list[str]:
     return sorted(f"has:{k}" for k, n in inventory.items() if n > 0)
 
 
-def _remedy(details: dict[str, str | int | float]) -> list[Subgoal]:
-    verb, target = details.get("remedy_verb"), details.get("remedy_target")
-    if not verb or not target:
-        return []
-    return [Subgoal(verb=str(verb), target=str(target), count=int(details.get("remedy_count", 1)))]
+# failures that no fact lifts: nothing makes the item that way (no crafting recipe)
+_NEVER = {FailureCause.RECIPE_FAIL, FailureCause.SMELT_FAIL}
+
+
+def rule_for(store: ExperienceStore, tup: ExperienceTuple) -> Guardrail | None:
+    """The subgoal guardrail a failed attempt teaches, by rule, or None where its evidence
+    gives no condition to guard by: `unless` the fact its diagnosis found missing, or `when`
+    the condition it failed under (a block that dropped nothing with this in hand); a craft
+    with no recipe is forbidden outright. The remedy is induced from experience
+    (`knowledge.induce`), with the tuple ids it rests on, or left empty."""
+    d = tup.diagnosis
+    needs, context = d.details.get("needs"), d.details.get("context")
+    when: list[str] = []
+    unless: list[str] = []
+    if needs:
+        unless = [str(needs)]
+    elif context:
+        when = [str(context)]
+    elif d.cause not in _NEVER:
+        return None
+    found = _induce(store, tup.action.key(), unless, when, tup.facts, d.details.get("missing"))
+    return Guardrail(
+        scope="subgoal",
+        root_cause=d.cause,
+        forbidden=tup.action.key(),
+        when=when,
+        unless=unless,
+        remedy=list(found.steps) if found else [],
+        remedy_evidence=list(found.evidence) if found and found.steps else [],
+        reason=d.evidence[0] if d.evidence else "",
+        evidence=[int(tup.id or 0)],
+    )
+
+
+def _induce(
+    store: ExperienceStore,
+    op: str,
+    unless: list[str],
+    when: list[str],
+    held: list[str],
+    missing: str | int | float | None = None,
+) -> Induced | None:
+    """A remedy from experience: what made the lifting fact true before; for a rule that
+    names only the condition it failed under (`when`), what held when the operation
+    succeeded and not at the failure (`held`: the facts then)."""
+    if unless:
+        fact = unless[0]
+        item = fact.partition(":")[2] if fact.startswith("has:") else ""
+        short = unpack_counts(missing).get(item, 1)
+        return remedy_for(store, fact, avoid=[op], shortfall=short)
+    if when:
+        kind = when[0].partition(":")[0]
+        prefix = "equipped:" if kind in ("equipped", "hands") else f"{kind}:"
+        return condition_for(store, op, [*when, *held], prefix)
+    return None
+
+
+def chain(done: list[ExperienceTuple], goal: str) -> list[ExperienceTuple]:
+    """The successful attempts the goal rests on, in order: a backward slice from the goal
+    through what each kept attempt used up (its inputs) and needed at hand (stations, what it
+    held). Detours (a second crafting table, a shovel in a pickaxe task) drop out, so the skill
+    replays the way, not the wandering."""
+    needed = {f"has:{goal}"}
+    kept: list[ExperienceTuple] = []
+    for tup in reversed(done):
+        made = {f"has:{i}" for i in tup.diagnosis.diff.gained}
+        made |= {t[len(GAIN) :] for t in tup.tags if t.startswith(GAIN)}
+        if not made & needed:
+            continue
+        kept.append(tup)
+        needed -= made
+        needed |= {f"has:{i}" for i in tup.diagnosis.diff.lost}
+        needed |= {f for f in tup.facts if f.startswith(("near:", "equipped:"))}
+    return kept[::-1]
 
 
 class RuleDistiller:
@@ -98,6 +168,8 @@ class RuleDistiller:
                 if tup.id is None or tup.id not in self._online:
                     self._failure(store, tup, report)
                 self._online.discard(int(tup.id or 0))
+        if done:
+            self.refresh_remedies(store, report)
         return report
 
     def online(self, store: ExperienceStore, tup: ExperienceTuple) -> DistillReport:
@@ -117,6 +189,17 @@ class RuleDistiller:
         elif tup.diagnosis.cause in _HURT:
             self._task_guardrail(store, tup, report)
 
+    def refresh_remedies(self, store: ExperienceStore, report: DistillReport) -> None:
+        """Guardrails learned before anything had made their condition true get the remedy
+        experience now offers (the end of an episode that found a way)."""
+        for rail in store.guardrails():
+            if rail.remedy or rail.scope != "subgoal":
+                continue
+            found = _induce(store, rail.forbidden, rail.unless, rail.when, [])
+            if found is not None and found.steps:
+                rail.remedy, rail.remedy_evidence = list(found.steps), list(found.evidence)
+                report.guardrails.append(int(store.put_guardrail(rail).id or 0))
+
     def _merge_skill(self, store: ExperienceStore, new: Skill, report: DistillReport) -> None:
         old = store.find_skill(new.name)
         if old is not None:
@@ -133,6 +216,9 @@ class RuleDistiller:
     def _episode_skill(
         self, store: ExperienceStore, done: list[ExperienceTuple], goal: str, report: DistillReport
     ) -> None:
+        done = chain(done, goal)
+        if not done:
+            return
         first, last = done[0], done[-1]
         skill = Skill(
             name=f"obtain:{goal}",
@@ -168,27 +254,20 @@ class RuleDistiller:
     def _guardrail(
         self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport
     ) -> None:
-        details = tup.diagnosis.details
-        needs = details.get("needs")
-        rail = Guardrail(
-            scope="subgoal",
-            root_cause=tup.diagnosis.cause,
-            forbidden=tup.action.key(),
-            unless=[str(needs)] if needs else [],
-            remedy=_remedy(details),
-            reason=tup.diagnosis.evidence[0] if tup.diagnosis.evidence else "",
-            evidence=[int(tup.id or 0)],
-        )
-        self._keep(store, rail, report)
+        rail = rule_for(store, tup)
+        if rail is not None:
+            self._keep(store, rail, report)
 
     def _task_guardrail(
         self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport
     ) -> None:
         """Hurt while doing something under a risky condition (at night, deep, weak), unarmed:
-        for this task, do not do it there again without a sword."""
+        for this task, do not do it there again without a sword. The remedy is what made the
+        agent armed before, if anything has."""
         risks = [f for f in _RISKS if f in tup.facts]
         if not risks or _ARMED in tup.facts:
             return
+        induced = remedy_for(store, _ARMED)
         rail = Guardrail(
             scope="task",
             task_goal=tup.task_goal,
@@ -196,7 +275,8 @@ class RuleDistiller:
             forbidden=tup.action.key(),
             when=risks,
             unless=[_ARMED],
-            remedy=[Subgoal(verb="craft", target="wooden_sword")],
+            remedy=list(induced.steps) if induced else [],
+            remedy_evidence=list(induced.evidence) if induced else [],
             reason=tup.diagnosis.evidence[0] if tup.diagnosis.evidence else "",
             evidence=[int(tup.id or 0)],
         )
@@ -212,6 +292,8 @@ class RuleDistiller:
             old.evidence = sorted(set(old.evidence) | set(rail.evidence))[-50:]
             old.confidence = min(0.99, old.confidence + (1 - old.confidence) * 0.25)
             old.retired = False
+            if rail.remedy:  # the newest induction: more experience, maybe a better way
+                old.remedy, old.remedy_evidence = rail.remedy, rail.remedy_evidence
             rail = old
         report.guardrails.append(int(store.put_guardrail(rail).id or 0))
 

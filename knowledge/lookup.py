@@ -128,6 +128,14 @@ class Lookup:
         )
         return [r[0] for r in db.execute(sql, (first, *rest, limit))]
 
+    def tag_names(self, prefix: str, *, limit: int = 64) -> list[str]:
+        """Tags that start with `prefix`, the most recently first seen first."""
+        rows = self.store.db.execute(
+            "SELECT tag FROM tag_names WHERE substr(tag, 1, ?) = ? ORDER BY id DESC LIMIT ?",
+            (len(prefix), prefix, limit),
+        )
+        return [str(r[0]) for r in rows]
+
     # ---- in-memory indices --------------------------------------------------------------------
     def _synced_conditions(self) -> ConditionIndex:
         with self.store.read() as db:

@@ -11,10 +11,18 @@ briefing can be audited back to the attempts that produced it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from knowledge.schema import Briefing, ExperienceTuple, Guardrail, RecallItem, Skill
+from knowledge.recipes import learned_recipes, recipe_names
+from knowledge.schema import (
+    Briefing,
+    ExperienceTuple,
+    Guardrail,
+    LearnedRecipe,
+    RecallItem,
+    Skill,
+)
 from knowledge.signature import cell_of, signature
 from knowledge.store import ExperienceStore
 
@@ -23,8 +31,10 @@ EXPERIENCES = 6  # experiences recalled when the query names a text, cell or tag
 
 @dataclass(frozen=True)
 class RecallQuery:
-    """What the agent is about to do: the task goal, the facts that hold, and the items its
-    requirement tree mentions (the agent knows the recipes; the store does not)."""
+    """What the agent is about to do: the task goal, the facts that hold, and the items it
+    knows to matter (`relevant`: the plan ahead; a planner given the world's recipe book adds
+    the goal's requirement tree). With `recipe` in `kinds`, the recipes the agent has seen for
+    the goal are recalled too, and their names count as relevant."""
 
     goal: str
     facts: frozenset[str] = frozenset()
@@ -39,6 +49,8 @@ class RecallQuery:
     """Semantic tags (verbs, targets, causes, task family) to match."""
     experiences: int | None = None
     """Past attempts to recall; None: `EXPERIENCES` when text, cell or tags are given."""
+    also: tuple[str, ...] = ()
+    """Items beyond the goal whose learned recipes to recall (the plan ahead, a missing one)."""
 
     def n_experiences(self) -> int:
         if self.experiences is not None:
@@ -70,7 +82,7 @@ def _guardrail_score(rail: Guardrail, q: RecallQuery) -> float:
     elif target == q.goal or target in q.relevant:
         base = 0.8
     else:
-        base = 0.2
+        return 0.0  # still enforced (the loop checks the store), but not told: a short briefing
     if rail.when and not all(f in q.facts for f in rail.when):
         base *= 0.5
     return base * rail.confidence
@@ -135,6 +147,11 @@ def _experience_item(score: float, tup: ExperienceTuple) -> RecallItem:
 
 def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600) -> Briefing:
     """A ranked briefing of skills, guardrails, summaries and experiences for `query`."""
+    recipes: list[LearnedRecipe] = []
+    if "recipe" in query.kinds and query.goal:
+        recipes = learned_recipes(store, query.goal, also=query.also)
+        # what the agent has seen the goal made of is relevant, whatever the caller knew
+        query = replace(query, relevant=query.relevant | recipe_names(recipes))
     n_exp = query.n_experiences()
     experiences = _experiences(store, query, n_exp) if n_exp else []
     seen = {int(t.id or 0) for _, t in experiences}
@@ -152,8 +169,11 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
                     kind="skill", id=skill.id, text=skill.text(), score=s, evidence=skill.evidence
                 )
                 scored.append((s, item, skill))
+    closed: set[str] = set()
     if "guardrail" in query.kinds:
         for rail in store.guardrails():
+            if rail.scope == "subgoal" and not rail.unless and rail.applies_now(query.facts):
+                closed.add(rail.forbidden)  # nothing a plan step could lift: out of the grammar
             if (s := _guardrail_score(rail, query)) > 0 and rail.id is not None:
                 s *= boost(rail.evidence)
                 item = RecallItem(
@@ -175,7 +195,12 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
     for s, tup in experiences:
         scored.append((s, _experience_item(s, tup), None))
     scored.sort(key=lambda t: (-t[0], t[1].kind, t[1].id))
-    briefing = Briefing()
+    briefing = Briefing(recipes=recipes, closed=sorted(closed))
+    for r in recipes:  # outside the budget: they stand in for a recipe book, not knowledge
+        item = RecallItem(
+            kind="recipe", id=r.evidence[-1], text=r.text(), score=1.0, evidence=r.evidence
+        )
+        briefing.items.append(item)
     used = 0
     for _, item, obj in scored:
         cost = _tokens(item.text)

@@ -7,7 +7,7 @@ nothing here imports a world.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,6 +19,7 @@ __all__ = [
     "ExperienceTuple",
     "FailureCause",
     "Guardrail",
+    "LearnedRecipe",
     "RecallItem",
     "Skill",
     "StateDiff",
@@ -95,6 +96,22 @@ class Diagnosis(BaseModel):
         return f"{head}: {self.diff.text()}; task {self.task_progress:.0%}{tail}"
 
 
+def pack_counts(items: dict[str, Any]) -> str:
+    """`{"oak_planks": 3, "stick": 2}` as `oak_planks=3,stick=2`: counts in a diagnosis's flat
+    `details` (what a crafting grid showed, what burned)."""
+    return ",".join(f"{k}={int(v)}" for k, v in sorted(items.items()))
+
+
+def unpack_counts(text: str | int | float | None) -> dict[str, int]:
+    """The inverse of `pack_counts`."""
+    out: dict[str, int] = {}
+    for part in str(text or "").split(","):
+        name, _, n = part.partition("=")
+        if name and n.lstrip("-").isdigit():
+            out[name] = int(n)
+    return out
+
+
 class ExperienceTuple(BaseModel):
     """Tier 1 evidence: one subgoal attempt, `(pre_state, action, diagnosis, post_state)`."""
 
@@ -161,7 +178,14 @@ class Guardrail(BaseModel):
     unless: list[str] = Field(
         default_factory=list, description="Lifted when all these hold (e.g. pickaxe>=stone)."
     )
-    remedy: list[Subgoal] = Field(default_factory=list)
+    remedy: list[Subgoal] = Field(
+        default_factory=list,
+        description="What to do first: induced from experience (the action that made the "
+        "missing condition true before), never written by a world.",
+    )
+    remedy_evidence: list[int] = Field(
+        default_factory=list, description="Ids of the tuples the remedy was induced from."
+    )
     reason: str = ""
     confidence: float = 0.5
     blocks: int = 0
@@ -169,6 +193,12 @@ class Guardrail(BaseModel):
     evidence: list[int] = Field(default_factory=list)
     version: int = 1
     retired: bool = False
+
+    def applies_now(self, facts: frozenset[str] | set[str]) -> bool:
+        """Whether this guardrail forbids its operation in a state with these facts."""
+        if self.retired or not all(f in facts for f in self.when):
+            return False
+        return not (self.unless and all(f in facts for f in self.unless))
 
     def applies(self, subgoal: Subgoal, facts: frozenset[str] | set[str]) -> bool:
         """Whether this guardrail forbids `subgoal` in a state with these facts."""
@@ -185,12 +215,48 @@ class Guardrail(BaseModel):
         return f"do not {self.forbidden}{when}{cond} ({self.root_cause.value}): first {fix}"
 
 
+class LearnedRecipe(BaseModel):
+    """How the agent has seen an item obtained: by an attempt that gained it (`seen="worked"`)
+    or by a crafting grid that showed the recipe when ingredients were short (`"shown"`).
+    What the `learned` recipe facts in a planner's prompt are made of; never the world's rules."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str
+    verb: str = Field(description="craft | smelt | mine | attack | ... (the attempt's verb)")
+    source: str = Field(description="The attempt's target: the item, block or mob.")
+    makes: int = Field(1, ge=1, description="Items one unit of the attempt gave.")
+    inputs: dict[str, int] = Field(default_factory=dict, description="Consumed per unit.")
+    station: str | None = Field(None, description="A station the grid asked for.")
+    tool: str | None = Field(None, description="What was held when mining it worked.")
+    seen: Literal["worked", "shown"] = "worked"
+    evidence: list[int] = Field(default_factory=list)
+
+    def names(self) -> set[str]:
+        return {self.item, self.source, *self.inputs, *(n for n in (self.station, self.tool) if n)}
+
+    def text(self) -> str:
+        """One line in the format of the oracle's recipe facts (so that the two prompts differ
+        in where the facts come from, not in how they read)."""
+        if self.verb == "craft":
+            parts = " + ".join(f"{n} {i}" for i, n in sorted(self.inputs.items()))
+            at = f", at a placed {self.station}" if self.station else ""
+            return f"{self.item}: craft {self.makes} {self.item} from {parts or 'nothing'}{at}"
+        if self.verb == "smelt":
+            src = next(iter(sorted(self.inputs)), "?")
+            return f"{self.item}: smelt {self.makes} {self.item} from 1 {src} at a placed furnace"
+        if self.verb == "mine":
+            held = f" with {self.tool} equipped" if self.tool else ""
+            return f"{self.item}: mine {self.source}{held}"
+        return f"{self.item}: {self.verb} {self.source}"
+
+
 class RecallItem(BaseModel):
     """One recalled piece of knowledge, with the tuples it came from."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: Literal["skill", "guardrail", "summary", "experience"]
+    kind: Literal["skill", "guardrail", "summary", "experience", "recipe"]
     id: int
     text: str
     score: float
@@ -204,6 +270,14 @@ class Briefing(BaseModel):
 
     skills: list[Skill] = Field(default_factory=list)
     guardrails: list[Guardrail] = Field(default_factory=list)
+    recipes: list[LearnedRecipe] = Field(
+        default_factory=list, description="How the goal's items were seen obtained, goal first."
+    )
+    closed: list[str] = Field(
+        default_factory=list,
+        description="Operations an active guardrail forbids here outright (no lifting fact): "
+        "taken out of the plan grammar, whether or not the guardrail fitted in the prompt.",
+    )
     items: list[RecallItem] = Field(default_factory=list)
 
     def text(self) -> str:

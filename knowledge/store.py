@@ -406,7 +406,17 @@ class ExperienceStore:
         return skill
 
     def put_guardrail(self, rail: Guardrail) -> Guardrail:
-        """Insert a guardrail, or replace the one with the same key (its version goes up)."""
+        """Insert a guardrail, or replace the one with the same key (its version goes up).
+
+        A remedy is learned from experience, so it must name the tuples it was induced from:
+        one without (a world's advice, or a pack written before remedies were learned) is
+        refused, and nothing is written."""
+        if rail.remedy and not rail.remedy_evidence:
+            raise StoreError(
+                f"{self.path}: guardrail {rail.forbidden!r} has a remedy "
+                f"({'; '.join(s.text() for s in rail.remedy)}) that names no tuple it was "
+                "induced from (remedy_evidence)"
+            )
         key = guardrail_key(rail)
         with self._tx() as db:
             row = db.execute("SELECT id, body FROM guardrails WHERE key=?", (key,)).fetchone()

@@ -13,7 +13,7 @@ testing attribution, and is never read by diagnosis.
 from __future__ import annotations
 
 # progress events
-DIG = "dig"  # block, pos, tool, drops, harvestable: bool, needs_tool
+DIG = "dig"  # block, pos, tool, drops, harvestable: bool (false: it dropped nothing)
 WALK = "walk"  # to, distance
 TUNNEL = "tunnel"
 SHAFT = "shaft"
@@ -33,7 +33,7 @@ STARVING = "starving"
 TOOL_BROKE = "tool_broke"  # item
 # evidence of failure (the last one before `fail` decides the cause)
 SEARCH = "search"  # target, radius, found: bool
-MISSING = "missing"  # item, need, have
+MISSING = "missing"  # item, need, have [verb, target, ingredients, makes, missing, station]
 NO_STATION = "no_station"  # station, verb
 NO_RECIPE = "no_recipe"  # item, verb
 NO_FUEL = "no_fuel"  # need_ticks, have_ticks
@@ -48,7 +48,9 @@ PARSE_FAIL = "parse_fail"  # error (written by the loop)
 # household worlds
 OBJECT_NOT_FOUND = "object_not_found"
 NOT_HOLDING = "not_holding"
-RECEPTACLE_CLOSED = "receptacle_closed"
-WRONG_APPLIANCE = "wrong_appliance"
-# the end of a failed attempt: cause (ground truth), message, needs (a fact), remedy
+RECEPTACLE_CLOSED = "receptacle_closed"  # receptacle, kind, verb
+WRONG_APPLIANCE = "wrong_appliance"  # verb, at, kind (where the agent stood; nothing happened)
+# the end of a failed attempt: cause (ground truth for tests) and message, neither read by
+# diagnosis. A world writes what a player observes, never what to do next: no event carries a
+# remedy or the fact that was missing (tests/test_honest_worlds.py reads every failure)
 FAIL = "fail"

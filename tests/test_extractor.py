@@ -55,11 +55,7 @@ def _failure(facts: tuple[str, ...] = ("has:oak_planks", "has:stick")) -> Experi
             success=False,
             cause=FailureCause.RECIPE_FAIL,
             evidence=["crafting wooden_pickaxe needs a crafting_table within reach"],
-            details={
-                "needs": "near:crafting_table",
-                "remedy_verb": "place",
-                "remedy_target": "crafting_table",
-            },
+            details={"needs": "near:crafting_table"},
         ),
         post_state=state,
         facts=list(facts),
@@ -69,24 +65,49 @@ def _failure(facts: tuple[str, ...] = ("has:oak_planks", "has:stick")) -> Experi
 GOOD = {
     "lesson": "Stand at a crafting table before crafting a pickaxe.",
     "unless": "near:crafting_table",
-    "remedy_verb": "place",
-    "remedy_target": "crafting_table",
+    "remedy": "place crafting_table",
 }
 
 
-def test_choices_are_grounded_in_the_attempt() -> None:
-    unless, targets = LLMDistiller(Scripted(GOOD)).choices(_failure(("near:furnace",)))
+def _placed_before(store: ExperienceStore) -> int:
+    """Earlier experience: placing a crafting table made `near:crafting_table` true."""
+    state = WorldState(world="craftworld/v1", inventory={"crafting_table": 1})
+    tup = ExperienceTuple(
+        run_id="r",
+        episode_id="e0",
+        task_id="t",
+        step=0,
+        pre_state=state,
+        action=Subgoal(verb="place", target="crafting_table"),
+        diagnosis=Diagnosis(success=True),
+        post_state=state.model_copy(update={"inventory": {}}),
+        tags=["place", "crafting_table", "NONE", "gain:near:crafting_table"],
+    )
+    return store.anchor(tup)
+
+
+def test_choices_are_grounded_in_the_attempt_and_in_experience() -> None:
+    store = ExperienceStore(":memory:")
+    distiller = LLMDistiller(Scripted(GOOD))
+    unless, remedies = distiller.choices(_failure(("near:furnace",)), store)
     assert unless[0] == "near:crafting_table", "the diagnosis's own condition comes first"
     assert "near:furnace" not in unless, "a fact that held could not have prevented it"
-    assert "crafting_table" in targets and "wooden_pickaxe" in targets
+    assert remedies == {}, "no experience, no remedy to offer"
+    placed = _placed_before(store)
+    _, remedies = distiller.choices(_failure(("near:furnace",)), store)
+    assert list(remedies) == ["place crafting_table"]
+    assert remedies["place crafting_table"].evidence == (placed,)
 
 
 def test_the_llm_writes_the_guardrail_the_diagnosis_grounds() -> None:
     client = Scripted(GOOD)
     store = ExperienceStore(":memory:")
+    placed = _placed_before(store)
     report = LLMDistiller(client).online(store, _failure())
     (rail,) = store.guardrails()
     assert rail.forbidden == "craft:wooden_pickaxe" and rail.unless == ["near:crafting_table"]
+    assert [s.key() for s in rail.remedy] == ["place:crafting_table"]
+    assert rail.remedy_evidence == [placed], "the remedy names the tuples it was induced from"
     assert rail.root_cause is FailureCause.RECIPE_FAIL, "the cause is the diagnosis's"
     assert rail.reason.startswith("Stand at a crafting table") and "scripted:test" in rail.reason
     assert rail.evidence == [7]
@@ -94,13 +115,14 @@ def test_the_llm_writes_the_guardrail_the_diagnosis_grounds() -> None:
     messages, schema = client.asked[0]
     assert "craft 1 wooden_pickaxe" in messages[0]["content"]
     assert schema["properties"]["unless"]["enum"][0] == "near:crafting_table"
+    assert schema["properties"]["remedy"]["enum"] == ["place crafting_table", "none"]
 
 
 @pytest.mark.parametrize(
     "reply",
     [
         {**GOOD, "unless": "night"},  # off the grammar
-        {**GOOD, "remedy_verb": "craft", "remedy_target": "wooden_pickaxe"},  # no remedy
+        {**GOOD, "remedy": "craft wooden_pickaxe"},  # a remedy experience does not offer
         "I think you should place a table",  # no JSON at all
         LLMError("endpoint down"),
     ],
@@ -119,7 +141,7 @@ def test_an_unusable_reply_falls_back_to_the_rule(reply: Any) -> None:
 def test_the_loop_learns_with_the_extractor(tmp_path: Path) -> None:
     world = sim.make("craftworld/v1")
     task = Task(id="p", instruction="x", goal=Goal(item="wooden_pickaxe"), max_subgoals=25)
-    misbelief = {"no_station": 1.0, "low_tool": 0.0, "early": 0.0, "heed": 0.0}
+    misbelief = {"no_station": 1.0, "low_tool": 0.0, "early": 0.0}
     store = ExperienceStore(tmp_path / "k.sqlite")
     episode = Episode(
         world=world,
@@ -130,7 +152,7 @@ def test_the_loop_learns_with_the_extractor(tmp_path: Path) -> None:
         method=METHODS["evolving"],
         store=store,
         run_id="r",
-        distiller=LLMDistiller(Scripted(GOOD)),
+        distiller=LLMDistiller(Scripted({**GOOD, "remedy": "none"})),  # nothing seen yet
     )
     result = episode.run()
     assert result.success and result.online_guardrails == 1

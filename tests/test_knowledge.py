@@ -31,6 +31,7 @@ def _tuple(
     details=None,
     gained=None,
     facts=("has:stick",),
+    tags=(),
 ) -> ExperienceTuple:
     pre = WorldState(world="craftworld/v1", inventory={"stick": 2})
     post = WorldState(world="craftworld/v1", inventory={"stick": 2, **(gained or {})}, tick=40)
@@ -51,6 +52,7 @@ def _tuple(
         ),
         post_state=post,
         facts=list(facts),
+        tags=[verb, target, cause.value, *tags],
     )
 
 
@@ -80,27 +82,32 @@ def test_anchor_assigns_ids_and_updates_summaries(tmp_path: Path) -> None:
 
 def test_distill_skills_and_guardrails_carry_evidence(tmp_path: Path) -> None:
     store = ExperienceStore(tmp_path / "k.sqlite")
-    fail = _tuple(
+    # earlier experience: crafting a stone pickaxe made `pickaxe>=stone` true
+    made = _tuple(
         0,
+        "craft",
+        "stone_pickaxe",
+        gained={"stone_pickaxe": 1},
+        tags=("gain:has:stone_pickaxe", "gain:pickaxe>=stone"),
+    )
+    fail = _tuple(
+        1,
         "mine",
         "iron_ore",
         ok=False,
         cause=FailureCause.WRONG_TOOL,
-        details={
-            "needs": "pickaxe>=stone",
-            "remedy_verb": "craft",
-            "remedy_target": "stone_pickaxe",
-            "remedy_count": 1,
-        },
+        details={"needs": "pickaxe>=stone"},
     )
-    ok = _tuple(1, "craft", "wooden_pickaxe", gained={"wooden_pickaxe": 1})
-    store.anchor_many([fail, ok])
+    ok = _tuple(2, "craft", "wooden_pickaxe", gained={"wooden_pickaxe": 1})
+    store.anchor_many([made, fail, ok])
     report = RuleDistiller().distill(store, [fail, ok], True, "wooden_pickaxe")
     assert report.skills and report.guardrails
     rail = store.guardrails()[0]
     assert rail.forbidden == "mine:iron_ore" and rail.unless == ["pickaxe>=stone"]
     assert rail.evidence == [fail.id]
-    assert rail.remedy[0].target == "stone_pickaxe"
+    # the remedy is induced from experience and names the tuple it rests on
+    assert [s.key() for s in rail.remedy] == ["craft:stone_pickaxe"]
+    assert rail.remedy_evidence == [made.id]
     assert rail.applies(Subgoal(verb="mine", target="iron_ore"), frozenset({"has:stick"}))
     assert not rail.applies(Subgoal(verb="mine", target="iron_ore"), frozenset({"pickaxe>=stone"}))
     skill = store.find_skill("obtain:wooden_pickaxe")
@@ -109,7 +116,7 @@ def test_distill_skills_and_guardrails_carry_evidence(tmp_path: Path) -> None:
     RuleDistiller().distill(store, [fail, ok], True, "wooden_pickaxe")
     assert store.guardrails()[0].version == 1
     # the same mistake again, new evidence: merged, not duplicated; version goes up
-    again = fail.model_copy(update={"id": None, "step": 2})
+    again = fail.model_copy(update={"id": None, "step": 3})
     store.anchor(again)
     RuleDistiller().distill(store, [again], False, "wooden_pickaxe")
     assert len(store.guardrails()) == 1
@@ -200,7 +207,7 @@ def test_task_scope_guardrail_from_damage_at_night_deep_and_unarmed(tmp_path: Pa
     (rail,) = store.guardrails()
     assert rail.scope == "task" and rail.task_goal == "wooden_pickaxe"  # the tuple's goal
     assert rail.forbidden == "mine:diamond_ore" and rail.when == ["night", "y<16"]
-    assert rail.unless == ["sword>=wood"] and rail.remedy[0].target == "wooden_sword"
+    assert rail.unless == ["sword>=wood"] and rail.remedy == [], "nothing ever armed the agent"
     dig = Subgoal(verb="mine", target="diamond_ore")
     assert rail.applies(dig, frozenset({"night", "y<16"}))
     assert not rail.applies(dig, frozenset({"y<16"}))  # by day: allowed
@@ -210,6 +217,17 @@ def test_task_scope_guardrail_from_damage_at_night_deep_and_unarmed(tmp_path: Pa
     store.anchor(calm)
     RuleDistiller().distill(store, [calm], False, "cobblestone")
     assert len(store.guardrails()) == 1
+    # once a sword has been made, the same lesson's remedy is what armed the agent then
+    sword = _tuple(
+        2, "craft", "wooden_sword", gained={"wooden_sword": 1}, tags=("gain:sword>=wood",)
+    )
+    store.anchor(sword)
+    again = hurt.model_copy(update={"id": None, "step": 3})
+    store.anchor(again)
+    RuleDistiller().distill(store, [again], False, "diamond")
+    (rail,) = store.guardrails()
+    assert [s.key() for s in rail.remedy] == ["craft:wooden_sword"]
+    assert rail.remedy_evidence == [sword.id]
 
 
 def test_skill_whose_step_fails_loses_confidence_and_retires(tmp_path: Path) -> None:

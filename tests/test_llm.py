@@ -398,7 +398,12 @@ def test_replan_prompt_carries_the_diagnosis_and_the_rest_of_the_plan() -> None:
     diagnosis = Diagnosis(
         success=False,
         cause=FailureCause.MISSING_ITEM,
-        details={"needs": "has:stick", "remedy_verb": "craft", "remedy_target": "stick"},
+        details={
+            "needs": "has:stick",
+            "ingredients": "oak_planks=3,stick=2",
+            "missing": "stick=2",
+            "station": "crafting_table",
+        },
     )
     failed = Subgoal(verb="craft", target="wooden_pickaxe")
     rest = [Subgoal(verb="equip", target="wooden_pickaxe"), Subgoal(verb="mine", target="stone")]
@@ -408,7 +413,10 @@ def test_replan_prompt_carries_the_diagnosis_and_the_rest_of_the_plan() -> None:
     user = fake.calls[0][0][-1]["content"]
     assert "craft 1 wooden_pickaxe" in user and "MISSING_ITEM" in user
     assert "has:stick" in user
-    assert 'Suggested fix: {"verb": "craft", "target": "stick", "count": 1}' in user
+    # what the crafting grid showed, and what is missing; never a fix
+    assert "the recipe showed 3 oak_planks + 2 stick, at a crafting_table" in user
+    assert "it lacked 2 stick" in user and "Plan the steps that get stick" in user
+    assert "Suggested fix" not in user and "Try:" not in user
     assert "equip 1 wooden_pickaxe; mine 1 stone" in user
     assert result.subgoals == [Subgoal(verb="craft", target="wooden_pickaxe")]
 
@@ -423,17 +431,19 @@ def _alternatives(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def test_goal_context_narrows_the_grammar_and_states_the_recipes() -> None:
-    """With CraftWorld's goal context a plan for a wooden pickaxe may only name the items of
-    its requirement tree (plus what is held, mobs in sight, the suggested fix), counts are
-    bounded, and the prompt carries one-step recipes (never an ordered plan)."""
+def test_oracle_recipes_narrow_the_grammar_and_state_the_recipe_book() -> None:
+    """`planner.recipes=oracle`: with CraftWorld's goal context a plan for a wooden pickaxe may
+    only name the items of its requirement tree (plus what is held, mobs in sight, what the
+    last failure named), counts are bounded, and the prompt carries the world's one-step
+    recipes (never an ordered plan) and the world's hints."""
     import sim
 
     world = sim.make("craftworld/v1")
     task = Task(id="p", instruction="Craft a wooden pickaxe.", goal=Goal(item="wooden_pickaxe"))
     state = world.reset(task, 0).model_copy(update={"inventory": {"dirt": 2}})
     fake = FakeClient(_plan(("mine", "oak_log", 3)))
-    planner = LLMPlanner(fake, world)
+    planner = LLMPlanner(fake, world, recipes="oracle")
+    assert planner.oracle and "Hints:" in planner.system
     assert planner.plan(task, state, Briefing()).subgoals == [
         Subgoal(verb="mine", target="oak_log", count=3)
     ]
@@ -454,38 +464,95 @@ def test_goal_context_narrows_the_grammar_and_states_the_recipes() -> None:
     assert f"wooden_pickaxe: {pickaxe}" in user
     assert "oak_planks: craft 4 oak_planks from 1 oak_log" in user
     assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"], "worked examples"
-    assert "oak_fence" in messages[1]["content"], "the examples are for an item no suite asks for"
+    examples = " ".join(m["content"] for m in messages[1:-1])
+    assert "gizmo" in examples, "the examples are set in an invented domain"
+    assert not any(n in examples for n in ("oak", "stick", "crafting_table", "stone", "iron"))
 
     wide = LLMPlanner(FakeClient(), world, narrow=False, recipes=False, examples=False)
+    assert wide.recipes == "off" and "Hints:" not in wide.system
     assert len(_alternatives(wide.schema(task, state, Briefing()))["craft"]) > 500
 
-    # a suggested fix outside the tree is admitted for that one call
-    fix = Diagnosis(
+    # a name the last failure showed, outside the tree, is admitted for that one call
+    lacked = Diagnosis(
         success=False,
-        cause=FailureCause.MOB_KILLED,
-        details={"remedy_verb": "explore", "remedy_target": "birch_log"},
+        cause=FailureCause.MISSING_ITEM,
+        details={
+            "needs": "has:birch_planks",
+            "ingredients": "birch_planks=4",
+            "missing": "birch_planks=4",
+        },
     )
-    planner.replan(task, state, Briefing(), Subgoal(verb="mine", target="oak_log"), fix, [])
+    planner.replan(
+        task, state, Briefing(), Subgoal(verb="craft", target="crafting_table"), lacked, []
+    )
     _, schema, _ = fake.calls[1]
-    assert schema is not None and "birch_log" in _alternatives(schema)["explore"]
+    assert schema is not None and "birch_planks" in _alternatives(schema)["craft"]
 
 
-def test_a_fresh_plan_in_the_state_a_failure_left_keeps_its_fix() -> None:
+def test_learned_recipes_are_what_the_agent_has_seen_and_narrow_the_grammar() -> None:
+    """`planner.recipes=learned` (the default): the prompt states only the recipes recalled
+    from the agent's own experience, in the oracle's format; the grammar admits the goal,
+    their names, and what the agent holds and sees. With none seen (no memory), no recipe
+    line at all, and no hints."""
+    import sim
+    from knowledge.schema import LearnedRecipe
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="p", instruction="Craft a wooden pickaxe.", goal=Goal(item="wooden_pickaxe"))
+    state = world.reset(task, 0)
+    fake = FakeClient(*[_plan(("mine", "oak_log", 1))] * 2)
+    planner = LLMPlanner(fake, world)
+    assert planner.recipes == "learned" and not planner.oracle and "Hints:" not in planner.system
+    planner.plan(task, state, Briefing())
+    messages, schema, _ = fake.calls[0]
+    assert "How to get each item" not in messages[-1]["content"], "none seen: none told"
+    names = {t for targets in _alternatives(schema).values() for t in targets}
+    assert names <= {"wooden_pickaxe", *state.nearby_blocks, *state.nearby_entities}
+    seen = [
+        LearnedRecipe(
+            item="wooden_pickaxe",
+            verb="craft",
+            source="wooden_pickaxe",
+            inputs={"oak_planks": 3, "stick": 2},
+            station="crafting_table",
+            seen="shown",
+            evidence=[4],
+        ),
+        LearnedRecipe(
+            item="oak_planks",
+            verb="craft",
+            source="oak_planks",
+            makes=4,
+            inputs={"oak_log": 1},
+            evidence=[2],
+        ),
+    ]
+    planner.plan(task, state, Briefing(recipes=seen))
+    messages, schema, _ = fake.calls[1]
+    user = messages[-1]["content"]
+    pickaxe = "craft 1 wooden_pickaxe from 3 oak_planks + 2 stick, at a placed crafting_table"
+    assert f"- wooden_pickaxe: {pickaxe}" in user
+    assert "- oak_planks: craft 4 oak_planks from 1 oak_log" in user
+    assert "stick: craft" not in user, "a recipe never seen is not told"
+    assert {"oak_planks", "stick", "crafting_table"} <= set(_alternatives(schema)["craft"])
+
+
+def test_a_fresh_plan_in_the_state_a_failure_left_keeps_the_failure() -> None:
     """The loop asks for a full plan on a deadlock; in the very state the last failure left,
-    that failure and its suggested fix stay in the prompt. Anywhere else they do not."""
+    that failure (what it lacked) stays in the prompt. Anywhere else it does not."""
     fake = FakeClient(*[_plan(("mine", "oak_log", 1))] * 3)
     planner = LLMPlanner(fake, verb_targets=VERBS)
     diagnosis = Diagnosis(
         success=False,
         cause=FailureCause.MISSING_ITEM,
-        details={"needs": "has:oak_log", "remedy_verb": "mine", "remedy_target": "oak_log"},
+        details={"needs": "has:oak_log", "ingredients": "oak_log=1", "missing": "oak_log=1"},
     )
     failed = Subgoal(verb="craft", target="oak_planks", count=4)
     planner.replan(TASK, STATE, Briefing(), failed, diagnosis, [])
     planner.plan(TASK, STATE, Briefing())
     moved = STATE.model_copy(update={"inventory": {"oak_log": 1}})
     planner.plan(TASK, moved, Briefing())
-    fix = 'Suggested fix: {"verb": "mine", "target": "oak_log", "count": 1}'
+    fix = "it needs has:oak_log (the recipe showed 1 oak_log; it lacked 1 oak_log)"
     prompts = [messages[-1]["content"] for messages, _, _ in fake.calls]
     assert fix in prompts[0] and fix in prompts[1]
     assert fix not in prompts[2] and "failed" not in prompts[2]
@@ -524,7 +591,7 @@ def test_on_a_deadlock_the_fresh_plan_is_told_the_latest_failure() -> None:
     assert lines[2]["diagnosis"]["deadlock"]
     last = fake.calls[3][0][-1]["content"]
     assert 'The step "craft 4 oak_planks" failed (MISSING_ITEM)' in last
-    assert 'Suggested fix: {"verb": "mine", "target": "oak_log", "count": 1}' in last
+    assert "it lacked 1 oak_log" in last and "Plan the steps that get oak_log" in last
     assert "craft 7 stick" not in last and "Plan that was left: nothing" in last
     assert lines[3]["subgoal"]["verb"] == "mine" and lines[3]["diagnosis"]["cause"] == "NONE"
 
@@ -543,7 +610,7 @@ def test_going_round_in_circles_suggests_the_goal_step() -> None:
     result = LLMPlanner(fake, world).replan(task, state, Briefing(), planks, stuck, [])
     user = fake.calls[0][0][-1]["content"]
     assert "worked, but: stagnation" in user
-    assert 'Suggested fix: {"verb": "craft", "target": "bowl", "count": 1}' in user
+    assert 'Try: {"verb": "craft", "target": "bowl", "count": 1}' in user
     assert result.subgoals == [Subgoal(verb="craft", target="bowl")]
 
 
@@ -565,10 +632,10 @@ def test_llm_planner_drives_the_loop_with_a_cassette(tmp_path: Path) -> None:
     state = world.reset(TASK, 0)
     path = tmp_path / "plan.jsonl"
     fake = FakeClient(_plan(("mine", "oak_log", 3), ("craft", "oak_planks", 12)))
-    first = LLMPlanner(CassetteClient(path, inner=fake, mode="record"), world).plan(
-        TASK, state, Briefing()
-    )
-    again = LLMPlanner(CassetteClient(path), world).plan(TASK, state, Briefing())
+    first = LLMPlanner(
+        CassetteClient(path, inner=fake, mode="record"), world, recipes="oracle"
+    ).plan(TASK, state, Briefing())
+    again = LLMPlanner(CassetteClient(path), world, recipes="oracle").plan(TASK, state, Briefing())
     assert first.subgoals == again.subgoals and first.error is None
     assert world.execute(again.subgoals[0]).success
 
@@ -577,14 +644,15 @@ WOODEN = Path(__file__).resolve().parents[1] / "scenarios" / "suites" / "wooden.
 
 
 def _scripted(body: dict[str, Any]) -> str:
-    """A stand-in model that reads its prompt: the suggested fix when there is one, else a
-    known skill; then the goal itself. Crafting the goal from nothing fails, so an episode
-    has failures, diagnoses, replans and (in the second episode) a recalled skill."""
+    """A stand-in model that reads its prompt: a step offered as one (a skill that worked
+    from here, or the goal to try), else a known skill; then the goal itself. Crafting the
+    goal from nothing fails, so an episode has failures, diagnoses, replans and (in the
+    second episode) a recalled skill."""
     user = body["messages"][-1]["content"]
     goal = re.search(r"^Goal: (\d+) (\w+)$", user, re.M)
     assert goal is not None, user
     steps: list[dict[str, Any]] = []
-    fix = re.search(r"^Suggested fix: (\{.*\})$", user, re.M)
+    fix = re.search(r"^(?:A skill that worked from here before|Try): (\{.*\})$", user, re.M)
     skill = re.search(r'^Skill "([^"]+)"', user, re.M)
     if fix:
         steps.append(json.loads(fix.group(1)))
@@ -671,10 +739,11 @@ def test_cassette_replays_a_recorded_episode_identically(
         .read_text()
         .splitlines()
     ]
-    notes = [n for x in lines for n in (x.get("plan") or {}).get("notes") or []]
-    assert any(n.startswith("skill obtain:oak_planks") for n in notes), (
-        "the second episode called the skill the first distilled"
-    )
+    # the second episode's first failure (no planks) is repaired from what the first
+    # learned (crafting planks), with no call to the model
+    assert [x["subgoal"]["target"] for x in lines[:2]] == ["stick", "oak_planks"]
+    assert "plan" not in lines[1] and second.remedies >= 1
+    assert second.llm_calls < first.llm_calls
 
 
 @pytest.mark.slow

@@ -24,6 +24,7 @@ import numpy as np
 import pytest
 
 import sim
+from agent.diagnosis import observed
 from sim.craftworld.world import CraftWorld
 from sim.minecraft.sidecar import Sidecar, SidecarError, missing_reason
 from sim.minecraft.world import MinecraftConnectionError, MinecraftWorld
@@ -94,20 +95,19 @@ def test_facts_are_craftworlds_to_the_letter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("inventory", "near", "subgoal", "cause", "needs", "remedy"),
+    ("inventory", "near", "subgoal", "cause", "needs"),
     [
-        ({}, {}, "craft:oak_planks", "MISSING_ITEM", "has:oak_log", ("mine", "oak_log")),
+        ({}, {}, "craft:oak_planks", "MISSING_ITEM", "has:oak_log"),
         (
             {"oak_planks": 3, "stick": 2},
             {},
             "craft:wooden_pickaxe",
             "RECIPE_FAIL",
             "near:crafting_table",
-            ("craft", "crafting_table"),
         ),
-        ({}, {}, "place:crafting_table", "MISSING_ITEM", "has:crafting_table", None),
-        ({}, {}, "craft:wooden_pikaxe", "INVALID_ACTION", None, None),
-        ({"iron_ore": 1}, {"furnace": 1}, "smelt:iron_ingot", "SMELT_FAIL", "has_fuel", None),
+        ({}, {}, "place:crafting_table", "MISSING_ITEM", "has:crafting_table"),
+        ({}, {}, "craft:wooden_pikaxe", "INVALID_ACTION", None),
+        ({"iron_ore": 1}, {"furnace": 1}, "smelt:iron_ingot", "SMELT_FAIL", "has_fuel"),
     ],
 )
 def test_rule_failures_match_craftworld(
@@ -116,19 +116,18 @@ def test_rule_failures_match_craftworld(
     subgoal: str,
     cause: str,
     needs: str | None,
-    remedy: tuple[str, str] | None,
 ) -> None:
-    """A failure the rules alone explain is reported as CraftWorld reports it (same cause,
-    needs and remedy), without asking the server to try."""
+    """A failure the rules alone explain is reported as CraftWorld reports it (the same cause
+    and evidence, from which diagnosis reads the same missing fact; no remedy in either),
+    without asking the server to try."""
     verb, target = subgoal.split(":")
     world = FakeSidecarWorld(inventory, near)
     world.reset(_task(), seed=0)
     out = world.execute(Subgoal(verb=verb, target=target))
     assert not out.success and out.cause.value == cause
     fail = out.trace[-1]
-    assert fail["event"] == "fail" and fail.get("needs") == needs
-    if remedy is not None:
-        assert (fail["remedy"]["verb"], fail["remedy"]["target"]) == remedy
+    assert fail["event"] == "fail" and set(fail) == {"event", "t", "cause", "message"}
+    assert observed(out).get("needs") == needs
     assert verb not in world.calls  # decided before any verb reached the sidecar
     if near:
         return  # CraftWorld has no station standing at reset to compare with
@@ -136,7 +135,11 @@ def test_rule_failures_match_craftworld(
     cw = CraftWorld()
     cw.reset(_task(initial_inventory=inventory), seed=0)
     ref = cw.execute(Subgoal(verb=verb, target=target))
-    assert ref.cause.value == cause and ref.trace[-1].get("needs") == needs
+    assert ref.cause.value == cause and observed(ref).get("needs") == needs
+    strip = ("t", "message")
+    assert [{k: v for k, v in e.items() if k not in strip} for e in ref.trace[-2:]] == [
+        {k: v for k, v in e.items() if k not in strip} for e in out.trace[-2:]
+    ], "the same evidence in both worlds"
 
 
 def test_world_options_reach_the_world(tmp_path: Path) -> None:

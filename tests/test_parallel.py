@@ -84,8 +84,9 @@ def _ids_are_the_stores(run: Path) -> int:
                     assert len(store.get_tuples(item["evidence"])) == len(item["evidence"])
                     if item["kind"] == "skill":
                         assert item["id"] in skills
-                    if item["kind"] == "guardrail":
-                        assert rails[item["id"]].text() == item["text"]
+                    if item["kind"] == "guardrail":  # its remedy may be a newer one
+                        rail = rails[item["id"]]
+                        assert item["text"].startswith(f"do not {rail.forbidden}")
                 if row["guardrail"]["blocked"]:
                     blocked += 1
                     rail = rails[row["guardrail"]["id"]]

@@ -98,7 +98,8 @@ def test_replan_after_an_attack_draws_a_sword_and_fights() -> None:
         equipped="stone_pickaxe",
     )
     failed = Subgoal(verb="mine", target="iron_ore", count=3)
-    diagnosis = _diagnosis(False, remedy_verb="attack", remedy_target="zombie", remedy_count=1)
+    diagnosis = _diagnosis(False, hurt_by="zombie")  # what hurt it (the world names no fix)
+    diagnosis.cause = FailureCause.DAMAGE
     result = SymbolicPlanner().replan(
         _task("iron_pickaxe"), state, Briefing(), failed, diagnosis, []
     )
@@ -109,7 +110,8 @@ def test_replan_after_an_attack_draws_a_sword_and_fights() -> None:
 
 def test_replan_never_searches_for_a_station() -> None:
     failed = Subgoal(verb="move_to", target="crafting_table")
-    diagnosis = _diagnosis(False, remedy_verb="explore", remedy_target="crafting_table")
+    diagnosis = _diagnosis(False, needs="near:crafting_table")
+    diagnosis.cause = FailureCause.TARGET_NOT_FOUND
     result = SymbolicPlanner().replan(
         _task("wooden_pickaxe"), _state(inventory={"oak_planks": 8}), Briefing(), failed,
         diagnosis, [],

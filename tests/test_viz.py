@@ -52,6 +52,7 @@ def _seeded_store(path: Path) -> Path:
                 forbidden="craft:stick",
                 unless=["near:crafting_table"],
                 remedy=[Subgoal(verb="place", target="crafting_table")],
+                remedy_evidence=[1],  # as if induced from the store's first tuple
                 reason="seeded for the viewer's tests",
             )
         )

@@ -13,9 +13,9 @@ planner models that. For a seeded fraction of the items it plans, it holds a wro
 The beliefs are fixed by `Misbeliefs.seed`, the same in every episode, so a planner with no
 memory repeats them. Only knowledge revises them: a guardrail or a skill in the briefing that
 speaks about an operation on an item refutes what the planner believed about that item, as a
-model reading its briefing would. The last diagnosis alone does not change a belief; with
-probability `heed`, a replan starts with the diagnosis's remedy (the local repair), and the
-planner's own plan for the rest may commit the same mistake again.
+model reading its briefing would. The last diagnosis alone does not change a belief (worlds
+name no remedy to take up; remedies come from the loop's memory or its probes, and the
+planner's own plan for the rest may commit the same mistake again).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from agent.planner.base import PlanResult
 from agent.planner.recipe_graph import Method, RecipeGraph
 from agent.planner.symbolic import SymbolicPlanner
-from knowledge.schema import Briefing, Diagnosis
+from knowledge.schema import Briefing
 from sim.craftworld.rules import Rules
 from sim.schema import Subgoal, Task, WorldState
 
@@ -41,7 +41,6 @@ class Misbeliefs:
     no_station: float = 0.35
     low_tool: float = 0.5
     early: float = 0.35
-    heed: float = 0.5
     seed: int = 0
 
     def holds(self, kind: str, item: str) -> bool:
@@ -98,27 +97,6 @@ class FallibleSymbolicPlanner(SymbolicPlanner):
         fixed = sorted(f"{k} {i}" for k, i in self._refuted if self.misbeliefs.holds(k, i))
         if fixed:
             result.notes.append("briefing corrected: " + ", ".join(fixed))
-        return result
-
-    def replan(
-        self,
-        task: Task,
-        state: WorldState,
-        briefing: Briefing,
-        failed: Subgoal,
-        diagnosis: Diagnosis,
-        remaining: list[Subgoal],
-    ) -> PlanResult:
-        result = super().replan(task, state, briefing, failed, diagnosis, remaining)
-        verb, target = diagnosis.details.get("remedy_verb"), diagnosis.details.get("remedy_target")
-        if diagnosis.success or not verb or not target or verb in ("move_to", "explore", "attack"):
-            return result  # nothing to repair, or the symbolic planner already did
-        # a fixed draw per situation (task, step, world time), as greedy decoding gives the
-        # same answer to the same prompt: whether this replan takes up the remedy
-        if self.misbeliefs.holds("heed", f"{task.id}:{failed.key()}:{state.tick}"):
-            count = int(diagnosis.details.get("remedy_count", 1))
-            result.subgoals.insert(0, Subgoal(verb=str(verb), target=str(target), count=count))
-            result.notes.append(f"took up the diagnosis's remedy: {verb} {target}")
         return result
 
     # ---- the misbeliefs ----------------------------------------------------------------------

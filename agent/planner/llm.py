@@ -14,13 +14,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from agent import prompts
 from agent.llm.base import Completion, LLMClient, Message
 from agent.llm.repair import parse_json
 from agent.planner.base import PlanResult
-from agent.planner.llm_context import Context, GoalContext, context_for
+from agent.planner.llm_context import Context, GoalContext, context_for, learned_context
 from agent.planner.plan_schema import (
     SKILL_VERB,
     Allowed,
@@ -31,7 +31,7 @@ from agent.planner.plan_schema import (
     plan_schema,
     to_subgoals,
 )
-from knowledge.schema import Briefing, Diagnosis, Guardrail, Skill
+from knowledge.schema import Briefing, Diagnosis, Guardrail, Skill, unpack_counts
 from sim.schema import Subgoal, Task, WorldState
 
 if TYPE_CHECKING:
@@ -39,6 +39,24 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 _Known = TypeVar("_Known", Skill, Guardrail)
+RecipeMode = Literal["oracle", "learned", "off"]
+RECIPE_MODES: tuple[RecipeMode, ...] = ("oracle", "learned", "off")
+
+
+def recipe_mode(value: object) -> RecipeMode:
+    """`planner.recipes`: `oracle` (the world's recipe book: help given, printed in reports),
+    `learned` (the recipes this agent has seen, recalled from its store), `off`. The booleans
+    of earlier configs read as `oracle` (true) and `off` (false)."""
+    if value is True or value == "true":
+        return "oracle"
+    if value is False or value == "false":
+        return "off"
+    for mode in RECIPE_MODES:
+        if value == mode:
+            return mode
+    raise ValueError(f"planner.recipes must be one of {', '.join(RECIPE_MODES)}; got {value!r}")
+
+
 NEARBY_SHOWN = 10  # kinds of nearby blocks named in the prompt (the model's context is small)
 MAX_GOAL_COUNT = 16  # count bound with a goal context (at least the goal's own count)
 
@@ -46,11 +64,20 @@ MAX_GOAL_COUNT = 16  # count bound with a goal context (at least the goal's own 
 class LLMPlanner:
     """Plans with any `LLMClient`; `name` is `llm:<backend>`.
 
-    Where the world family has a goal context (`agent.planner.llm_context`), each call's
-    grammar admits only the names of the goal's requirement tree, what the agent holds, the
-    mobs in sight and the diagnosis' suggested target (`narrow`), counts are bounded, and the
-    prompt carries one-step recipe facts for the tree (`recipes`); `examples` puts the world
-    family's worked exchanges (`agent/prompts/examples_<family>.txt`) before the request.
+    `recipes` says where the recipe facts in the prompt come from, and so which names the
+    grammar is narrowed to (`narrow`):
+
+    - `learned` (the default): the recipes this agent has seen (`Briefing.recipes`, recalled
+      from its store: an agent without memory has none); the grammar admits the goal, those
+      recipes' names, what the agent holds and sees, and what the last failure showed;
+    - `oracle`: the world family's goal context (`agent.planner.llm_context`): one-step facts
+      for the goal's whole requirement tree read from the world's rules, the grammar cut to
+      that tree, and the world family's hints in the system prompt. Help given, which every
+      report prints;
+    - `off`: no recipe facts, and no narrowing.
+
+    `examples` puts the world family's worked exchanges (`agent/prompts/examples_<family>.txt`,
+    in an invented domain, so that they teach the form and no recipe) before the request.
     """
 
     def __init__(
@@ -66,7 +93,7 @@ class LLMPlanner:
         style: Style = "per_verb",
         context: Context | None = None,
         narrow: bool = True,
-        recipes: bool = True,
+        recipes: RecipeMode | bool = "learned",
         examples: bool = True,
         max_count: int = MAX_GOAL_COUNT,
     ) -> None:
@@ -81,24 +108,27 @@ class LLMPlanner:
         self.world_facts: Callable[[WorldState], frozenset[str]] | None = (
             world.facts if world is not None else None
         )
+        self.recipes: RecipeMode = recipe_mode(recipes)
+        self.oracle = self.recipes == "oracle"  # given the world's recipe book (the loop asks)
         if context is None and world is not None:
             context = context_for(world)
-        self.context = context
+        self.context = context  # the oracle's goal context (used with recipes="oracle")
+        self.single: frozenset[str] = getattr(context, "single", frozenset())
         self.max_steps = max_steps
         self.sampling: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
         self.style: Style = style
-        self.narrow, self.recipes, self.max_count = narrow, recipes, max_count
+        self.narrow, self.max_count = narrow, max_count
         family = self.world_name.split("/")[0]
-        hints = f"hints_{family}"
+        hints = f"hints_{family}"  # the world family's rules of thumb: part of the recipe book
         self.system = prompts.render(
             "system",
             world=self.world_name,
             max_steps=max_steps,
             verbs=", ".join(self.verb_targets),
-            hints=prompts.load(hints).strip() if prompts.exists(hints) else "",
+            hints=prompts.load(hints).strip() if self.oracle and prompts.exists(hints) else "",
         )
-        # the last failure shown to the model: (state key, text, suggested target)
-        self._told: tuple[str, str, tuple[str, ...]] | None = None
+        # the last failure shown to the model: (state key, text, names it shows, question)
+        self._told: tuple[str, str, tuple[str, ...], str] | None = None
         shots = f"examples_{family}"
         self.examples: list[Message] = (
             prompts.dialogue(shots) if examples and prompts.exists(shots) else []
@@ -106,16 +136,22 @@ class LLMPlanner:
 
     # ---- the Planner protocol ---------------------------------------------------------------
     def plan(self, task: Task, state: WorldState, briefing: Briefing) -> PlanResult:
-        goal = self.goal_context(task, state)
+        goal = self.goal_context(task, state, briefing)
         context = self._context(task, state, briefing, goal)
         told, self._told = self._told, None
         if told is not None and told[0] == _key(task, state):
             # a fresh plan asked for in the very state a failure left (the loop does that after
             # an unusable reply): that failure and its fix still hold, so they stay in the prompt
             self._told = told
-            user = prompts.render("replan", **context, outcome=told[1], remaining="nothing")
+            user = prompts.render(
+                "replan", **context, outcome=told[1], remaining="nothing", question=told[3]
+            )
             return self._ask(_squeeze(user), task, state, briefing, goal, told[2])
-        return self._ask(_squeeze(prompts.render("plan", **context)), task, state, briefing, goal)
+        lines = _squeeze(prompts.render("plan", **context)).splitlines()
+        fit = self._fitting_skill(task, state, briefing, set())
+        if fit is not None:  # last before the question, where a small model reads a step best
+            lines.insert(len(lines) - 1, fit)
+        return self._ask("\n".join(lines), task, state, briefing, goal)
 
     def replan(
         self,
@@ -127,8 +163,9 @@ class LLMPlanner:
         remaining: list[Subgoal],
     ) -> PlanResult:
         d = diagnosis.details
-        goal = self.goal_context(task, state)
+        goal = self.goal_context(task, state, briefing)
         fix: dict[str, Any] | None = None
+        extra: tuple[str, ...] = ()
         if diagnosis.success:
             flags = [f for f in ("stagnation", "loop", "deadlock") if getattr(diagnosis, f)]
             outcome = (
@@ -140,35 +177,54 @@ class LLMPlanner:
                 verb, target, count = goal.goal_step
                 fix = {"verb": verb, "target": target, "count": count}
         else:
-            outcome = f'The step "{failed.text()}" failed ({diagnosis.cause.value})'
-            if d.get("needs"):
-                outcome += f": it needs {d['needs']}"
-            if diagnosis.evidence and not d.get("remedy_verb"):
-                # trace evidence only where there is no fix to name: to a small model, a
-                # long event record is noise that drowns the fix
-                outcome += f" ({_clip(diagnosis.evidence[0])})"
-            outcome += "."
-        if d.get("remedy_verb"):
-            target = str(d.get("remedy_target", ""))
-            fix = {"verb": d["remedy_verb"], "target": target, "count": d.get("remedy_count", 1)}
-        extra: tuple[str, ...] = ()
+            outcome, extra = failure_text(failed, diagnosis)
         if fix is not None:
             # written as a plan step: a small model copies it far more readily than prose
-            outcome += f"\nSuggested fix: {json.dumps(fix)}"
-            extra = (str(fix["target"]),)
+            outcome += f"\nTry: {json.dumps(fix)}"
+            extra = (*extra, str(fix["target"]))
+        wanted = {str(d["needs"]).partition(":")[2]} if d.get("needs") else set()
+        fit = self._fitting_skill(task, state, briefing, wanted)
+        if fit is not None:
+            outcome += f"\n{fit}"
         user = prompts.render(
             "replan",
             **self._context(task, state, briefing, goal),
             outcome=outcome,
             remaining="; ".join(s.text() for s in remaining[:6]) or "nothing",
+            question=question(diagnosis),
         )
         user = _squeeze(user)
-        self._told = (_key(task, state), outcome, extra)
+        self._told = (_key(task, state), outcome, extra, question(diagnosis))
         return self._ask(user, task, state, briefing, goal, extra)
 
     # ---- the parts --------------------------------------------------------------------------
-    def goal_context(self, task: Task, state: WorldState) -> GoalContext | None:
-        return self.context(task, state) if self.context is not None else None
+    def goal_context(
+        self, task: Task, state: WorldState, briefing: Briefing | None = None
+    ) -> GoalContext | None:
+        """What the prompt says of the goal's recipes and the names the grammar admits: the
+        world's (`oracle`), what this agent has seen (`learned`), or nothing (`off`)."""
+        if self.context is None:  # a world family with no recipes (the household world)
+            return None
+        if self.recipes == "oracle":
+            return self.context(task, state)
+        if self.recipes == "learned":
+            return learned_context(task, (briefing or Briefing()).recipes, self.single)
+        return None
+
+    def _fitting_skill(
+        self, task: Task, state: WorldState, briefing: Briefing, wanted: set[str]
+    ) -> str | None:
+        """A recalled skill that makes the goal (or what was found missing) and whose
+        preconditions hold now, offered as the single next step."""
+        facts = self.world_facts(state) if self.world_facts is not None else frozenset()
+        goal = task.goal.item or task.goal.predicate or ""
+        for skill in _learned_order(briefing.skills):
+            if skill.retired or skill.target not in {goal, *wanted} or not skill.steps:
+                continue
+            if all(p in facts for p in skill.preconditions):
+                step = {"verb": SKILL_VERB, "target": skill.name, "count": 1}
+                return f"A skill that worked from here before: {json.dumps(step)}"
+        return None
 
     def allowed(
         self,
@@ -183,7 +239,14 @@ class LLMPlanner:
         if goal is not None and self.narrow:
             held = {k for k, n in state.inventory.items() if n > 0}
             keep = goal.names | held | set(state.nearby_entities) | set(extra)
+            if self.recipes == "learned":  # what it sees and what its knowledge names
+                keep |= set(state.nearby_blocks) | _knowledge_names(briefing)
             targets = narrowed(self.verb_targets, keep)
+        if briefing.closed:  # forbidden here by guardrails the prompt had no room for
+            shut = set(briefing.closed)
+            targets = {
+                v: tuple(t for t in ts if f"{v}:{t}" not in shut) for v, ts in targets.items()
+            }
         return allowed_targets(targets, briefing.skills, briefing.guardrails, facts)
 
     def schema(
@@ -196,11 +259,11 @@ class LLMPlanner:
     ) -> dict[str, Any]:
         """The plan schema of one call (`allowed` and `goal` default to this state's)."""
         if goal is None:
-            goal = self.goal_context(task, state)
+            goal = self.goal_context(task, state, briefing)
         if allowed is None:
             allowed = self.allowed(state, briefing, goal)
         if goal is None or not self.narrow:
-            return plan_schema(allowed, self.max_steps, self.style)
+            return plan_schema(allowed, self.max_steps, self.style, single=self.single)
         top = max(self.max_count, task.goal.count)
         return plan_schema(allowed, self.max_steps, self.style, top, goal.single, goal.caps)
 
@@ -223,8 +286,8 @@ class LLMPlanner:
         if rails:
             lines.append("Rules learned from failures:")
             lines.extend(f"- {r}" for r in rails)
-        recipes = ""
-        if goal is not None and goal.facts and self.recipes:
+        recipes = ""  # the same lines whether the world's (oracle) or seen (learned)
+        if goal is not None and goal.facts:
             recipes = "\n".join(["How to get each item:", *(f"- {f}" for f in goal.facts)])
         return {
             "instruction": task.instruction,
@@ -263,6 +326,47 @@ class LLMPlanner:
         if result.error:
             log.info("%s: unusable plan: %s", self.name, result.error)
         return result
+
+
+def question(diagnosis: Diagnosis) -> str:
+    """The request that closes a replan prompt: it names what is missing (the diagnosis's
+    finding, not a way to it)."""
+    kind, _, name = str(diagnosis.details.get("needs", "")).partition(":")
+    if not diagnosis.success and kind == "has" and name:
+        return f"Plan the steps that get {name}, then continue toward the goal."
+    return "Plan the steps that fix this, then continue toward the goal."
+
+
+def failure_text(failed: Subgoal, diagnosis: Diagnosis) -> tuple[str, tuple[str, ...]]:
+    """What the model is told of a failure: the cause, the missing fact, and what was seen
+    (what a crafting grid showed and lacked; what dropped nothing with what in hand), never
+    a fix. Returns the text and the names it mentions (the grammar admits them)."""
+    d = diagnosis.details
+    text = f'The step "{failed.text()}" failed ({diagnosis.cause.value})'
+    names: list[str] = []
+    needs = str(d.get("needs", ""))
+    if needs:
+        text += f": it needs {needs}"
+        names.append(needs.partition(":")[2])
+    seen = []
+    if d.get("ingredients"):
+        shown = unpack_counts(d["ingredients"])
+        lacked = unpack_counts(d.get("missing"))
+        grid = " + ".join(f"{n} {i}" for i, n in shown.items())
+        station = f", at a {d['station']}" if d.get("station") else ""
+        seen.append(f"the recipe showed {grid}{station}")
+        if lacked:
+            seen.append("it lacked " + ", ".join(f"{n} {i}" for i, n in lacked.items()))
+        names += [*shown, *([str(d["station"])] if d.get("station") else [])]
+    elif d.get("context") and diagnosis.cause.value == "WRONG_TOOL":
+        held = str(d["context"]).partition(":")[2] if ":" in str(d["context"]) else ""
+        hand = "bare hands" if d["context"] == "hands:empty" else held
+        seen.append(f"{failed.target} dropped nothing with {hand}")
+    elif diagnosis.evidence and not needs:
+        seen.append(_clip(diagnosis.evidence[0]))
+    if seen:
+        text += " (" + "; ".join(seen) + ")"
+    return text + ".", tuple(n for n in dict.fromkeys(names) if n)
 
 
 def _key(task: Task, state: WorldState) -> str:
@@ -312,6 +416,15 @@ def state_text(state: WorldState) -> str:
     if state.holding:
         parts.append(f"holding {state.holding}")
     return "; ".join(parts)
+
+
+def _knowledge_names(briefing: Briefing) -> set[str]:
+    """The names recalled skills and guardrails mention (their steps, operations, remedies)."""
+    names = {s.target for k in briefing.skills for s in k.steps}
+    for g in briefing.guardrails:
+        names.add(g.forbidden.partition(":")[2])
+        names.update(s.target for s in g.remedy)
+    return names
 
 
 def _learned_order(items: Iterable[_Known]) -> list[_Known]:

@@ -1,11 +1,18 @@
-"""What the LLM planner is told about a goal beyond the state, per world family.
+"""What the LLM planner is told about a goal beyond the state.
 
-Two things, both what the agent itself knows about the world's rules (never the oracle's plan):
-the names in the goal's requirement tree, which bound the plan grammar (a 135M model picks
-among a handful of targets instead of a thousand), and one-step recipe facts for each item
-of that tree ("craft 4 oak_planks from 1 oak_log"), with no order and no counts to gather.
-Looked up by world family (the part of the world id before the slash); a world without one
-gets the full `verb_targets()` and no facts.
+Two things: the names that bound the plan grammar (a 135M model picks among a handful of
+targets instead of a thousand), and one-step recipe facts ("craft 4 oak_planks from 1
+oak_log"), with no order and no counts to gather. They come from one of two places
+(`planner.recipes`):
+
+- `oracle`: the world's rules, per world family (`CONTEXTS`, looked up by the part of the
+  world id before the slash): the goal's whole requirement tree in the recipe graph. This is
+  help the agent is given, not knowledge it learned, and reports say so;
+- `learned`: the recipes the agent has seen (`knowledge.recipes`, in the briefing), and only
+  those (`learned_context`).
+
+A world family without a context (the household world) gets the full `verb_targets()` and no
+facts either way.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import networkx as nx
 
+from knowledge.schema import LearnedRecipe
 from sim.schema import Task, WorldState
 
 if TYPE_CHECKING:
@@ -102,6 +110,26 @@ def _fact(item: str, m: Method, g: RecipeGraph) -> str:
     parts = " + ".join(f"{n} {i}" for i, n in m.inputs())
     table = ", at a placed crafting_table" if m.recipe is not None and m.recipe.needs_table else ""
     return f"{item}: craft {m.per} {item} from {parts}{table}"
+
+
+def learned_context(
+    task: Task, recipes: list[LearnedRecipe], single: frozenset[str] = frozenset()
+) -> GoalContext:
+    """The goal context of what the agent has seen: its recipes' lines and names, the goal's
+    count, and as the goal's own step the way it was seen made (else: craft it, which either
+    works or shows its recipe)."""
+    goal = task.goal.item
+    if goal is None:
+        return GoalContext(single=single)
+    names = {goal} | {n for r in recipes for n in r.names()}
+    mine = next((r for r in recipes if r.item == goal), None)
+    step = ("craft", goal, task.goal.count)
+    if mine is not None and mine.verb not in ("craft", "smelt"):
+        step = (mine.verb, mine.source, task.goal.count)
+    elif mine is not None:
+        step = (mine.verb, goal, task.goal.count)
+    facts = tuple(r.text() for r in recipes)
+    return GoalContext(frozenset(names), facts, single, {goal: task.goal.count}, step)
 
 
 CONTEXTS: dict[str, Callable[[World], Context]] = {"craftworld": CraftContext}

@@ -15,12 +15,13 @@ from knowledge.schema import Briefing, Diagnosis
 from sim.craftworld.body import PASSIVE
 from sim.craftworld.palette import NATURAL
 from sim.craftworld.rules import Rules
-from sim.schema import NIGHT_END, Subgoal, Task, WorldState
+from sim.schema import NIGHT_END, FailureCause, Subgoal, Task, WorldState
 
 STATIONS = ("crafting_table", "furnace")
 SWORD = "stone_sword"
 NIGHT_SWORD = "wooden_sword"
 DUSK = 12_000  # time of day from which a planner expects the night's mobs
+HOSTILE_FOES = ("zombie", "skeleton", "spider")  # fought back when they hurt the agent
 
 
 class SymbolicPlanner:
@@ -62,10 +63,10 @@ class SymbolicPlanner:
             # the step worked (the loop asks on stagnation or a revisited state): the rest of
             # a plan from the recipe graph still holds, and a fresh one would only repeat it
             return PlanResult(list(remaining), notes=["kept the remaining plan"])
-        verb, target = diagnosis.details.get("remedy_verb"), diagnosis.details.get("remedy_target")
-        if verb == "attack" and target and self.arm:
+        hurt_by = str(diagnosis.details.get("hurt_by", ""))
+        if diagnosis.cause is FailureCause.DAMAGE and hurt_by in HOSTILE_FOES and self.arm:
             # hurt by a mob: draw the best weapon held, deal with it, then carry on
-            fight = [Subgoal(verb="attack", target=str(target))]
+            fight = [Subgoal(verb="attack", target=hurt_by)]
             weapon = self._weapon(state)
             if weapon is not None and weapon != state.equipped:
                 fight.insert(0, Subgoal(verb="equip", target=weapon))
@@ -74,11 +75,11 @@ class SymbolicPlanner:
             result.subgoals[:0] = fight
             return result
         result = self.plan(task, state, briefing)
-        # go where the world says; but stations are made, not searched for: the fresh plan
-        # already places or crafts one that is nowhere near
-        if target and (verb == "move_to" or (verb == "explore" and str(target) in NATURAL)):
-            count = int(diagnosis.details.get("remedy_count", 1))
-            result.subgoals.insert(0, Subgoal(verb=str(verb), target=str(target), count=count))
+        # the oracle knows where things are found: a natural block not found nearby is
+        # searched for further out (stations are made, and the fresh plan places one)
+        kind, _, name = str(diagnosis.details.get("needs", "")).partition(":")
+        if diagnosis.cause is FailureCause.TARGET_NOT_FOUND and kind == "near" and name in NATURAL:
+            result.subgoals.insert(0, Subgoal(verb="explore", target=name))
         return result
 
     def _weapon(self, state: WorldState) -> str | None:

@@ -1,5 +1,6 @@
 """The verbs of the household world: each runs one subgoal through the engine's text commands
-and fails honestly, with the evidence event, the fact that was missing and a remedy."""
+and fails honestly, with the evidence a player sees (a closed receptacle, empty hands, an object
+not in view, an appliance that does nothing) and never what to do next."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ PROPERTY_OF = {"heat": "heatable", "cool": "coolable", "clean": "cleanable"}
 
 
 class Failure(Exception):
-    """Ends an attempt: the cause, the evidence event, the fact that was missing and a remedy."""
+    """Ends an attempt: the cause and the evidence event (diagnosis works out what was
+    missing; remedies are learned)."""
 
     def __init__(
         self,
@@ -26,12 +28,9 @@ class Failure(Exception):
         message: str,
         event: str | None,
         data: dict[str, Any] | None = None,
-        needs: str | None = None,
-        remedy: tuple[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.cause, self.message, self.event, self.data = cause, message, event, data or {}
-        self.needs, self.remedy = needs, remedy
 
 
 @dataclass
@@ -139,7 +138,6 @@ def take(w: AlfWorld, target: str, attempt: Attempt) -> str:
             f"hands full: holding {s.holding}",
             ev.INVALID,
             {"what": "hands_full", "name": s.holding, "closest": []},
-            needs="hands:empty",
         )
     if not _objects(w, target):
         raise Failure(
@@ -158,17 +156,13 @@ def take(w: AlfWorld, target: str, attempt: Attempt) -> str:
                 FailureCause.RECEPTACLE_CLOSED,
                 f"{here} is closed",
                 ev.RECEPTACLE_CLOSED,
-                {"receptacle": here, "verb": "take"},
-                needs=f"here:{target}",
-                remedy=("open", kind),
+                {"receptacle": here, "kind": kind, "verb": "take"},
             )
         raise Failure(
             FailureCause.OBJECT_NOT_FOUND,
             f"no {target} in view at {here or 'the middle of the room'}",
             ev.OBJECT_NOT_FOUND,
             {"object": target, "where": here},
-            needs=f"here:{target}",
-            remedy=("find", target),
         )
     obj, here = view[0], str(s.location)  # in view: the agent is at a receptacle
     w.command(f"take {w.engine.text(obj)} from {w.engine.text(here)}", attempt)
@@ -183,7 +177,6 @@ def put(w: AlfWorld, target: str, attempt: Attempt) -> str:
             "holding nothing to put",
             ev.NOT_HOLDING,
             {"verb": "put"},
-            needs="hands:full",
         )
     r = _receptacle(w, target, prefer="open")
     _walk(w, r, attempt)
@@ -192,9 +185,7 @@ def put(w: AlfWorld, target: str, attempt: Attempt) -> str:
             FailureCause.RECEPTACLE_CLOSED,
             f"{r} is closed",
             ev.RECEPTACLE_CLOSED,
-            {"receptacle": r, "verb": "put"},
-            needs=f"opened:{target}",
-            remedy=("open", target),
+            {"receptacle": r, "kind": w.engine.type_of(r), "verb": "put"},
         )
     if not w.engine.can_hold(r, held):
         raise Failure(
@@ -216,8 +207,6 @@ def _treat(w: AlfWorld, verb: str, target: str, attempt: Attempt) -> str:
             f"not holding {target}" + (f" (holding {held})" if held else ""),
             ev.NOT_HOLDING,
             {"verb": verb, "object": target},
-            needs=f"holding:{target}",
-            remedy=("take", target),
         )
     if PROPERTY_OF[verb] not in w.engine.props.get(held, set()):
         raise Failure(
@@ -231,11 +220,9 @@ def _treat(w: AlfWorld, verb: str, target: str, attempt: Attempt) -> str:
     if here is None or w.engine.type_of(here) != appliance:
         raise Failure(
             FailureCause.WRONG_APPLIANCE,
-            f"cannot {verb} with {here or 'nothing'}: needs a {appliance}",
+            f"nothing happens: cannot {verb} with {here or 'nothing'}",
             ev.WRONG_APPLIANCE,
-            {"verb": verb, "at": here, "needs": appliance},
-            needs=f"at:{appliance}",
-            remedy=("go_to", appliance),
+            {"verb": verb, "at": here, "kind": w.engine.type_of(here) if here else None},
         )
     e = w.engine
     w.command(f"{verb} {e.text(held)} with {e.text(here)}", attempt)
@@ -271,8 +258,6 @@ def use(w: AlfWorld, target: str, attempt: Attempt) -> str:
             f"no {target} in view at {here or 'the middle of the room'}",
             ev.OBJECT_NOT_FOUND,
             {"object": target, "where": here},
-            needs=f"here:{target}",
-            remedy=("find", target),
         )
     w.command(f"use {w.engine.text(view[0])}", attempt)
     return f"{view[0]} is on"

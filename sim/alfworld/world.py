@@ -3,8 +3,7 @@
 A task's goal predicate names a generated task (`pick_cool_then_place_in_recep(apple, fridge)`:
 the scene follows from the task, its split and the seed, see `scenes`) or a real game folder
 (`game:<path>`). Each subgoal runs one or more of the engine's text commands and fails honestly,
-with a trace in the `sim.events` vocabulary and, where something was missing, the fact it
-needed and a remedy:
+with a trace in the `sim.events` vocabulary of what the player saw (never what to do next):
 
 | verb | target | does |
 |---|---|---|
@@ -26,7 +25,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -169,12 +168,7 @@ class AlfWorld(World):
             cause, message = fail.cause, fail.message
             if fail.event is not None:
                 attempt.log(fail.event, **fail.data)
-            data: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
-            if fail.needs:
-                data["needs"] = fail.needs
-            if fail.remedy:
-                data["remedy"] = {"verb": fail.remedy[0], "target": fail.remedy[1], "count": 1}
-            attempt.log(ev.FAIL, **data)
+            attempt.log(ev.FAIL, cause=fail.cause.value, message=fail.message)
         return Outcome(
             subgoal=subgoal,
             success=cause is FailureCause.NONE,

@@ -1,13 +1,14 @@
 """Primitive skills: one function per subgoal verb, the same verbs the Minecraft bridge offers.
 
 Each consumes world ticks through `world.pass_time` (so mobs, hunger and the budget act while
-the agent works) and ends by returning a message or raising `Failure` with the honest cause,
-what was missing (`needs`, a fact) and a remedy. The trace they leave is what diagnosis reads.
+the agent works) and ends by returning a message or raising `Failure` with the honest cause and
+the evidence a player would see (what the crafting grid lacked, a block that dropped nothing,
+a search that found nothing within its radius). The trace they leave is what diagnosis reads;
+no failure says what to do next.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -15,10 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim import events as ev
-from sim.craftworld.attempt import Attempt, Failure
+from sim.craftworld.attempt import Attempt, Failure, grid_evidence
 from sim.craftworld.body import MOB_HEALTH
-from sim.craftworld.palette import BLOCK_ID, NATURAL
-from sim.craftworld.rules import Rules, drop_stats
+from sim.craftworld.palette import BLOCK_ID
 from sim.schema import FailureCause, Subgoal
 
 if TYPE_CHECKING:
@@ -48,33 +48,6 @@ def _check_name(w: CraftWorld, name: str, kind: str) -> None:
         )
 
 
-def obtain_verb(w: CraftWorld, item: str) -> tuple[str, str]:
-    """How an item is usually obtained here: (verb, target) for a remedy. A block that
-    surely drops it is mined (coal from coal ore, though coal ore also smelts); then smelting
-    (an ingot's crafting recipes, from nuggets or a block, presuppose the ingot); then
-    crafting (sticks, though a dead bush may drop some)."""
-    block = source_block(w.rules.version, item)
-    if block is not None and drop_stats(w.rules.version, block)[item][0] >= 1:
-        return "mine", block
-    if item in w.rules.smelting:
-        return "smelt", item
-    if w.rules.crafting_options(item):
-        return "craft", item
-    return "mine", block or item
-
-
-@functools.cache
-def source_block(version: str, item: str) -> str | None:
-    """The world block that most surely drops `item` when mined, if any."""
-    rules = Rules.load(version)
-    diggable = [b for b in NATURAL if b in rules.blocks and rules.blocks[b].diggable and b != "air"]
-    best = max(
-        ((drop_stats(version, b).get(item, (0, 0.0)), b) for b in diggable),
-        default=((0, 0.0), ""),
-    )
-    return best[1] if best[0][1] > 0 else None
-
-
 def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
     """Break one block with the equipped tool; returns its drops (none if not harvestable)."""
     block = w.terrain.get(*pos)
@@ -101,8 +74,8 @@ def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
         w.equipped = tool
     if not w.rules.can_harvest(block, tool) and any(e["event"] == "tool_broke" for e in att.trace):
         # the tool broke on the way: a player stops rather than dig on by hand for nothing
-        att.log("tool_lost", block=block, pos=list(pos), needs_tool=w.rules.min_harvest_tool(block))
-        raise _tool_failure(w, block, f"the tool broke; {block} needs")
+        att.log("tool_lost", block=block, pos=list(pos), tool=None)
+        raise _tool_failure(block, f"the tool broke; {block} would drop nothing by hand")
     w.pass_time(w.rules.dig_ticks(block, tool), att)
     w.set_block(pos, "air")
     att.steps += 1
@@ -235,8 +208,6 @@ def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]
             f"no {target} within {SEARCH} blocks",
             event=ev.SEARCH,
             data={"target": target, "radius": SEARCH, "found": False},
-            needs=f"near:{target}",
-            remedy=("explore", target, 1),
         )
     for loc in near:
         legs = route(w, loc)
@@ -250,8 +221,6 @@ def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]
         FailureCause.TARGET_UNREACHABLE,
         f"every {target} within {SEARCH} blocks is behind lava or a station",
         event=None,
-        needs=f"near:{target}",
-        remedy=("explore", target, 1),
     )
 
 
@@ -264,28 +233,18 @@ def mine(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         tool = w.equipped
         drops = _dig(w, loc, att)
         if not drops and not w.rules.can_harvest(sg.target, w.equipped):
-            what = f"{sg.target} broke with {tool or 'bare hands'} and dropped nothing: needs"
-            raise _tool_failure(w, sg.target, what)
+            raise _tool_failure(
+                sg.target, f"{sg.target} broke with {tool or 'bare hands'} and dropped nothing"
+            )
         got.update(drops)
     return "mined " + ", ".join(f"{n} {k}" for k, n in sorted(got.items()))
 
 
-def _tool_failure(w: CraftWorld, block: str, what: str) -> Failure:
-    """WRONG_TOOL for a block the held tool cannot harvest: equip a better tool the agent
-    has, else craft the cheapest one that harvests it."""
-    need = w.rules.min_harvest_tool(block) or "a tool"
-    kind, tier = w.rules.tool_kind(need), w.rules.tool_tier(need)
-    if w.inventory[need] > 0 or any(
-        w.rules.tool_kind(i) == kind and w.rules.tool_tier(i) >= tier for i in w.inventory
-    ):
-        needs, remedy = f"equipped:{need}", ("equip", need, 1)
-    else:
-        from sim.craftworld.world import TIERS
-
-        needs, remedy = f"{kind}>={TIERS[tier - 1]}", ("craft", need, 1)
-    return Failure(
-        FailureCause.WRONG_TOOL, f"{what} {need}", event=None, needs=needs, remedy=remedy
-    )
+def _tool_failure(block: str, what: str) -> Failure:
+    """WRONG_TOOL: the block broke and dropped nothing (the `dig` event with
+    `harvestable: false` before it is the evidence). Which tool would have worked is what a
+    player does not see, and the failure does not say."""
+    return Failure(FailureCause.WRONG_TOOL, what, event=None)
 
 
 def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
@@ -330,16 +289,11 @@ def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     else:
         loc = w.terrain.find_nearest(sg.target, w.pos, 2 * SEARCH)
     if loc is None:
-        remedy = ("explore", sg.target, 1)
-        if sg.target not in NATURAL:  # a station the agent makes: place one, never search
-            remedy = ("place", sg.target, 1) if w.inventory[sg.target] else ("craft", sg.target, 1)
         raise Failure(
             FailureCause.TARGET_NOT_FOUND,
             f"no {sg.target} within {2 * SEARCH} blocks",
             event=ev.SEARCH,
             data={"target": sg.target, "radius": 2 * SEARCH, "found": False},
-            needs=f"near:{sg.target}",
-            remedy=remedy,
         )
     # stand beside it at its level: on the side whose ground is nearest that level (never
     # down an old shaft out of reach), digging down to it where the ground is higher
@@ -360,18 +314,14 @@ def _station_near(w: CraftWorld, station: str) -> bool:
     return w.near_station(station, REACH + 1) is not None
 
 
-def _station_failure(w: CraftWorld, station: str, cause: FailureCause, what: str) -> Failure:
+def _station_failure(station: str, cause: FailureCause, what: str) -> Failure:
+    """The grid (or the furnace recipe) asks for a station that is not within reach."""
     verb = "smelt" if cause is FailureCause.SMELT_FAIL else "craft"
-    remedy = ("place", station, 1) if w.inventory[station] else ("craft", station, 1)
-    if not w.inventory[station] and w.near_station(station, 2 * SEARCH):
-        remedy = ("move_to", station, 1)
     return Failure(
         cause,
         f"{what} needs a {station} within reach",
         event=ev.NO_STATION,
         data={"station": station, "verb": verb},
-        needs=f"near:{station}",
-        remedy=remedy,
     )
 
 
@@ -405,21 +355,24 @@ def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"item": sg.target, "verb": "craft"},
         )
     if best_missing:
-        item, n = sorted(best_missing.items())[0]
-        verb, target = obtain_verb(w, item)
+        station = "crafting_table" if best.needs_table else None
         raise Failure(
             FailureCause.MISSING_ITEM,
             f"crafting {sg.count} {sg.target} lacks "
             + ", ".join(f"{k} x{v}" for k, v in sorted(best_missing.items())),
             event=ev.MISSING,
-            data={"item": item, "need": n + w.inventory[item], "have": w.inventory[item]},
-            needs=f"has:{item}",
-            remedy=(verb, target, n),
+            data=grid_evidence(
+                "craft",
+                sg.target,
+                best.ingredients,
+                best.count,
+                -(-sg.count // best.count),
+                w.inventory,
+                station,
+            ),
         )
     if best.needs_table and not _station_near(w, "crafting_table"):
-        raise _station_failure(
-            w, "crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}"
-        )
+        raise _station_failure("crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}")
     times = -(-sg.count // best.count)
     after = w.rules.craft(w.inventory, best, times)
     for item in set(w.inventory) | set(after):
@@ -445,17 +398,16 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"item": sg.target, "verb": "smelt"},
         )
     if not _station_near(w, "furnace"):
-        raise _station_failure(w, "furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
+        raise _station_failure("furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
     runs = -(-sg.count // recipe.count)
     if w.inventory[recipe.input] < runs:
-        verb, target = obtain_verb(w, recipe.input)
         raise Failure(
             FailureCause.MISSING_ITEM,
             f"smelting {sg.count} {sg.target} needs {runs} {recipe.input}",
             event=ev.MISSING,
-            data={"item": recipe.input, "need": runs, "have": w.inventory[recipe.input]},
-            needs=f"has:{recipe.input}",
-            remedy=(verb, target, runs - w.inventory[recipe.input]),
+            data=grid_evidence(
+                "smelt", sg.target, [(recipe.input, 1)], recipe.count, runs, w.inventory, "furnace"
+            ),
         )
     need = recipe.ticks * runs
     fuels = sorted(
@@ -475,8 +427,6 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             f"not enough fuel to smelt {runs} {recipe.input}",
             event=ev.NO_FUEL,
             data={"need_ticks": recipe.ticks * runs, "short_ticks": need},
-            needs="has_fuel",
-            remedy=("mine", "coal_ore", 1),
         )
     # one item at a time, lighting fuel as the last burns out: an attempt cut short (by a
     # mob) keeps what was smelted and the input that was not, as a furnace does
@@ -531,16 +481,12 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def _missing(w: CraftWorld, item: str, need: int, message: str) -> Failure:
-    """MISSING_ITEM for an item the agent lacks, with the usual way to obtain it."""
-    verb, target = obtain_verb(w, item)
-    have = w.inventory[item]
+    """MISSING_ITEM for an item the agent lacks (to place, equip or eat)."""
     return Failure(
         FailureCause.MISSING_ITEM,
         message,
         event=ev.MISSING,
-        data={"item": item, "need": need, "have": have},
-        needs=f"has:{item}",
-        remedy=(verb, target, max(1, need - have)),
+        data={"item": item, "need": need, "have": w.inventory[item]},
     )
 
 
@@ -586,8 +532,6 @@ def attack(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
                 f"no {sg.target} within {SEARCH} blocks",
                 event=ev.SEARCH,
                 data={"target": sg.target, "radius": SEARCH, "found": False},
-                needs=f"near:{sg.target}",
-                remedy=("explore", sg.target, 1),
             )
         if not mob.hostile:
             bx, _, bz = mob.block_pos()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,11 +10,13 @@ from sim.schema import FailureCause, Subgoal
 
 
 class Failure(Exception):
-    """Ends an attempt with an honest cause; `needs` (a fact) and `remedy` (a subgoal as
-    verb, target, count) say what was missing, for diagnosis and guardrails to read.
+    """Ends an attempt with an honest cause and the evidence a player would see.
 
-    `event` and `data` are the low-level evidence (a `sim.events` name) written to the trace
-    before the verdict; None where the evidence is already in the trace (a death, a hazard)."""
+    `event` and `data` are that evidence (a `sim.events` name and what was observed: the
+    ingredients the crafting grid lacked, the station it asks for, a block that dropped
+    nothing, a search radius); None where the evidence is already in the trace (a death, a
+    hazard). A failure never says what to do next, nor which fact was missing: diagnosis
+    works that out from the evidence, and remedies are learned from experience."""
 
     def __init__(
         self,
@@ -22,11 +25,9 @@ class Failure(Exception):
         *,
         event: str | None,
         data: dict[str, Any] | None = None,
-        needs: str | None = None,
-        remedy: tuple[str, str, int] | None = None,
     ) -> None:
         super().__init__(message)
-        self.cause, self.message, self.needs, self.remedy = cause, message, needs, remedy
+        self.cause, self.message = cause, message
         self.event, self.data = event, data or {}
 
 
@@ -47,17 +48,41 @@ class Attempt:
         self.trace.append({"event": event, "t": self.ticks, **data})
 
     def failed(self, fail: Failure) -> None:
-        """Write a failure's evidence, then its verdict (cause, message, what was missing and
-        the fix) to the trace, as every world playing by Minecraft's rules records it."""
+        """Write a failure's evidence, then its verdict (the ground-truth cause and the
+        message, which diagnosis never reads) to the trace, as every world playing by
+        Minecraft's rules records it."""
         if fail.event is not None:
             self.log(fail.event, **fail.data)
-        event: dict[str, Any] = {"cause": fail.cause.value, "message": fail.message}
-        if fail.needs:
-            event["needs"] = fail.needs
-        if fail.remedy:
-            event["remedy"] = {
-                "verb": fail.remedy[0],
-                "target": fail.remedy[1],
-                "count": fail.remedy[2],
-            }
-        self.log("fail", **event)
+        self.log("fail", cause=fail.cause.value, message=fail.message)
+
+
+def grid_evidence(
+    verb: str,
+    target: str,
+    ingredients: Iterable[tuple[str, int]],
+    makes: int,
+    times: int,
+    inventory: Mapping[str, int],
+    station: str | None,
+) -> dict[str, Any]:
+    """What a crafting grid (or a furnace's input slot) shows when the agent lacks
+    ingredients: the recipe it tried (ingredients for `times` crafts, what they make and the
+    station the grid asks for) and what is short. `item`, `need` and `have` name the first
+    missing ingredient, for readers that want one."""
+    wanted = {i: n * times for i, n in ingredients}
+    missing = {
+        i: n - inventory.get(i, 0) for i, n in sorted(wanted.items()) if inventory.get(i, 0) < n
+    }
+    first = next(iter(missing), "")
+    return {
+        "item": first,
+        "need": wanted.get(first, 0),
+        "have": inventory.get(first, 0),
+        "verb": verb,
+        "target": target,
+        "ingredients": dict(sorted(wanted.items())),
+        "makes": makes * times,
+        "times": times,
+        "missing": missing,
+        "station": station,
+    }

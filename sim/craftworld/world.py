@@ -38,7 +38,7 @@ UNGUARDED = ("wait", "attack")
 """Verbs whose attempts go on when a mob hurts the agent (see `Attempt.guarded`)."""
 EVENT_CAUSES = {
     "attacked": FailureCause.DAMAGE,  # a busy skill stopped because a mob hurt the agent
-    "tool_lost": FailureCause.WRONG_TOOL,  # the tool broke and the next block needs one
+    "tool_lost": FailureCause.WRONG_TOOL,  # the tool broke and the next block drops nothing
 }
 """Trace events of CraftWorld's own, beyond `sim.events`, and the causes they are evidence of."""
 INTERESTING = (
@@ -314,12 +314,7 @@ class CraftWorld(World):
                 if attacker is not None and attempt.guarded:
                     # a busy agent that is hurt stops to deal with the attacker
                     attempt.log("attacked", mob=attacker, health=round(self.body.health, 1))
-                    raise Failure(
-                        FailureCause.DAMAGE,
-                        f"attacked by a {attacker}",
-                        event=None,
-                        remedy=("attack", attacker, 1) if attacker != "creeper" else None,
-                    )
+                    raise Failure(FailureCause.DAMAGE, f"attacked by a {attacker}", event=None)
             if self.tick >= self.task.max_ticks:
                 raise Failure(
                     FailureCause.TIMEOUT,
@@ -382,8 +377,9 @@ def state_facts(rules: Rules, state: WorldState) -> frozenset[str]:
             default=0,
         )
         facts.update(f"{kind}>={TIERS[t]}" for t in range(best))
-    if state.equipped:
-        facts.add(f"equipped:{state.equipped}")
+    # what the hand holds, as the household world says it: a guardrail learned from a block
+    # that dropped nothing names what was held (or that nothing was)
+    facts.add(f"equipped:{state.equipped}" if state.equipped else "hands:empty")
     facts.update(f"near:{k}" for k in state.nearby_blocks if k in ("crafting_table", "furnace"))
     if any(rules.fuels.get(k) for k in state.inventory):
         facts.add("has_fuel")

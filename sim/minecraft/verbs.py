@@ -1,9 +1,9 @@
 """The primitive skills of the minecraft/v1 world: CraftWorld's verbs, done by a mineflayer bot.
 
 Each verb first checks what the rules alone can tell (an unknown name, a missing ingredient,
-no station within reach, no fuel) exactly as CraftWorld does, with the same `needs` and remedy,
-so a guardrail distilled in one world reads the same in the other. Then the sidecar acts, and
-its low-level errors become honest failures:
+no station within reach, no fuel) exactly as CraftWorld does, with the same evidence (never a
+remedy), so a guardrail distilled in one world reads the same in the other. Then the sidecar
+acts, and its low-level errors become honest failures:
 
 | sidecar error | cause              | trace event  |
 |---------------|--------------------|--------------|
@@ -24,10 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim import events as ev
-from sim.craftworld.actions import source_block
-from sim.craftworld.attempt import Attempt, Failure
-from sim.craftworld.rules import drop_stats
-from sim.craftworld.world import TIERS
+from sim.craftworld.attempt import Attempt, Failure, grid_evidence
 from sim.minecraft.sidecar import SidecarDied, SidecarError
 from sim.schema import FailureCause, Subgoal
 
@@ -37,18 +34,6 @@ if TYPE_CHECKING:
 SEARCH = 32  # blocks within which mine and attack look for their target (as CraftWorld)
 REACH = 4  # a station within REACH + 1 blocks can be used (as CraftWorld)
 DISCONNECTED = "disconnected"  # this world's own trace event: the server or sidecar went away
-
-
-def obtain(w: MinecraftWorld, item: str) -> tuple[str, str]:
-    """How an item is usually obtained: (verb, target) for a remedy; CraftWorld's rule."""
-    block = source_block(w.rules.version, item)
-    if block is not None and drop_stats(w.rules.version, block)[item][0] >= 1:
-        return "mine", block
-    if item in w.rules.smelting:
-        return "smelt", item
-    if w.rules.crafting_options(item):
-        return "craft", item
-    return "mine", block or item
 
 
 def _check_name(w: MinecraftWorld, name: str, kind: str) -> None:
@@ -63,26 +48,21 @@ def _check_name(w: MinecraftWorld, name: str, kind: str) -> None:
         )
 
 
-def _missing(w: MinecraftWorld, item: str, need: int, have: int, message: str) -> Failure:
-    verb, target = obtain(w, item)
+def _missing(item: str, need: int, have: int, message: str) -> Failure:
     return Failure(
         FailureCause.MISSING_ITEM,
         message,
         event=ev.MISSING,
         data={"item": item, "need": need, "have": have},
-        needs=f"has:{item}",
-        remedy=(verb, target, max(1, need - have)),
     )
 
 
-def _not_found(target: str, radius: int, remedy: tuple[str, str, int] | None) -> Failure:
+def _not_found(target: str, radius: int) -> Failure:
     return Failure(
         FailureCause.TARGET_NOT_FOUND,
         f"no {target} within {radius} blocks",
         event=ev.SEARCH,
         data={"target": target, "radius": radius, "found": False},
-        needs=f"near:{target}",
-        remedy=remedy,
     )
 
 
@@ -146,7 +126,7 @@ def _sidecar_failure(exc: SidecarError, att: Attempt) -> Failure:
         )
     if kind == "not_found":
         target = str(data.get("target", ""))
-        return _not_found(target, int(data.get("radius", SEARCH)), ("explore", target, 1))
+        return _not_found(target, int(data.get("radius", SEARCH)))
     if kind == "missing":
         item = str(data.get("item", ""))
         return Failure(
@@ -154,7 +134,6 @@ def _sidecar_failure(exc: SidecarError, att: Attempt) -> Failure:
             exc.message,
             event=ev.MISSING,
             data={"item": item, "need": data.get("need", 1), "have": data.get("have", 0)},
-            needs=f"has:{item}",
         )
     if kind in ("not_connected", "connect"):
         return _disconnected(exc)
@@ -178,12 +157,7 @@ def mine(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         "hold": w.equipped,
         "auto_equip": w.auto_equip,
     }
-    try:
-        result = call(w, att, "mine", params)
-    except Failure as fail:
-        if fail.event == ev.SEARCH or fail.cause is FailureCause.NAV_STUCK:
-            fail.needs, fail.remedy = f"near:{sg.target}", ("explore", sg.target, 1)
-        raise
+    result = call(w, att, "mine", params)
     for event in att.trace:  # what the rules say about the tool (flying-squid drops anyway)
         if event["event"] == ev.DIG and "harvestable" not in event:
             event["harvestable"] = w.rules.can_harvest(event["block"], event.get("tool"))
@@ -194,21 +168,12 @@ def mine(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def _tool_failure(w: MinecraftWorld, block: str) -> Failure:
-    need = w.rules.min_harvest_tool(block) or "a tool"
-    kind, tier = w.rules.tool_kind(need), w.rules.tool_tier(need)
-    inv = w.last.inventory
-    if inv.get(need) or any(
-        w.rules.tool_kind(i) == kind and w.rules.tool_tier(i) >= tier for i in inv
-    ):
-        needs, remedy = f"equipped:{need}", ("equip", need, 1)
-    else:
-        needs, remedy = f"{kind}>={TIERS[tier - 1]}", ("craft", need, 1)
+    """WRONG_TOOL: the block dropped nothing (CraftWorld's evidence; which tool would have
+    worked is not said)."""
     return Failure(
         FailureCause.WRONG_TOOL,
-        f"{block} broke with {w.equipped or 'bare hands'} and dropped nothing: needs {need}",
+        f"{block} broke with {w.equipped or 'bare hands'} and dropped nothing",
         event=None,
-        needs=needs,
-        remedy=remedy,
     )
 
 
@@ -217,12 +182,7 @@ def explore(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     if not is_mob:
         _check_name(w, sg.target, "block")
     params = {"target": sg.target, "mob": is_mob, "seed": w.seed + att.subgoal.count}
-    try:
-        result = call(w, att, "explore", params)
-    except Failure as fail:
-        if fail.event == ev.SEARCH:  # as in CraftWorld: exploring has no remedy of its own
-            fail.needs, fail.remedy = None, None
-        raise
+    result = call(w, att, "explore", params)
     return f"found {sg.target} after {result.get('legs', 0)} legs"
 
 
@@ -232,29 +192,18 @@ def move_to(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         result = call(w, att, "move_to", {"block": sg.target, "radius": 2 * SEARCH})
     except Failure as fail:
         if fail.event == ev.SEARCH:
-            remedy = ("explore", sg.target, 1)
-            if sg.target in ("crafting_table", "furnace"):  # made, never searched for
-                have = w.last.count(sg.target)
-                remedy = ("place", sg.target, 1) if have else ("craft", sg.target, 1)
-            fail.needs, fail.remedy = f"near:{sg.target}", remedy
             fail.data = {"target": sg.target, "radius": 2 * SEARCH, "found": False}
         raise
     return f"at {sg.target} {tuple(result.get('at', ()))}"
 
 
-def _station_failure(w: MinecraftWorld, station: str, cause: FailureCause, what: str) -> Failure:
+def _station_failure(station: str, cause: FailureCause, what: str) -> Failure:
     verb = "smelt" if cause is FailureCause.SMELT_FAIL else "craft"
-    have = w.last.count(station)
-    remedy = ("place", station, 1) if have else ("craft", station, 1)
-    if not have and w.find(station, 2 * SEARCH):
-        remedy = ("move_to", station, 1)
     return Failure(
         cause,
         f"{what} needs a {station} within reach",
         event=ev.NO_STATION,
         data={"station": station, "verb": verb},
-        needs=f"near:{station}",
-        remedy=remedy,
     )
 
 
@@ -280,26 +229,29 @@ def craft(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         if not missing:
             break
     if best_missing:
-        item, n = sorted(best_missing.items())[0]
-        have = inv.get(item, 0)
-        raise _missing(
-            w,
-            item,
-            n + have,
-            have,
+        raise Failure(
+            FailureCause.MISSING_ITEM,
             f"crafting {sg.count} {sg.target} lacks "
             + ", ".join(f"{k} x{v}" for k, v in sorted(best_missing.items())),
+            event=ev.MISSING,
+            data=grid_evidence(
+                "craft",
+                sg.target,
+                best.ingredients,
+                best.count,
+                -(-sg.count // best.count),
+                inv,
+                "crafting_table" if best.needs_table else None,
+            ),
         )
     if best.needs_table and not w.find("crafting_table", REACH + 1):
-        raise _station_failure(
-            w, "crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}"
-        )
+        raise _station_failure("crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}")
     try:
         call(w, att, "craft", {"item": sg.target, "count": sg.count})
     except Failure as fail:
         if fail.event == "sidecar_error" and fail.data.get("kind") == "no_station":
             raise _station_failure(
-                w, "crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}"
+                "crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}"
             ) from None
         raise
     return f"crafted {sg.target}"
@@ -316,17 +268,17 @@ def smelt(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"item": sg.target, "verb": "smelt"},
         )
     if not w.find("furnace", REACH + 1):
-        raise _station_failure(w, "furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
+        raise _station_failure("furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
     inv = w.last.inventory
     runs = -(-sg.count // recipe.count)
     if inv.get(recipe.input, 0) < runs:
-        have = inv.get(recipe.input, 0)
-        raise _missing(
-            w,
-            recipe.input,
-            runs,
-            have,
+        raise Failure(
+            FailureCause.MISSING_ITEM,
             f"smelting {sg.count} {sg.target} needs {runs} {recipe.input}",
+            event=ev.MISSING,
+            data=grid_evidence(
+                "smelt", sg.target, [(recipe.input, 1)], recipe.count, runs, inv, "furnace"
+            ),
         )
     need = recipe.ticks * runs
     # one fuel kind a smelt (a furnace's fuel slot holds one stack): the best that suffices
@@ -341,8 +293,6 @@ def smelt(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
             f"not enough fuel to smelt {runs} {recipe.input}",
             event=ev.NO_FUEL,
             data={"need_ticks": need, "short_ticks": need},
-            needs="has_fuel",
-            remedy=("mine", "coal_ore", 1),
         )
     params = {
         "input": recipe.input,
@@ -367,7 +317,7 @@ def place(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         )
     have = w.last.count(sg.target)
     if have < 1:
-        raise _missing(w, sg.target, 1, have, f"no {sg.target} to place")
+        raise _missing(sg.target, 1, have, f"no {sg.target} to place")
     call(w, att, "place", {"block": sg.target})
     w.equipped = None  # placing takes the block in hand; no tool is held afterwards
     return f"placed {sg.target}"
@@ -377,7 +327,7 @@ def equip(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     _check_name(w, sg.target, "item")
     have = w.last.count(sg.target)
     if have < 1:
-        raise _missing(w, sg.target, 1, have, f"no {sg.target} to equip")
+        raise _missing(sg.target, 1, have, f"no {sg.target} to equip")
     call(w, att, "equip", {"item": sg.target})
     w.equipped = sg.target
     return f"equipped {sg.target}"
@@ -396,7 +346,7 @@ def attack(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         result = call(w, att, "attack", {"mob": sg.target, "count": sg.count, "radius": SEARCH})
     except Failure as fail:
         if fail.event == ev.SEARCH:
-            raise _not_found(sg.target, SEARCH, ("explore", sg.target, 1)) from None
+            raise _not_found(sg.target, SEARCH) from None
         raise
     drops = result.get("drops", {})
     return f"killed {sg.count} {sg.target}: " + ", ".join(f"{n} {k}" for k, n in drops.items())
@@ -412,7 +362,7 @@ def eat(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         )
     have = w.last.count(sg.target)
     if have < sg.count:
-        raise _missing(w, sg.target, sg.count, have, f"no {sg.target} to eat")
+        raise _missing(sg.target, sg.count, have, f"no {sg.target} to eat")
     if w.last.food >= 20:
         raise Failure(FailureCause.INVALID_ACTION, "not hungry: food is full", event=ev.NOT_HUNGRY)
     call(w, att, "eat", {"item": sg.target, "count": sg.count})
