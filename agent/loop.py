@@ -14,6 +14,7 @@ from typing import Any
 from agent.adapters import TaskAdapter
 from agent.diagnosis import History, diagnose
 from agent.explore import Explorer
+from agent.followed import trace
 from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
@@ -96,7 +97,7 @@ class Episode:
             planned = self.planner.plan(self.task, state, self._inject(briefing))  # plan
         except LLMError as exc:  # the endpoint is down: this episode errs, the run goes on
             return self._errored(res, state, t0, str(exc))
-        self._account(res, planned)
+        self._took(res, planned, briefing)
         plan = list(planned.subgoals)
         pending: PlanResult | None = planned
 
@@ -112,7 +113,7 @@ class Episode:
                     planned = self.planner.plan(self.task, state, self._inject(briefing))
                 except LLMError as exc:
                     return self._errored(res, state, t0, str(exc))
-                self._account(res, planned)
+                self._took(res, planned, briefing)
                 res.replans += 1
                 plan, pending = list(planned.subgoals), planned
                 if not plan and planned.error is None:
@@ -155,9 +156,12 @@ class Episode:
                 if online.guardrails:
                     res.online_guardrails += len(online.guardrails)
                     briefing = self._recall(state, [subgoal, *plan])
+            own = id(subgoal) not in self._repairs  # a step of the planner's own plan
             if not diagnosis.success:  # a way to what was missing: memory, else probing
                 repair = self._repair(res, subgoal, diagnosis, state, plan, rail)
-            elif self._stalled(diagnosis, state) and id(subgoal) not in self._repairs:
+                if repair is None and diagnosis.deadlock and own:
+                    repair = self._try_goal(state, plan)  # the same failure, again and again
+            elif self._stalled(diagnosis, state) and own:
                 repair = self._try_goal(state, plan)  # the planner goes round in circles
             if repair is not None:
                 plan, repair = repair, None
@@ -175,7 +179,7 @@ class Episode:
                         )
                 except LLMError as exc:
                     return self._errored(res, state, t0, str(exc))
-                self._account(res, planned)
+                self._took(res, planned, briefing)
                 res.replans += 1
                 plan, pending = list(planned.subgoals), planned
 
@@ -301,29 +305,32 @@ class Episode:
         return bool(diagnosis.details.get("repeat")) or self._idle >= 3
 
     def _try_goal(self, state: WorldState, plan: list[Subgoal]) -> list[Subgoal] | None:
-        """The step that makes the goal itself, tried once per inventory when the agent goes
-        round in circles (the same product made twice, no progress): it either works or fails
-        with what is missing, which memory or the explorer then repairs. The way the agent saw
-        the goal made, else `craft` it where the world crafts."""
+        """Work on the goal itself, once per inventory, when the planner goes round in
+        circles (the same product made twice, nothing new for a while, the same failure
+        three times): the way the agent saw the goal made, else a probe for the goal as for
+        any missing item (its namesake block in sight, a craft, ...). It works, or fails with
+        what is missing, which memory or the explorer then repairs."""
         goal = self.task.goal.item
         inventory = ",".join(f"{k}={n}" for k, n in sorted(state.inventory.items()))
         if goal is None or inventory in self._goal_tried:
             return None
-        offered = self.world.verb_targets()
         store = self._memory()
         seen = recipe_of(store, goal) if store is not None else None
+        count = self.task.goal.count
         if seen is not None:
-            verb, target = seen.verb, (goal if seen.verb in ("craft", "smelt") else seen.source)
-        else:  # never seen made: make it the ways the world offers for an item by that name
-            verb = next((v for v in ("craft", "smelt") if goal in offered.get(v, ())), "")
-            target = goal
-        if target not in offered.get(verb, ()):
+            target = goal if seen.verb in ("craft", "smelt") else seen.source
+            steps = [Subgoal(verb=seen.verb, target=target, count=count)]
+        elif self.method.explore:
+            wanted = Subgoal(verb="obtain", target=goal, count=count)
+            steps = self._explorer.next(f"has:{goal}", wanted, state) or []
+        else:
+            steps = []
+        if not steps or steps[-1].target not in self.world.verb_targets().get(steps[-1].verb, ()):
             return None
         self._goal_tried.add(inventory)
         self._idle = 0
-        step = Subgoal(verb=verb, target=target, count=self.task.goal.count)
-        self._repairs.add(id(step))
-        return [step, *plan]
+        self._repairs.update(id(s) for s in steps)
+        return [*steps, *plan]
 
     def _induced(
         self,
@@ -441,6 +448,12 @@ class Episode:
             self.store.anchor(tup)
         return tup
 
+    def _took(self, res: EpisodeResult, planned: PlanResult, briefing: Briefing) -> None:
+        """Account a plan, and note which of the items it was shown it followed."""
+        self._account(res, planned)
+        shown = self._inject(briefing)
+        planned.followed = trace(shown, planned.subgoals, planned.notes)
+
     @staticmethod
     def _account(res: EpisodeResult, planned: PlanResult | DistillReport) -> None:
         res.llm_calls += planned.llm_calls
@@ -508,6 +521,7 @@ def _trajectory_line(
             "reply": planned.reply,
             "error": planned.error,
             "notes": planned.notes,
+            "followed": planned.followed,  # each item shown: did the plan do what it said
         }
         if planned.llm_calls:  # what this plan cost (the episode's totals are in its row)
             line["plan"]["llm"] = {

@@ -216,9 +216,7 @@ class RuleDistiller:
     def _episode_skill(
         self, store: ExperienceStore, done: list[ExperienceTuple], goal: str, report: DistillReport
     ) -> None:
-        done = chain(done, goal)
-        if not done:
-            return
+        done = chain(done, goal) or done  # a predicate goal (household) is no item to trace
         first, last = done[0], done[-1]
         skill = Skill(
             name=f"obtain:{goal}",

@@ -74,7 +74,7 @@ def export_pack(store: ExperienceStore, path: str | Path, *, include_tuples: boo
     skills = store.skills(include_retired=True)
     rails = store.guardrails(include_retired=True)
     knowledge: list[Skill | Guardrail] = [*skills, *rails]
-    cited = sorted({e for k in knowledge for e in k.evidence})
+    cited = sorted({e for k in knowledge for e in _cites(k)})
     counts = {"skills": len(skills), "guardrails": len(rails), "tuples": 0}
     header = PackHeader(
         format=FORMAT,
@@ -192,9 +192,20 @@ def read_pack(
     have = {t.id for t in tuples}
     knowledge: list[Skill | Guardrail] = [*skills, *rails]
     for k in knowledge:
-        if missing := [e for e in k.evidence if e not in have]:
+        if missing := [e for e in _cites(k) if e not in have]:
             raise PackError(f"{path}: {_name(k)} cites tuples {missing[:5]} the pack lacks")
+    for rail in rails:
+        if rail.remedy and not rail.remedy_evidence:
+            raise PackError(
+                f"{path}: {_name(rail)} has a remedy that names no tuple it was induced from "
+                "(a pack written before remedies were learned from experience)"
+            )
     return header, tuples, skills, rails
+
+
+def _cites(k: Skill | Guardrail) -> list[int]:
+    """The tuples a piece of knowledge rests on (a guardrail's remedy's too)."""
+    return [*k.evidence, *(k.remedy_evidence if isinstance(k, Guardrail) else [])]
 
 
 def _digest_before_end(lines: list[str]) -> str:
@@ -248,6 +259,7 @@ def import_pack(store: ExperienceStore, path: str | Path) -> dict[str, Any]:
             store.put_skill(_merge(skill, old) if old else skill.model_copy(update={"id": None}))
         for rail in rails:
             rail.evidence = sorted({mapping[e] for e in rail.evidence})
+            rail.remedy_evidence = sorted({mapping[e] for e in rail.remedy_evidence})
             found = store.find_guardrail(rail)
             report["guardrails_merged" if found else "guardrails_added"] += 1
             store.put_guardrail(
@@ -299,7 +311,7 @@ def prune(
                 *store.skills(include_retired=True),
                 *store.guardrails(include_retired=True),
             ]
-            cited = {e for k in stored for e in k.evidence}
+            cited = {e for k in stored for e in _cites(k)}
             db.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
             db.execute("DELETE FROM doomed")
             db.execute(

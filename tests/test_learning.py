@@ -329,3 +329,27 @@ def test_outcomes_are_data_not_advice() -> None:
     task = Task(id="t", instruction="x", goal=Goal(item="cobblestone"))
     d = diagnose(here, out.subgoal, out, History(), task, lambda s: 0.0)
     assert d.details == {"context": "hands:empty"}
+
+
+class Astray(Stubborn):
+    """A planner that keeps asking for something that fails and leads nowhere."""
+
+    def plan(self, task: Task, state: WorldState, briefing: Briefing) -> PlanResult:
+        self.calls += 1
+        return PlanResult([_sg("mine", "stone")], llm_calls=1)
+
+
+def test_the_same_failure_three_times_turns_the_agent_to_the_goal() -> None:
+    world = sim.make("craftworld/v1")
+    task = Task(id="log", instruction="x", goal=Goal(item="oak_log"), max_subgoals=12)
+    result = Episode(
+        world=world,
+        task=task,
+        seed=1,
+        planner=Astray("oak_log"),
+        adapter=adapter_for(world, task),
+        method=METHODS["none"],
+        store=None,
+        run_id="r",
+    ).run()
+    assert result.success and result.causes.get("WRONG_TOOL") == 3, result.causes

@@ -443,7 +443,9 @@ def _knowledge_store(path: Path) -> ExperienceStore:
     )  # fmt: skip
     store.put_guardrail(
         Guardrail(root_cause=FailureCause.WRONG_TOOL, forbidden="mine:iron_ore",
-                  unless=["pickaxe>=stone"], evidence=[ids[5]], confidence=0.1)
+                  unless=["pickaxe>=stone"], evidence=[ids[5]], confidence=0.1,
+                  remedy=[Subgoal(verb="craft", target="stone_pickaxe")],
+                  remedy_evidence=[ids[9]])
     )  # fmt: skip
     return store
 
@@ -460,18 +462,21 @@ def test_pack_round_trip_keeps_evidence_auditable(tmp_path: Path) -> None:
     src = _knowledge_store(tmp_path / "src.sqlite")
     pack = tmp_path / "k.jsonl"
     counts = export_pack(src, pack)
-    assert counts == {"skills": 1, "guardrails": 1, "tuples": 4}  # the cited ones
+    assert counts == {"skills": 1, "guardrails": 1, "tuples": 5}  # the cited ones
     dst = ExperienceStore(tmp_path / "dst.sqlite")
     dst.anchor_many(make_tuples(7, seed=4, run="other"))
     report = import_pack(dst, pack)
-    assert report["tuples_added"] == 4 and report["skills_added"] == 1
+    assert report["tuples_added"] == 5 and report["skills_added"] == 1
     skill = dst.find_skill("obtain:stick")
     assert skill is not None
     src_ev = [src.get_tuple(e).model_dump(exclude={"id"}) for e in src.skills()[0].evidence]
     assert [dst.get_tuple(e).model_dump(exclude={"id"}) for e in skill.evidence] == src_ev
+    (rail,) = dst.guardrails()  # the remedy names the same attempt, by the new store's id
+    want = src.get_tuple(src.guardrails()[0].remedy_evidence[0]).model_dump(exclude={"id"})
+    assert [dst.get_tuple(e).model_dump(exclude={"id"}) for e in rail.remedy_evidence] == [want]
     again = import_pack(dst, pack)  # idempotent on tuples; knowledge merges
-    assert again["tuples_added"] == 0 and again["tuples_present"] == 4
-    assert dst.stats()["tuples"] == 11 and len(dst.skills()) == 1
+    assert again["tuples_added"] == 0 and again["tuples_present"] == 5
+    assert dst.stats()["tuples"] == 12 and len(dst.skills()) == 1
     full = tmp_path / "all.jsonl.gz"
     assert export_pack(src, full, include_tuples=True)["tuples"] == 40
     assert import_pack(ExperienceStore(tmp_path / "d2.sqlite"), full)["tuples_added"] == 40
@@ -505,10 +510,27 @@ def test_bad_packs_are_refused_and_leave_the_store_untouched(tmp_path: Path, dam
     assert _fingerprint(dst) == before
 
 
+def test_a_pack_whose_remedy_names_no_experience_is_refused(tmp_path: Path) -> None:
+    """A remedy is learned, so it names the tuples it was induced from; a pack whose guardrail
+    carries a remedy without them (a world's advice, an old pack) is refused whole."""
+    src = _knowledge_store(tmp_path / "src.sqlite")
+    rail = src.guardrails()[0].model_copy(update={"remedy_evidence": []})
+    with src._tx() as db:  # as a store written before remedies were learned would hold it
+        db.execute("UPDATE guardrails SET body=? WHERE id=?", (rail.model_dump_json(), rail.id))
+    pack = tmp_path / "old.jsonl"
+    export_pack(src, pack)
+    dst = ExperienceStore(tmp_path / "dst.sqlite")
+    before = _fingerprint(dst)
+    with pytest.raises(PackError, match=r"old\.jsonl: guardrail mine:iron_ore has a remedy"):
+        import_pack(dst, pack)
+    assert _fingerprint(dst) == before
+
+
 def test_prune_retires_compacts_and_keeps_cited_evidence(tmp_path: Path) -> None:
     store = _knowledge_store(tmp_path / "k.sqlite")
     store.lookup.by_signature([], mode="superset")  # an in-memory index exists
-    cited = {*store.skills()[0].evidence, *store.guardrails()[0].evidence}
+    rail = store.guardrails()[0]
+    cited = {*store.skills()[0].evidence, *rail.evidence, *rail.remedy_evidence}
     report = prune(store, min_confidence=0.2, drop_uncited_before=time.time() + 1)
     assert report["retired"] == ["guardrail 1: mine:iron_ore"]
     assert report["deleted_tuples"] == 40 - len(cited)

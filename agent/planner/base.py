@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from knowledge.schema import Briefing, Diagnosis
 from sim.schema import Subgoal, Task, WorldState
@@ -25,6 +25,9 @@ class PlanResult:
     latency_s: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    followed: list[dict[str, Any]] = field(default_factory=list)
+    """Each briefing item the planner was shown, and whether this plan followed it (filled
+    in by the loop, `agent.followed`)."""
 
 
 class Planner(Protocol):

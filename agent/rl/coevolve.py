@@ -33,7 +33,7 @@ from sim.base import World
 from sim.schema import Task
 
 # recall, inject and enforce what the store holds; learn nothing while the episode runs
-JUDGED = replace(EVOLVING, name="judged")
+JUDGED = replace(EVOLVING, name="judged", explore=False)  # the guardrails alone, no probing
 
 
 @dataclass

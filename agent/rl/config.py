@@ -57,7 +57,12 @@ class PlannerOptions(_Strict):
     max_steps: int = Field(2, ge=1, description="Subgoals per reply (fewer: fewer tokens).")
     max_tokens: int = Field(56, ge=8, description="Token cap of one reply.")
     examples: bool = Field(False, description="Put the worked examples before the request.")
-    recipes: bool = Field(True, description="One-step recipe facts in the prompt.")
+    recipes: Literal["oracle", "learned", "off"] | bool = Field(
+        "oracle",
+        description="Where the prompt's recipe facts come from (`planner.recipes`): the "
+        "world's recipe book (oracle, the setting every run in docs/rl.md trained with), "
+        "the agent's own store (learned), or none (off; false reads as off, true as oracle).",
+    )
     narrow: bool = Field(True, description="The grammar narrowed to the goal's tree.")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from agent.adapters import adapter_for
@@ -40,6 +41,10 @@ class Keep:
 
     def online(self, store: ExperienceStore, tup: ExperienceTuple) -> DistillReport:
         return DistillReport()
+
+
+SOLO = replace(METHODS["none"], name="none-solo", explore=False)
+"""No memory and no probing for a missing fact: what the planner's weights alone achieve."""
 
 
 def planner_for(client: LLMClient, world: World, opts: PlannerOptions) -> LLMPlanner:
@@ -161,11 +166,13 @@ def play(
     reward: RewardOptions,
     *,
     store: ExperienceStore | None = None,
-    method: Method = METHODS["none"],
+    method: Method = SOLO,
     distiller: Distiller | None = None,
     run_id: str = "rl",
 ) -> Rollout:
-    """One episode; its turns (when `client` records them), outcome and shaped reward."""
+    """One episode; its turns (when `client` records them), outcome and shaped reward. By
+    default the planner plays alone (`SOLO`): no memory, and no probing by the loop, so that
+    the reward is what the model's own plans earned."""
     lines: list[dict[str, Any]] = []
     recorded: list[Turn] | None = getattr(client, "turns", None)  # a Recorder's
     start = len(recorded) if recorded is not None else 0
