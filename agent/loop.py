@@ -13,16 +13,15 @@ from typing import Any
 
 from agent.adapters import TaskAdapter
 from agent.diagnosis import History, diagnose
-from agent.explore import Explorer
 from agent.followed import trace
 from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
+from agent.repair import Repairer
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
-from knowledge.induce import DURABLE, condition_for, gain_tags, remedy_for
+from knowledge.induce import DURABLE, gain_tags
 from knowledge.recall import RecallQuery, recall
-from knowledge.recipes import recipe_of
-from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail, unpack_counts
+from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail
 from knowledge.signature import signature
 from knowledge.store import ExperienceStore
 from sim import events as ev
@@ -31,7 +30,6 @@ from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 Record = Callable[[dict[str, Any]], None]
 RECALL_BUDGET = 600  # tokens
-REMEDY_TRIES = 2  # a remedy from memory is tried this often per missing fact and episode
 
 
 @dataclass
@@ -81,15 +79,7 @@ class Episode:
         episode_id = f"{self.task.id}__s{self.seed}"
         res = EpisodeResult(episode_id, self.task.id, self.task.group, self.seed, False)
         history, tuples, causes = History(), [], Counter[str]()
-        self._remedied = Counter[str]()  # remedies from memory applied, per missing fact
-        self._missed = Counter[str]()  # failures per missing fact (or failed condition)
-        self._explorer = Explorer(self.world.verb_targets(), self._memory())
-        self._repairs: set[int] = set()  # ids of the subgoals a repair put in the plan
-        self._wanted: list[str] = []  # items found missing in this episode, newest last
-        self._goal_tried: set[str] = set()  # inventories in which the goal step was tried
-        self._kinds: set[str] = set()  # item kinds held so far
-        self._idle = 0  # successful attempts in a row that brought no new kind of item
-        repair: list[Subgoal] | None = None
+        self._repairer = Repairer(self.world, self.task, self.method, self._memory())
 
         state = self.world.reset(self.task, self.seed)
         briefing = self._recall(state)  # recall
@@ -149,22 +139,16 @@ class Episode:
             state = outcome.post_state
             if self.world.goal_reached() or state.dead:
                 break
-            self._explorer.settle(self.world.facts(state))
             if not diagnosis.success and self._learns_online():  # constraints, updated now
                 online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
                 self._account(res, online)
                 if online.guardrails:
                     res.online_guardrails += len(online.guardrails)
                     briefing = self._recall(state, [subgoal, *plan])
-            own = id(subgoal) not in self._repairs  # a step of the planner's own plan
-            if not diagnosis.success:  # a way to what was missing: memory, else probing
-                repair = self._repair(res, subgoal, diagnosis, state, plan, rail)
-                if repair is None and diagnosis.deadlock and own:
-                    repair = self._try_goal(state, plan)  # the same failure, again and again
-            elif self._stalled(diagnosis, state) and own:
-                repair = self._try_goal(state, plan)  # the planner goes round in circles
+            # a way to what was missing (memory, else probing), or out of a circle
+            repair = self._repairer.after(subgoal, diagnosis, state, plan, rail)
             if repair is not None:
-                plan, repair = repair, None
+                plan = repair
             elif not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
                 try:
                     if planned.error is not None:
@@ -184,6 +168,7 @@ class Episode:
                 plan, pending = list(planned.subgoals), planned
 
         res.success = self.world.goal_reached()
+        res.remedies, res.probes = self._repairer.remedies, self._repairer.probes
         res.ticks = state.tick
         res.causes = dict(causes)
         res.recalled = len(briefing.items)
@@ -238,7 +223,7 @@ class Episode:
             targets = tuple(dict.fromkeys(s.target for s in ahead or []))
             known = self.adapter.relevant() | set(targets)
         else:  # what this episode found missing; the rest is what the recipes seen name
-            targets = tuple(reversed(self._wanted[-4:]))
+            targets = tuple(reversed(self._repairer.wanted[-4:]))
             known = frozenset(targets)
         query = RecallQuery(
             goal=self.task.goal.item or self.task.goal.predicate or "",
@@ -248,109 +233,6 @@ class Episode:
             also=targets,
         )
         return recall(self.store, query, RECALL_BUDGET)
-
-    def _repair(
-        self,
-        res: EpisodeResult,
-        failed: Subgoal,
-        diagnosis: Diagnosis,
-        state: WorldState,
-        plan: list[Subgoal],
-        rail: Guardrail | None,
-    ) -> list[Subgoal] | None:
-        """A local repair for a failed (or blocked) attempt without asking the planner: the
-        blocking guardrail's remedy, else a remedy induced from experience for what was
-        missing (methods that distil failures); else, once the planner has had its turn at
-        this fact and it is missing again, the explorer's next probe. The repair is followed
-        by the failed step and the rest of the plan. None: ask the planner."""
-        needs = str(diagnosis.details.get("needs", ""))
-        context = "" if needs else str(diagnosis.details.get("context", ""))
-        if not needs and not context:
-            return None
-        key = needs or f"{failed.key()}|{context}"
-        self._missed[key] += 1
-        if needs.startswith("has:") and needs[4:] not in self._wanted:
-            self._wanted.append(needs[4:])
-        # a step a repair put in the plan failed in turn: repair that too, keeping the rest
-        # of the repair (means-ends, like a player), rather than ask the planner afresh
-        nested = id(failed) in self._repairs
-        store = self._memory()
-        steps: list[Subgoal] | None = None
-        if store is not None and self.method.guardrails and self._remedied[key] < REMEDY_TRIES:
-            steps = list(rail.remedy) if rail is not None and rail.remedy else None
-            if steps is None:
-                steps = self._induced(store, failed, diagnosis, needs, context)
-            if steps:
-                self._remedied[key] += 1
-                res.remedies += 1
-        if not steps and (self._missed[key] >= 2 or nested) and self.method.explore:
-            # probes for what to hold are the operation's own, whatever was held when it failed
-            kind = context.partition(":")[0]
-            topic = needs or f"{failed.key()}|{'hold' if kind in ('equipped', 'hands') else kind}"
-            steps = self._explorer.next(topic, failed, state, context=not needs)
-            res.probes += bool(steps)
-        if not steps:
-            return None  # the planner's turn
-        steps = [s.model_copy() for s in steps]
-        again = failed.model_copy()
-        self._repairs.update(id(s) for s in (*steps, again))
-        return [*steps, again, *plan]
-
-    def _stalled(self, diagnosis: Diagnosis, state: WorldState) -> bool:
-        """Going round in circles, by what the agent sees: the same product made twice, or
-        three attempts in a row that worked but brought no kind of item not held before."""
-        new = set(state.inventory) - self._kinds
-        self._kinds |= new
-        self._idle = 0 if new else self._idle + 1
-        return bool(diagnosis.details.get("repeat")) or self._idle >= 3
-
-    def _try_goal(self, state: WorldState, plan: list[Subgoal]) -> list[Subgoal] | None:
-        """Work on the goal itself, once per inventory, when the planner goes round in
-        circles (the same product made twice, nothing new for a while, the same failure
-        three times): the way the agent saw the goal made, else a probe for the goal as for
-        any missing item (its namesake block in sight, a craft, ...). It works, or fails with
-        what is missing, which memory or the explorer then repairs."""
-        goal = self.task.goal.item
-        inventory = ",".join(f"{k}={n}" for k, n in sorted(state.inventory.items()))
-        if goal is None or inventory in self._goal_tried:
-            return None
-        store = self._memory()
-        seen = recipe_of(store, goal) if store is not None else None
-        count = self.task.goal.count
-        if seen is not None:
-            target = goal if seen.verb in ("craft", "smelt") else seen.source
-            steps = [Subgoal(verb=seen.verb, target=target, count=count)]
-        elif self.method.explore:
-            wanted = Subgoal(verb="obtain", target=goal, count=count)
-            steps = self._explorer.next(f"has:{goal}", wanted, state) or []
-        else:
-            steps = []
-        if not steps or steps[-1].target not in self.world.verb_targets().get(steps[-1].verb, ()):
-            return None
-        self._goal_tried.add(inventory)
-        self._idle = 0
-        self._repairs.update(id(s) for s in steps)
-        return [*steps, *plan]
-
-    def _induced(
-        self,
-        store: ExperienceStore,
-        failed: Subgoal,
-        diagnosis: Diagnosis,
-        needs: str,
-        context: str,
-    ) -> list[Subgoal] | None:
-        """What made the missing fact true before (or, for a failure under a condition, what
-        held when the same step worked), scaled to what is short now."""
-        if needs:
-            item = needs.partition(":")[2] if needs.startswith("has:") else ""
-            short = unpack_counts(diagnosis.details.get("missing")).get(item, 1)
-            found = remedy_for(store, needs, avoid=[failed.key()], shortfall=short)
-        else:
-            kind = context.partition(":")[0]
-            prefix = "equipped:" if kind in ("equipped", "hands") else f"{kind}:"
-            found = condition_for(store, failed.key(), [context], prefix)
-        return list(found.steps) if found is not None and found.steps else None
 
     def _learns_online(self) -> bool:
         return self.store is not None and self.method.memory and self.method.guardrails
