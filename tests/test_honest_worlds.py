@@ -185,3 +185,23 @@ def test_no_world_module_can_write_a_remedy() -> None:
                 assert node.value not in ("remedy", "needs"), f"{path}:{node.lineno}"
             if isinstance(node, ast.keyword):
                 assert node.arg not in ("remedy", "needs"), f"{path}:{node.lineno}"
+
+
+def test_the_grid_shows_the_recipe_whose_missing_ingredients_are_in_sight() -> None:
+    """Between recipes short of equally many items, the one of the logs in sight (a smoker of
+    oak, not dark oak, beside an oak tree); a recipe that can be made always wins."""
+    from sim.craftworld.attempt import pick_recipe
+    from sim.craftworld.recipes import Recipe
+
+    def smoker(log: str) -> Recipe:
+        return Recipe("smoker", 1, (("furnace", 1), (log, 4)), True, None)
+
+    options = [smoker("dark_oak_log"), smoker("oak_log")]
+    chosen, missing = pick_recipe(options, {"furnace": 1}, 1, {"oak_log": 9})
+    assert chosen is options[1] and missing == {"oak_log": 4}
+    chosen, missing = pick_recipe(options, {"furnace": 1}, 1, {})
+    assert chosen is options[0], "nothing in sight: the first of equals, as before"
+    chosen, missing = pick_recipe(options, {"furnace": 1, "dark_oak_log": 4}, 1, {"oak_log": 9})
+    assert chosen is options[0] and missing == {}
+    _, missing = pick_recipe(options, {"oak_log": 2}, 1, {"dark_oak_log": 9})
+    assert missing == {"furnace": 1, "oak_log": 2}, "fewest missing first, sight second"

@@ -133,7 +133,8 @@ def _rails_table(rails: list[Guardrail], links: Callable[[list[int]], str]) -> s
             f"</td><td>{_e(' & '.join(g.when) or '-')}</td>"
             f"<td>{_e(' & '.join(g.unless) or '-')}</td>"
             f'<td class="bad">{g.root_cause.value}</td>'
-            f"<td>{'<br>'.join(_e(r.text()) for r in g.remedy) or 'replan'}</td>"
+            f"<td>{'<br>'.join(_e(r.text()) for r in g.remedy) or 'replan'}"
+            f"{' (learned from ' + links(g.remedy_evidence) + ')' if g.remedy else ''}</td>"
             f"<td>{_e(g.reason)}</td><td>{_e(scope)}</td><td>{g.confidence:.2f}</td>"
             f"<td>{g.blocks} / {g.violations}</td><td>{links(g.evidence)}</td></tr>"
         )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim import events as ev
-from sim.craftworld.attempt import Attempt, Failure, grid_evidence
+from sim.craftworld.attempt import Attempt, Failure, grid_evidence, pick_recipe
 from sim.craftworld.body import MOB_HEALTH
 from sim.craftworld.palette import BLOCK_ID
 from sim.schema import FailureCause, Subgoal
@@ -335,19 +335,11 @@ def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             event=ev.NO_RECIPE,
             data={"item": sg.target, "verb": "craft"},
         )
-    best, best_missing = None, None
-    for recipe in options:
-        times = -(-sg.count // recipe.count)
-        missing = {
-            i: n * times - w.inventory[i]
-            for i, n in recipe.ingredients
-            if w.inventory[i] < n * times
-        }
-        if best_missing is None or sum(missing.values()) < sum(best_missing.values()):
-            best, best_missing = recipe, missing
-        if not missing:
-            break
-    if best is None or best_missing is None:
+    from sim.craftworld.world import SIGHT
+
+    seen = w.terrain.count_near(w.pos, SIGHT, exposed_only=True)
+    best, best_missing = pick_recipe(options, w.inventory, sg.count, seen)
+    if best is None:
         raise Failure(
             FailureCause.RECIPE_FAIL,
             f"no usable recipe for {sg.target}",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sim.schema import FailureCause, Subgoal
+
+if TYPE_CHECKING:
+    from sim.craftworld.recipes import Recipe
 
 
 class Failure(Exception):
@@ -86,3 +89,29 @@ def grid_evidence(
         "missing": missing,
         "station": station,
     }
+
+
+def pick_recipe(
+    options: Sequence[Recipe], inventory: Mapping[str, int], count: int, seen: Mapping[str, int]
+) -> tuple[Recipe | None, dict[str, int]]:
+    """The recipe a crafting grid shows for `count` items: the first that can be made, else
+    the one short of the fewest ingredients, and between equals the one whose missing
+    ingredients are most in sight (`seen`: the blocks around; a smoker of the oak logs in
+    sight, not of dark oak). Returns it and what it lacks (empty when it can be made). Every
+    world playing by Minecraft's rules chooses alike, so their evidence matches."""
+    best: Recipe | None = None
+    best_key: tuple[int, int] | None = None
+    best_missing: dict[str, int] = {}
+    for recipe in options:
+        times = -(-count // recipe.count)
+        missing = {
+            i: n * times - inventory.get(i, 0)
+            for i, n in recipe.ingredients
+            if inventory.get(i, 0) < n * times
+        }
+        if not missing:
+            return recipe, {}
+        key = (sum(missing.values()), -sum(seen.get(i, 0) for i in missing))
+        if best_key is None or key < best_key:
+            best, best_key, best_missing = recipe, key, missing
+    return best, best_missing

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim import events as ev
-from sim.craftworld.attempt import Attempt, Failure, grid_evidence
+from sim.craftworld.attempt import Attempt, Failure, grid_evidence, pick_recipe
 from sim.minecraft.sidecar import SidecarDied, SidecarError
 from sim.schema import FailureCause, Subgoal
 
@@ -218,16 +218,8 @@ def craft(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"item": sg.target, "verb": "craft"},
         )
     inv = w.last.inventory
-    best, best_missing = options[0], None
-    for recipe in options:
-        times = -(-sg.count // recipe.count)
-        missing = {
-            i: n * times - inv.get(i, 0) for i, n in recipe.ingredients if inv.get(i, 0) < n * times
-        }
-        if best_missing is None or sum(missing.values()) < sum(best_missing.values()):
-            best, best_missing = recipe, missing
-        if not missing:
-            break
+    picked, best_missing = pick_recipe(options, inv, sg.count, w.last.nearby_blocks)
+    best = picked if picked is not None else options[0]
     if best_missing:
         raise Failure(
             FailureCause.MISSING_ITEM,
