@@ -64,7 +64,9 @@ def _fail(message: str) -> typer.Exit:
 
 @app.command()
 def run(
-    suite: Annotated[str, typer.Argument(help="A suite file, or the name of a shipped suite.")],
+    suite: Annotated[
+        str | None, typer.Argument(help="A suite file, or the name of a shipped suite.")
+    ] = None,
     planner: Annotated[
         str,
         typer.Option(
@@ -108,7 +110,8 @@ def run(
         typer.Option(help="A Ray cluster to run on (e.g. ray://head:10001, or auto)."),
     ] = None,
 ) -> None:
-    """Run a suite: a progress bar over episodes, then a table of results."""
+    """Run a suite: a progress bar over episodes, then a table of results. Exits 1 when an
+    episode errored (its planner's backend failed), saying how to resume."""
     from agent.llm.base import LLMError
     from agent.runner import PLANNER_KINDS, RunConfig, load_run_config, run_suite
     from knowledge.store import StoreError
@@ -119,6 +122,9 @@ def run(
         if resume is not None:
             cfg = load_run_config(resume)
             path = Path(cfg.suite)
+            method, planner = cfg.method, cfg.planner
+        elif suite is None:
+            raise ValueError("name a suite, or --resume a run directory")
         else:
             path = resolve_suite(suite)
             cfg = RunConfig(
@@ -195,14 +201,29 @@ def run(
         console.print(f"[yellow]skipped[/] {task_id}: {why}")
     if result.store_stats:
         console.print("knowledge: " + ", ".join(f"{k} {v}" for k, v in result.store_stats.items()))
-    errored = [r.episode_id for r in result.episodes if r.error]
-    if errored:
-        console.print(
-            f"[yellow]{len(errored)} episode(s) errored[/]"
-            f" (e.g. {next(r.error for r in result.episodes if r.error)});"
-            f" retry them with: steve run --resume {result.run_dir}"
-        )
     console.print(f"run directory: {result.run_dir}")
+    if result.errored or result.stopped is not None:
+        said = result.stopped is not None or not result.errored  # the stop names the last
+        last = "" if said else f" (last: {result.errored[-1].error})"
+        _errored(
+            result.stopped,
+            f"{len(result.errored)} episode(s) errored{last}",
+            f"steve run --resume {result.run_dir}",
+        )
+
+
+def _errored(stopped: str | None, summary: str, resume: str) -> None:
+    """Say what errored and how to go on, and exit 1 (a run with errored episodes is not a
+    finished run). The texts quote the backend's errors: never rich markup."""
+    from rich.markup import escape
+
+    if stopped is not None:
+        err.print(f"[bold red]{escape(stopped)}[/]", highlight=False)
+    err.print(
+        f"[yellow]{escape(summary)}[/]; when the endpoint is back, go on with: {escape(resume)}",
+        highlight=False,
+    )
+    raise typer.Exit(code=1)
 
 
 def _csv(value: str | None) -> list[str] | None:
@@ -316,6 +337,12 @@ def eval_(
         table.add_row(m, str(len(rows)), f"{wins}/{len(rows)}", f"{100 * result.tail[m]:.0f}%")
     console.print(table)
     console.print(f"report: {result.report_dir / 'report.md'}")
+    if result.errored or result.stopped is not None:
+        _errored(
+            result.stopped,
+            f"{result.errored} episode(s) errored",
+            f"steve eval --resume {result.report_dir}",
+        )
 
 
 @app.command()
@@ -366,7 +393,12 @@ def train(
 
 @suite_app.command("validate")
 def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML files.")]) -> None:
-    """Check suite files: syntax, fields, types and item names; errors give file:line: field."""
+    """Check suite files: syntax, fields, types and item names; errors give file:line: field.
+
+    Every file is checked, whatever an earlier one holds; the exit status is 1 if any failed.
+    """
+    from rich.markup import escape
+
     import sim
     from scenarios.loader import SuiteError, load_suite
     from sim.registry import UnknownWorldError
@@ -374,21 +406,26 @@ def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML 
     bad = 0
     for f in files:
         try:
-            from agent.runner import _world_id
-
-            world = sim.make(_world_id(f))
+            # Fields first (the world id among them), then the items against that world.
+            world = sim.make(load_suite(f).world)
             suite = load_suite(f, known_items=world.item_names())
         except SuiteError as exc:
             bad += 1
             for e in exc.errors or [exc]:
-                err.print(f"[red]{e}[/]", highlight=False)
+                err.print(f"[red]{escape(str(e))}[/]", highlight=False)
             continue
         except UnknownWorldError as exc:
             bad += 1
-            err.print(f"[red]{f}: world: {exc}[/]", highlight=False)
+            err.print(f"[red]{escape(f'{f}: world: {exc}')}[/]", highlight=False)
+            continue
+        except Exception as exc:  # a validator reports each file and goes on to the next
+            bad += 1
+            logging.getLogger(__name__).debug("validating %s", f, exc_info=True)
+            err.print(f"[red]{escape(f'{f}: cannot check: {exc!r}')}[/]", highlight=False)
             continue
         console.print(
-            f"[green]ok[/] {f}: {len(suite.runnable())} tasks, {len(suite.skipped())} skipped"
+            f"[green]ok[/] {escape(str(f))}: {len(suite.runnable())} tasks, "
+            f"{len(suite.skipped())} skipped"
         )
     if bad:
         raise typer.Exit(code=1)
@@ -422,6 +459,8 @@ def suite_import(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Import tasks from another project's format into a suite file."""
+    from rich.markup import escape
+
     from scenarios.importers import import_tasks
     from scenarios.loader import SuiteError
     from scenarios.template import write_suite
@@ -430,12 +469,12 @@ def suite_import(
         suite = import_tasks(file, fmt, name=name)
     except SuiteError as exc:
         for e in exc.errors or [exc]:
-            err.print(f"[red]{e}[/]", highlight=False)
+            err.print(f"[red]{escape(str(e))}[/]", highlight=False)
         raise typer.Exit(code=1) from None
     path = out or Path(f"{suite.name}.yaml")
     try:
         write_suite(suite, path, overwrite=force, header=f"Imported from {file}.")
-    except (FileExistsError, ValueError) as exc:
+    except (OSError, ValueError) as exc:  # FileExistsError, a missing folder, a full disk
         raise _fail(str(exc)) from None
     console.print(f"wrote {path}: {len(suite.runnable())} tasks, {len(suite.skipped())} skipped")
 
@@ -474,15 +513,24 @@ def knowledge_stats(
 
 
 @knowledge_app.command("show")
-def knowledge_show(store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")]) -> None:
-    """Skills and guardrails with their confidence and evidence."""
-    from knowledge.store import ExperienceStore
-
-    if not store.exists():
-        raise _fail(f"{store}: no such store")
-    db = ExperienceStore(store)
+def knowledge_show(
+    store: Annotated[Path, typer.Argument(help="A knowledge.sqlite file.")],
+    page: Annotated[
+        int, typer.Option(min=1, help="Which page (skills first, then guardrails).")
+    ] = 1,
+    per_page: Annotated[int, typer.Option(min=1, max=10_000, help="Rows a page.")] = 50,
+) -> None:
+    """Skills and guardrails with their confidence and evidence, a page at a time."""
+    db = _open_store(store)
+    n_skills, n_rails = db.active_counts()
+    total = n_skills + n_rails
+    start = (page - 1) * per_page
+    if start >= max(total, 1) and page > 1:
+        raise _fail(f"{store}: page {page} is past the end ({total} items, {per_page} a page)")
+    skills = db.skills(limit=per_page, offset=start) if start < n_skills else []
+    rails = db.guardrails(limit=per_page - len(skills), offset=max(0, start - n_skills))
     table = Table("kind", "id", "v", "conf", "knowledge", "evidence (tuple ids)")
-    for s in db.skills():
+    for s in skills:
         table.add_row(
             "skill",
             str(s.id),
@@ -491,7 +539,7 @@ def knowledge_show(store: Annotated[Path, typer.Argument(help="A knowledge.sqlit
             s.text(),
             ",".join(map(str, s.evidence[-8:])),
         )
-    for g in db.guardrails():
+    for g in rails:
         learned = f"; remedy from {','.join(map(str, g.remedy_evidence[-8:]))}" if g.remedy else ""
         table.add_row(
             "guardrail",
@@ -502,6 +550,10 @@ def knowledge_show(store: Annotated[Path, typer.Argument(help="A knowledge.sqlit
             ",".join(map(str, g.evidence[-8:])) + learned,
         )
     console.print(table)
+    end = start + len(skills) + len(rails)
+    if end < total or page > 1:
+        more = f"; next: steve knowledge show {store} --page {page + 1}" if end < total else ""
+        console.print(f"items {start + 1}-{end} of {total} (page {page}){more}")
 
 
 def _open_store(store: Path, *, create: bool = False) -> ExperienceStore:
@@ -534,13 +586,15 @@ def knowledge_import(
     pack: Annotated[Path, typer.Argument(help="A knowledge pack written by export.")],
 ) -> None:
     """Validate a pack whole, then merge it into the store in one transaction."""
+    from rich.markup import escape
+
     from knowledge.packs import PackError, import_pack
 
     db = _open_store(store, create=True)
     try:
         report = import_pack(db, pack)
-    except (PackError, OSError) as exc:
-        raise _fail(str(exc)) from None
+    except (PackError, OSError) as exc:  # the message quotes the pack: never rich markup
+        raise _fail(escape(str(exc))) from None
     console.print(", ".join(f"{k} {v}" for k, v in report.items()))
 
 

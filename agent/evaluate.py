@@ -22,7 +22,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,11 @@ class EvalResult:
     rows: dict[str, list[Row]]
     tail: dict[str, float]
     modes: dict[str, Counter[str]]
+    stopped: str | None = None  # why a method's run stopped early (the later methods never ran)
+
+    @property
+    def errored(self) -> int:
+        return sum(bool(r.error) for rows in self.rows.values() for r in rows)
 
 
 def evaluate(
@@ -95,7 +100,8 @@ def evaluate(
     on_episode: Callable[[str, EpisodeResult, int, int], None] | None = None,
 ) -> EvalResult:
     """Run every method over the stream (only what is unfinished, with `resume`), then write
-    the report from what is on disk."""
+    the report from what is on disk. A method's run that stops early (its endpoint errs
+    episode after episode) stops the evaluation there; `resume` goes on from it."""
     if resume is not None:
         report_dir = Path(resume)
         saved = yaml.safe_load((report_dir / "eval.yaml").read_text())
@@ -106,7 +112,7 @@ def evaluate(
         report_dir = Path(cfg.out) / name
         report_dir.mkdir(parents=True, exist_ok=True)
         (report_dir / "eval.yaml").write_text(yaml.safe_dump(asdict(cfg), sort_keys=False))
-    for method in cfg.methods:
+    for n, method in enumerate(cfg.methods):
         run_dir = report_dir / "runs" / method
         store = None
         if cfg.knowledge:  # each method grows its own copy of the starting knowledge
@@ -121,7 +127,11 @@ def evaluate(
                 on_episode(method, r, done, total)
 
         again = run_dir if (run_dir / "config.yaml").exists() else None
-        run_suite(run_cfg, on_episode=tick, resume=again)
+        done = run_suite(run_cfg, on_episode=tick, resume=again)
+        if done.stopped is not None:  # the endpoint is down: the next method would wait too
+            result = write_report(report_dir, replace(cfg, methods=cfg.methods[: n + 1]))
+            result.stopped = f"{method}: {done.stopped}"
+            return result
     return write_report(report_dir, cfg)
 
 

@@ -17,6 +17,7 @@ from agent.followed import trace
 from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
+from agent.prompts import clip
 from agent.repair import Repairer
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.induce import DURABLE, gain_tags
@@ -30,6 +31,7 @@ from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
 
 Record = Callable[[dict[str, Any]], None]
 RECALL_BUDGET = 600  # tokens
+REPLY_CHARS = 8000  # of a model's reply kept in the trajectory (a valid plan is far shorter)
 
 
 @dataclass
@@ -252,7 +254,7 @@ class Episode:
             found = next(
                 (
                     g
-                    for g in self.store.guardrails()
+                    for g in self.store.guardrails_for(subgoal.key())
                     if (g.scope == "subgoal" or g.task_goal == goal) and g.applies(subgoal, facts)
                 ),
                 None,
@@ -397,10 +399,13 @@ def _trajectory_line(
         "post_state": tup.post_state.model_dump(mode="json"),
     }
     if planned is not None:
+        # the plan once, on the line of its first step (later lines are its next steps, in
+        # order, until a line carries the next plan); a reply is clipped as a prompt's values
+        # are: a server that ignores the schema must not fill the disk
         line["plan"] = {
             "subgoals": [s.text() for s in planned.subgoals],
             "prompt": planned.prompt,
-            "reply": planned.reply,
+            "reply": clip(planned.reply, REPLY_CHARS) if planned.reply is not None else None,
             "error": planned.error,
             "notes": planned.notes,
             "followed": planned.followed,  # each item shown: did the plan do what it said

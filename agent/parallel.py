@@ -57,12 +57,14 @@ from agent.runner import (
     RunConfig,
     RunResult,
     _drop_partial_line,
+    _stop_after,
     _world_id,
     finished_episodes,
     help_given,
     make_distiller,
     make_planner,
     recipes_of,
+    run_name,
     stream,
     world_options,
 )
@@ -410,8 +412,7 @@ def run_parallel(
         done = finished_episodes(run_dir)
         pairs = [(t, s) for t, s in pairs if f"{t.id}__s{s}" not in done]
     else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_id = cfg.name or f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
+        run_id = cfg.name or run_name(suite.name, method.name, seeds)
         run_dir = Path(cfg.out) / run_id
     (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
     store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
@@ -428,16 +429,25 @@ def run_parallel(
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     _drop_partial_line(run_dir / "episodes.jsonl")
     store = ExperienceStore(store_path) if method.memory else None
+    if resume is not None and store is not None:  # a killed episode's attempts: rolled back
+        store.forget_unfinished(run_id, done)
     size = (cfg.wave or cfg.workers) if store is not None else max(1, len(pairs))
     jobs = [Job(i, t, s, run_id, i // size) for i, (t, s) in enumerate(pairs)]
     distiller = _replay_distiller(cfg)
     results: list[EpisodeResult] = []
     pool: _LocalPool | _RayPool | None = None
+    stopped: list[str] = []
 
     def play(pool: _LocalPool | _RayPool) -> None:
-        """Wave by wave: a snapshot, then each episode recorded in stream order."""
+        """Wave by wave: a snapshot, then each episode recorded in stream order; no further
+        wave once `ERRORED_IN_A_ROW` episodes in a row have errored."""
         with (run_dir / "episodes.jsonl").open("a") as episodes:
             for w in range(0, len(jobs), size):
+                why = _stop_after(results, len(jobs) - len(results))
+                if why is not None:
+                    stopped.append(why)
+                    log.info("%s: %s", run_id, why)
+                    return
                 snap = snapshot(store) if store is not None else None
                 for job, out in pool.run(jobs[w : w + size], snap):
                     result, lines = _record(store, distiller, job, out)
@@ -478,6 +488,7 @@ def run_parallel(
         config["helpers"],
         config["help"],
         config["recipes"],
+        stopped[0] if stopped else None,
         timing=timing,
         retried=dict(pool.retried) if pool is not None else {},
         workers=cfg.workers,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,9 @@ from sim.base import World
 from sim.schema import Task
 
 log = logging.getLogger(__name__)
+# errored episodes in a row that stop a run: its planner's endpoint is down or broken, and
+# each further episode would only wait out the same timeout (`--resume` plays the rest)
+ERRORED_IN_A_ROW = 3
 
 
 @dataclass
@@ -166,30 +170,66 @@ class RunResult:
     helpers: dict[str, dict[str, Any]] = field(default_factory=dict)
     help: list[str] = field(default_factory=list)  # given to the planner (`help_given`)
     recipes: str | None = None  # an LLM planner's recipe facts: learned, oracle or off
+    stopped: str | None = None  # why the run stopped before its last episode (else None)
+
+    @property
+    def errored(self) -> list[EpisodeResult]:
+        return [r for r in self.episodes if r.error]
+
+
+def run_name(suite: str, method: str, seeds: list[int]) -> str:
+    """A new run's id (and folder name): suite, method, seeds, the time, and four random hex
+    digits, so that two runs started in the same second (a cluster's jobs, sharing a store)
+    never share an id: episodes and the rollback of a resumed run are keyed by it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{suite}__{method}__{'-'.join(map(str, seeds))}__{stamp}-{secrets.token_hex(2)}"
 
 
 def finished_episodes(run_dir: Path) -> set[str]:
     """Episode ids in a run directory that ended without an error (the last line wins)."""
     last: dict[str, dict[str, Any]] = {}
     path = run_dir / "episodes.jsonl"
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a line cut short by a kill: that episode runs again
-            last[row["episode_id"]] = row
+    if not path.exists():
+        return set()
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be read as the run's episode lines ({exc})") from None
+    for n, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            if n == len(lines):
+                continue  # the last line cut short by a kill: that episode runs again
+            raise ValueError(
+                f"{path}:{n}: not an episode line (damaged; move the file aside to rerun every"
+                " episode of the run)"
+            ) from None
+        if not isinstance(row, dict) or not isinstance(row.get("episode_id"), str):
+            raise ValueError(f"{path}:{n}: an episode line needs an 'episode_id'")
+        last[row["episode_id"]] = row
     return {eid for eid, row in last.items() if not row.get("error")}
 
 
 def load_run_config(run_dir: Path) -> RunConfig:
-    """The config a run was started with, to resume it."""
+    """The config a run was started with, to resume it; a damaged one is a ValueError that
+    names the file and the field."""
     path = run_dir / "config.yaml"
-    if not path.exists():
+    if not path.is_file():
         raise ValueError(f"{run_dir}: not a run directory (no config.yaml)")
-    raw = yaml.safe_load(path.read_text())
+    try:
+        raw = yaml.safe_load(path.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as exc:
+        raise ValueError(f"{path}: not a readable run config ({type(exc).__name__})") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a run config is a mapping of settings")
     fields = {k: raw[k] for k in RunConfig.__dataclass_fields__ if k in raw}
-    return RunConfig(**fields)
+    if not isinstance(fields.get("suite"), str):
+        raise ValueError(f"{path}: 'suite' must name the suite file the run played")
+    try:
+        return RunConfig(**fields)
+    except TypeError as exc:
+        raise ValueError(f"{path}: {exc}") from None
 
 
 def run_suite(
@@ -198,7 +238,8 @@ def run_suite(
     resume: str | Path | None = None,
 ) -> RunResult:
     """Run every (task, seed) of a suite in order; each finished episode is on disk at once.
-    With `resume` (a run directory), only the episodes not yet finished there run.
+    With `resume` (a run directory), only the episodes not yet finished there run. After
+    `ERRORED_IN_A_ROW` errored episodes in a row the run stops (`RunResult.stopped` says why).
     With `cfg.workers > 1` or `cfg.address`, episodes run on Ray (`agent.parallel`)."""
     if cfg.workers > 1 or cfg.address:
         from agent.parallel import run_parallel
@@ -217,8 +258,7 @@ def run_suite(
         done = finished_episodes(run_dir)
         jobs = [(t, s) for t, s in jobs if f"{t.id}__s{s}" not in done]
     else:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        run_id = cfg.name or f"{suite.name}__{method.name}__{'-'.join(map(str, seeds))}__{stamp}"
+        run_id = cfg.name or run_name(suite.name, method.name, seeds)
         run_dir = Path(cfg.out) / run_id
     (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
     store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
@@ -235,10 +275,19 @@ def run_suite(
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     _drop_partial_line(run_dir / "episodes.jsonl")
     store = ExperienceStore(store_path) if method.memory else None
-    results = []
+    if resume is not None and store is not None:  # a killed episode's attempts: rolled back
+        forgot = store.forget_unfinished(run_id, done)
+        if forgot:
+            log.info("%s: rolled back %d tuples of unfinished episodes", run_id, forgot)
+    results: list[EpisodeResult] = []
+    stopped: str | None = None
     try:
         with (run_dir / "episodes.jsonl").open("a") as episodes:
             for n, (task, seed) in enumerate(jobs):
+                stopped = _stop_after(results, len(jobs) - n)
+                if stopped is not None:
+                    log.info("%s: %s", run_id, stopped)
+                    break
                 traj = run_dir / "trajectory" / f"{task.id}__s{seed}.jsonl"
                 with traj.open("w") as tf:
 
@@ -270,7 +319,21 @@ def run_suite(
             store.close()
         world.close()
     skipped, given = suite.skipped(), config["help"]
-    return RunResult(run_dir, results, skipped, stats, config["helpers"], given, config["recipes"])
+    return RunResult(
+        run_dir, results, skipped, stats, config["helpers"], given, config["recipes"], stopped
+    )
+
+
+def _stop_after(results: list[EpisodeResult], left: int) -> str | None:
+    """Why the run stops before its next episode: the last `ERRORED_IN_A_ROW` episodes all
+    errored (else None)."""
+    last = results[-ERRORED_IN_A_ROW:]
+    if len(last) < ERRORED_IN_A_ROW or not all(r.error for r in last):
+        return None
+    return (
+        f"stopped after {ERRORED_IN_A_ROW} errored episodes in a row, with {left} not played"
+        f" (last error: {last[-1].error})"
+    )
 
 
 def _drop_partial_line(path: Path) -> None:
@@ -302,10 +365,7 @@ def stream(tasks: list[tuple[Task, list[int]]], cfg: RunConfig) -> list[tuple[Ta
 def world_options(path: Path, cfg: RunConfig) -> dict[str, Any]:
     """The suite's `world_options`, overridden by `--option world.KEY=VALUE` (e.g. the host
     and port of a Minecraft server)."""
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        raw = None  # load_suite reports the problem with file and line
+    raw = _raw_suite(path)
     options = raw.get("world_options") if isinstance(raw, dict) else None
     return {**(options if isinstance(options, dict) else {}), **cfg.extra.get("world", {})}
 
@@ -314,9 +374,17 @@ def _world_id(path: Path) -> str:
     """The suite's world id, read before full validation so items can be checked against it."""
     from scenarios.schema import TaskSuite
 
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        raw = None  # load_suite reports the problem with file and line
+    raw = _raw_suite(path)
     default = TaskSuite.model_fields["world"].default
     return str(raw.get("world", default)) if isinstance(raw, dict) else str(default)
+
+
+def _raw_suite(path: Path) -> Any:
+    """The suite file's plain data, or None where it cannot be read (a binary or absurdly
+    nested file): `load_suite` then reports it with file and line, before anything runs."""
+    from scenarios.loader import SuiteError, read_raw
+
+    try:
+        return read_raw(path)
+    except SuiteError:
+        return None

@@ -169,7 +169,7 @@ class RuleDistiller:
                     self._failure(store, tup, report)
                 self._online.discard(int(tup.id or 0))
         if done:
-            self.refresh_remedies(store, report)
+            self.refresh_remedies(store, report, done)
         return report
 
     def online(self, store: ExperienceStore, tup: ExperienceTuple) -> DistillReport:
@@ -189,10 +189,17 @@ class RuleDistiller:
         elif tup.diagnosis.cause in _HURT:
             self._task_guardrail(store, tup, report)
 
-    def refresh_remedies(self, store: ExperienceStore, report: DistillReport) -> None:
+    def refresh_remedies(
+        self, store: ExperienceStore, report: DistillReport, done: list[ExperienceTuple]
+    ) -> None:
         """Guardrails learned before anything had made their condition true get the remedy
-        experience now offers (the end of an episode that found a way)."""
-        for rail in store.guardrails():
+        experience now offers (the end of an episode that found a way): those lifted by a fact
+        these attempts made true, and those on an operation that worked here (a contrast)."""
+        gained = {t[len(GAIN) :] for tup in done for t in tup.tags if t.startswith(GAIN)}
+        found_by_id = {int(r.id or 0): r for r in store.guardrails_lifted_by(gained)}
+        for op in dict.fromkeys(tup.action.key() for tup in done):
+            found_by_id.update((int(r.id or 0), r) for r in store.guardrails_for(op))
+        for rail in (found_by_id[k] for k in sorted(found_by_id)):
             if rail.remedy or rail.scope != "subgoal":
                 continue
             found = _induce(store, rail.forbidden, rail.unless, rail.when, [])
@@ -318,7 +325,7 @@ class RuleDistiller:
     ) -> None:
         """A forbidden operation that succeeded under the guarded condition weakens the rule."""
         facts = frozenset(tup.facts)
-        for rail in store.guardrails():
+        for rail in store.guardrails_for(tup.action.key()):
             if rail.applies(tup.action, facts):
                 rail.violations += 1
                 rail.confidence *= 0.5

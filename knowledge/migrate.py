@@ -4,8 +4,9 @@ Schema 1 (the first release) kept each tuple as one JSON body with a text signat
 `tags (tag, tuple_id)` table. Schema 2 splits the indexed fields into columns, stores facts
 once per signature, and adds cells, texts, vectors and per-cause summary rows. Schema 3 drops
 the unique indexes on the hashes of `signatures` and `texts` (writers and readers map hashes
-to ids in memory, `knowledge.hashids`). Tuple ids are kept, so the evidence ids of skills and
-guardrails stay valid.
+to ids in memory, `knowledge.hashids`). Schema 4 keys episodes by run and episode (two runs of
+the same seeds were one row each). Tuple ids are kept, so the evidence ids of skills and
+guardrails stay valid. Each step upgrades to the next; `migrate` runs them in turn.
 """
 
 from __future__ import annotations
@@ -32,10 +33,36 @@ def _create(db: sqlite3.Connection) -> None:
             db.execute(stmt)
 
 
+def migrate(store: ExperienceStore, version: int) -> None:
+    """Upgrade a store of schema `version` to the current one, a step at a time."""
+    if version == 1:
+        migrate_v1(store)
+    elif version == 2:
+        migrate_v2(store)
+    migrate_v3(store)
+
+
+def migrate_v3(store: ExperienceStore) -> None:
+    """Schema 3 to 4: `episodes` keyed by (run, episode)."""
+    db = store.db
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.execute("ALTER TABLE episodes RENAME TO episodes_v3")
+        _create(db)
+        db.execute(
+            "INSERT INTO episodes (run_id, episode_id, task_id, success, body) "
+            "SELECT run_id, episode_id, task_id, success, body FROM episodes_v3"
+        )
+        db.execute("DROP TABLE episodes_v3")
+        db.execute("UPDATE meta SET value='4' WHERE key='schema'")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def migrate_v2(store: ExperienceStore) -> None:
     """Schema 2 to 3: `signatures` and `texts` copied into tables without the hash index."""
-    from knowledge.store import SCHEMA_VERSION
-
     db = store.db
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -45,7 +72,7 @@ def migrate_v2(store: ExperienceStore) -> None:
         for table in ("signatures", "texts"):
             db.execute(f"INSERT INTO {table} SELECT * FROM {table}_v2 ORDER BY id")
             db.execute(f"DROP TABLE {table}_v2")
-        db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+        db.execute("UPDATE meta SET value='3' WHERE key='schema'")
     except BaseException:
         db.execute("ROLLBACK")
         raise
@@ -53,8 +80,7 @@ def migrate_v2(store: ExperienceStore) -> None:
 
 
 def migrate_v1(store: ExperienceStore) -> None:
-    from knowledge.store import SCHEMA_VERSION
-
+    """Schema 1 to 3: tuples re-anchored into columns, signatures, cells, texts, summaries."""
     db = store.db
     db.execute("BEGIN IMMEDIATE")
     try:
@@ -80,7 +106,7 @@ def migrate_v1(store: ExperienceStore) -> None:
             last = rows[-1][0]
         for table in ("tuples_v1", "tags_v1", "summaries_v1"):
             db.execute(f"DROP TABLE {table}")
-        db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
+        db.execute("UPDATE meta SET value='3' WHERE key='schema'")
     except BaseException:
         store._in_tx = False
         db.execute("ROLLBACK")

@@ -162,7 +162,7 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
 
     scored: list[tuple[float, RecallItem, Skill | Guardrail | None]] = []
     if "skill" in query.kinds:
-        for skill in store.skills():
+        for skill in store.skills_for({query.goal, *query.relevant}):
             if (s := _skill_score(skill, query)) > 0 and skill.id is not None:
                 s *= boost(skill.evidence)
                 item = RecallItem(
@@ -171,9 +171,8 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
                 scored.append((s, item, skill))
     closed: set[str] = set()
     if "guardrail" in query.kinds:
-        for rail in store.guardrails():
-            if rail.scope == "subgoal" and not rail.unless and rail.applies_now(query.facts):
-                closed.add(rail.forbidden)  # nothing a plan step could lift: out of the grammar
+        closed = store.shut(query.facts)  # nothing a plan step could lift: out of the grammar
+        for rail in store.guardrails_about({query.goal, *query.relevant}, query.goal):
             if (s := _guardrail_score(rail, query)) > 0 and rail.id is not None:
                 s *= boost(rail.evidence)
                 item = RecallItem(

@@ -7,7 +7,7 @@ nothing here imports a world.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,10 +26,23 @@ __all__ = [
 ]
 
 
+# A stored record is written as JSON, where NaN and infinities become null, which no float field
+# reads back: so the records a store keeps refuse them when made, and tier-3 knowledge, which is
+# updated in place (confidence, evidence), also when a field is assigned.
+_STORED = ConfigDict(extra="forbid", allow_inf_nan=False)
+_KNOWLEDGE = ConfigDict(extra="forbid", allow_inf_nan=False, validate_assignment=True)
+
+# How much a skill or guardrail is trusted: recall multiplies its score by it, distillation
+# moves it towards 0.99 on success and down on failure, prune retires it below a threshold.
+_Confidence = Annotated[
+    float, Field(ge=0.0, le=1.0, description="Trust in [0, 1], moved by experience.")
+]
+
+
 class StateDiff(BaseModel):
     """What changed between the pre and post state of one attempt."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STORED
 
     gained: dict[str, int] = Field(default_factory=dict)
     lost: dict[str, int] = Field(default_factory=dict)
@@ -68,7 +81,7 @@ class StateDiff(BaseModel):
 class Diagnosis(BaseModel):
     """A fine-grained account of one subgoal attempt: why it failed and how far it got."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STORED
 
     success: bool
     cause: FailureCause = FailureCause.NONE
@@ -115,7 +128,7 @@ def unpack_counts(text: str | int | float | None) -> dict[str, int]:
 class ExperienceTuple(BaseModel):
     """Tier 1 evidence: one subgoal attempt, `(pre_state, action, diagnosis, post_state)`."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _STORED
 
     id: int | None = Field(None, description="Assigned by the store when anchored.")
     run_id: str
@@ -139,7 +152,7 @@ class ExperienceTuple(BaseModel):
 class Skill(BaseModel):
     """Tier 3, success track: a reusable way to reach a post-condition."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _KNOWLEDGE
 
     id: int | None = None
     name: str = Field(description="Canonical key, e.g. 'obtain:wooden_pickaxe'.")
@@ -151,7 +164,7 @@ class Skill(BaseModel):
     verification: dict[str, int] = Field(
         default_factory=dict, description="Post-condition: inventory at least these counts."
     )
-    confidence: float = 0.5
+    confidence: _Confidence = 0.5
     uses: int = 0
     successes: int = 0
     evidence: list[int] = Field(default_factory=list, description="Ids of source tuples.")
@@ -167,7 +180,7 @@ class Skill(BaseModel):
 class Guardrail(BaseModel):
     """Tier 3, failure track: an operation that is risky under a condition, and the remedy."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = _KNOWLEDGE
 
     id: int | None = None
     scope: Literal["subgoal", "task"] = "subgoal"
@@ -187,7 +200,7 @@ class Guardrail(BaseModel):
         default_factory=list, description="Ids of the tuples the remedy was induced from."
     )
     reason: str = ""
-    confidence: float = 0.5
+    confidence: _Confidence = 0.5
     blocks: int = 0
     violations: int = Field(0, description="Times the forbidden operation later succeeded.")
     evidence: list[int] = Field(default_factory=list)

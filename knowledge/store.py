@@ -19,7 +19,7 @@ import json
 import logging
 import sqlite3
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -35,10 +35,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 CACHE_KIB = 65536  # SQLite page cache: the hot index pages of a million-tuple store
 _MAX_VARS = 500  # host parameters per IN (...) list
 _GC_OFF_FROM = 1000
+
+# Guardrails are found by what they forbid, its target, their task's goal and the fact that
+# lifts them, each through an index (expression indices over the JSON body, so stores made
+# before them need no migration): enforcement, recall and distillation stay flat as rules grow.
+RAIL_TARGET = "substr(forbidden, instr(forbidden, ':') + 1)"
+RAIL_GOAL = "json_extract(body, '$.task_goal')"
+RAIL_UNLESS = "json_extract(body, '$.unless[0]')"
+RAIL_SHUT = f"{RAIL_UNLESS} IS NULL AND json_extract(body, '$.scope') = 'subgoal'"
+RAIL_WHEN = "json_extract(body, '$.when[0]')"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -70,8 +79,8 @@ CREATE TABLE IF NOT EXISTS tags (
     tag_id INTEGER NOT NULL, tuple_id INTEGER NOT NULL, PRIMARY KEY (tag_id, tuple_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS episodes (
-    episode_id TEXT PRIMARY KEY, run_id TEXT NOT NULL, task_id TEXT NOT NULL,
-    success INTEGER NOT NULL, body TEXT NOT NULL
+    run_id TEXT NOT NULL, episode_id TEXT NOT NULL, task_id TEXT NOT NULL,
+    success INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (run_id, episode_id)
 );
 CREATE TABLE IF NOT EXISTS skills (
     id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
@@ -81,7 +90,21 @@ CREATE TABLE IF NOT EXISTS guardrails (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,
     forbidden TEXT NOT NULL, retired INTEGER NOT NULL, body TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS skills_target ON skills (target);
+CREATE INDEX IF NOT EXISTS guardrails_forbidden ON guardrails (forbidden);
+CREATE INDEX IF NOT EXISTS guardrails_target ON guardrails (RAIL_TARGET);
+CREATE INDEX IF NOT EXISTS guardrails_goal ON guardrails (RAIL_GOAL);
+CREATE INDEX IF NOT EXISTS guardrails_unless ON guardrails (RAIL_UNLESS);
+CREATE INDEX IF NOT EXISTS guardrails_closed ON guardrails (RAIL_WHEN, forbidden)
+    WHERE RAIL_SHUT;
 """
+_DDL = (
+    _DDL.replace("RAIL_TARGET", RAIL_TARGET)
+    .replace("RAIL_GOAL", RAIL_GOAL)
+    .replace("RAIL_UNLESS", RAIL_UNLESS)
+    .replace("RAIL_SHUT", RAIL_SHUT)
+    .replace("RAIL_WHEN", RAIL_WHEN)
+)
 _COLS = "id, run_id, episode_id, task_id, task_goal, task_family, step, sig_id, created_at, body"
 
 
@@ -136,14 +159,10 @@ class ExperienceStore:
                     f"{self.path}: store schema {row} is newer than this version understands "
                     f"({SCHEMA_VERSION}); upgrade steve-evolving"
                 )
-            if row == 1:
-                from knowledge.migrate import migrate_v1
+            if row in (1, 2, 3):
+                from knowledge.migrate import migrate
 
-                migrate_v1(self)
-            elif row == 2:
-                from knowledge.migrate import migrate_v2
-
-                migrate_v2(self)
+                migrate(self, row)
             else:
                 self._db.executescript(_DDL + tier2.DDL)
                 self._db.execute(
@@ -248,6 +267,12 @@ class ExperienceStore:
         self._db.execute("COMMIT")
 
     @contextmanager
+    def batch(self) -> Iterator[ExperienceStore]:
+        """Several writes as one transaction (a bulk load): all of them commit, or none."""
+        with self._tx():
+            yield self
+
+    @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:
         """A consistent snapshot for several reads (a writer may commit meanwhile)."""
         if self._in_tx:
@@ -294,6 +319,90 @@ class ExperienceStore:
 
     def _insert(self, tups: list[ExperienceTuple], ids: Sequence[int] | None = None) -> list[int]:
         return self._anchorer.insert(tups, ids)
+
+    def forget_unfinished(self, run_id: str, finished: Collection[str]) -> int:
+        """Roll back what the episodes of run `run_id` that did not finish left behind (a run
+        killed mid-episode, being resumed: the rerun anchors its own attempts): their tuples
+        and tag rows, their ids in the evidence of skills and guardrails (knowledge left with
+        no evidence is deleted; a remedy whose tuples went is dropped), their episode rows
+        and their counts in the rolling summaries. Returns how many tuples went."""
+        done = set(finished)
+        with self._tx() as db:
+            rows = db.execute("SELECT id, episode_id FROM tuples WHERE run_id=?", (run_id,))
+            gone = {tid for tid, episode in rows.fetchall() if episode not in done}
+            if not gone:
+                return 0
+            ids = sorted(gone)
+            self._unsum(db, ids)
+            for i in range(0, len(ids), _MAX_VARS):
+                part = ids[i : i + _MAX_VARS]
+                marks = ",".join("?" * len(part))
+                db.execute(f"DELETE FROM tags WHERE tuple_id IN ({marks})", part)
+                db.execute(f"DELETE FROM tuples WHERE id IN ({marks})", part)
+            for skill in self.skills(include_retired=True):
+                if gone.intersection(skill.evidence):
+                    skill.evidence = [e for e in skill.evidence if e not in gone]
+                    if skill.evidence:
+                        self.put_skill(skill)
+                    else:
+                        db.execute("DELETE FROM skills WHERE id=?", (skill.id,))
+            for rail in self.guardrails(include_retired=True):
+                if gone.intersection([*rail.evidence, *rail.remedy_evidence]):
+                    rail.evidence = [e for e in rail.evidence if e not in gone]
+                    if gone.intersection(rail.remedy_evidence):
+                        rail.remedy, rail.remedy_evidence = [], []
+                    if rail.evidence:
+                        self.put_guardrail(rail)
+                    else:
+                        db.execute("DELETE FROM guardrails WHERE id=?", (rail.id,))
+            for episode in {ep for ep in self._episodes_of(run_id) if ep not in done}:
+                db.execute(
+                    "DELETE FROM episodes WHERE run_id=? AND episode_id=?", (run_id, episode)
+                )
+        self.tuples_deleted()
+        return len(gone)
+
+    def _unsum(self, db: sqlite3.Connection, ids: list[int]) -> None:
+        """Take these tuples' attempts out of the tier-2 summaries (rows left with none go)."""
+        sums = tier2.Sums()
+        for i in range(0, len(ids), _MAX_VARS):
+            part = ids[i : i + _MAX_VARS]
+            marks = ",".join("?" * len(part))
+            sig_of = dict(db.execute(f"SELECT id, sig_id FROM tuples WHERE id IN ({marks})", part))
+            tups = self.get_tuples(part)
+            sums.add(
+                [
+                    (
+                        *(t.id, t.run_id, t.episode_id, t.task_id, t.task_goal, t.task_family),
+                        *(t.step, t.action.verb, t.action.target, int(t.diagnosis.success)),
+                        *(t.diagnosis.cause.value, t.diagnosis.diff.ticks, t.diagnosis.steps),
+                    )
+                    for t in tups
+                ],
+                [sig_of[t.id] for t in tups],
+            )
+        for kind, key, cause, attempts, successes, ticks, steps, _last in sums.rows():
+            db.execute(
+                "UPDATE summaries SET attempts = attempts - ?, successes = successes - ?, "
+                "ticks = ticks - ?, steps = steps - ? WHERE kind=? AND key=? AND cause=?",
+                (attempts, successes, ticks, steps, kind, key, cause),
+            )
+            db.execute(
+                "DELETE FROM summaries WHERE kind=? AND key=? AND cause=? AND attempts <= 0",
+                (kind, key, cause),
+            )
+
+    def _episodes_of(self, run_id: str) -> list[str]:
+        sql = "SELECT episode_id FROM episodes WHERE run_id=?"
+        return [r[0] for r in self._db.execute(sql, (run_id,))]
+
+    def tuples_deleted(self) -> None:
+        """After tuples were deleted: the in-memory and on-disk indices over them rebuild."""
+        self.bump_generation()
+        path = Path(self.path)
+        for f in (path.with_name(path.name + ".faiss"), path.with_name(path.name + ".faiss.npz")):
+            f.unlink(missing_ok=True)
+        self._lookup = None
 
     def get_tuple(self, tuple_id: int) -> ExperienceTuple:
         found = self.get_tuples([tuple_id])
@@ -375,11 +484,13 @@ class ExperienceStore:
         return tier2.read_kind(self._db, kind, prefix, self.signature_id)
 
     def record_episode(self, episode_id: str, run_id: str, task_id: str, body: dict[str, Any]):
-        """The tier-2 episode summary (one row per episode, replaced on retry)."""
+        """The tier-2 episode summary (one row per episode of a run, replaced on retry: two
+        runs of the same seeds are two episodes each)."""
         with self._tx() as db:
             db.execute(
-                "INSERT OR REPLACE INTO episodes VALUES (?,?,?,?,?)",
-                (episode_id, run_id, task_id, int(bool(body.get("success"))), json.dumps(body)),
+                "INSERT OR REPLACE INTO episodes (run_id, episode_id, task_id, success, body) "
+                "VALUES (?,?,?,?,?)",
+                (run_id, episode_id, task_id, int(bool(body.get("success"))), json.dumps(body)),
             )
 
     # ---- tier 3 -----------------------------------------------------------------------------
@@ -438,23 +549,99 @@ class ExperienceStore:
                 )
         return rail
 
-    def skills(self, *, include_retired: bool = False) -> list[Skill]:
+    def skills(
+        self, *, include_retired: bool = False, limit: int = -1, offset: int = 0
+    ) -> list[Skill]:
         sql = "SELECT id, body FROM skills" + ("" if include_retired else " WHERE retired=0")
         out = []
-        for sid, body in self._db.execute(sql + " ORDER BY id"):
+        for sid, body in self._db.execute(sql + " ORDER BY id LIMIT ? OFFSET ?", (limit, offset)):
             skill = Skill.model_validate_json(body)
             skill.id = sid
             out.append(skill)
         return out
 
-    def guardrails(self, *, include_retired: bool = False) -> list[Guardrail]:
+    def guardrails(
+        self, *, include_retired: bool = False, limit: int = -1, offset: int = 0
+    ) -> list[Guardrail]:
         sql = "SELECT id, body FROM guardrails" + ("" if include_retired else " WHERE retired=0")
         out = []
-        for gid, body in self._db.execute(sql + " ORDER BY id"):
+        for gid, body in self._db.execute(sql + " ORDER BY id LIMIT ? OFFSET ?", (limit, offset)):
             rail = Guardrail.model_validate_json(body)
             rail.id = gid
             out.append(rail)
         return out
+
+    def _rails(self, where: str, args: Sequence[Any] = ()) -> list[Guardrail]:
+        sql = f"SELECT id, body FROM guardrails WHERE retired=0 AND {where} ORDER BY id"
+        out = []
+        for gid, body in self._db.execute(sql, tuple(args)):
+            rail = Guardrail.model_validate_json(body)
+            rail.id = gid
+            out.append(rail)
+        return out
+
+    def _rails_in(self, column: str, values: Iterable[str]) -> list[Guardrail]:
+        keys = sorted(set(values))
+        found: dict[int, Guardrail] = {}
+        for i in range(0, len(keys), _MAX_VARS):
+            part = keys[i : i + _MAX_VARS]
+            marks = ",".join("?" * len(part))
+            for rail in self._rails(f"{column} IN ({marks})", part):
+                found[int(rail.id or 0)] = rail
+        return [found[k] for k in sorted(found)]
+
+    def guardrails_for(self, op: str) -> list[Guardrail]:
+        """The active guardrails that forbid operation `op` (`verb:target`), oldest first."""
+        return self._rails("forbidden = ?", (op,))
+
+    def guardrails_about(self, targets: Iterable[str], goal: str | None) -> list[Guardrail]:
+        """Active guardrails whose operation's target is one of `targets`, and task-scope ones
+        of this goal: every guardrail recall can score above zero, oldest first."""
+        found = {int(r.id or 0): r for r in self._rails_in(RAIL_TARGET, targets)}
+        if goal:
+            found.update((int(r.id or 0), r) for r in self._rails(f"{RAIL_GOAL} = ?", (goal,)))
+        return [found[k] for k in sorted(found)]
+
+    def guardrails_lifted_by(self, facts: Iterable[str]) -> list[Guardrail]:
+        """Active guardrails whose (first) lifting condition is one of `facts`."""
+        return self._rails_in(RAIL_UNLESS, facts)
+
+    def shut(self, facts: Collection[str]) -> set[str]:
+        """The operations that active subgoal guardrails forbid here with nothing to lift them
+        (no `unless`; their `when` facts all hold): what the grammar leaves out. Read from one
+        index, by each rule's first `when` fact; only the bodies of rules whose first
+        condition holds are parsed."""
+        where = f"{RAIL_SHUT} AND retired=0"
+        rails = "guardrails INDEXED BY guardrails_closed"  # the planner may pick another
+        sql = f"SELECT DISTINCT forbidden FROM {rails} WHERE {where} AND {RAIL_WHEN} IS NULL"
+        out = {op for (op,) in self._db.execute(sql)}
+        keys = sorted(set(facts))
+        for i in range(0, len(keys), _MAX_VARS):
+            part = keys[i : i + _MAX_VARS]
+            sql = (
+                f"SELECT forbidden, json_extract(body, '$.when') FROM {rails} WHERE {where} "
+                f"AND {RAIL_WHEN} IN ({','.join('?' * len(part))})"
+            )
+            for op, when in self._db.execute(sql, part):
+                if op not in out and all(f in facts for f in json.loads(when)):
+                    out.add(op)
+        return out
+
+    def skills_for(self, targets: Iterable[str]) -> list[Skill]:
+        """Active skills that produce one of `targets`, oldest first."""
+        keys = sorted(set(targets))
+        out: dict[int, Skill] = {}
+        for i in range(0, len(keys), _MAX_VARS):
+            part = keys[i : i + _MAX_VARS]
+            sql = (
+                "SELECT id, body FROM skills WHERE retired=0 AND target IN "
+                f"({','.join('?' * len(part))})"
+            )
+            for sid, body in self._db.execute(sql, part):
+                skill = Skill.model_validate_json(body)
+                skill.id = sid
+                out[sid] = skill
+        return [out[k] for k in sorted(out)]
 
     def find_guardrail(self, rail: Guardrail) -> Guardrail | None:
         row = self._db.execute(
@@ -473,6 +660,14 @@ class ExperienceStore:
         skill = Skill.model_validate_json(row[1])
         skill.id = row[0]
         return skill
+
+    def active_counts(self) -> tuple[int, int]:
+        """How many skills and guardrails are active (not retired)."""
+        one = "SELECT COUNT(*) FROM {} WHERE retired=0"
+        return (
+            int(self._db.execute(one.format("skills")).fetchone()[0]),
+            int(self._db.execute(one.format("guardrails")).fetchone()[0]),
+        )
 
     def stats(self) -> dict[str, int]:
         def count(sql: str) -> int:

@@ -4,6 +4,11 @@ The YAML is composed into a node tree first (which keeps every node's position),
 constructed with PyYAML's safe constructor (plain data only, never Python objects) and validated
 against `TaskSuite`. Each validation error's location is walked back through the node tree to
 the line that holds it, or to the nearest enclosing node when the field is absent.
+
+Files come from users and from other projects, so reading is bounded: at most
+`MAX_FILE_BYTES`, nested at most `MAX_DEPTH` deep, at most `MAX_NODES` values once aliases are
+expanded. Past a bound the file is refused with an error naming where, before PyYAML's
+recursive composer or anything downstream can crash or hang on it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,16 @@ from scenarios.schema import TaskSuite
 Loc = tuple[int | str, ...]
 
 SUITES_DIR = Path(__file__).parent / "suites"
+
+# The largest shipped suite is 12 KB and a JARVIS-1 tasks file a few hundred; PyYAML (pure
+# Python) takes seconds per megabyte, so 2 MiB is generous yet answers within seconds.
+MAX_FILE_BYTES = 2 * 1024 * 1024
+# A suite is 4 levels deep (tasks[0].goal.item), an imported JARVIS-1 entry 6; PyYAML composes
+# recursively (3 frames a level), so 32 keeps far from Python's recursion limit.
+MAX_DEPTH = 32
+# Values (keys, scalars, lists, mappings) once aliases are expanded: a 70-task suite has about
+# 1,000; the bound stops a "billion laughs" file of nested aliases from exploding in memory.
+MAX_NODES = 200_000
 
 
 class SuiteError(Exception):
@@ -54,6 +69,13 @@ class SuiteError(Exception):
         )
 
 
+def read_raw(path: str | Path) -> Any:
+    """A suite file's YAML as plain data, read within the bounds but not validated (a few
+    fields are needed before the suite can be: its world). Raises `SuiteError`."""
+    shown = str(path)
+    return _parse_yaml(read_text(Path(path), shown, "suite file"), shown)[1]
+
+
 def load_suite(path: str | Path, *, known_items: Collection[str] | None = None) -> TaskSuite:
     """Read, parse and validate a suite file.
 
@@ -61,13 +83,7 @@ def load_suite(path: str | Path, *, known_items: Collection[str] | None = None) 
     (an unknown name is reported with the closest known ones). Raises `SuiteError`.
     """
     shown = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(shown, "", None, "no such suite file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(shown, "", None, f"cannot read suite file: {exc}") from None
-
+    text = read_text(Path(path), shown, "suite file")
     root, data = _parse_yaml(text, shown)
     if root is None:
         raise SuiteError(shown, "", None, "the file is empty; a suite needs 'name' and 'tasks'")
@@ -133,15 +149,117 @@ def resolve_suite(name_or_path: str) -> Path:
     )
 
 
-# --- parsing -------------------------------------------------------------------------------
+# --- reading and parsing -------------------------------------------------------------------
+
+
+def read_text(path: Path, shown: str, what: str) -> str:
+    """A UTF-8 text file of at most `MAX_FILE_BYTES`; `what` names it in errors ("suite file").
+    Raises `SuiteError`."""
+    try:
+        with path.open("rb") as stream:
+            raw = stream.read(MAX_FILE_BYTES + 1)  # bounded even for /dev/zero
+    except FileNotFoundError:
+        raise SuiteError(shown, "", None, f"no such {what}") from None
+    except IsADirectoryError:
+        raise SuiteError(shown, "", None, f"a directory, not a {what}") from None
+    except OSError as exc:
+        raise SuiteError(shown, "", None, f"cannot read {what}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise SuiteError(
+            shown, "", None, f"larger than {MAX_FILE_BYTES // 2**20} MiB, the limit for a {what}"
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SuiteError(
+            shown,
+            "",
+            raw.count(b"\n", 0, exc.start) + 1,
+            f"not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            f"a {what} is YAML or JSON text",
+        ) from None
+
+
+class _LimitError(yaml.MarkedYAMLError):
+    """A file past one of the reading bounds (`MAX_DEPTH`, `MAX_NODES`), or with an alias
+    that loops back into itself."""
+
+    def __init__(self, message: str, mark: Any, field: str) -> None:
+        super().__init__(problem=message, problem_mark=mark)
+        self.field = field
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing files past `MAX_DEPTH` and `MAX_NODES` while it composes
+    them (before its recursion can overflow), and values its constructors cannot build."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._path: list[int | str | None] = []
+        self._depth = 0
+        self._nodes = 0  # values composed so far, aliases counted at their expanded size
+        self._sizes: dict[int, int] = {}  # id(node) -> its expanded size, once composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        part = index.value if isinstance(index, yaml.ScalarNode) else index
+        self._path.append(part if isinstance(part, int | str) else None)
+        try:
+            if isinstance(event, yaml.AliasEvent):
+                node = super().compose_node(parent, index)
+                size = self._sizes.get(id(node))
+                if size is None:  # still being composed: the alias is inside its own anchor
+                    self._fail("an alias refers to a value that contains it", event)
+                self._count(size or 0, event)
+                return node
+            nested = isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent)
+            if nested:
+                self._depth += 1
+            if self._depth > MAX_DEPTH:
+                self._fail(f"nested more than {MAX_DEPTH} levels deep (the limit)", event)
+            start = self._nodes
+            self._count(1, event)
+            node = super().compose_node(parent, index)
+            if nested:
+                self._depth -= 1
+            if node is not None:
+                self._sizes[id(node)] = self._nodes - start
+            return node
+        finally:
+            self._path.pop()
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, OverflowError) as exc:  # an int of 5,000 digits, month 13, ...
+            reason = str(exc).split(";")[0]  # not Python's advice on raising its limits
+            raise yaml.constructor.ConstructorError(
+                None, None, f"cannot read the value: {reason}", node.start_mark
+            ) from None
+
+    def _count(self, size: int, event: yaml.Event) -> None:
+        self._nodes += size
+        if self._nodes > MAX_NODES:
+            self._fail(
+                f"more than {MAX_NODES:,} values (aliases expanded), the limit for a file", event
+            )
+
+    def _fail(self, message: str, event: yaml.Event) -> None:
+        field = _format_loc(tuple(p for p in self._path[1:] if p is not None))
+        raise _LimitError(message, event.start_mark, field)
 
 
 def _parse_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any]:
-    """The node tree (for positions) and the plain data built from it, safely."""
-    loader = yaml.SafeLoader(text)
+    """The node tree (for positions) and the plain data built from it, safely and within the
+    reading bounds."""
+    loader = _BoundedLoader(text)
     try:
         root = loader.get_single_node()
         data = loader.construct_document(root) if root is not None else None
+    except _LimitError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        raise SuiteError(shown, exc.field, line, str(exc.problem)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         message = f"invalid YAML: {exc.problem or exc.context}"
@@ -315,8 +433,17 @@ def _message(error: ErrorDetails, field_loc: Loc) -> str:
     if kind not in ("duplicate_id", "unused_group") and isinstance(
         value, str | int | float | bool | type(None)
     ):
-        message += f" (got {value!r})"
+        message += f" (got {short_repr(value)})"
     return message
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """`repr(value)` cut to `limit` characters, so a hostile value cannot flood a message."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int too long to print
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _from_pydantic(shown: str, root: yaml.Node, data: Any, error: ErrorDetails) -> SuiteError:

@@ -20,8 +20,20 @@ ID_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$"
 # A world id is a registered, versioned name such as `craftworld/v1` (see `sim.registry`).
 WORLD_PATTERN = r"^[A-Za-z0-9_.\-]+/v[0-9][A-Za-z0-9_.\-]*$"
 
-PositiveInt = Annotated[int, Field(ge=1)]
-Seed = Annotated[int, Field(ge=0)]
+# Upper bounds, so a typo (or a hostile file) cannot ask for a run that never ends. Each sits
+# far above any real need: the largest shipped budgets are 120,000 ticks and 150 subgoals.
+MAX_TICKS = 10_000_000  # ~139 hours of game time at 20 ticks/s, ~417 in-game days
+MAX_SUBGOALS = 10_000  # each subgoal costs a planner call; 10,000 is days of LLM time
+MAX_COUNT = 10_000  # a Minecraft inventory holds at most 36 x 64 = 2,304 items
+MAX_SEED = 2**32 - 1  # the range every seeded RNG accepts (NumPy's legacy seeds included)
+MAX_SEEDS = 1_000  # seeds per task: each one is a full episode
+
+# Strict: YAML `true` or `1.5e6` is a mistake to report, never an integer to coerce.
+Ticks = Annotated[int, Field(strict=True, ge=1, le=MAX_TICKS)]
+Subgoals = Annotated[int, Field(strict=True, ge=1, le=MAX_SUBGOALS)]
+Count = Annotated[int, Field(strict=True, ge=1, le=MAX_COUNT)]
+Seed = Annotated[int, Field(strict=True, ge=0, le=MAX_SEED)]
+Seeds = Annotated[list[Seed], Field(min_length=1, max_length=MAX_SEEDS)]
 _T = TypeVar("_T")
 
 
@@ -41,7 +53,9 @@ class GoalSpec(BaseModel):
         description="Item the agent must hold at the end (Minecraft 1.16.5 name, e.g. "
         "`wooden_pickaxe`). Exactly one of `item` and `predicate`.",
     )
-    count: int = Field(1, ge=1, description="How many of `item` the agent must hold.")
+    count: Count = Field(
+        1, description=f"How many of `item` the agent must hold (1 to {MAX_COUNT:,})."
+    )
     predicate: str | None = Field(
         None,
         min_length=1,
@@ -77,22 +91,20 @@ class TaskEntry(BaseModel):
         "default", min_length=1, description="Tech-tree group for reporting (e.g. `wooden`)."
     )
     goal: GoalSpec = Field(description="The success condition.")
-    initial_inventory: dict[str, PositiveInt] = Field(
-        default_factory=dict, description="Items the agent starts with, by name (counts >= 1)."
+    initial_inventory: dict[str, Count] = Field(
+        default_factory=dict,
+        description=f"Items the agent starts with, by name (counts 1 to {MAX_COUNT:,}).",
     )
-    max_ticks: int | None = Field(
+    max_ticks: Ticks | None = Field(
         None,
-        ge=1,
         description="World-tick budget; unset means the group's, else the suite's default.",
     )
-    max_subgoals: int | None = Field(
+    max_subgoals: Subgoals | None = Field(
         None,
-        ge=1,
         description="Subgoal attempts allowed; unset means the group's, else the suite's default.",
     )
-    seeds: list[Seed] | None = Field(
+    seeds: Seeds | None = Field(
         None,
-        min_length=1,
         description="World seeds to run this task with; unset means the group's, else the "
         "suite's default.",
     )
@@ -116,10 +128,15 @@ class SuiteDefaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_ticks: int = Field(36_000, ge=1, description="World-tick budget per episode.")
-    max_subgoals: int = Field(60, ge=1, description="Subgoal attempts allowed per episode.")
-    seeds: list[Seed] = Field(
-        default_factory=lambda: [0], min_length=1, description="World seeds to run each task."
+    max_ticks: Ticks = Field(
+        36_000, description=f"World-tick budget per episode (1 to {MAX_TICKS:,})."
+    )
+    max_subgoals: Subgoals = Field(
+        60, description=f"Subgoal attempts allowed per episode (1 to {MAX_SUBGOALS:,})."
+    )
+    seeds: Seeds = Field(
+        default_factory=lambda: [0],
+        description=f"World seeds to run each task (0 to 2**32-1; at most {MAX_SEEDS:,}).",
     )
 
 
@@ -130,15 +147,13 @@ class GroupDefaults(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_ticks: int | None = Field(
-        None, ge=1, description="World-tick budget; unset means the suite default."
+    max_ticks: Ticks | None = Field(
+        None, description="World-tick budget; unset means the suite default."
     )
-    max_subgoals: int | None = Field(
-        None, ge=1, description="Subgoal attempts allowed; unset means the suite default."
+    max_subgoals: Subgoals | None = Field(
+        None, description="Subgoal attempts allowed; unset means the suite default."
     )
-    seeds: list[Seed] | None = Field(
-        None, min_length=1, description="World seeds; unset means the suite default."
-    )
+    seeds: Seeds | None = Field(None, description="World seeds; unset means the suite default.")
 
 
 class TaskSuite(BaseModel):
@@ -148,7 +163,9 @@ class TaskSuite(BaseModel):
 
     name: str = Field(pattern=ID_PATTERN, description="Suite name, used in run directories.")
     description: str = Field("", description="What the suite measures, for humans.")
-    version: int = Field(1, ge=1, description="Bump when tasks change, so results stay comparable.")
+    version: int = Field(
+        1, strict=True, ge=1, description="Bump when tasks change, so results stay comparable."
+    )
     world: str = Field(
         "craftworld/v1",
         pattern=WORLD_PATTERN,

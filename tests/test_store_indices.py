@@ -366,7 +366,9 @@ def test_schema_2_store_is_upgraded_in_place(tmp_path: Path) -> None:
 
     store = ExperienceStore(path, embedder="hashing")
     assert _hash_indexes(store.db) == []
-    assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == "3"
+    assert store.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()[0] == str(
+        SCHEMA_VERSION
+    )
     assert store.db.execute("SELECT id, hash, text FROM texts ORDER BY id").fetchall() == texts
     assert store.db.execute("SELECT id, hash, facts FROM signatures ORDER BY id").fetchall() == sigs
     t0 = tups[0]

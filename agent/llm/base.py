@@ -23,10 +23,12 @@ DEFAULT_SAMPLING: dict[str, Any] = {"max_tokens": 128, "temperature": 0.0}
 
 
 class LLMError(RuntimeError):
-    """A backend could not produce a completion (endpoint down, retries spent, model missing).
+    """A backend could not produce a completion (endpoint down, retries spent, model missing,
+    a server whose replies are not completions at all, the call's timeout passed).
 
-    The loop catches this to mark an episode errored; malformed *output* is not an LLMError
-    (it comes back as a Completion with `parsed=None`, and planners report PLAN_PARSE_FAIL).
+    The loop catches this to mark an episode errored; malformed model *output* inside a
+    well-formed completion is not an LLMError (it comes back as a Completion with
+    `parsed=None`, or fails the schema, and planners report PLAN_PARSE_FAIL).
     """
 
     def __init__(self, message: str, *, backend: str = "", endpoint: str = "") -> None:

@@ -4,9 +4,10 @@ A full plan at task start; a local repair from the failed subgoal, given its dia
 plan that was left. Recalled skills are offered as callable subgoals (`skill` with the skill's
 name, expanded here into its steps: the world never sees `skill`); guardrails are written into
 the prompt, and those that forbid an operation outright are also taken out of the grammar.
-The reply is data, checked against the schema; it is never executed. A reply that is not a
-valid plan is returned as `PlanResult([], error=...)` (the loop's PLAN_PARSE_FAIL); a backend
-that cannot answer at all raises `agent.llm.LLMError`.
+The reply is data, checked against the whole schema (sizes, enums, bounds) and then step by
+step; it is never executed. A reply that is not a valid plan is returned as
+`PlanResult([], error=...)` (the loop's PLAN_PARSE_FAIL); a backend that cannot answer at all
+raises `agent.llm.LLMError`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from agent import prompts
 from agent.llm.base import Completion, LLMClient, Message
 from agent.llm.repair import parse_json
+from agent.llm.validate import schema_violation
 from agent.planner.base import PlanResult
 from agent.planner.llm_context import Context, GoalContext, context_for, learned_context
 from agent.planner.plan_schema import (
@@ -27,6 +29,7 @@ from agent.planner.plan_schema import (
     PlanError,
     Style,
     allowed_targets,
+    as_plan,
     narrowed,
     plan_schema,
     to_subgoals,
@@ -319,10 +322,17 @@ class LLMPlanner:
         if parsed is None:
             result.error = f"reply is not JSON: {done.text[:120]!r}"
             return result
-        try:
-            result.subgoals, result.notes = to_subgoals(parsed, allowed, briefing.skills)
-        except PlanError as exc:
-            result.error = str(exc)
+        reply = as_plan(parsed)
+        # the whole schema, before the reply is read step by step: a server that ignores it
+        # can send 200,000 steps where 4 are allowed, or names and counts outside its enums
+        broken = schema_violation(reply, schema)
+        if broken is not None:
+            result.error = f"reply breaks the plan schema: {broken}"
+        else:
+            try:
+                result.subgoals, result.notes = to_subgoals(reply, allowed, briefing.skills)
+            except PlanError as exc:
+                result.error = str(exc)
         if result.error:
             log.info("%s: unusable plan: %s", self.name, result.error)
         return result

@@ -121,12 +121,7 @@ def to_subgoals(
     Returns the subgoals and notes on what was expanded; raises `PlanError` naming the first
     thing wrong. A bare list, or a single step object, is read as the plan (a trivial repair).
     """
-    if isinstance(parsed, dict) and "plan" in parsed:
-        steps = parsed["plan"]
-    elif isinstance(parsed, dict) and "verb" in parsed:
-        steps = [parsed]
-    else:
-        steps = parsed
+    steps = as_plan(parsed)["plan"]
     if not isinstance(steps, list) or not steps:
         raise PlanError(f"expected a non-empty list of steps, got {_clip(parsed)}")
     by_name = {s.name: s for s in skills}
@@ -149,6 +144,17 @@ def to_subgoals(
         else:
             out.append(Subgoal(verb=str(verb), target=str(target), count=count))
     return out, notes
+
+
+def as_plan(parsed: Any) -> dict[str, Any]:
+    """A reply in the schema's shape: a bare list of steps, or a single step object, is read
+    as `{"plan": ...}` (a trivial repair); anything else goes under `plan` as it is (and
+    fails the check there)."""
+    if isinstance(parsed, dict) and "plan" in parsed:
+        return parsed
+    if isinstance(parsed, dict) and "verb" in parsed:
+        return {"plan": [parsed]}
+    return {"plan": parsed}
 
 
 def _clip(value: Any, n: int = 80) -> str:

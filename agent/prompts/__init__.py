@@ -1,11 +1,17 @@
 """Prompts as package data: `<name>.txt` files here, loaded by name and filled with
-`string.Template` (`$name` placeholders, so JSON braces need no escaping)."""
+`string.Template` (`$name` placeholders, so JSON braces need no escaping).
+
+Every value put into a prompt is capped at `VALUE_CHARS` (a task's instruction is free text
+a suite author writes; a 1 MB one must not go to the model whole): longer ones are clipped
+with a visible marker that says how much was cut."""
 
 from __future__ import annotations
 
 import functools
 from importlib import resources
 from string import Template
+
+VALUE_CHARS = 4000  # the most of any one value a prompt takes (about 1,000 tokens)
 
 
 @functools.cache
@@ -22,8 +28,16 @@ def exists(name: str) -> bool:
 
 
 def render(name: str, **values: object) -> str:
-    """Prompt `name` with its `$placeholders` filled; a missing value is a KeyError."""
-    return Template(load(name)).substitute({k: str(v) for k, v in values.items()}).strip()
+    """Prompt `name` with its `$placeholders` filled, each value clipped to `VALUE_CHARS`;
+    a missing value is a KeyError."""
+    return Template(load(name)).substitute({k: clip(str(v)) for k, v in values.items()}).strip()
+
+
+def clip(text: str, limit: int = VALUE_CHARS) -> str:
+    """`text`, or its first `limit` characters and a marker of how many were cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]} … [clipped {len(text) - limit:,} chars]"
 
 
 def dialogue(name: str) -> list[dict[str, str]]:

@@ -21,8 +21,17 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from scenarios.loader import Loc, SuiteError, _format_loc, _line_of, _parse_yaml
-from scenarios.schema import ID_PATTERN, TaskSuite
+from scenarios.loader import (
+    MAX_DEPTH,
+    Loc,
+    SuiteError,
+    _format_loc,
+    _line_of,
+    _parse_yaml,
+    read_text,
+    short_repr,
+)
+from scenarios.schema import ID_PATTERN, MAX_COUNT, TaskSuite
 
 logger = logging.getLogger("scenarios.importers")
 
@@ -59,19 +68,19 @@ class Source:
 
 
 def read_source(path: Path) -> Source:
-    """Parse a JSON (by suffix) or YAML file safely. Raises `SuiteError`."""
+    """Parse a JSON (by suffix) or YAML file safely, within the loader's bounds (size, nesting,
+    values). Raises `SuiteError`."""
     shown = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SuiteError(shown, "", None, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(shown, "", None, f"cannot read file: {exc}") from None
+    text = read_text(path, shown, "file")
     if path.suffix.lower() == ".json":
+        _check_json_depth(text, shown)
         try:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise SuiteError(shown, "", exc.lineno, f"invalid JSON: {exc.msg}") from None
+        except ValueError as exc:  # an int of 5,000 digits
+            reason = str(exc).split(";")[0]
+            raise SuiteError(shown, "", None, f"invalid JSON: {reason}") from None
         try:  # JSON is (nearly always) YAML too, and PyYAML keeps positions
             root, _ = _parse_yaml(text, shown)
         except SuiteError:
@@ -81,6 +90,24 @@ def read_source(path: Path) -> Source:
     if root is None:
         raise SuiteError(shown, "", None, "the file is empty")
     return Source(path, data, root)
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def _check_json_depth(text: str, shown: str) -> None:
+    """Refuse JSON nested deeper than `MAX_DEPTH` before `json.loads` recurses into it."""
+    depth = 0
+    # Brackets inside strings do not nest; blanking the strings keeps every offset.
+    blanked = _JSON_STRING.sub(lambda m: " " * len(m.group()), text)
+    for match in _JSON_BRACKET.finditer(blanked):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > MAX_DEPTH:
+            line = text.count("\n", 0, match.start()) + 1
+            raise SuiteError(
+                shown, "", line, f"nested more than {MAX_DEPTH} levels deep (the limit)"
+            )
 
 
 def suite_name(raw: str) -> str:
@@ -106,17 +133,24 @@ class Builder:
     def item(self, src: Source, loc: Loc, raw: Any, who: str) -> str:
         """A checked item name (any `minecraft:` prefix removed)."""
         if not isinstance(raw, str) or not raw.strip():
-            raise src.error(loc, f"{who}: an item name must be a non-empty string, not {raw!r}")
+            raise src.error(
+                loc, f"{who}: an item name must be a non-empty string, not {short_repr(raw)}"
+            )
         name = raw.strip().removeprefix("minecraft:")
         if name not in self.known:
             close = difflib.get_close_matches(name, self.known, n=3, cutoff=0.6)
             hint = f" (did you mean: {', '.join(close)})" if close else ""
-            raise src.error(loc, f"{who}: unknown item {name!r}{hint}")
+            raise src.error(loc, f"{who}: unknown item {short_repr(name)}{hint}")
         return name
 
-    def count(self, src: Source, loc: Loc, raw: Any, who: str) -> int:
+    def count(self, src: Source, loc: Loc, raw: Any, who: str, limit: int = MAX_COUNT) -> int:
+        """A checked count: a whole number from 1 to `limit` (`true` and `2.0` are mistakes)."""
         if isinstance(raw, bool) or not isinstance(raw, int) or raw < 1:
-            raise src.error(loc, f"{who}: a count must be a whole number >= 1, not {raw!r}")
+            raise src.error(
+                loc, f"{who}: a count must be a whole number >= 1, not {short_repr(raw)}"
+            )
+        if raw > limit:
+            raise src.error(loc, f"{who}: a count must be at most {limit:,}, not {short_repr(raw)}")
         return raw
 
     def drop(self, what: str) -> None:
@@ -205,7 +239,7 @@ def goal_spec(b: Builder, src: Source, loc: Loc, raw: Any, who: str) -> tuple[st
     if isinstance(raw, dict) and "item" in raw and set(raw) <= {"item", "count"}:
         count = b.count(src, (*loc, "count"), raw.get("count", 1), who)
         return b.item(src, (*loc, "item"), raw["item"], who), count
-    raise src.error(loc, f"{who}: a goal is an item name or {{item, count}}, not {raw!r}")
+    raise src.error(loc, f"{who}: a goal is an item name or {{item, count}}, not {short_repr(raw)}")
 
 
 def inventory(b: Builder, src: Source, loc: Loc, raw: Any, who: str) -> dict[str, int]:
@@ -218,7 +252,9 @@ def inventory(b: Builder, src: Source, loc: Loc, raw: Any, who: str) -> dict[str
 
     def slot(where: Loc, value: Any) -> None:
         if not isinstance(value, dict) or "type" not in value:
-            raise src.error(where, f"{who}: an inventory slot is {{type, quantity}}, not {value!r}")
+            raise src.error(
+                where, f"{who}: an inventory slot is {{type, quantity}}, not {short_repr(value)}"
+            )
         b.drop_unused(value, ("type", "quantity", "slot"), "inventory slot field ")
         name = b.item(src, (*where, "type"), value["type"], who)
         out[name] += b.count(src, (*where, "quantity"), value.get("quantity", 1), who)
@@ -234,7 +270,7 @@ def inventory(b: Builder, src: Source, loc: Loc, raw: Any, who: str) -> dict[str
             else:
                 out[b.item(src, where, str(key), who)] += b.count(src, where, value, who)
     else:
-        raise src.error(loc, f"{who}: an inventory is a mapping or a list, not {raw!r}")
+        raise src.error(loc, f"{who}: an inventory is a mapping or a list, not {short_repr(raw)}")
     return dict(out)
 
 

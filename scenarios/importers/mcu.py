@@ -39,8 +39,8 @@ from scenarios.importers.base import (
     read_source,
 )
 from scenarios.importers.words import goal_from_words
-from scenarios.loader import Loc, SuiteError
-from scenarios.schema import TaskSuite
+from scenarios.loader import Loc, SuiteError, short_repr
+from scenarios.schema import MAX_COUNT, TaskSuite
 
 _ITEM = r"(?P<item>[A-Za-z0-9_:]+)(?P<nbt>\{.*\})?(?:\s+(?P<count>\S+))?\s*$"
 _GIVE = re.compile(r"^/give\s+(?P<target>\S+)\s+" + _ITEM)
@@ -130,16 +130,20 @@ def _commands(b: Builder, src: Source, commands: object, who: str) -> dict[str, 
     for i, raw in enumerate(commands):
         loc: Loc = ("custom_init_commands", i)
         if not isinstance(raw, str):
-            raise src.error(loc, f"{who}: a command must be text, not {raw!r}")
+            raise src.error(loc, f"{who}: a command must be text, not {short_repr(raw)}")
         command = raw.strip()
         match = _GIVE.match(command) or _REPLACE.match(command)
         if match is None:
             b.drop(f"{src.path.stem}: {command}")
             continue
-        count = match["count"]
-        if count is not None and not (count.isdigit() and int(count) >= 1):
+        count = match["count"] or "1"
+        # ASCII digits only (`int` also reads "²" and "٣"); a long one is surely past the limit.
+        if not re.fullmatch(r"[0-9]+", count) or not count.strip("0"):
             raise src.error(loc, f"{who}: the count in {command!r} is not a whole number >= 1")
-        held[b.item(src, loc, match["item"], who)] += int(count or 1)
+        if len(count.lstrip("0")) > len(str(MAX_COUNT)):
+            raise src.error(loc, f"{who}: the count in {command!r} is more than {MAX_COUNT:,}")
+        item = b.item(src, loc, match["item"], who)
+        held[item] += b.count(src, loc, int(count), who)
         if match["nbt"]:
             b.drop(f"{src.path.stem}: the NBT data of {command}")
         if match.groupdict().get("slot"):

@@ -24,6 +24,7 @@ An entry whose instruction names no item, or several, is an error naming the ent
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,8 @@ from scenarios.importers.base import (
     read_source,
 )
 from scenarios.importers.words import goal_from_words
-from scenarios.loader import Loc, _format_loc
-from scenarios.schema import TaskSuite
+from scenarios.loader import Loc, _format_loc, short_repr
+from scenarios.schema import MAX_SEEDS, MAX_TICKS, TaskSuite
 
 TICKS_PER_MINUTE = 1200
 # Optimus-1 fills `type` with what the agent does, not with the tech-tree group.
@@ -59,18 +60,32 @@ def import_optimus(
         raise src.error((), "missing required field 'all_task' (the list of tasks)")
     env = data.get("env") or {}
     if not isinstance(env, dict):
-        raise src.error(("env",), f"'env' must be a mapping, not {env!r}")
+        raise src.error(("env",), f"'env' must be a mapping, not {short_repr(env)}")
     b.drop_unused(data, ("all_task", "env"), "")
     b.drop_unused(env, ("initial_inventory", "max_minutes", "times"), "env.")
     held = inventory(b, src, ("env", "initial_inventory"), env.get("initial_inventory"), "env")
     defaults: dict[str, Any] = {}
     minutes = env.get("max_minutes")
     if minutes is not None:
-        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or minutes <= 0:
-            raise src.error(("env", "max_minutes"), f"env: max_minutes must be > 0: {minutes!r}")
+        if (
+            isinstance(minutes, bool)
+            or not isinstance(minutes, int | float)
+            or not math.isfinite(minutes)  # .inf and .nan are YAML floats too
+            or minutes <= 0
+        ):
+            raise src.error(
+                ("env", "max_minutes"), f"env: max_minutes must be > 0: {short_repr(minutes)}"
+            )
+        if minutes * TICKS_PER_MINUTE > MAX_TICKS:
+            raise src.error(
+                ("env", "max_minutes"),
+                f"env: max_minutes must be at most {MAX_TICKS // TICKS_PER_MINUTE:,} "
+                f"({MAX_TICKS:,} ticks, the limit of a suite): {short_repr(minutes)}",
+            )
         defaults["max_ticks"] = max(1, int(minutes * TICKS_PER_MINUTE))
-    if env.get("times") is not None:
-        defaults["seeds"] = list(range(b.count(src, ("env", "times"), env["times"], "env")))
+    if env.get("times") is not None:  # runs per task: checked before making one seed per run
+        times = b.count(src, ("env", "times"), env["times"], "env", limit=MAX_SEEDS)
+        defaults["seeds"] = list(range(times))
 
     tasks = data["all_task"]
     entries: list[tuple[Loc, Any, Any]]

@@ -44,13 +44,22 @@ def items_in_text(text: str, known: Collection[str] | None = None) -> list[tuple
             name = _lookup(index, words[i : i + n])
             if name is not None:
                 before = words[i - 1] if i else ""
-                count = int(before) if before.isdigit() else _NUMBERS.get(before, 1)
+                count = _count(before)
                 found.setdefault(name, max(count, 1))
                 i += n
                 break
         else:
             i += 1
     return list(found.items())
+
+
+def _count(word: str) -> int:
+    """The count a word before an item name gives: digits, a number word, else 1."""
+    if word.isdigit():
+        # Digits past any real count are capped (`int` refuses 4,300 digits), so the count
+        # check still reports them as too many.
+        return int(word) if len(word) <= 18 else 10**18
+    return _NUMBERS.get(word, 1)
 
 
 @functools.cache
@@ -89,4 +98,7 @@ def goal_from_words(
             f"{who}: {source} {text!r} names several items ({names}); give the entry a "
             "'goal' (an item name or {item, count})",
         )
-    return found[0] if found else None
+    if not found:
+        return None
+    name, count = found[0]
+    return name, b.count(src, loc, count, who)
