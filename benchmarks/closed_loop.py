@@ -9,11 +9,10 @@ repeating, and where the report (Markdown, CSV, PNG) went. Several misbelief see
 the ordering is not one lucky draw.
 
     python benchmarks/closed_loop.py                         # fallible planner, 3 misbelief seeds
-    python benchmarks/closed_loop.py --misbelief-seeds 0 --methods none,static,evolving,\
-no-guardrails,no-skills,no-injection,binary-diagnosis    # the ablations
-    python benchmarks/closed_loop.py --planner local --groups wooden --seeds 0,1 --tail 4 \
-        --tasks craft_stick,craft_crafting_table,craft_wooden_pickaxe,craft_wooden_sword
-                                                             # the real bundled LLM (slow)
+    python benchmarks/closed_loop.py --misbelief-seeds 1 --methods none,static,evolving,\
+no-guardrails,no-skills,no-injection,binary-diagnosis,no-explore    # the ablations
+
+The real model's comparison is `benchmarks/experience.py`.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ calls per episode, and the failure modes the baseline kept repeating that evolvi
 - `household`: the bundled model on `alfworld_seen`, then `alfworld_unseen` starting from the
   store each method grew on seen (needs `make install-alfworld`).
 
-    python benchmarks/experience.py                       # the model part (about an hour)
+    python benchmarks/experience.py               # the model part (23 min on 2 quiet cores)
     python benchmarks/experience.py --part fallible --draws 0,1,2
     python benchmarks/experience.py --part household --household-tasks 12
 
