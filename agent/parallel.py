@@ -59,6 +59,7 @@ from agent.runner import (
     _drop_partial_line,
     _stop_after,
     _world_id,
+    check_config,
     finished_episodes,
     help_given,
     make_distiller,
@@ -390,6 +391,7 @@ def run_parallel(
     actor)` is called as an episode is handed to a Ray worker (monitoring, fault tests)."""
     if cfg.workers < 1 or (cfg.wave is not None and cfg.wave < 1):
         raise ValueError(f"workers and wave must be at least 1, got {cfg.workers}, {cfg.wave}")
+    check_config(cfg)
     suite_path = Path(cfg.suite)
     world_id = _world_id(suite_path)
     options = world_options(suite_path, cfg)

@@ -28,6 +28,7 @@ from agent.planner.base import Planner
 from knowledge.distill import Distiller, RuleDistiller
 from knowledge.store import ExperienceStore
 from scenarios.loader import load_suite
+from scenarios.schema import TaskSuite
 from sim.base import World
 from sim.schema import Task
 
@@ -115,6 +116,16 @@ PLANNERS["symbolic"] = _symbolic_for
 PLANNERS["household"] = _household
 PLANNER_KINDS["household"] = "oracle: the ALFWorld engine's own planner (not an LLM)"
 
+# the `--option` sections each planner reads (`agent.options`; world.* and distiller.* are read
+# whatever the planner): a planner registered without an entry reads none, so an option given
+# to a planner that ignores it is refused rather than silently dropped
+READS: dict[str, tuple[str, ...]] = {
+    "fallible": ("misbeliefs",),
+    "household": ("household",),
+    **{backend: ("llm", "planner") for backend in ("local", "openai", "transformers", "cassette")},
+}
+SYMBOLIC_READS = {"alfworld": ("household",)}  # as `SYMBOLIC`: the symbolic planner per family
+
 
 def make_distiller(cfg: RunConfig, planner: Planner) -> Distiller:
     """`rules`, or `llm`: the experience extractor, on the planner's own LLM client when it
@@ -159,6 +170,99 @@ def make_planner(cfg: RunConfig, world: World) -> Planner:
     if cfg.planner not in PLANNERS:
         raise ValueError(f"unknown planner {cfg.planner!r}; available: {', '.join(PLANNERS)}")
     return PLANNERS[cfg.planner](cfg, world)
+
+
+def check_config(cfg: RunConfig) -> None:
+    """Refuse, before anything is made or written, a run whose settings name what does not
+    exist: a planner, method, distiller, order, task, group, task helper, world option (the
+    suite's or `--option world.*`) or `--option` key or value, each with the closest names.
+    Unchecked, a misspelt task ran nothing and reported success 0/0, and a misspelt option was
+    silently ignored. Raises ValueError listing every problem (SuiteError for a suite file
+    that cannot be read, UnknownWorldError for its world)."""
+    from agent.options import check_extra, check_world, hint
+    from scenarios.loader import field_line
+    from sim.registry import entry_point
+
+    problems = []
+    if cfg.planner not in PLANNERS:
+        problems.append(f"planner {cfg.planner!r}: no such planner{hint(cfg.planner, PLANNERS)}")
+    try:
+        get_method(cfg.method)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if cfg.distiller not in ("rules", "llm"):
+        problems.append(f"distiller {cfg.distiller!r}: no such distiller; known: rules, llm")
+    if cfg.order not in ("task", "seed"):
+        problems.append(f"order {cfg.order!r}: must be 'task' or 'seed'")
+    suite = load_suite(cfg.suite)
+    entry = entry_point(suite.world)
+    problems += _selection_problems(cfg, suite)
+    for key, value in suite.world_options.items():  # where in the file: the suite's line
+        at = f"{cfg.suite}:{field_line(cfg.suite, ('world_options', key)) or '?'}: world_options"
+        problems += check_world(entry, suite.world, {key: value}, at)
+    known = getattr(entry, "HELPERS", None)  # None: a factory, whose help is not known
+    for i, task in enumerate(suite.tasks if isinstance(known, dict) else []):
+        for key in sorted(set(task.helpers) - set(known or ())) if task.skip is None else ():
+            line = field_line(cfg.suite, ("tasks", i, "helpers", key)) or "?"
+            problems.append(
+                f"{cfg.suite}:{line}: tasks[{i}].helpers.{key}: {suite.world} gives no"
+                f" helper {key!r}{hint(key, known or ())}"
+            )
+    family = suite.world.partition("/")[0]
+    reads = READS.get(cfg.planner, ())
+    if cfg.planner == "symbolic":
+        reads = SYMBOLIC_READS.get(family, ())
+    readers = {**READS, "symbolic": tuple(r for rs in SYMBOLIC_READS.values() for r in rs)}
+    world = (suite.world, entry)
+    problems += check_extra(cfg.extra, cfg.planner, reads, readers, world, cfg.distiller)
+    if problems:
+        raise ValueError("\n".join(problems))
+
+
+def _selection_problems(cfg: RunConfig, suite: TaskSuite) -> list[str]:
+    """The named tasks and groups, against the suite's; and that they select some episode."""
+    from agent.options import hint
+    from scenarios.loader import shipped_suites
+
+    problems = []
+    ids, skipped = [t.id for t in suite.tasks], dict(suite.skipped())
+    groups = sorted({t.group for t in suite.tasks})
+    here = Path(cfg.suite).resolve()  # a shipped suite by the name the user types
+    shown = next((n for n, p in shipped_suites().items() if p.resolve() == here), cfg.suite)
+    lists = f"; `steve suite show {shown}` lists them"
+    for task in cfg.tasks or []:
+        if task in skipped:
+            problems.append(f"task {task!r} is skipped in {shown}: {skipped[task]}")
+        elif task not in ids:
+            close = hint(task, ids, every=False)
+            problems.append(f"task {task!r}: no such task in {shown}{close}{lists}")
+    for group in cfg.groups or []:
+        if group not in groups:
+            problems.append(f"group {group!r}: no such group in {shown}{hint(group, groups)}")
+    if not problems and cfg.order in ("task", "seed") and not stream(suite.to_tasks(), cfg):
+        chosen = ", ".join(
+            f"{k} {','.join(map(str, v))}"
+            for k, v in (("tasks", cfg.tasks), ("groups", cfg.groups), ("seeds", cfg.seeds))
+            if v is not None
+        )
+        problems.append(f"{shown}: nothing to run ({chosen or 'no task'}: no episode){lists}")
+    return problems
+
+
+def recorded_episodes(run_dir: Path) -> list[EpisodeResult]:
+    """Every episode a run directory holds (the last line of each, in the order they were
+    first played): what a resumed run's summary counts, not only the episodes resumed."""
+    last: dict[str, EpisodeResult] = {}
+    path = run_dir / "episodes.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    names = EpisodeResult.__dataclass_fields__
+    for line in lines:
+        try:
+            row = json.loads(line)
+            last[row["episode_id"]] = EpisodeResult(**{k: v for k, v in row.items() if k in names})
+        except (json.JSONDecodeError, TypeError, KeyError):
+            continue  # a line cut short by a kill: that episode is not finished
+    return list(last.values())
 
 
 @dataclass
@@ -245,6 +349,7 @@ def run_suite(
         from agent.parallel import run_parallel
 
         return run_parallel(cfg, on_episode, resume)
+    check_config(cfg)
     suite_path = Path(cfg.suite)
     world = sim.make(_world_id(suite_path), **world_options(suite_path, cfg))
     suite = load_suite(suite_path, known_items=world.item_names())

@@ -110,6 +110,18 @@ def load_suite(path: str | Path, *, known_items: Collection[str] | None = None) 
     return suite
 
 
+def field_line(path: str | Path, loc: Loc) -> int | None:
+    """The 1-based line of a field of a suite file (`("world_options", "seed")`), for what is
+    found wrong only after loading, such as a world option the world does not take; None
+    where the file cannot be read."""
+    shown = str(path)
+    try:
+        root, _ = _parse_yaml(read_text(Path(path), shown, "suite file"), shown)
+    except SuiteError:
+        return None
+    return _line_of(root, loc) if root is not None else None
+
+
 def iter_suites() -> list[Path]:
     """The suite files shipped with the package (`scenarios/suites/*.yaml`), sorted by name."""
     return sorted(SUITES_DIR.glob("*.yaml"))

@@ -19,6 +19,9 @@ class World(ABC):
     """
 
     id: ClassVar[str]
+    # the help this world can give, by name (a task's `helpers`; each off unless named, and
+    # printed in reports): read from the class, so a suite is checked before a world is made
+    HELPERS: ClassVar[dict[str, str]] = {}
 
     @property
     @abstractmethod

@@ -29,8 +29,10 @@ def registered() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def make(world_id: str, **options: Any) -> World:
-    """Build a world by id; an unknown id names the closest registered ones."""
+def entry_point(world_id: str) -> Callable[..., World]:
+    """The class (or factory) that makes a world, imported but not called: its parameters are
+    the world's options and its `HELPERS` the help it gives, so a run's settings are checked
+    before anything is made. An unknown id names the closest registered ones."""
     try:
         entry = _REGISTRY[world_id]
     except KeyError:
@@ -42,7 +44,12 @@ def make(world_id: str, **options: Any) -> World:
     if isinstance(entry, str):
         module, _, attr = entry.partition(":")
         entry = getattr(importlib.import_module(module), attr)
-    return entry(**options)
+    return entry
+
+
+def make(world_id: str, **options: Any) -> World:
+    """Build a world by id; an unknown id names the closest registered ones."""
+    return entry_point(world_id)(**options)
 
 
 # worlds whose heavy dependencies are extras: their modules load only when one is made

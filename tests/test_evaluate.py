@@ -219,15 +219,15 @@ def test_eval_writes_a_report_and_resumes(tmp_path: Path) -> None:
 
 def test_eval_cli_names_bad_input(tmp_path: Path) -> None:
     runner = CliRunner()
-    suite = str(_suite(tmp_path))
-    bad = runner.invoke(app, ["eval", suite, "--method", "none,evolvng", "--out", str(tmp_path)])
+    suite, out = [str(_suite(tmp_path))], ["--planner", "fallible", "--out", str(tmp_path)]
+    bad = runner.invoke(app, ["eval", *suite, "--method", "none,evolvng", *out])
     assert bad.exit_code == 2 and "evolvng" in bad.output and "evolving" in bad.output
-    bad = runner.invoke(app, ["eval", suite, "--option", "misbeliefs.seed", "--out", str(tmp_path)])
+    bad = runner.invoke(app, ["eval", *suite, "--option", "misbeliefs.seed", *out])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
     assert not list(tmp_path.glob("*/report.md")), "nothing ran"
     args = ["--method", "evolving", "--planner", "fallible", "--tasks", "sword"]
     args += ["--option", "misbeliefs.seed=3", "--out", str(tmp_path / "rep"), "--name", "x"]
-    ok = runner.invoke(app, ["eval", suite, *args])
+    ok = runner.invoke(app, ["eval", *suite, *args])
     assert ok.exit_code == 0, ok.output
     assert "misbeliefs:\n    seed: 3" in (tmp_path / "rep" / "x" / "eval.yaml").read_text()
 

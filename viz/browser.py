@@ -2,8 +2,9 @@
 evidence, each evidence tuple linked to the episode it came from (`steve knowledge html`).
 
 out/
-    index.html                       skills and guardrails: conditions, steps or remedy,
-                                     confidence, use counts, evidence links
+    index.html                       contents (counts, links), a filter, then guardrails and
+                                     skills: conditions, remedy or steps, confidence, use
+                                     counts, evidence links
     episodes/<run>__<episode>.html   every attempt of a cited episode, from the store's
                                      tuples; the cited ones highlighted, each naming the
                                      knowledge that cites it and how to replay it
@@ -37,7 +38,32 @@ code { font-size: 12px; }
 .ok { color: #1f8a46; } .bad { color: #c0392b; }
 a { color: #2456b3; text-decoration: none; }
 .small { color: #6b7385; font-size: 12px; }
+nav.contents { background: #f2f4f8; padding: 8px 14px; display: inline-block; }
+nav.contents ul { margin: 4px 0; padding-left: 18px; }
+#filter { width: 28em; }
 """
+
+# The filter: the page is whole without it (the box stays hidden without JS); it hides the
+# rows of both tables that do not contain every word typed, and says how many are left.
+FILTER = """<p id="filter-box" hidden><label>Filter rows: <input type="search" id="filter"
+placeholder="words all in a row, e.g. stick near:crafting_table"></label>
+<span id="shown" class="small"></span></p>"""
+FILTER_JS = """<script>
+(function () {
+  var box = document.getElementById("filter"), shown = document.getElementById("shown");
+  var rows = document.querySelectorAll("table.kb tr[id]");
+  document.getElementById("filter-box").hidden = false;
+  box.addEventListener("input", function () {
+    var words = box.value.toLowerCase().split(/\\s+/).filter(Boolean), n = 0;
+    rows.forEach(function (row) {
+      var text = row.textContent.toLowerCase();
+      row.hidden = !words.every(function (w) { return text.indexOf(w) >= 0; });
+      n += row.hidden ? 0 : 1;
+    });
+    shown.textContent = words.length ? n + " of " + rows.length + " rows" : "";
+  });
+})();
+</script>"""
 
 
 def write_knowledge_html(
@@ -86,25 +112,42 @@ def write_knowledge_html(
             parts.append(f'<a href="{href}" title="{title}">#{i}</a>')
         return " ".join(parts) or "-"
 
+    # guardrails first: fewer, and what a reader of a run's failures looks for
     body = [
         f"<h1>Knowledge in <code>{html.escape(str(store_path))}</code></h1>",
         "<p class=small>"
-        + ", ".join(f"{k} {v}" for k, v in stats.items())
+        + _e(", ".join(f"{k} {v}" for k, v in stats.items()))
         + ". Evidence links open the attempt each item was distilled from.</p>",
-        f"<h2>Skills ({len(skills)})</h2>",
-        _skills_table(skills, links),
-        f"<h2>Guardrails ({len(rails)})</h2>",
+        _contents([("guardrails", "Guardrails", rails), ("skills", "Skills", skills)]),
+        FILTER,
+        f'<h2 id="guardrails">Guardrails ({len(rails)})</h2>',
         _rails_table(rails, links),
+        f'<h2 id="skills">Skills ({len(skills)})</h2>',
+        _skills_table(skills, links),
+        FILTER_JS,
     ]
     index = out / "index.html"
     index.write_text(_doc("knowledge", "\n".join(body)))
     return index
 
 
+def _contents(sections: list[tuple[str, str, list[Skill] | list[Guardrail]]]) -> str:
+    """The contents block: each section's count (active and retired) and a link to it, so a
+    long table of skills does not hide the guardrails below it."""
+    items = []
+    for anchor, title, rows in sections:
+        retired = sum(1 for r in rows if r.retired)
+        items.append(
+            f'<li><a href="#{anchor}">{title}</a>: {len(rows)}'
+            f" ({len(rows) - retired} active, {retired} retired)</li>"
+        )
+    return f"<nav class=contents><b>Contents</b><ul>{''.join(items)}</ul></nav>"
+
+
 def _skills_table(skills: list[Skill], links: Callable[[list[int]], str]) -> str:
     rows = [
-        "<table><tr><th>id</th><th>skill</th><th>needs</th><th>steps</th><th>verifies</th>"
-        "<th>conf.</th><th>uses / ok</th><th>v</th><th>evidence</th></tr>"
+        '<table class="kb"><tr><th>id</th><th>skill</th><th>needs</th><th>steps</th>'
+        "<th>verifies</th><th>conf.</th><th>uses / ok</th><th>v</th><th>evidence</th></tr>"
     ]
     for s in skills:
         rows.append(
@@ -121,9 +164,9 @@ def _skills_table(skills: list[Skill], links: Callable[[list[int]], str]) -> str
 
 def _rails_table(rails: list[Guardrail], links: Callable[[list[int]], str]) -> str:
     rows = [
-        "<table><tr><th>id</th><th>forbids</th><th>when</th><th>unless</th><th>root cause</th>"
-        "<th>remedy</th><th>reason</th><th>scope</th><th>conf.</th><th>blocks / violations</th>"
-        "<th>evidence</th></tr>"
+        '<table class="kb"><tr><th>id</th><th>forbids</th><th>when</th><th>unless</th>'
+        "<th>root cause</th><th>remedy</th><th>reason</th><th>scope</th><th>conf.</th>"
+        "<th>blocks / violations</th><th>evidence</th></tr>"
     ]
     for g in rails:
         scope = g.scope + (f" ({g.task_goal})" if g.task_goal else "")

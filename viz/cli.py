@@ -6,18 +6,22 @@
     steve plots PATH...          learning curves, success by group, knowledge growth, causes
     steve knowledge html STORE   a static HTML page of skills and guardrails with evidence
 
-`watch` and `replay` also take `--screenshot FILE.png --at ...`: the picture the window would
-show, written headless (no window, no pygame). Heavy imports happen inside the commands.
+`watch` and `replay` also take `--screenshot FILE.png --at EPISODE:STEP`: the picture the window
+would show, written headless (no window, no pygame). `--at` means the same in both (`AT_HELP`).
+Heavy imports happen inside the commands.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from viz.viewer import Viewer
@@ -30,10 +34,16 @@ OVERLAY_HELP = (
     "Overlays to add (help, prompt) or, with a leading '-', panels to hide (-plan, -diagnosis,"
     " -knowledge); comma-separated."
 )
+AT_HELP = (
+    "EPISODE:STEP: an episode id or 0-based index, and the 0-based step in it (the trajectory's"
+    " `step`; the view shows attempt STEP+1). STEP alone is a step of the first episode; an"
+    " episode id alone is its step 0."
+)
 
 
 def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    # escaped: an SDL or suite message with [brackets] is text, not rich markup
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code=2)
 
 
@@ -53,7 +63,30 @@ def _save_png(img: Any, path: Path) -> None:
     console.print(f"wrote {path}")
 
 
-def _show(viewer: Viewer, title: str, seconds: float | None) -> None:
+def _no_display() -> str | None:
+    """Why no window can open here, or None where one may. Asked before anything starts, so
+    that a machine without a display gets a way on instead of SDL's XDG_RUNTIME_DIR message
+    (and a live run is not started for nothing); an SDL_VIDEODRIVER the user set wins."""
+    if os.environ.get("SDL_VIDEODRIVER"):
+        return None
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return "no display (neither DISPLAY nor WAYLAND_DISPLAY is set)"
+    return None
+
+
+def _headless(why: str, command: str) -> typer.Exit:
+    """The failure for a window that cannot open, with the ways to do without one."""
+    return _fail(
+        f"cannot open the viewer's window: {why}. Without a display, write the view to a PNG"
+        f" with --screenshot FILE.png --at EPISODE:STEP, or export an episode of a run with"
+        f" `steve export-video RUN_DIR`; or run the window on a virtual display:"
+        f" xvfb-run -a steve {command} ..."
+    )
+
+
+def _show(viewer: Viewer, title: str, seconds: float | None, command: str) -> None:
     """Open the window on `viewer`, printing the keymap first."""
     from viz.app import Window
     from viz.viewer import keymap_text
@@ -64,11 +97,8 @@ def _show(viewer: Viewer, title: str, seconds: float | None) -> None:
         window = Window(viewer, title=title)
     except RuntimeError as exc:  # no pygame
         raise _fail(str(exc)) from None
-    except Exception as exc:  # pygame without a display
-        raise _fail(
-            f"cannot open a window ({exc}); on a machine without a display use --screenshot,"
-            " or set SDL_VIDEODRIVER=dummy"
-        ) from None
+    except Exception as exc:  # pygame.error: SDL found no display after all
+        raise _headless(str(exc).strip() or type(exc).__name__, command) from None
     try:
         window.run(seconds=seconds)
     finally:
@@ -95,9 +125,11 @@ def watch(
     speed: Annotated[float, typer.Option(help="Subgoal attempts per second.")] = 1.0,
     paused: Annotated[bool, typer.Option(help="Start paused (n steps, space plays).")] = False,
     screenshot: Annotated[
-        Path | None, typer.Option(help="Write the view after --at attempts to this PNG; no window.")
+        Path | None, typer.Option(help="Write the view at --at to this PNG; no window.")
     ] = None,
-    at: Annotated[int, typer.Option(help="With --screenshot: after this many attempts.")] = 1,
+    at: Annotated[
+        str | None, typer.Option(help=f"Start at (the agent runs up to) {AT_HELP}")
+    ] = None,
     overlay: Annotated[str | None, typer.Option(help=OVERLAY_HELP)] = None,
     seconds: Annotated[float | None, typer.Option(help="Close the window after this.")] = None,
 ) -> None:
@@ -111,6 +143,7 @@ def watch(
     from viz.viewer import Viewer
 
     try:
+        episode, step = _parse_at(at)
         cfg = RunConfig(
             suite=str(resolve_suite(suite)),
             planner=planner,
@@ -126,24 +159,29 @@ def watch(
         from agent.methods import get_method
 
         get_method(method)
-        session = LiveSession(cfg).start()
+        session = LiveSession(cfg)
+        why = _no_display() if screenshot is None else None
+        if why is not None:  # before the agent starts: it would wait for a window
+            raise _headless(why, "watch SUITE")
+        session.start()
     except (SuiteError, UnknownWorldError, ValueError, LLMError) as exc:
         raise _fail(str(exc)) from None
     viewer = Viewer(session, playing=not paused and screenshot is None, speed=speed)
     _apply_overlays(viewer, overlay)
     try:
-        if screenshot is not None:
-            if at < 1:
-                raise _fail("--at counts attempts: 1 or more")
-            session.request(at - 1)
-            session.wait_for(at, timeout=600)
-            viewer.goto(at - 1)
+        if at is not None or screenshot is not None:
+            try:
+                viewer.goto(session.index_of(episode, step))
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
             viewer.tick(0.0)
+        if screenshot is not None:
             if session.error:
                 raise _fail(session.error)
             _save_png(viewer.render(), screenshot)
             return
-        _show(viewer, f"steve watch {Path(cfg.suite).stem} ({method}, {planner})", seconds)
+        title = f"steve watch {Path(cfg.suite).stem} ({method}, {planner})"
+        _show(viewer, title, seconds, "watch SUITE")
     finally:
         session.close()
     if session.error:
@@ -151,23 +189,22 @@ def watch(
 
 
 def _parse_at(at: str | None) -> tuple[str | int, int]:
-    """`EPISODE[:STEP]`: an episode id or 0-based index, and a 0-based attempt."""
+    """`--at` as `AT_HELP` says, for `watch` and `replay` alike: (episode id or 0-based index,
+    0-based step). A bare number is a step, as in an episode's own numbering; a bare id has
+    no digits-only form, so it cannot be mistaken for one."""
     if not at:
         return 0, 0
     episode, sep, step = at.rpartition(":")
     if not sep:
-        episode, step = at, "0"
+        episode, step = ("0", at) if at.lstrip("-").isdigit() else (at, "0")
     if not step.lstrip("-").isdigit():
-        raise ValueError(f"--at {at!r}: expected EPISODE[:STEP], e.g. craft_bowl__s0:3 or 2:0")
-    return (int(episode) if episode.isdigit() else episode), int(step)
+        raise ValueError(f"--at {at!r}: expected EPISODE:STEP, e.g. craft_bowl__s0:3, 2:0 or 3")
+    return (int(episode) if episode.isdigit() else episode or 0), int(step)
 
 
 def replay(
     run_dir: Annotated[Path, typer.Argument(help="A run directory (runs/<...>/).")],
-    at: Annotated[
-        str | None,
-        typer.Option(help="Start at EPISODE[:STEP]: an episode id or 0-based index, 0-based step."),
-    ] = None,
+    at: Annotated[str | None, typer.Option(help=f"Start at {AT_HELP}")] = None,
     speed: Annotated[float, typer.Option(help="Subgoal attempts per second.")] = 1.0,
     paused: Annotated[bool, typer.Option(help="Start paused.")] = False,
     screenshot: Annotated[
@@ -189,6 +226,10 @@ def replay(
         start = timeline.index_of(episode, step)
     except ValueError as exc:
         raise _fail(str(exc)) from None
+    why = _no_display() if screenshot is None else None
+    if why is not None:
+        timeline.close()
+        raise _headless(why, "replay RUN_DIR")
     viewer = Viewer(timeline, playing=not paused and screenshot is None, speed=speed)
     viewer.goto(start)
     _apply_overlays(viewer, overlay)
@@ -196,7 +237,7 @@ def replay(
         if screenshot is not None:
             _save_png(viewer.render(), screenshot)
             return
-        _show(viewer, f"steve replay {run_dir.name}", seconds)
+        _show(viewer, f"steve replay {run_dir.name}", seconds, "replay RUN_DIR")
     finally:
         timeline.close()
 

@@ -17,7 +17,7 @@ The same by hand (RUN is the run directory the first command prints; EPISODE:STE
     steve replay RUN --at EPISODE:STEP --screenshot replay.png
     steve export-video RUN --episode EPISODE --out episode.gif
     steve watch stone --planner fallible --option misbeliefs.seed=1 \\
-        --tasks craft_stone_pickaxe --seeds 0 --screenshot watch.png --at N
+        --tasks craft_stone_pickaxe --seeds 0 --screenshot watch.png --at STEP
 
 Takes a few seconds to half a minute.
 """
@@ -91,7 +91,7 @@ def make(out: Path) -> list[Path]:
             viewer.goto(i)
             if i >= 3 and not session.frame(i).diagnosis.get("success", True):
                 break
-        print(f"watch after {viewer.cursor + 1} attempts")
+        print(f"watch at step {viewer.cursor}")  # one episode: the cursor is its step
         written.append(save_small_png(viewer.render(), out / "watch.png"))
     finally:
         session.close()

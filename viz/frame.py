@@ -11,7 +11,7 @@ frames this way and draw them with the one renderer in `viz.render`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,6 +29,8 @@ class Frame:
     line: dict[str, Any]  # the trajectory line, as recorded
     plan: tuple[str, ...] = ()  # the plan in force when this attempt was made
     active: int = -1  # this attempt's index in `plan` (-1: not a planned subgoal)
+    repair: str = ""  # for a step a repair put in: what it repairs (`PlanTracker`)
+    resumes: int = -1  # the plan's step the agent goes back to after this one (-1: none)
     prompt: str | None = None  # the planner's last prompt and reply (None: not an LLM)
     reply: str | None = None
     plan_error: str | None = None
@@ -80,33 +82,95 @@ def subgoal_text(sg: dict[str, Any]) -> str:
     return f"{sg.get('verb', '?')} {sg.get('count', 1)} {sg.get('target', '?')}{extra}"
 
 
+GOAL = "working on the goal"  # why a step not in the plan follows a planned step that worked
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A step the loop will take next, as far as the lines tell."""
+
+    text: str
+    index: int  # in the plan; -1: a step a repair put in
+    why: str = ""  # for a repair's step: what it repairs
+    optional: bool = False  # a failed step that a repair of the goal may drop (a deadlock)
+
+
 @dataclass
 class PlanTracker:
-    """Follows the plan through an episode's lines: a line that carries `plan` starts a new
-    plan whose first subgoal is that line's own; each later line is the plan's next subgoal
-    (the loop pops the plan in order), until the next plan arrives."""
+    """Follows the plan through an episode's lines the way the loop pops it.
+
+    A line that carries `plan` starts a new plan whose first subgoal is that line's own; each
+    later line is the plan's next subgoal, until the next plan arrives. Between them the loop
+    splices in repairs (`agent.repair`): after a failure, a guardrail's remedy, a remedy
+    induced from memory or the explorer's probes, then the failed step again and the rest of
+    the plan; after a planner that goes round in circles, steps towards the goal itself. The
+    lines do not mark those steps, so they are inferred: a line that is not the next step
+    ahead, after a failure that was not followed by a new plan, is that failure's repair (the
+    blocked step's guardrail remedy when it matches the one the block recorded); the failed
+    step is ahead again. Without this, every step after a repair would be "not in the plan".
+    """
 
     plan: tuple[str, ...] = ()
-    start: int = 0
     prompt: str | None = None
     reply: str | None = None
     error: str | None = None
-    seen: int = 0
+    repair: str = ""  # the last line's repair ("" when it was one of the plan's steps)
+    resumes: int = -1  # the plan's step the last line leads back to (its index; -1: none)
+    _ahead: list[_Ahead] = field(default_factory=list)
+    _why: str = ""  # what a step not in the plan, next, would be repairing
+    _remedy: tuple[str, str, str] | None = None  # (verb, target, guardrail) of the last block
 
     def feed(self, line: dict[str, Any]) -> tuple[tuple[str, ...], int]:
         """The plan in force for this line and the line's index in it (-1 if not in it)."""
         planned = line.get("plan")
         if planned is not None:
             self.plan = tuple(planned.get("subgoals") or ())
-            self.start = self.seen
             self.prompt, self.reply = planned.get("prompt"), planned.get("reply")
             self.error = planned.get("error")
-        active = self.seen - self.start
-        self.seen += 1
-        text = subgoal_text(line.get("subgoal", {}))
-        if not (0 <= active < len(self.plan)) or self.plan[active] != text:
-            active = -1
-        return self.plan, active
+            self._ahead = [_Ahead(s, i) for i, s in enumerate(self.plan)]
+            self._why, self._remedy = "", None
+        sg = line.get("subgoal") or {}
+        step = self._take(subgoal_text(sg))
+        if step is None:  # not the step ahead: one a repair put in
+            if self._remedy is not None and self._remedy[:2] == (sg.get("verb"), sg.get("target")):
+                self._why = f"remedy of guardrail {self._remedy[2]}"
+            step = _Ahead(subgoal_text(sg), -1, self._why)
+        self._remedy = None
+        self.repair = step.why if step.index < 0 else ""
+        d = line.get("diagnosis") or {}
+        if d and not d.get("success", True):  # repaired next, unless a new plan comes
+            self._ahead.insert(0, replace(step, optional=bool(d.get("deadlock"))))
+            self._why, self._remedy = _why_failed(line)
+        else:  # a repair's step goes on with its repair; after a planned one, the goal's
+            self._why = step.why if step.index < 0 else GOAL
+        self.resumes = next((s.index for s in self._ahead if s.index >= 0), -1)
+        return self.plan, step.index
+
+    def _take(self, text: str) -> _Ahead | None:
+        """The step ahead if `text` is it (a repair of the goal may have dropped a failed
+        step that a deadlock put back), else None."""
+        for i, ahead in enumerate(self._ahead[:2]):
+            if ahead.text == text:
+                del self._ahead[: i + 1]
+                return ahead
+            if not ahead.optional:
+                break
+        return None
+
+
+def _why_failed(line: dict[str, Any]) -> tuple[str, tuple[str, str, str] | None]:
+    """What the repair of a failed line works on, and the remedy its guardrail named."""
+    remedy = None
+    for event in (line.get("outcome") or {}).get("trace") or []:
+        if event.get("event") == "blocked" and event.get("remedy"):
+            r = event["remedy"]
+            remedy = (r.get("verb"), r.get("target"), str(event.get("guardrail", "?")))
+    details = (line.get("diagnosis") or {}).get("details") or {}
+    if details.get("needs"):
+        return f"for {details['needs']}", remedy
+    if details.get("context"):
+        return f"to change {details['context']}", remedy
+    return GOAL, remedy  # nothing named: only a repair of the goal follows such a failure
 
 
 def frames_of(
@@ -135,6 +199,8 @@ def frames_of(
                 line=line,
                 plan=plan,
                 active=active,
+                repair=tracker.repair,
+                resumes=tracker.resumes,
                 prompt=tracker.prompt,
                 reply=tracker.reply,
                 plan_error=tracker.error,
@@ -155,3 +221,36 @@ def split_episode_id(episode_id: str) -> tuple[str, int]:
     if not sep or not seed.isdigit():
         return episode_id, 0
     return task, int(seed)
+
+
+def plan_rows(frame: Frame, rows: int = 7) -> list[tuple[str, str]]:
+    """The plan panel's lines as (text, role), kept apart from the drawing so that what the
+    panel says can be read (and tested) as text: the attempt when it is not one of the plan's
+    steps (a repair's step, named as such, else `note`: not in the plan), then up to `rows`
+    lines of the plan around the step in hand. Roles of the plan's lines: `active` (this
+    attempt), `next` (the step a repair leads back to), `done`, `todo`; `more` says how many
+    are cut."""
+    out: list[tuple[str, str]] = []
+    plan = frame.plan
+    if frame.active < 0 and frame.repair:
+        out.append((f"repair: {frame.subgoal} ({frame.repair})", "repair"))
+    elif frame.active < 0 and plan:
+        out.append((f"attempt: {frame.subgoal} (not in the plan)", "note"))
+    if not plan:
+        return [*out, ("no plan recorded", "more")]
+    rows -= len(out)
+    at = frame.active if frame.active >= 0 else frame.resumes
+    first = max(0, min(at - 2, len(plan) - rows)) if at >= 0 else 0
+    for i in range(first, min(len(plan), first + rows)):
+        if i == frame.active:
+            role = "active"
+        elif i == at:
+            role = "next"
+        elif 0 <= i < at or (at < 0 and frame.repair):  # a repair after the plan's last step
+            role = "done"
+        else:
+            role = "todo"
+        out.append((f"{i + 1}. {plan[i]}" + ("  (next)" if role == "next" else ""), role))
+    if first + rows < len(plan):
+        out.append((f"... {len(plan) - first - rows} more", "more"))
+    return out

@@ -14,12 +14,13 @@ from __future__ import annotations
 import logging
 import tempfile
 import threading
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from viz.frame import Frame, PlanTracker
-from viz.replay import agent_in_view
+from viz.replay import agent_in_view, pick_episode
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class LiveSession:
             raise ValueError(f"{cfg.suite}: no episodes to watch (check --tasks and --seeds)")
         self._frames: list[Frame] = []
         self._starts: list[int] = []
+        self._first: dict[str, int] = {}  # episode id -> the index of its first frame
+        self._made: Counter[str] = Counter()  # episode id -> its frames so far
         self._results: dict[str, Any] = {}
         self._wanted = 0  # the highest frame index the viewer has asked for
         self._cond = threading.Condition()
@@ -105,6 +108,34 @@ class LiveSession:
                 lambda: self._done or len(self._frames) > self._wanted, timeout
             )
 
+    @property
+    def episodes(self) -> list[str]:
+        """The ids of the episodes this session plays, in the order it plays them."""
+        return [f"{task.id}__s{seed}" for task, seed in self.jobs]
+
+    def index_of(self, episode: str | int, step: int = 0, timeout: float = 600.0) -> int:
+        """The timeline index of `step` (0-based) in an episode given by id or 0-based index,
+        as `RunReplay.index_of` reads `--at`; the agent is let on until it has made that
+        attempt. A ValueError names an episode that ended before it (or the run's error)."""
+        name = self.episodes[pick_episode(self.episodes, episode, "this session")]
+        if step < 0:
+            raise ValueError(f"step {step}: steps count from 0")
+        while True:
+            with self._cond:
+                made, count = self._made[name], len(self._frames)
+                if step < made:
+                    return self._first[name] + step
+                if name in self._results or self._done:
+                    why = f" ({self.error})" if self.error else ""
+                    have = f"steps 0..{made - 1}" if made else "no step"
+                    raise ValueError(
+                        f"episode {name} ended after {made} attempts ({have}); got step {step}"
+                        + why
+                    )
+            self.request(count)
+            if not self.wait_for(count + 1, timeout):
+                raise ValueError(f"the agent made no attempt in {timeout:.0f} s")
+
     def close(self) -> None:
         with self._cond:
             self._stop = True
@@ -150,6 +181,8 @@ class LiveSession:
                         line=line,
                         plan=plan,
                         active=active,
+                        repair=tracker.repair,
+                        resumes=tracker.resumes,
                         prompt=tracker.prompt,
                         reply=tracker.reply,
                         plan_error=tracker.error,
@@ -197,6 +230,8 @@ class LiveSession:
         with self._cond:
             if not self._frames or self._frames[-1].episode_id != frame.episode_id:
                 self._starts.append(len(self._frames))
+            self._first.setdefault(frame.episode_id, len(self._frames))
+            self._made[frame.episode_id] += 1
             self._frames.append(frame)
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._stop or self._wanted >= len(self._frames))

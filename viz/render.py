@@ -23,7 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from viz.frame import Frame
+from viz.frame import Frame, plan_rows
 
 WIDTH, HEIGHT = 900, 560
 WORLD_BOX = (8, 30, 392, 392)  # x, y, w, h
@@ -301,27 +301,16 @@ def _plan(c: _Canvas, frame: Frame, shown: bool) -> None:
     if frame.plan_error:
         c.text(x, y, c.fit(f"plan could not be used: {frame.plan_error}", w), BAD)
         y += 16
-    plan = frame.plan
-    if not plan:
-        c.text(x, y, "no plan recorded", DIM)
-        return
-    rows = 7
-    first = max(0, min(frame.active - 2, len(plan) - rows)) if frame.active >= 0 else 0
-    if frame.active < 0:
-        c.text(x, y, c.fit(f"attempt: {frame.subgoal} (not in the plan)", w), WARN)
+    for text, role in plan_rows(frame, 6 if frame.plan_error else 7):
+        if role in ("active", "next"):  # the step in hand, or the one a repair leads back to
+            fill, outline = (ACTIVE, None) if role == "active" else (None, ACTIVE)
+            c.box((x - 2, y - 1, w + 2, 16), fill, outline)
+            triangle = [(x, y + 2), (x, y + 12), (x + 7, y + 7)]
+            c.d.polygon(triangle, fill=ACCENT if role == "active" else None, outline=ACCENT)
+        indent = 0 if role in ("note", "repair") else 12
+        color = {"note": WARN, "repair": SKILL, "done": DIM, "more": DIM}.get(role, TEXT)
+        c.text(x + indent, y, c.fit(text, w - indent - 2), color)
         y += 16
-        rows -= 1
-    for i in range(first, min(len(plan), first + rows)):
-        if i == frame.active:
-            c.box((x - 2, y - 1, w + 2, 16), ACTIVE)
-            c.d.polygon([(x, y + 2), (x, y + 12), (x + 7, y + 7)], fill=ACCENT)
-            color = TEXT
-        else:
-            color = DIM if 0 <= i < frame.active else TEXT
-        c.text(x + 12, y, c.fit(f"{i + 1}. {plan[i]}", w - 14), color)
-        y += 16
-    if first + rows < len(plan):
-        c.text(x + 12, y, f"... {len(plan) - first - rows} more", DIM)
 
 
 def _diagnosis(c: _Canvas, frame: Frame, shown: bool) -> None:

@@ -81,17 +81,7 @@ class RunReplay:
 
     def index_of(self, episode: str | int, step: int = 0) -> int:
         """The timeline index of `step` (0-based) in an episode given by id or 0-based index."""
-        if isinstance(episode, str) and not episode.isdigit():
-            if episode not in self.episodes:
-                raise ValueError(
-                    f"no episode {episode!r} in {self.run_dir} (episodes: "
-                    f"{', '.join(self.episodes[:8])}{' ...' if len(self.episodes) > 8 else ''})"
-                )
-            e = self.episodes.index(episode)
-        else:
-            e = int(episode)
-            if not 0 <= e < len(self.episodes):
-                raise ValueError(f"episode index {e} out of range (0..{len(self.episodes) - 1})")
+        e = pick_episode(self.episodes, episode, str(self.run_dir))
         if not 0 <= step < self.counts[e]:
             raise ValueError(
                 f"episode {self.episodes[e]} has {self.counts[e]} attempts (steps 0.."
@@ -195,6 +185,22 @@ class RunReplay:
                 except SuiteError as exc:
                     log.warning("cannot load the run's suite %s: %s", path, exc)
         return self._tasks.get(task_id)
+
+
+def pick_episode(episodes: list[str], episode: str | int, where: str) -> int:
+    """The 0-based index of an episode given by id or index (`--at`, `--episode`), or a
+    ValueError that names what there is: one rule for a replay and a live session."""
+    if isinstance(episode, str) and not episode.isdigit():
+        if episode not in episodes:
+            raise ValueError(
+                f"no episode {episode!r} in {where} (episodes: "
+                f"{', '.join(episodes[:8])}{' ...' if len(episodes) > 8 else ''})"
+            )
+        return episodes.index(episode)
+    e = int(episode)
+    if not 0 <= e < len(episodes):
+        raise ValueError(f"episode index {e} out of range (0..{len(episodes) - 1})")
+    return e
 
 
 def agent_in_view(world_id: str) -> tuple[float, float] | None:

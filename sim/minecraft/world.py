@@ -59,6 +59,7 @@ class MinecraftWorld(World):
     """A mineflayer bot on a Minecraft Java server, at the level of subgoals."""
 
     id: ClassVar[str] = "minecraft/v1"
+    HELPERS: ClassVar[dict[str, str]] = HELPERS  # the module's table
     VERBS: ClassVar[tuple[str, ...]] = tuple(verbs.VERBS)
 
     def __init__(
