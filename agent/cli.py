@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="steve-evolving: self-evolving embodied agents.", no_args_is_help=True)
 suite_app = typer.Typer(
-    help="Task suites: list, show, validate, new (a template) and import (other formats).",
+    help="Task suites: list, show, validate, new (a template), import (other formats), schema.",
     no_args_is_help=True,
 )
 knowledge_app = typer.Typer(
@@ -517,14 +517,35 @@ def suite_new(
     force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
 ) -> None:
     """Write a commented suite template to fill in."""
-    from scenarios.template import write_template
+    from scenarios.template import write_schema_beside, write_template
 
     path = out or Path(f"{name}.yaml")
     try:
         write_template(path, name, overwrite=force)
-    except (FileExistsError, ValueError) as exc:
+        schema = write_schema_beside(path)
+    except (FileExistsError, ValueError, OSError) as exc:
         raise _fail(str(exc)) from None
     console.print(f"wrote {path}; check it with: steve suite validate {path}")
+    if schema is not None:
+        console.print(f"wrote {schema} (the suite format, for editors: named on its first line)")
+
+
+@suite_app.command("schema")
+def suite_schema_cmd(
+    out: Annotated[Path | None, typer.Option(help="Write it here (default: print it).")] = None,
+) -> None:
+    """The suite format as a JSON Schema, for editors and other tools."""
+    from scenarios.template import schema_text
+
+    text = schema_text()
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"{out}: {exc.strerror or exc}") from None
+    console.print(f"wrote {out}")
 
 
 @suite_app.command("import")

@@ -6,6 +6,7 @@ Neither overwrites a file unless asked: an existing path raises `FileExistsError
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,12 @@ import yaml
 
 from scenarios.schema import ID_PATTERN, TaskSuite
 
+SCHEMA_FILE = "steve-suite.schema.json"
+"""The JSON Schema `steve suite new` writes beside a new suite, which the suite's first line
+names for editors (the YAML language server reads `$schema` from that comment)."""
+
 TEMPLATE = """\
+# yaml-language-server: $schema=steve-suite.schema.json
 # {name}: a task suite for steve-evolving. Edit the tasks below, then check the file with
 # `steve suite validate {name}.yaml` and run it with `steve run {name}.yaml`.
 #
@@ -75,6 +81,32 @@ def render_template(name: str) -> str:
     # The template must stay valid as the schema evolves; never hand out a broken one.
     TaskSuite.model_validate(yaml.safe_load(text))
     return text
+
+
+def suite_schema() -> dict[str, Any]:
+    """The suite format as a JSON Schema (draft 2020-12), made from the pydantic model that
+    `load_suite` validates with, so it cannot drift from what loads."""
+    schema = TaskSuite.model_json_schema()
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "steve-evolving task suite",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def schema_text() -> str:
+    return json.dumps(suite_schema(), indent=2, sort_keys=True) + "\n"
+
+
+def write_schema_beside(suite_path: Path) -> Path | None:
+    """Write `SCHEMA_FILE` in the suite's folder unless the same schema is already there;
+    returns the path written, or None."""
+    path = Path(suite_path).parent / SCHEMA_FILE
+    text = schema_text()
+    if path.is_file() and path.read_text(encoding="utf-8", errors="replace") == text:
+        return None
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def write_template(path: Path, name: str, *, overwrite: bool = False) -> None:

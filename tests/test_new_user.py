@@ -9,6 +9,7 @@ what each group does.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -298,3 +299,30 @@ def test_knowledge_show_filters_by_kind(tmp_path: Path) -> None:
     page = runner.invoke(app, [*show, "--kind", "skill", "--per-page", "2", "--page", "2"])
     assert page.exit_code == 0 and "s2" in page.output and "s0" not in page.output
     refused([*show, "--kind", "skils"], "did you mean skill")
+
+
+def test_suite_new_writes_the_schema_editors_read_and_schema_prints_it(tmp_path: Path) -> None:
+    """The suite format as a JSON Schema from the pydantic model: `suite new` writes it beside
+    the suite (named on the suite's first line, as the YAML language server reads it) and
+    every shipped suite validates against it, while what the loader refuses does not."""
+    jsonschema = pytest.importorskip("jsonschema")
+    import yaml
+
+    from scenarios.loader import shipped_suites
+
+    result = CliRunner().invoke(app, ["suite", "new", "demo", "--out", str(tmp_path / "d.yaml")])
+    assert result.exit_code == 0, result.output
+    first = (tmp_path / "d.yaml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=steve-suite.schema.json"
+    schema = json.loads((tmp_path / "steve-suite.schema.json").read_text())
+    printed = CliRunner().invoke(app, ["suite", "schema"])
+    assert printed.exit_code == 0 and json.loads(printed.output) == schema
+    jsonschema.validate(yaml.safe_load((tmp_path / "d.yaml").read_text()), schema)
+    for path in set(shipped_suites().values()):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    bad = {"name": "x", "tasks": [{"id": "a", "instruction": "b", "goal": {"item": "stick"}}]}
+    bad["tasks"][0]["max_subgoals"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
+    again = CliRunner().invoke(app, ["suite", "new", "two", "--out", str(tmp_path / "t.yaml")])
+    assert again.exit_code == 0 and "schema.json" not in again.output, "already there"
