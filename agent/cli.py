@@ -472,13 +472,15 @@ def train(
 
 @suite_app.command("validate")
 def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML files.")]) -> None:
-    """Check suite files: syntax, fields, types and item names; errors give file:line: field.
+    """Check suite files: syntax, fields, types, item names and that each task's goal can be
+    reached in the suite's world; errors give file:line: field.
 
     Every file is checked, whatever an earlier one holds; the exit status is 1 if any failed.
     """
     from rich.markup import escape
 
     import sim
+    from agent.feasibility import suite_problems
     from scenarios.loader import SuiteError, load_suite
     from sim.registry import UnknownWorldError
 
@@ -488,6 +490,7 @@ def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML 
             # Fields first (the world id among them), then the items against that world.
             world = sim.make(load_suite(f).world)
             suite = load_suite(f, known_items=world.item_names())
+            problems = suite_problems(f, suite)
         except SuiteError as exc:
             bad += 1
             for e in exc.errors or [exc]:
@@ -501,6 +504,11 @@ def suite_validate(files: Annotated[list[Path], typer.Argument(help="Suite YAML 
             bad += 1
             logging.getLogger(__name__).debug("validating %s", f, exc_info=True)
             err.print(f"[red]{escape(f'{f}: cannot check: {exc!r}')}[/]", highlight=False)
+            continue
+        if problems:  # tasks that cannot succeed in this world: the run would burn its budget
+            bad += 1
+            for p in problems:
+                err.print(f"[red]{escape(p)}[/]", highlight=False)
             continue
         console.print(
             f"[green]ok[/] {escape(str(f))}: {len(suite.runnable())} tasks, "

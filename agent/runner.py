@@ -175,10 +175,12 @@ def make_planner(cfg: RunConfig, world: World) -> Planner:
 def check_config(cfg: RunConfig) -> None:
     """Refuse, before anything is made or written, a run whose settings name what does not
     exist: a planner, method, distiller, order, task, group, task helper, world option (the
-    suite's or `--option world.*`) or `--option` key or value, each with the closest names.
+    suite's or `--option world.*`) or `--option` key or value, each with the closest names,
+    and a suite whose goals its world cannot reach (`agent.feasibility`).
     Unchecked, a misspelt task ran nothing and reported success 0/0, and a misspelt option was
     silently ignored. Raises ValueError listing every problem (SuiteError for a suite file
     that cannot be read, UnknownWorldError for its world)."""
+    from agent.feasibility import suite_problems
     from agent.options import check_extra, check_world, hint
     from scenarios.loader import field_line
     from sim.registry import entry_point
@@ -208,6 +210,7 @@ def check_config(cfg: RunConfig) -> None:
                 f"{cfg.suite}:{line}: tasks[{i}].helpers.{key}: {suite.world} gives no"
                 f" helper {key!r}{hint(key, known or ())}"
             )
+    problems += suite_problems(cfg.suite, suite)  # goals the world cannot reach
     family = suite.world.partition("/")[0]
     reads = READS.get(cfg.planner, ())
     if cfg.planner == "symbolic":

@@ -326,3 +326,71 @@ def test_suite_new_writes_the_schema_editors_read_and_schema_prints_it(tmp_path:
         jsonschema.validate(bad, schema)
     again = CliRunner().invoke(app, ["suite", "new", "two", "--out", str(tmp_path / "t.yaml")])
     assert again.exit_code == 0 and "schema.json" not in again.output, "already there"
+
+
+# ---- 3. a suite whose goals its world cannot reach is refused before it runs ---------------
+UNREACHABLE = """\
+name: unreachable
+tasks:
+  - id: fine
+    instruction: craft a stick
+    goal: {item: stick}
+  - id: bow
+    instruction: craft a bow
+    goal: {item: bow}
+    helpers: {hostile_mobs: false}
+  - id: book
+    instruction: craft a book
+    goal: {item: book}
+  - id: given
+    instruction: craft a book from the sugar cane given
+    goal: {item: book}
+    initial_inventory: {sugar_cane: 3, leather: 1}
+  - id: later
+    instruction: craft a cake
+    goal: {item: cake}
+    skip: eggs come later
+"""
+
+PREDICATE = """\
+name: household
+tasks:
+  - id: fridge
+    instruction: put an apple in the fridge
+    goal: {predicate: "pick_and_place_simple(apple, fridge)"}
+"""
+
+
+def test_suite_validate_refuses_goals_the_world_cannot_reach(tmp_path: Path) -> None:
+    """Before: a bow (string drops only from spiders, here turned off) or a predicate goal in
+    CraftWorld validated, and the run then burnt its whole budget."""
+    suite, pred, ok = tmp_path / "u.yaml", tmp_path / "p.yaml", tmp_path / "ok.yaml"
+    suite.write_text(UNREACHABLE)
+    pred.write_text(PREDICATE)
+    ok.write_text(UNREACHABLE.split("  - id: bow")[0])
+    result = runner.invoke(app, ["suite", "validate", str(suite), str(pred), str(ok)])
+    said = flat(result.output)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"{suite}:8: tasks[1] (bow): no way to obtain bow in craftworld/v1: its recipe needs"
+        " string, which only hostile mobs drop, and this task sets hostile_mobs: false" in said
+    )
+    assert (
+        f"{suite}:12: tasks[2] (book): no way to obtain book in craftworld/v1: its recipe needs"
+        " paper, whose recipe needs sugar_cane, which no block or mob here drops" in said
+    )
+    assert "(fine)" not in said and "(given)" not in said, "held items count as obtained"
+    assert "(later)" not in said, "a skipped task is not checked"
+    assert f"{pred}:5: tasks[0] (fridge): craftworld/v1 has no predicate goals" in said
+    assert f"ok {ok}: 1 tasks" in said, "every file is still checked"
+    out = tmp_path / "runs"
+    refused(["run", str(suite), "--out", str(out)], "no way to obtain bow")
+    assert nothing_in(out)
+
+
+def test_every_shipped_suite_can_reach_its_goals() -> None:
+    from scenarios.loader import shipped_suites
+
+    paths = sorted({str(p) for p in shipped_suites().values()})
+    result = runner.invoke(app, ["suite", "validate", *paths])
+    assert result.exit_code == 0, result.output
