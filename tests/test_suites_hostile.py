@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import Result
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from agent.cli import app
 from scenarios import SuiteError, import_tasks, load_suite
