@@ -343,3 +343,18 @@ console.log(JSON.stringify(out));
     assert out["box"] is False  # with JS the filter shows
     assert out["shown"] == [bowl] and out["count"] == f"1 of {len(rows)} rows"
     assert out["all"] == len(rows)
+
+
+def test_watch_checks_every_name_before_the_agent_starts(
+    suite: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A misspelt task or option in `watch` is the same error as in `run`: exit 2, the close
+    names, and nothing started."""
+    started = []
+    monkeypatch.setattr(LiveSession, "start", lambda self: started.append(self) or self)
+    result = cli.invoke(
+        app, ["watch", str(suite), "--tasks", "nosuch_task", "--option", "recipies=learned"]
+    )
+    assert result.exit_code == 2, result.output
+    out = " ".join(result.output.split())
+    assert "nosuch_task" in out and "recipies" in out and not started

@@ -156,9 +156,9 @@ def watch(
             base_url=base_url,
             extra=_options(option),
         )
-        from agent.methods import get_method
+        from agent.runner import check_config
 
-        get_method(method)
+        check_config(cfg)  # every name the user typed, before a world is made
         session = LiveSession(cfg)
         why = _no_display() if screenshot is None else None
         if why is not None:  # before the agent starts: it would wait for a window
