@@ -209,12 +209,18 @@ def run(
     table.add_column("task", no_wrap=True, min_width=longest)  # the others may wrap, not this
     for col in ("seed", "success", "steps", "ticks", "LLM calls", "tokens", "wall s"):
         table.add_column(col, justify="right")
+    early = []
     for r in played:
         failures = {c: n for c, n in r.causes.items() if c != "NONE"}
         top = max(failures, key=lambda c: failures[c], default="")
         mark = "[green]yes[/]" if r.success else f"[red]no[/] {top}"
         if r.error:
             mark = "[yellow]error[/]"
+        if r.milestones_of > 1:  # a goal written as milestones: how many were reached
+            mark += f" {r.milestones}/{r.milestones_of}"
+        if r.ended_why:  # ended before its budget, with the reason
+            mark += f" [dim]({r.ended.replace('_', ' ')})[/]"
+            early.append(f"{r.task_id} seed {r.seed}: {r.ended_why}")
         table.add_row(
             r.task_id,
             str(r.seed),
@@ -226,6 +232,8 @@ def run(
             f"{r.wall_s:.2f}",
         )
     console.print(table)
+    for line in early:
+        console.print(f"ended early: {line}", markup=False, style="dim")
     n = len(played)
     wins = sum(r.success for r in played)
     calls = sum(r.llm_calls for r in played)

@@ -94,6 +94,9 @@ class Row:
     wall_s: float
     error: str
     top_cause: str
+    milestones: int = 0  # reached, in order (a plain goal is one milestone)
+    milestones_of: int = 1
+    ended: str = ""  # why the episode stopped (agent.loop.ENDINGS); empty in older runs
 
 
 @dataclass
@@ -250,6 +253,9 @@ def load_rows(report_dir: Path, cfg: EvalConfig) -> dict[str, list[Row]]:
                     wall_s=r["wall_s"],
                     error=r.get("error") or "",
                     top_cause=max(fails, key=lambda c: fails[c], default=""),
+                    milestones=r.get("milestones", int(bool(r["success"]))),
+                    milestones_of=r.get("milestones_of", 1),
+                    ended=r.get("ended", ""),
                 )
             )
         out[method] = rows
@@ -353,6 +359,9 @@ def write_report(report_dir: Path, cfg: EvalConfig) -> EvalResult:
     return EvalResult(report_dir, rows, tail, modes)
 
 
+EARLY = ("dead_end", "unobtainable")  # endings before the budget ran out
+
+
 def _rate(rows: list[Row]) -> float:
     return sum(r.success for r in rows) / len(rows) if rows else 0.0
 
@@ -379,6 +388,11 @@ def _summary(rows: dict[str, list[Row]]) -> list[dict[str, Any]]:
                     "ci_high": round(hi, 4),
                     "ci_over": how,
                     "mean_steps": round(float(np.mean([r.steps for r in sub])), 2),
+                    # the share of milestones reached (equal to success for plain goals)
+                    "milestone_rate": round(
+                        float(np.mean([r.milestones / r.milestones_of for r in sub])), 4
+                    ),
+                    "ended_early": sum(r.ended in EARLY for r in sub),
                     "errored": sum(bool(r.error) for r in sub),
                     "llm_calls": sum(r.llm_calls for r in sub),
                     "tokens": sum(r.tokens for r in sub),
@@ -481,9 +495,14 @@ def _markdown(
         "",
         "## Success by part (95% interval across seeds, or Wilson with one seed)",
         "",
-        "| method | part | episodes | success | 95% interval | mean steps | LLM calls |"
-        " tokens | LLM s | wall s | errored |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "Milestones: the share of each goal's milestones reached in order (a plain goal is one"
+        " milestone, so it equals success). Ended early: episodes stopped before their budget"
+        " at a dead end (the same failure in the same state, or a whole search that found"
+        " nothing) or with a goal the world cannot produce.",
+        "",
+        "| method | part | episodes | success | 95% interval | milestones | mean steps |"
+        " LLM calls | tokens | LLM s | wall s | errored | ended early |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for s in summary:
         if s["part"].startswith("task:"):
@@ -491,8 +510,9 @@ def _markdown(
         lines.append(
             f"| {s['method']} | {s['part']} | {s['episodes']} | {100 * s['success_rate']:.0f}% |"
             f" {100 * s['ci_low']:.0f}-{100 * s['ci_high']:.0f}% ({s['ci_over']}) |"
-            f" {s['mean_steps']} | {s['llm_calls']} | {s['tokens']} | {s['llm_s']} |"
-            f" {s['wall_s']} | {s['errored']} |"
+            f" {100 * s['milestone_rate']:.0f}% | {s['mean_steps']} | {s['llm_calls']} |"
+            f" {s['tokens']} | {s['llm_s']} | {s['wall_s']} | {s['errored']} |"
+            f" {s['ended_early']} |"
         )
     tasks = list(dict.fromkeys(r.task_id for rs in rows.values() for r in rs))
     lines += [

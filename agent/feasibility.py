@@ -13,59 +13,67 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenarios.schema import TaskEntry, TaskSuite
+from sim.schema import Goal, Task
 
 if TYPE_CHECKING:
     from sim.craftworld.rules import Rules
 
-Checker = Callable[[str, TaskEntry, Mapping[str, Any]], str | None]
+AnyTask = Task | TaskEntry  # as a world is reset with it, or as a suite file says it
+Checker = Callable[[str, AnyTask, Mapping[str, Any]], str | None]
 
 
-def _item_goals_only(world_id: str, task: TaskEntry, options: Mapping[str, Any]) -> str | None:
+def _goal(task: AnyTask) -> Goal:
+    return task.goal if isinstance(task.goal, Goal) else task.goal.to_goal()
+
+
+def _item_goals_only(world_id: str, task: AnyTask, options: Mapping[str, Any]) -> str | None:
     if task.goal.predicate is not None:
         return f"{world_id} has no predicate goals"
     return None
 
 
-def _predicate_goals_only(world_id: str, task: TaskEntry, options: Mapping[str, Any]) -> str | None:
+def _predicate_goals_only(world_id: str, task: AnyTask, options: Mapping[str, Any]) -> str | None:
     if task.goal.predicate is None:
         return f"{world_id} has only predicate goals, like 'pick_and_place_simple(apple, fridge)'"
     return None
 
 
-def _craft_obstacle(world_id: str, task: TaskEntry, options: Mapping[str, Any]) -> str | None:
+def _craft_obstacle(world_id: str, task: AnyTask, options: Mapping[str, Any]) -> str | None:
     """CraftWorld: the goal must come, through recipes and smelting, from what the start
     inventory holds and what the world's natural blocks and its mobs drop (the recipe graph)."""
     from agent.planner.recipe_graph import graph_for
     from sim.craftworld.body import HOSTILE, PASSIVE
     from sim.craftworld.palette import NATURAL
 
-    if (reason := _item_goals_only(world_id, task, options)) or task.goal.item is None:
+    if (reason := _item_goals_only(world_id, task, options)) or task.goal.predicate is not None:
         return reason
     version = str(options.get("version", "1.16.5"))
     try:
         hunted = graph_for(version, NATURAL, PASSIVE + HOSTILE, "oak")
     except Exception:  # an unknown version: making the world says so
         return None
-    if task.goal.item not in hunted.rules.items:
-        return None  # a name the world does not know: the suite's item check says so
     graph = (
         hunted
         if bool(task.helpers.get("hostile_mobs", True))
         else graph_for(version, NATURAL, PASSIVE, "oak")
     )
     have = {i for i, n in task.initial_inventory.items() if n > 0} | set(graph.methods)
-    chain = _missing(graph.rules, task.goal.item, have, frozenset())
-    if chain is None:
-        return None
-    chain = chain[: chain.index(chain[-1]) + 1]  # a cycle ends at its first repeated item
-    goal, leaf = chain[0], chain[-1]
-    drops = "no block or mob here drops"
-    if leaf in hunted.methods:  # only hostile mobs drop it, and this task turns them off
-        drops = "only hostile mobs drop, and this task sets hostile_mobs: false"
-    if len(chain) == 1:
-        return f"no way to obtain {goal} in {world_id}: no recipe makes {goal}, which {drops}"
-    path = ", whose recipe needs ".join(chain[1:])
-    return f"no way to obtain {goal} in {world_id}: its recipe needs {path}, which {drops}"
+    for item in _goal(task).item_names():  # every item of an `all` and every milestone
+        if item not in hunted.rules.items:
+            continue  # a name the world does not know: the suite's item check says so
+        chain = _missing(graph.rules, item, have, frozenset())
+        if chain is None:
+            continue
+        chain = chain[: chain.index(chain[-1]) + 1]  # a cycle ends at its first repeated item
+        goal, leaf = chain[0], chain[-1]
+        drops = "no block or mob here drops"
+        if leaf in hunted.methods:  # only hostile mobs drop it, and this task turns them off
+            drops = "only hostile mobs drop, and this task sets hostile_mobs: false"
+        if len(chain) == 1:
+            return f"no way to obtain {goal} in {world_id}: no recipe makes {goal}, which {drops}"
+        path = ", whose recipe needs ".join(chain[1:])
+        return f"no way to obtain {goal} in {world_id}: its recipe needs {path}, which {drops}"
+    return None
 
 
 def _missing(rules: Rules, item: str, have: set[str], path: frozenset[str]) -> list[str] | None:
@@ -98,9 +106,7 @@ CHECKERS: dict[str, Checker] = {
 }
 
 
-def obstacle(
-    world_id: str, task: TaskEntry, options: Mapping[str, Any] | None = None
-) -> str | None:
+def obstacle(world_id: str, task: AnyTask, options: Mapping[str, Any] | None = None) -> str | None:
     """Why `task` cannot succeed in the world `world_id` (made with `options`), or None
     (also for a world family with no checker)."""
     check = CHECKERS.get(world_id.partition("/")[0])

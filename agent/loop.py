@@ -27,7 +27,7 @@ from knowledge.signature import signature
 from knowledge.store import ExperienceStore
 from sim import events as ev
 from sim.base import World
-from sim.schema import FailureCause, Outcome, Subgoal, Task, WorldState
+from sim.schema import FailureCause, Goal, Outcome, Subgoal, Task, WorldState
 
 Record = Callable[[dict[str, Any]], None]
 RECALL_BUDGET = 600  # tokens
@@ -59,6 +59,26 @@ class EpisodeResult:
     online_guardrails: int = 0
     distilled: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+    milestones: int = 0  # of the goal's milestones (one for a plain goal), reached in order
+    milestones_of: int = 1
+    ended: str = ""  # why the episode stopped: one of ENDINGS
+    ended_why: str = ""  # for an early end (dead end, unobtainable goal): the reason in words
+
+
+# Why an episode stops. `dead_end` and `unobtainable` end it before its budget: nothing the
+# agent could do next would tell it anything new, so the rest of the budget is not burnt.
+ENDINGS = (
+    "goal",
+    "died",
+    "subgoal_budget",
+    "tick_budget",
+    "no_plan",
+    "dead_end",
+    "unobtainable",
+    "error",
+)
+DEAD_END_REPEATS = 4  # the same failed attempt, in the same state, this many times
+SEARCH_EXHAUSTED_REPEATS = 2  # the world's whole search for one target came back empty
 
 
 @dataclass
@@ -84,31 +104,35 @@ class Episode:
         self._repairer = Repairer(self.world, self.task, self.method, self._memory())
 
         state = self.world.reset(self.task, self.seed)
+        self._begin(state)
+        if (why := self._unobtainable()) is not None:  # the world cannot produce the goal
+            return self._ended(res, state, t0, "unobtainable", why)
         briefing = self._recall(state)  # recall
         try:
-            planned = self.planner.plan(self.task, state, self._inject(briefing))  # plan
+            planned = self.planner.plan(self._stage, state, self._inject(briefing))  # plan
         except LLMError as exc:  # the endpoint is down: this episode errs, the run goes on
             return self._errored(res, state, t0, str(exc))
         self._took(res, planned, briefing)
         plan = list(planned.subgoals)
         pending: PlanResult | None = planned
 
-        while res.steps < self.task.max_subgoals and not self.world.goal_reached():
+        while res.steps < self.task.max_subgoals and not self._done():
             if state.dead:
                 break
             rail: Guardrail | None = None
             if planned.error is not None:  # an unusable reply is a diagnosed failure
-                subgoal = Subgoal(verb="plan", target=self.task.goal.item or "goal")
+                subgoal = Subgoal(verb="plan", target=self._stage.goal.item or "goal")
                 outcome = self._parse_failure(subgoal, state, planned.error)
             elif not plan:  # the plan ran out before the goal: plan the rest
                 try:
-                    planned = self.planner.plan(self.task, state, self._inject(briefing))
+                    planned = self.planner.plan(self._stage, state, self._inject(briefing))
                 except LLMError as exc:
                     return self._errored(res, state, t0, str(exc))
                 self._took(res, planned, briefing)
                 res.replans += 1
                 plan, pending = list(planned.subgoals), planned
                 if not plan and planned.error is None:
+                    res.ended = "no_plan"
                     break  # the planner has nothing more to offer
                 continue
             else:
@@ -126,7 +150,7 @@ class Episode:
                 subgoal,
                 outcome,
                 history,
-                self.task,
+                self._stage,
                 self.adapter.progress,
                 self.world.event_causes(),
             )
@@ -135,12 +159,24 @@ class Episode:
             tup = self._anchor(episode_id, res.steps, state, subgoal, diagnosis, outcome)  # anchor
             tuples.append(tup)
             causes[diagnosis.cause.value] += 1
-            self.record(_trajectory_line(tup, outcome, briefing, pending))
+            line = _trajectory_line(tup, outcome, briefing, pending)
             pending = None
             res.steps += 1
-            state = outcome.post_state
-            if self.world.goal_reached() or state.dead:
+            pre, state = state, outcome.post_state
+            advanced = self._advance(state, res.steps)
+            line["milestone"] = self._milestone_line()
+            self.record(line)
+            if self._done() or state.dead:
                 break
+            if state.tick >= self.task.max_ticks:  # the world fails every attempt from now on
+                res.ended = "tick_budget"
+                break
+            if (why := self._dead_end(subgoal, diagnosis, outcome, pre)) is not None:
+                res.ended, res.ended_why = "dead_end", why
+                break
+            if advanced:  # a milestone (or an item of one) reached: plan for the next
+                plan, planned = [], PlanResult(subgoals=[])
+                continue
             if not diagnosis.success and self._learns_online():  # constraints, updated now
                 online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
                 self._account(res, online)
@@ -154,14 +190,14 @@ class Episode:
             elif not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
                 try:
                     if planned.error is not None:
-                        planned = self.planner.plan(self.task, state, self._inject(briefing))
+                        planned = self.planner.plan(self._stage, state, self._inject(briefing))
                     else:
                         # on a deadlock (the same cause three times) the rest of the plan is
                         # dropped: a full plan, not a repair, but told of this failure (told
                         # an older one, a model answers an older question, in a loop)
                         ahead = [] if diagnosis.deadlock else plan
                         planned = self.planner.replan(
-                            self.task, state, self._inject(briefing), subgoal, diagnosis, ahead
+                            self._stage, state, self._inject(briefing), subgoal, diagnosis, ahead
                         )
                 except LLMError as exc:
                     return self._errored(res, state, t0, str(exc))
@@ -169,7 +205,9 @@ class Episode:
                 res.replans += 1
                 plan, pending = list(planned.subgoals), planned
 
-        res.success = self.world.goal_reached()
+        res.success = self._done()
+        res.milestones, res.milestones_of = self._reached, len(self._stages)
+        res.ended = res.ended or _ending(res, state, self.task.max_subgoals)
         res.remedies, res.probes = self._repairer.remedies, self._repairer.probes
         res.ticks = state.tick
         res.causes = dict(causes)
@@ -181,7 +219,7 @@ class Episode:
                 self.store,
                 tuples,
                 res.success,
-                self.task.goal.item or self.task.goal.predicate or "",
+                self._goal_name(),
             )
             res.distilled = report.as_dict()
             self._account(res, report)
@@ -197,6 +235,116 @@ class Episode:
         it), nothing distilled from it; the tuples already anchored stay."""
         res.error = error
         res.success = False
+        res.ended = "error"
+        res.ticks = state.tick
+        res.wall_s = round(time.perf_counter() - t0, 4)
+        return res
+
+    # ---- the goal and its milestones ------------------------------------------------------
+    def _begin(self, state: WorldState) -> None:
+        """Start keeping score: the goal's milestones (one for a plain goal), those the start
+        already holds marked reached."""
+        self._stages = self.task.goal.milestones()
+        self._reached = 0
+        self._stage = self.task
+        self._reached_at: list[dict[str, Any]] = []
+        self._dead: Counter[tuple[str, ...]] = Counter()
+        self._advance(state, 0)
+
+    def _done(self) -> bool:
+        return self._reached == len(self._stages)
+
+    def _advance(self, state: WorldState, step: int) -> bool:
+        """Mark the milestones `state` reaches, in order (the last one is the world's to judge:
+        it holds at the end); returns whether the goal the planner works on changed."""
+        before = self._stage.goal
+        while not self._done():
+            last = self._reached == len(self._stages) - 1
+            milestone = self._stages[self._reached]
+            if not (self.world.goal_reached() if last else milestone.held(state.count)):
+                break
+            self._reached_at.append({"milestone": milestone.text(), "step": step})
+            self._reached += 1
+        self._stage = self._stage_task(state)
+        if self._stage.goal == before:
+            return False
+        from agent.adapters import adapter_for
+
+        self.adapter = adapter_for(self.world, self._stage)
+        self._repairer.task = self._stage
+        return True
+
+    def _stage_task(self, state: WorldState) -> Task:
+        """The task as the planner sees it: the goal itself, or for a goal of several items
+        (`all`, milestones), the first item of the current milestone not yet held."""
+        goal = self.task.goal
+        if goal.item is not None or goal.predicate is not None:
+            return self.task
+        milestone = self._stages[min(self._reached, len(self._stages) - 1)]
+        wanted = milestone.wanted()
+        item = next((i for i, n in wanted.items() if state.count(i) < n), next(iter(wanted)))
+        return self.task.model_copy(update={"goal": Goal(item=item, count=wanted[item])})
+
+    def _goal_name(self) -> str:
+        """What knowledge is filed under: the item (or predicate) the planner works on."""
+        goal = self._stage.goal
+        return goal.item or goal.predicate or goal.text()
+
+    def _milestone_line(self) -> dict[str, Any]:
+        return {
+            "reached": self._reached,
+            "of": len(self._stages),
+            "working_on": self._goal_name() if not self._done() else None,
+        }
+
+    # ---- ending early ---------------------------------------------------------------------
+    def _unobtainable(self) -> str | None:
+        """Why the world cannot produce the goal at all (its recipe graph says so), or None."""
+        from agent.feasibility import obstacle
+
+        version = getattr(getattr(self.world, "rules", None), "version", "1.16.5")
+        return obstacle(self.world.id, self.task, {"version": version})
+
+    def _dead_end(
+        self, subgoal: Subgoal, diagnosis: Diagnosis, outcome: Outcome, pre: WorldState
+    ) -> str | None:
+        """Why the episode cannot progress, or None: the same attempt failed the same way in the
+        same state `DEAD_END_REPEATS` times (nothing it does next tells it anything new), or
+        the world's whole search for a target came back empty `SEARCH_EXHAUSTED_REPEATS` times.
+        What the agent sees decides, never the world's verdict on the task."""
+        if diagnosis.success:
+            return None
+        cause = diagnosis.cause.value
+        if diagnosis.new_cells:  # it went somewhere it had not been: that is new
+            return self._searched(outcome, subgoal)
+        held = ",".join(f"{k}={n}" for k, n in sorted(pre.inventory.items()))
+        key = ("same", subgoal.key(), cause, held, *sorted(self.world.facts(pre)))
+        self._dead[key] += 1
+        if self._dead[key] >= DEAD_END_REPEATS:
+            return (
+                f"{subgoal.text()} failed {DEAD_END_REPEATS} times with {cause} in the same "
+                "state: nothing new to learn from trying again"
+            )
+        return self._searched(outcome, subgoal)
+
+    def _searched(self, outcome: Outcome, subgoal: Subgoal) -> str | None:
+        for e in outcome.trace:
+            if e.get("event") == ev.SEARCH and e.get("exhausted") and not e.get("found", True):
+                target = str(e.get("target", subgoal.target))
+                self._dead["search", target] += 1
+                if self._dead["search", target] >= SEARCH_EXHAUSTED_REPEATS:
+                    return (
+                        f"no {target} found after the world's whole search, "
+                        f"{SEARCH_EXHAUSTED_REPEATS} times"
+                    )
+        return None
+
+    def _ended(
+        self, res: EpisodeResult, state: WorldState, t0: float, ended: str, why: str
+    ) -> EpisodeResult:
+        """An episode that ends before its first step, with the reason."""
+        res.ended, res.ended_why = ended, why
+        res.milestones_of = len(self._stages)
         res.ticks = state.tick
         res.wall_s = round(time.perf_counter() - t0, 4)
         return res
@@ -228,7 +376,7 @@ class Episode:
             targets = tuple(reversed(self._repairer.wanted[-4:]))
             known = frozenset(targets)
         query = RecallQuery(
-            goal=self.task.goal.item or self.task.goal.predicate or "",
+            goal=self._goal_name(),
             facts=self.world.facts(state),
             relevant=frozenset(known),
             kinds=frozenset(kinds),
@@ -250,7 +398,7 @@ class Episode:
         facts = self.world.facts(state)
         found = next((g for g in briefing.guardrails if g.applies(subgoal, facts)), None)
         if found is None and self.store is not None and self.method.memory:
-            goal = self.task.goal.item or self.task.goal.predicate
+            goal = self._goal_name()
             found = next(
                 (
                     g
@@ -317,7 +465,7 @@ class Episode:
             run_id=self.run_id,
             episode_id=episode_id,
             task_id=self.task.id,
-            task_goal=self.task.goal.item or self.task.goal.predicate or "",
+            task_goal=self._goal_name(),
             task_family=self.task.group,
             step=step,
             pre_state=pre,
@@ -368,6 +516,14 @@ def play_oracle(
         record=lines.append,
     )
     return episode.run(), lines
+
+
+def _ending(res: EpisodeResult, state: WorldState, max_subgoals: int) -> str:
+    if res.success:
+        return "goal"
+    if state.dead:
+        return "died"
+    return "subgoal_budget" if res.steps >= max_subgoals else "no_plan"
 
 
 def _binary(d: Diagnosis) -> Diagnosis:

@@ -502,8 +502,8 @@ def _unknown_items(
         )
 
     for index, task in enumerate(suite.tasks):
-        if task.goal.item is not None:
-            check(task.goal.item, ("tasks", index, "goal", "item"))
+        for name, where in task.goal.item_fields():
+            check(name, ("tasks", index, "goal", *where))
         for name in task.initial_inventory:
             check(name, ("tasks", index, "initial_inventory", name))
     return errors

@@ -42,8 +42,58 @@ def _first(*values: _T | None) -> _T:
     return next(value for value in values if value is not None)
 
 
+def _item_entry(value: Any) -> Any:
+    """`stick` is short for `{item: stick}` in a list of goals."""
+    return {"item": value} if isinstance(value, str) else value
+
+
+class ItemGoalSpec(BaseModel):
+    """Hold `count` of `item`: one entry of an `all` goal."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str = Field(min_length=1, description="Item name (Minecraft 1.16.5, e.g. `stick`).")
+    count: Count = Field(1, description=f"How many (1 to {MAX_COUNT:,}).")
+
+    def to_goal(self) -> Goal:
+        return Goal(item=self.item, count=self.count)
+
+
+ItemGoals = Annotated[list[ItemGoalSpec], Field(min_length=1, max_length=64)]
+
+
+class MilestoneSpec(BaseModel):
+    """One milestone of a `then` goal: an item (with a count) or `all` of several."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    item: str | None = Field(None, min_length=1, description="Item to hold at this point.")
+    count: Count = Field(1, description=f"How many of `item` (1 to {MAX_COUNT:,}).")
+    all: ItemGoals | None = Field(
+        None, description="Items to hold together at this point (`stick` or `{item, count}`)."
+    )
+
+    @field_validator("all", mode="before")
+    @classmethod
+    def _short_items(cls, value: Any) -> Any:
+        return [_item_entry(v) for v in value] if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> MilestoneSpec:
+        if (self.item is None) == (self.all is None):
+            raise ValueError("a milestone needs exactly one of 'item' and 'all'")
+        return self
+
+    def to_goal(self) -> Goal:
+        if self.all is not None:
+            return Goal(all=[g.to_goal() for g in self.all])
+        return Goal(item=self.item, count=self.count)
+
+
 class GoalSpec(BaseModel):
-    """A task's success condition: hold `count` of `item`, or satisfy a world `predicate`."""
+    """A task's success condition: hold `count` of `item`; hold `all` of several items at
+    once; reach milestones in order (`then`, the last one held at the end); or satisfy a world
+    `predicate`."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -51,26 +101,59 @@ class GoalSpec(BaseModel):
         None,
         min_length=1,
         description="Item the agent must hold at the end (Minecraft 1.16.5 name, e.g. "
-        "`wooden_pickaxe`). Exactly one of `item` and `predicate`.",
+        "`wooden_pickaxe`). Exactly one of `item`, `all`, `then` and `predicate`.",
     )
     count: Count = Field(
         1, description=f"How many of `item` the agent must hold (1 to {MAX_COUNT:,})."
+    )
+    all: ItemGoals | None = Field(
+        None,
+        description="Items the agent must hold together at the end, each `stick` or "
+        "`{item: stick, count: 4}`.",
+    )
+    then: Annotated[list[MilestoneSpec], Field(min_length=2, max_length=64)] | None = Field(
+        None,
+        description="Milestones reached in order, each `stick`, `{item, count}` or `{all: "
+        "[...]}`; each is scored, and the task succeeds when the last is reached.",
     )
     predicate: str | None = Field(
         None,
         min_length=1,
         description="A goal predicate the world evaluates (household worlds). Exactly one of "
-        "`item` and `predicate`.",
+        "`item`, `all`, `then` and `predicate`.",
     )
+
+    @field_validator("all", "then", mode="before")
+    @classmethod
+    def _short_items(cls, value: Any) -> Any:
+        return [_item_entry(v) for v in value] if isinstance(value, list) else value
 
     @model_validator(mode="after")
     def _one_kind_of_goal(self) -> GoalSpec:
-        if (self.item is None) == (self.predicate is None):
-            raise ValueError("a goal needs exactly one of 'item' and 'predicate'")
+        kinds = [self.item, self.all, self.then, self.predicate]
+        if sum(k is not None for k in kinds) != 1:
+            raise ValueError("a goal needs exactly one of 'item', 'all', 'then' and 'predicate'")
         return self
 
     def to_goal(self) -> Goal:
+        if self.all is not None:
+            return Goal(all=[g.to_goal() for g in self.all])
+        if self.then is not None:
+            return Goal(then=[m.to_goal() for m in self.then])
         return Goal(item=self.item, count=self.count, predicate=self.predicate)
+
+    def item_fields(self) -> list[tuple[str, tuple[str | int, ...]]]:
+        """Every item the goal names, with its field path under `goal`."""
+        if self.item is not None:
+            return [(self.item, ("item",))]
+        out: list[tuple[str, tuple[str | int, ...]]] = [
+            (g.item, ("all", i, "item")) for i, g in enumerate(self.all or [])
+        ]
+        for i, m in enumerate(self.then or []):
+            if m.item is not None:
+                out.append((m.item, ("then", i, "item")))
+            out += [(g.item, ("then", i, "all", j, "item")) for j, g in enumerate(m.all or [])]
+        return out
 
 
 class TaskEntry(BaseModel):
@@ -255,7 +338,6 @@ class TaskSuite(BaseModel):
         """Every item named by a goal or an initial inventory, skipped tasks included."""
         names: set[str] = set()
         for task in self.tasks:
-            if task.goal.item is not None:
-                names.add(task.goal.item)
+            names.update(name for name, _ in task.goal.item_fields())
             names.update(task.initial_inventory)
         return names

@@ -52,7 +52,10 @@ tasks:
     goal:                                # success: hold at least `count` of `item` ...
       item: wooden_pickaxe               # (Minecraft 1.16.5 item name)
       count: 1
-      # predicate: ...                   # ... or, instead of `item`, a world predicate
+      # predicate: ...                   # ... or, instead of `item`, a world predicate;
+      # all: [stick, {{item: oak_planks, count: 4}}]   # ... or several items held at once;
+      # then: [wooden_pickaxe, stone_pickaxe]        # ... or milestones reached in order
+      #                                  # (each scored; see scenarios/examples/long_horizon.yaml)
     # Optional, each shown with its default:
     # initial_inventory: {{}}              # items to start with, e.g. {{oak_log: 2}}
     # max_ticks: null                    # null: the group's, else defaults.max_ticks

@@ -32,7 +32,7 @@ MOB_SPAWN = "mob_spawn"
 STARVING = "starving"
 TOOL_BROKE = "tool_broke"  # item
 # evidence of failure (the last one before `fail` decides the cause)
-SEARCH = "search"  # target, radius, found: bool
+SEARCH = "search"  # target, radius, found: bool; exhausted: the world searched all it can
 MISSING = "missing"  # item, need, have [verb, target, ingredients, makes, missing, station]
 NO_STATION = "no_station"  # station, verb
 NO_RECIPE = "no_recipe"  # item, verb

@@ -7,10 +7,11 @@ a `Task` in, `WorldState` snapshots and `Outcome`s out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 DAY_TICKS = 24_000
 NIGHT_START = 13_000
@@ -127,14 +128,64 @@ class Outcome(BaseModel):
 
 
 class Goal(BaseModel):
-    """A success condition: hold at least `count` of `item` (Minecraft-like worlds), or a goal
-    predicate the world evaluates (household worlds)."""
+    """A success condition, one of: hold at least `count` of `item` (Minecraft-like worlds); hold
+    every goal of `all` at once; reach the goals of `then` in order (milestones, each an item
+    goal or an `all`); or a goal `predicate` the world evaluates (household worlds).
+
+    A world judges the final condition (`final()`): the last milestone, held at the end. The
+    order of milestones is the episode's to keep (`agent.loop`), as a referee would."""
 
     model_config = ConfigDict(extra="forbid")
 
     item: str | None = None
     count: int = Field(1, ge=1)
     predicate: str | None = None
+    all: list[Goal] = Field(default_factory=list, description="Item goals held together.")
+    then: list[Goal] = Field(default_factory=list, description="Milestones, in order.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Goal:
+        kinds = [self.item is not None, self.predicate is not None, bool(self.all), bool(self.then)]
+        if sum(kinds) != 1:
+            raise ValueError("a goal is exactly one of item, predicate, all and then")
+        if any(g.item is None for g in self.all):
+            raise ValueError("each goal of 'all' is an item goal")
+        if any(g.predicate is not None or g.then for g in self.then):
+            raise ValueError("each milestone of 'then' is an item goal or an 'all'")
+        return self
+
+    def milestones(self) -> list[Goal]:
+        """The goals to reach in order: `then`'s, else this goal alone."""
+        return list(self.then) or [self]
+
+    def final(self) -> Goal:
+        """What must hold at the end."""
+        return self.milestones()[-1]
+
+    def wanted(self) -> dict[str, int]:
+        """The items this goal (an item goal or an `all`) asks to hold, with their counts."""
+        if self.item is not None:
+            return {self.item: self.count}
+        return {g.item: g.count for g in self.all if g.item is not None}
+
+    def held(self, count: Callable[[str], int]) -> bool:
+        """Whether an inventory (`count(item)`) satisfies this item goal or `all`."""
+        wanted = self.wanted()
+        return bool(wanted) and all(count(i) >= n for i, n in wanted.items())
+
+    def item_names(self) -> list[str]:
+        """Every item the goal names, milestones included, in order."""
+        out = [i for m in self.milestones() for i in m.wanted()]
+        return list(dict.fromkeys(out))
+
+    def text(self) -> str:
+        """`2 stick`, `all of 1 stick, 1 oak_planks`, `1 stick, then 1 wooden_pickaxe`."""
+        if self.predicate is not None:
+            return self.predicate
+        if self.then:
+            return ", then ".join(m.text() for m in self.then)
+        items = ", ".join(f"{n} {i}" for i, n in self.wanted().items())
+        return f"all of {items}" if self.all else items
 
 
 class Task(BaseModel):

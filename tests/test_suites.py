@@ -285,7 +285,7 @@ def test_goal_needs_exactly_one_of_item_and_predicate(tmp_path: Path) -> None:
     text = GOOD.replace("goal: {item: stick}", "goal: {item: stick, predicate: p}")
     error = error_of(write(tmp_path, text))
     assert (error.field, error.line) == ("tasks[0].goal", 9)
-    assert error.message == "a goal needs exactly one of 'item' and 'predicate'"
+    assert error.message == "a goal needs exactly one of 'item', 'all', 'then' and 'predicate'"
 
 
 def test_duplicate_yaml_key(tmp_path: Path) -> None:

@@ -232,6 +232,16 @@ def plan_rows(frame: Frame, rows: int = 7) -> list[tuple[str, str]]:
     are cut."""
     out: list[tuple[str, str]] = []
     plan = frame.plan
+    stage = frame.line.get("milestone") or {}
+    if stage.get("of", 1) > 1:  # a goal written as milestones: where this attempt stands
+        doing = stage.get("working_on")
+        out.append(
+            (
+                f"milestones {stage['reached']}/{stage['of']} reached"
+                + (f"; working on {doing}" if doing else ""),
+                "more",
+            )
+        )
     if frame.active < 0 and frame.repair:
         out.append((f"repair: {frame.subgoal} ({frame.repair})", "repair"))
     elif frame.active < 0 and plan:

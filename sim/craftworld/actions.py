@@ -266,7 +266,7 @@ def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         FailureCause.TARGET_NOT_FOUND,
         f"explored 64 legs without finding {sg.target}",
         event=ev.SEARCH,
-        data={"target": sg.target, "legs": 64, "found": False},
+        data={"target": sg.target, "legs": 64, "found": False, "exhausted": True},
     )
 
 

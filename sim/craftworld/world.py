@@ -202,9 +202,10 @@ class CraftWorld(World):
         )
 
     def goal_reached(self) -> bool:
-        if self.task is None or self.task.goal.item is None:
+        """The task's final condition holds (an item goal, or every item of an `all`)."""
+        if self.task is None:
             return False
-        return self.inventory[self.task.goal.item] >= self.task.goal.count
+        return self.task.goal.final().held(lambda i: self.inventory[i])
 
     def facts(self, state: WorldState) -> frozenset[str]:
         return state_facts(self.rules, state)

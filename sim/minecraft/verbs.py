@@ -182,7 +182,12 @@ def explore(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     if not is_mob:
         _check_name(w, sg.target, "block")
     params = {"target": sg.target, "mob": is_mob, "seed": w.seed + att.subgoal.count}
-    result = call(w, att, "explore", params)
+    try:
+        result = call(w, att, "explore", params)
+    except Failure as fail:
+        if fail.event == ev.SEARCH:  # the bot walked all its legs: the whole search
+            fail.data = {**(fail.data or {}), "target": sg.target, "exhausted": True}
+        raise
     return f"found {sg.target} after {result.get('legs', 0)} legs"
 
 

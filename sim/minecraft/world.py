@@ -209,9 +209,10 @@ class MinecraftWorld(World):
         )
 
     def goal_reached(self) -> bool:
-        if self.task is None or self.task.goal.item is None:
+        """The task's final condition holds (an item goal, or every item of an `all`)."""
+        if self.task is None:
             return False
-        return self.last.count(self.task.goal.item) >= self.task.goal.count
+        return self.task.goal.final().held(lambda i: self.last.count(i))
 
     def facts(self, state: WorldState) -> frozenset[str]:
         """CraftWorld's facts, to the letter: the two worlds share condition signatures."""
