@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import difflib
 import logging
+import weakref
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import yaml
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from agent.llm.cli import llm_app
+from agent.options import parse_options, parse_seeds, split_csv
 
 if TYPE_CHECKING:
     from knowledge.store import ExperienceStore
@@ -71,13 +72,14 @@ def _version_cb(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def _every_command(
     version_: Annotated[
         bool,
         typer.Option("--version", callback=_version_cb, is_eager=True, help="Print the version."),
     ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
 ) -> None:
+    """The options taken before any command: --version, --verbose."""
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(message)s",
@@ -173,12 +175,12 @@ def run(
                 method=method,
                 knowledge=knowledge,
                 out=out,
-                seeds=_seeds(seeds),
-                tasks=_csv(tasks),
-                groups=_csv(groups),
+                seeds=parse_seeds(seeds),
+                tasks=split_csv(tasks),
+                groups=split_csv(groups),
                 model=model,
                 base_url=base_url,
-                extra=_options(option),
+                extra=parse_options(option),
             )
         if workers is not None:  # also on --resume: the rest may run on more or fewer
             cfg.workers = workers
@@ -280,40 +282,6 @@ def _errored(stopped: str | None, summary: str, resume: str) -> None:
     raise typer.Exit(code=1)
 
 
-def _csv(value: str | None) -> list[str] | None:
-    return [v.strip() for v in value.split(",") if v.strip()] if value else None
-
-
-def _seeds(value: str | None) -> list[int] | None:
-    """`--seeds 0,1,2`; a typo is named (int() would say "invalid literal for base 10")."""
-    out = []
-    for part in _csv(value) or []:
-        try:
-            out.append(int(part))
-        except ValueError:
-            raise ValueError(
-                f"--seeds {value}: {part!r} is not a seed (comma-separated integers)"
-            ) from None
-    return out or None
-
-
-def _options(pairs: list[str] | None) -> dict[str, Any]:
-    """`--option misbeliefs.seed=3` -> {"misbeliefs": {"seed": 3}} (values read as YAML)."""
-    out: dict[str, Any] = {}
-    for pair in pairs or []:
-        key, eq, value = pair.partition("=")
-        if not eq or not key:
-            raise ValueError(f"--option {pair!r}: expected KEY=VALUE, e.g. misbeliefs.seed=3")
-        *path, last = key.split(".")
-        node = out
-        for part in path:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):  # `--option llm=1 --option llm.x=2`
-                raise ValueError(f"--option {pair!r}: {part} is given a value of its own too")
-        node[last] = yaml.safe_load(value)
-    return out
-
-
 @app.command("eval")
 def eval_(
     suite: Annotated[
@@ -363,18 +331,18 @@ def eval_(
             raise ValueError("name a suite, or --resume a report folder")
         cfg = EvalConfig(
             suite=str(resolve_suite(suite)) if suite else "",
-            methods=_csv(method) or [],
+            methods=split_csv(method) or [],
             planner=planner or (_eval_planner() if resume is None else "symbolic"),
-            seeds=_seeds(seeds),
-            tasks=_csv(tasks),
-            groups=_csv(groups),
+            seeds=parse_seeds(seeds),
+            tasks=split_csv(tasks),
+            groups=split_csv(groups),
             order=order,
             out=out,
             name=name,
             knowledge=str(knowledge) if knowledge else None,
             model=model,
             base_url=base_url,
-            extra=_options(option),
+            extra=parse_options(option),
             tail=tail,
         )
         if resume is None:
@@ -799,11 +767,34 @@ def knowledge_prune(
     console.print(", ".join(f"{k} {v}" for k, v in report.items()))
 
 
-# the visualiser's commands (watch, replay, export-video, plots, knowledge html): viz/cli.py
-from viz.cli import register as _register_viz  # noqa: E402
+COMMANDS_GROUP = "steve.commands"  # the entry points that add commands to `steve`
+_loaded: weakref.WeakSet[typer.Typer] = weakref.WeakSet()  # the apps `load_commands` filled
 
-_register_viz(app, knowledge_app)
+
+def load_commands(app: typer.Typer) -> None:
+    """Add the commands that installed packages declare under the `steve.commands` entry
+    point group (pyproject.toml: the visualiser's `viz = "viz.cli:register"`: watch, replay,
+    export-video, plots, knowledge html). Each entry point is a function called with the app.
+    Once per app: a second call adds nothing. One that cannot be loaded (an optional
+    dependency missing) is logged at debug level and left out: the core commands still work.
+    The core never imports a plugin, so `agent` does not depend on `viz`."""
+    from importlib.metadata import entry_points
+
+    if app in _loaded:
+        return
+    _loaded.add(app)
+    for ep in entry_points(group=COMMANDS_GROUP):
+        try:
+            ep.load()(app)
+        except Exception as exc:  # a plugin's failure is the plugin's, not the CLI's
+            logging.getLogger(__name__).debug("steve: cannot load commands %s: %s", ep.value, exc)
+
+
+def main() -> None:
+    """The `steve` console script: the core commands, those of installed plugins, then run."""
+    load_commands(app)
+    app()
 
 
 if __name__ == "__main__":
-    app()
+    main()

@@ -22,6 +22,8 @@ from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
 
+import yaml
+
 # the fixed sections: the constructor each is passed to, and the parameters the runner fills
 SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
     "misbeliefs": ("agent.planner.fallible:Misbeliefs", ()),
@@ -240,3 +242,41 @@ def describe(tp: Any) -> str:
         Path: "a path",
     }
     return words.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+# the command line's values, read alike by every command (`steve run`, `steve eval`, `steve watch`)
+
+
+def split_csv(value: str | None) -> list[str] | None:
+    """`--tasks a,b` -> ["a", "b"]: comma-separated, blanks dropped; None where none is given."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def parse_seeds(value: str | None) -> list[int] | None:
+    """`--seeds 0,1,2`; a typo is named (int() would say "invalid literal for base 10")."""
+    out = []
+    for part in split_csv(value) or []:
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise ValueError(
+                f"--seeds {value}: {part!r} is not a seed (comma-separated integers)"
+            ) from None
+    return out or None
+
+
+def parse_options(pairs: list[str] | None) -> dict[str, Any]:
+    """`--option misbeliefs.seed=3` -> {"misbeliefs": {"seed": 3}} (values read as YAML)."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise ValueError(f"--option {pair!r}: expected KEY=VALUE, e.g. misbeliefs.seed=3")
+        *path, last = key.split(".")
+        node = out
+        for part in path:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):  # `--option llm=1 --option llm.x=2`
+                raise ValueError(f"--option {pair!r}: {part} is given a value of its own too")
+        node[last] = yaml.safe_load(value)
+    return out

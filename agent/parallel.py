@@ -56,17 +56,17 @@ from agent.runner import (
     PLANNER_KINDS,
     RunConfig,
     RunResult,
-    _drop_partial_line,
-    _stop_after,
-    _world_id,
     check_config,
+    drop_partial_line,
     finished_episodes,
     help_given,
     make_distiller,
     make_planner,
     recipes_of,
     run_name,
+    stop_reason,
     stream,
+    suite_world_id,
     world_options,
 )
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
@@ -393,7 +393,7 @@ def run_parallel(
         raise ValueError(f"workers and wave must be at least 1, got {cfg.workers}, {cfg.wave}")
     check_config(cfg)
     suite_path = Path(cfg.suite)
-    world_id = _world_id(suite_path)
+    world_id = suite_world_id(suite_path)
     options = world_options(suite_path, cfg)
     world = sim.make(world_id, **options)
     try:
@@ -429,7 +429,7 @@ def run_parallel(
         "help": help_given(cfg),
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    _drop_partial_line(run_dir / "episodes.jsonl")
+    drop_partial_line(run_dir / "episodes.jsonl")
     store = ExperienceStore(store_path) if method.memory else None
     if resume is not None and store is not None:  # a killed episode's attempts: rolled back
         store.forget_unfinished(run_id, done)
@@ -445,7 +445,7 @@ def run_parallel(
         wave once `ERRORED_IN_A_ROW` episodes in a row have errored."""
         with (run_dir / "episodes.jsonl").open("a") as episodes:
             for w in range(0, len(jobs), size):
-                why = _stop_after(results, len(jobs) - len(results))
+                why = stop_reason(results, len(jobs) - len(results))
                 if why is not None:
                     stopped.append(why)
                     log.info("%s: %s", run_id, why)

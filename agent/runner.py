@@ -354,7 +354,7 @@ def run_suite(
         return run_parallel(cfg, on_episode, resume)
     check_config(cfg)
     suite_path = Path(cfg.suite)
-    world = sim.make(_world_id(suite_path), **world_options(suite_path, cfg))
+    world = sim.make(suite_world_id(suite_path), **world_options(suite_path, cfg))
     suite = load_suite(suite_path, known_items=world.item_names())
     method = get_method(cfg.method)
     planner = make_planner(cfg, world)
@@ -381,7 +381,7 @@ def run_suite(
         "help": help_given(cfg),
     }
     (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    _drop_partial_line(run_dir / "episodes.jsonl")
+    drop_partial_line(run_dir / "episodes.jsonl")
     store = ExperienceStore(store_path) if method.memory else None
     if resume is not None and store is not None:  # a killed episode's attempts: rolled back
         forgot = store.forget_unfinished(run_id, done)
@@ -392,7 +392,7 @@ def run_suite(
     try:
         with (run_dir / "episodes.jsonl").open("a") as episodes:
             for n, (task, seed) in enumerate(jobs):
-                stopped = _stop_after(results, len(jobs) - n)
+                stopped = stop_reason(results, len(jobs) - n)
                 if stopped is not None:
                     log.info("%s: %s", run_id, stopped)
                     break
@@ -432,7 +432,7 @@ def run_suite(
     )
 
 
-def _stop_after(results: list[EpisodeResult], left: int) -> str | None:
+def stop_reason(results: list[EpisodeResult], left: int) -> str | None:
     """Why the run stops before its next episode: the last `ERRORED_IN_A_ROW` episodes all
     errored (else None)."""
     last = results[-ERRORED_IN_A_ROW:]
@@ -444,7 +444,7 @@ def _stop_after(results: list[EpisodeResult], left: int) -> str | None:
     )
 
 
-def _drop_partial_line(path: Path) -> None:
+def drop_partial_line(path: Path) -> None:
     """A run killed mid-write leaves a last line with no newline: cut it, so the lines
     appended on resume start on a line of their own (that episode runs again)."""
     if not path.exists():
@@ -478,7 +478,7 @@ def world_options(path: Path, cfg: RunConfig) -> dict[str, Any]:
     return {**(options if isinstance(options, dict) else {}), **cfg.extra.get("world", {})}
 
 
-def _world_id(path: Path) -> str:
+def suite_world_id(path: Path) -> str:
     """The suite's world id, read before full validation so items can be checked against it."""
     from scenarios.schema import TaskSuite
 

@@ -115,9 +115,7 @@ def main() -> None:
         games.append(world.game_for(task, 0))
         sizes.append((len(world.engine.receptacles), len(world.engine.types)))
     for _ in range(args.rounds):
-        fast._TRANSLATIONS.clear()
-        fast._LOGICS.clear()
-        fast._bundled_grammar.cache_clear()
+        fast.clear_caches()
         for task in tasks:  # a fresh process: translations on disk, nothing in memory
             rows["disk"].append(timed(lambda t=task: world.reset(t, 0))[0])
         for task in tasks:

@@ -30,7 +30,7 @@ _DEFLATE = b"z"  # read only
 _PLAIN = b"{"  # read only, and written when a post-state cannot be written as a delta
 
 # fields kept in columns (or, for `facts`, in the signatures table), so not in the body
-_COLUMNS = {
+COLUMNS = {
     "id",
     "run_id",
     "episode_id",
@@ -42,7 +42,7 @@ _COLUMNS = {
     "created_at",
     "facts",
 }
-_HEAD = _COLUMNS | {"post_state"}
+_HEAD = COLUMNS | {"post_state"}
 _to_json = ExperienceTuple.__pydantic_serializer__.to_json
 
 
@@ -68,7 +68,7 @@ def encode_body(tup: ExperienceTuple) -> bytes:
     try:
         delta = _state_delta(tup.pre_state, tup.post_state)
     except pydantic_core.PydanticSerializationError:  # the whole post-state, as pydantic writes it
-        return tup.model_dump_json(exclude=_COLUMNS, exclude_defaults=True).encode()
+        return tup.model_dump_json(exclude=COLUMNS, exclude_defaults=True).encode()
     return _DELTA + head[:-1] + delta + b"}"
 
 

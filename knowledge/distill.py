@@ -19,7 +19,7 @@ RETIRE_BELOW = 0.2
 _STATION_FACTS = {"near:crafting_table", "near:furnace"}
 
 # causes whose diagnosis may name a missing condition (or the condition it failed under)
-_GUARDABLE = {
+GUARDABLE = {
     FailureCause.WRONG_TOOL,
     FailureCause.MISSING_ITEM,
     FailureCause.RECIPE_FAIL,
@@ -182,7 +182,7 @@ class RuleDistiller:
 
     def _failure(self, store: ExperienceStore, tup: ExperienceTuple, report: DistillReport) -> None:
         cause = tup.diagnosis.cause
-        if cause in _GUARDABLE or (
+        if cause in GUARDABLE or (
             cause is FailureCause.OBJECT_NOT_FOUND and tup.diagnosis.details.get("needs")
         ):  # not found: guarded only with a condition to lift it, else it blocks for good
             self._guardrail(store, tup, report)

@@ -26,9 +26,9 @@ _BATCH = 2000
 def _create(db: sqlite3.Connection) -> None:
     """The current schema's tables and indexes, where missing (inside the caller's
     transaction: `executescript` would commit it)."""
-    from knowledge.store import _DDL
+    from knowledge.store import DDL
 
-    for stmt in (_DDL + tier2.DDL).split(";"):
+    for stmt in (DDL + tier2.DDL).split(";"):
         if stmt.strip():
             db.execute(stmt)
 

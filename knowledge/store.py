@@ -49,7 +49,7 @@ RAIL_UNLESS = "json_extract(body, '$.unless[0]')"
 RAIL_SHUT = f"{RAIL_UNLESS} IS NULL AND json_extract(body, '$.scope') = 'subgoal'"
 RAIL_WHEN = "json_extract(body, '$.when[0]')"
 
-_DDL = """
+DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, fact TEXT NOT NULL UNIQUE);
 CREATE TABLE IF NOT EXISTS signatures (
@@ -98,8 +98,8 @@ CREATE INDEX IF NOT EXISTS guardrails_unless ON guardrails (RAIL_UNLESS);
 CREATE INDEX IF NOT EXISTS guardrails_closed ON guardrails (RAIL_WHEN, forbidden)
     WHERE RAIL_SHUT;
 """
-_DDL = (
-    _DDL.replace("RAIL_TARGET", RAIL_TARGET)
+DDL = (
+    DDL.replace("RAIL_TARGET", RAIL_TARGET)
     .replace("RAIL_GOAL", RAIL_GOAL)
     .replace("RAIL_UNLESS", RAIL_UNLESS)
     .replace("RAIL_SHUT", RAIL_SHUT)
@@ -164,7 +164,7 @@ class ExperienceStore:
 
                 migrate(self, row)
             else:
-                self._db.executescript(_DDL + tier2.DDL)
+                self._db.executescript(DDL + tier2.DDL)
                 self._db.execute(
                     "INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),)
                 )

@@ -73,7 +73,7 @@ def read_raw(path: str | Path) -> Any:
     """A suite file's YAML as plain data, read within the bounds but not validated (a few
     fields are needed before the suite can be: its world). Raises `SuiteError`."""
     shown = str(path)
-    return _parse_yaml(read_text(Path(path), shown, "suite file"), shown)[1]
+    return parse_yaml(read_text(Path(path), shown, "suite file"), shown)[1]
 
 
 def load_suite(path: str | Path, *, known_items: Collection[str] | None = None) -> TaskSuite:
@@ -84,7 +84,7 @@ def load_suite(path: str | Path, *, known_items: Collection[str] | None = None) 
     """
     shown = str(path)
     text = read_text(Path(path), shown, "suite file")
-    root, data = _parse_yaml(text, shown)
+    root, data = parse_yaml(text, shown)
     if root is None:
         raise SuiteError(shown, "", None, "the file is empty; a suite needs 'name' and 'tasks'")
     _check_duplicate_keys(root, (), shown)
@@ -116,10 +116,10 @@ def field_line(path: str | Path, loc: Loc) -> int | None:
     where the file cannot be read."""
     shown = str(path)
     try:
-        root, _ = _parse_yaml(read_text(Path(path), shown, "suite file"), shown)
+        root, _ = parse_yaml(read_text(Path(path), shown, "suite file"), shown)
     except SuiteError:
         return None
-    return _line_of(root, loc) if root is not None else None
+    return line_of(root, loc) if root is not None else None
 
 
 def iter_suites() -> list[Path]:
@@ -257,11 +257,11 @@ class _BoundedLoader(yaml.SafeLoader):
             )
 
     def _fail(self, message: str, event: yaml.Event) -> None:
-        field = _format_loc(tuple(p for p in self._path[1:] if p is not None))
+        field = format_loc(tuple(p for p in self._path[1:] if p is not None))
         raise _LimitError(message, event.start_mark, field)
 
 
-def _parse_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any]:
+def parse_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any]:
     """The node tree (for positions) and the plain data built from it, safely and within the
     reading bounds."""
     loader = _BoundedLoader(text)
@@ -301,7 +301,7 @@ def _check_duplicate_keys(node: yaml.Node, loc: Loc, shown: str) -> None:
                 key = str(key_node.value)
                 if isinstance(key_node, yaml.ScalarNode) and key in keys:
                     line = key_node.start_mark.line + 1
-                    field = _format_loc((*where, key))
+                    field = format_loc((*where, key))
                     errors.append(SuiteError(shown, field, line, f"duplicate key {key!r}"))
                 keys.add(key)
                 stack.append((value_node, (*where, key)))
@@ -322,7 +322,7 @@ def _yaml_kind(value: Any) -> str:
 # --- locating errors -----------------------------------------------------------------------
 
 
-def _line_of(root: yaml.Node, loc: Loc) -> int:
+def line_of(root: yaml.Node, loc: Loc) -> int:
     """The 1-based line of the node at `loc`, or of its nearest ancestor that exists.
 
     A mapping entry is located by its key (where `field: value` starts); a list item by its
@@ -371,7 +371,8 @@ def _field_loc(data: Any, loc: Loc, error_type: str) -> Loc:
     return tuple(kept)
 
 
-def _format_loc(loc: Loc) -> str:
+def format_loc(loc: Loc) -> str:
+    """A field's place as it is written in messages: `tasks[2].goal.items`."""
     out = ""
     for part in loc:
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
@@ -461,7 +462,7 @@ def short_repr(value: Any, limit: int = 60) -> str:
 def _from_pydantic(shown: str, root: yaml.Node, data: Any, error: ErrorDetails) -> SuiteError:
     field_loc = _field_loc(data, tuple(error["loc"]), error["type"])
     return SuiteError(
-        shown, _format_loc(field_loc), _line_of(root, field_loc), _message(error, field_loc)
+        shown, format_loc(field_loc), line_of(root, field_loc), _message(error, field_loc)
     )
 
 
@@ -498,7 +499,7 @@ def _unknown_items(
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
         hint = f" (did you mean: {', '.join(close)})" if close else ""
         errors.append(
-            SuiteError(shown, _format_loc(loc), _line_of(root, loc), f"unknown item {name!r}{hint}")
+            SuiteError(shown, format_loc(loc), line_of(root, loc), f"unknown item {name!r}{hint}")
         )
 
     for index, task in enumerate(suite.tasks):

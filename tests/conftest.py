@@ -7,6 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from agent.cli import app, load_commands
+
+# the commands of the `steve.commands` entry points (the visualiser's watch, replay, plots, ...),
+# as the `steve` console script adds them: tests invoke `agent.cli.app` with typer's CliRunner
+load_commands(app)
+
 
 @pytest.fixture(autouse=True, scope="session")
 def _private_model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

@@ -507,7 +507,7 @@ def test_an_llm_planner_drives_household_tasks_and_learns_to_open_the_fridge(
     is the guardrail "do not put:fridge unless opened:fridge", and its remedy ("first open
     fridge") is induced from the attempt that opened it, whose id it names."""
     from agent.planner.llm import LLMPlanner
-    from knowledge.distill import _GUARDABLE, DistillReport, RuleDistiller
+    from knowledge.distill import GUARDABLE, DistillReport, RuleDistiller
     from knowledge.store import ExperienceStore
 
     task = _task("pick_and_place_simple(apple, fridge)")
@@ -526,7 +526,7 @@ def test_an_llm_planner_drives_household_tasks_and_learns_to_open_the_fridge(
     assert failed.diagnosis.details["needs"] == "opened:fridge"
     assert not any(k.startswith("remedy") for k in failed.diagnosis.details)
     opened = next(t for t in store.tuples() if t.action.key() == "open:fridge")
-    assert FailureCause.RECEPTACLE_CLOSED in _GUARDABLE
+    assert FailureCause.RECEPTACLE_CLOSED in GUARDABLE
     learned = [g for g in store.guardrails() if g.forbidden == "put:fridge"]
     assert learned, "the loop's own distillation wrote the household guardrail"
     report = DistillReport()

@@ -14,7 +14,7 @@ import pytest
 from store_data import FACTS, make_tuples
 
 from knowledge import ExperienceStore, RecallQuery, recall
-from knowledge.codec import _COLUMNS
+from knowledge.codec import COLUMNS
 from knowledge.conditions import Where
 from knowledge.signature import cell_of, neighbourhood, signature
 from knowledge.store import SCHEMA_VERSION
@@ -88,9 +88,9 @@ def test_bodies_round_trip_with_the_post_state_as_a_delta(tmp_path: Path) -> Non
         assert [t.model_dump() for t in store.tuples()] == [t.model_dump() for t in tups]
         if compress:  # bodies written by earlier versions (the whole post-state) still read
             a, b = [t for t in tups if abs(t.post_state.health) < 100][:2]
-            old = a.model_dump_json(exclude=_COLUMNS, exclude_defaults=True).encode()
+            old = a.model_dump_json(exclude=COLUMNS, exclude_defaults=True).encode()
             rows = [(b"z" + zlib.compress(old, 1, -15), a.id)]
-            rows.append((b.model_dump_json(exclude=_COLUMNS), b.id))
+            rows.append((b.model_dump_json(exclude=COLUMNS), b.id))
             store.db.executemany("UPDATE tuples SET body = ? WHERE id = ?", rows)
             assert store.get_tuples([a.id, b.id]) == [a, b]
 

@@ -217,15 +217,15 @@ def test_a_window_sdl_cannot_open(run_dir: Path, monkeypatch: pytest.MonkeyPatch
 
 # ---- 3. --at means the same in watch and replay --------------------------------------------
 def test_at_parses_one_way() -> None:
-    from viz.cli import _parse_at
+    from viz.cli import parse_at
 
-    assert _parse_at(None) == (0, 0)
-    assert _parse_at("3") == (0, 3)  # a step of the first episode
-    assert _parse_at("pickaxe__s0") == ("pickaxe__s0", 0)
-    assert _parse_at("pickaxe__s0:2") == ("pickaxe__s0", 2)
-    assert _parse_at("1:2") == (1, 2)
+    assert parse_at(None) == (0, 0)
+    assert parse_at("3") == (0, 3)  # a step of the first episode
+    assert parse_at("pickaxe__s0") == ("pickaxe__s0", 0)
+    assert parse_at("pickaxe__s0:2") == ("pickaxe__s0", 2)
+    assert parse_at("1:2") == (1, 2)
     with pytest.raises(ValueError, match="EPISODE:STEP"):
-        _parse_at("pickaxe__s0:x")
+        parse_at("pickaxe__s0:x")
 
 
 def test_at_is_the_same_in_both_commands(suite: Path, run_dir: Path, tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The visualiser's commands, registered on the `steve` CLI by `register(app)`:
+"""The visualiser's commands, added to the `steve` CLI by `register(app)`, the
+`steve.commands` entry point (pyproject.toml) that `agent.cli.load_commands` loads:
 
     steve watch SUITE            the agent acting live, in a pygame window
     steve replay RUN_DIR         a recorded run, with a scrubber
@@ -134,8 +135,8 @@ def watch(
     seconds: Annotated[float | None, typer.Option(help="Close the window after this.")] = None,
 ) -> None:
     """Watch the agent act live: world, inventory, plan, diagnosis, recalled knowledge."""
-    from agent.cli import _csv, _options
     from agent.llm.base import LLMError
+    from agent.options import parse_options, parse_seeds, split_csv
     from agent.runner import RunConfig
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -143,18 +144,18 @@ def watch(
     from viz.viewer import Viewer
 
     try:
-        episode, step = _parse_at(at)
+        episode, step = parse_at(at)
         cfg = RunConfig(
             suite=str(resolve_suite(suite)),
             planner=planner,
             method=method,
             knowledge=knowledge,
-            seeds=[int(s) for s in _csv(seeds) or []] or None,
-            tasks=_csv(tasks),
-            groups=_csv(groups),
+            seeds=parse_seeds(seeds),
+            tasks=split_csv(tasks),
+            groups=split_csv(groups),
             model=model,
             base_url=base_url,
-            extra=_options(option),
+            extra=parse_options(option),
         )
         from agent.runner import check_config
 
@@ -188,7 +189,7 @@ def watch(
         raise _fail(session.error)
 
 
-def _parse_at(at: str | None) -> tuple[str | int, int]:
+def parse_at(at: str | None) -> tuple[str | int, int]:
     """`--at` as `AT_HELP` says, for `watch` and `replay` alike: (episode id or 0-based index,
     0-based step). A bare number is a step, as in an episode's own numbering; a bare id has
     no digits-only form, so it cannot be mistaken for one."""
@@ -222,7 +223,7 @@ def replay(
 
     try:
         timeline = RunReplay(run_dir, regenerate=not schematic)
-        episode, step = _parse_at(at)
+        episode, step = parse_at(at)
         start = timeline.index_of(episode, step)
     except ValueError as exc:
         raise _fail(str(exc)) from None
@@ -306,7 +307,18 @@ def knowledge_html(
 
 
 def register(app: typer.Typer, knowledge_app: typer.Typer | None = None) -> None:
-    """Add the visualiser's commands to the `steve` CLI."""
+    """Add the visualiser's commands to the `steve` CLI: the `steve.commands` entry point
+    (pyproject.toml), called by `agent.cli.load_commands(app)`. `knowledge html` goes on
+    `knowledge_app`, by default the app's `knowledge` group (where it has one)."""
+    if knowledge_app is None:
+        knowledge_app = next(
+            (
+                g.typer_instance
+                for g in app.registered_groups
+                if g.name == "knowledge" and g.typer_instance is not None
+            ),
+            None,
+        )
     app.command()(watch)
     app.command()(replay)
     app.command("export-video")(export_video)

@@ -37,11 +37,11 @@ class LiveSession:
     def __init__(self, cfg: Any) -> None:
         """`cfg` is an `agent.runner.RunConfig` (suite, planner, method, knowledge, seeds,
         tasks, ...); nothing is written unless `cfg.knowledge` names a store to grow."""
-        from agent.runner import _world_id, stream
+        from agent.runner import stream, suite_world_id
         from scenarios.loader import load_suite
 
         self.cfg = cfg
-        self.world_id = _world_id(Path(cfg.suite))
+        self.world_id = suite_world_id(Path(cfg.suite))
         suite = load_suite(cfg.suite)
         self.jobs = stream(suite.to_tasks(), cfg)
         if not self.jobs:

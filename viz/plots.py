@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from viz.replay import _episode_rows
+from viz.replay import episode_rows
 
 
 @dataclass
@@ -56,7 +56,7 @@ def _label(p: Path, taken: dict[str, Path], name: str | None = None) -> str:
 
 
 def load_run(label: str, run_dir: Path) -> RunData:
-    rows = list(_episode_rows(run_dir / "episodes.jsonl").values())
+    rows = list(episode_rows(run_dir / "episodes.jsonl").values())
     data = RunData(label, run_dir, rows)
     skills: set[int] = set()
     rails: set[int] = set()

@@ -42,7 +42,7 @@ class RunReplay:
             raise ValueError(f"{self.run_dir}: not a run directory (no config.yaml)")
         self.config: dict[str, Any] = yaml.safe_load(config.read_text()) or {}
         self.regenerate = regenerate
-        self.results = _episode_rows(self.run_dir / "episodes.jsonl")
+        self.results = episode_rows(self.run_dir / "episodes.jsonl")
         traj = self.run_dir / "trajectory"
         files = {p.stem: p for p in sorted(traj.glob("*.jsonl"))} if traj.exists() else {}
         order = [e for e in self.results if e in files]
@@ -229,7 +229,7 @@ def _suite_path(suite: str) -> Path | None:
         return None
 
 
-def _episode_rows(path: Path) -> dict[str, dict[str, Any]]:
+def episode_rows(path: Path) -> dict[str, dict[str, Any]]:
     """episodes.jsonl as {episode_id: row}: first appearance sets the order, the last line
     of an episode wins (a resumed run retries errored episodes)."""
     rows: dict[str, dict[str, Any]] = {}

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from scenarios.loader import SuiteError, _format_loc, _line_of, _parse_yaml
+from scenarios.loader import SuiteError, format_loc, line_of, parse_yaml
 
 
 class ConfigError(SuiteError):
@@ -139,7 +139,7 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(shown, "", None, f"cannot read config: {exc}") from None
-    root, data = _parse_yaml(text, shown)
+    root, data = parse_yaml(text, shown)
     data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigError(shown, "", 1, "the top level must be a mapping of fields")
@@ -149,5 +149,5 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(first["loc"])
-        line = _line_of(root, loc) if root is not None else None
-        raise ConfigError(shown, _format_loc(loc), line, first["msg"]) from None
+        line = line_of(root, loc) if root is not None else None
+        raise ConfigError(shown, format_loc(loc), line, first["msg"]) from None

@@ -94,10 +94,10 @@ class MetricsLog:
 
 def suite_tasks(cfg: TrainConfig) -> tuple[World, dict[str, Task]]:
     """The suite's world and its tasks by id."""
-    from agent.runner import _world_id
+    from agent.runner import suite_world_id
 
     path = resolve_suite(cfg.suite)
-    world = sim.make(_world_id(path))
+    world = sim.make(suite_world_id(path))
     suite = load_suite(path, known_items=world.item_names())
     return world, {t.id: t for t, _ in suite.to_tasks()}
 

@@ -25,9 +25,9 @@ from scenarios.loader import (
     MAX_DEPTH,
     Loc,
     SuiteError,
-    _format_loc,
-    _line_of,
-    _parse_yaml,
+    format_loc,
+    line_of,
+    parse_yaml,
     read_text,
     short_repr,
 )
@@ -63,8 +63,8 @@ class Source:
         return str(self.path)
 
     def error(self, loc: Loc, message: str) -> SuiteError:
-        line = _line_of(self.root, loc) if self.root is not None else None
-        return SuiteError(self.shown, _format_loc(loc), line, message)
+        line = line_of(self.root, loc) if self.root is not None else None
+        return SuiteError(self.shown, format_loc(loc), line, message)
 
 
 def read_source(path: Path) -> Source:
@@ -82,11 +82,11 @@ def read_source(path: Path) -> Source:
             reason = str(exc).split(";")[0]
             raise SuiteError(shown, "", None, f"invalid JSON: {reason}") from None
         try:  # JSON is (nearly always) YAML too, and PyYAML keeps positions
-            root, _ = _parse_yaml(text, shown)
+            root, _ = parse_yaml(text, shown)
         except SuiteError:
             root = None
         return Source(path, data, root)
-    root, data = _parse_yaml(text, shown)
+    root, data = parse_yaml(text, shown)
     if root is None:
         raise SuiteError(shown, "", None, "the file is empty")
     return Source(path, data, root)
@@ -228,8 +228,8 @@ class Builder:
         message = error["msg"].removeprefix("Value error, ")
         if len(loc) >= 2 and loc[0] == "tasks" and isinstance(loc[1], int):
             src, where, who = self.origins[loc[1]]
-            return src.error(where, f"{who}: {_format_loc(loc[2:]) or 'task'}: {message}")
-        return SuiteError(shown, _format_loc(loc), None, message)
+            return src.error(where, f"{who}: {format_loc(loc[2:]) or 'task'}: {message}")
+        return SuiteError(shown, format_loc(loc), None, message)
 
 
 def goal_spec(b: Builder, src: Source, loc: Loc, raw: Any, who: str) -> tuple[str, int]:

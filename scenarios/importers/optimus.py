@@ -38,7 +38,7 @@ from scenarios.importers.base import (
     read_source,
 )
 from scenarios.importers.words import goal_from_words
-from scenarios.loader import Loc, _format_loc, short_repr
+from scenarios.loader import Loc, format_loc, short_repr
 from scenarios.schema import MAX_SEEDS, MAX_TICKS, TaskSuite
 
 TICKS_PER_MINUTE = 1200
@@ -98,9 +98,9 @@ def import_optimus(
 
     for loc, key, entry in entries:
         if not isinstance(entry, dict):
-            raise src.error(loc, f"entry {_format_loc(loc)}: a task entry is a mapping")
+            raise src.error(loc, f"entry {format_loc(loc)}: a task entry is a mapping")
         task_key = entry.get("id", key)
-        who = f"entry {_format_loc(loc)}" + (f" (id {task_key!r})" if task_key is not None else "")
+        who = f"entry {format_loc(loc)}" + (f" (id {task_key!r})" if task_key is not None else "")
         for required in ("id", "instruction") if key is None else ("instruction",):
             if is_empty(entry.get(required)):
                 raise src.error(loc, f"{who}: missing required field {required!r}")

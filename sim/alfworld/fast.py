@@ -133,6 +133,14 @@ def _bundled_grammar() -> str:
     return Path(ALFRED_TWL2_PATH).read_text()
 
 
+def clear_caches() -> None:
+    """Forget the translations, game logics and bundled grammar kept in memory, as a fresh
+    process starts (the translations on disk stay): for timing a first reset."""
+    _TRANSLATIONS.clear()
+    _LOGICS.clear()
+    _bundled_grammar.cache_clear()
+
+
 def game_logic(domain: str, grammar: str) -> Any:
     """The game logic (domain and grammar, parsed): a copy of the bundled grammar's with this
     game's task rule, or (for any other grammar) a parse of its own."""
