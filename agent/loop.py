@@ -82,6 +82,26 @@ SEARCH_EXHAUSTED_REPEATS = 2  # the world's whole search for one target came bac
 
 
 @dataclass
+class _Play:
+    """What one episode carries from step to step."""
+
+    res: EpisodeResult
+    state: WorldState
+    t0: float
+    briefing: Briefing = field(default_factory=Briefing)
+    planned: PlanResult = field(default_factory=lambda: PlanResult(subgoals=[]))
+    plan: list[Subgoal] = field(default_factory=list)
+    pending: PlanResult | None = None  # a plan not yet written to the trajectory
+    history: History = field(default_factory=History)
+    tuples: list[ExperienceTuple] = field(default_factory=list)
+    causes: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def episode_id(self) -> str:
+        return self.res.episode_id
+
+
+@dataclass
 class Episode:
     """Everything one episode needs; `run()` plays it."""
 
@@ -97,147 +117,192 @@ class Episode:
     distiller: Distiller = field(default_factory=RuleDistiller)
 
     def run(self) -> EpisodeResult:
-        t0 = time.perf_counter()
+        """Play the episode: each line of the loop is one step of the method's figure."""
+        p = self._start()
+        if (why := self._unobtainable()) is not None:  # the world cannot produce the goal
+            return self._ended(p, "unobtainable", why)
+        try:
+            p.briefing = self._recall(p.state)  # recall
+            self._plan(p)  # plan
+            while self._goes_on(p):
+                step = self._next(p)  # the plan's next subgoal, or a fresh plan
+                if step is None:
+                    continue
+                subgoal, rail, outcome = step  # guarded, else executed
+                diagnosis = self._diagnose(p, subgoal, outcome)  # diagnose
+                tup = self._anchor(p.episode_id, p.res.steps, p.state, subgoal, diagnosis, outcome)
+                pre, advanced = self._advance_to(p, tup, outcome)  # anchor, and keep score
+                if self._stops(p, subgoal, diagnosis, outcome, pre):
+                    break
+                if advanced:  # a milestone (or an item of one) reached: plan for the next
+                    p.plan, p.planned = [], PlanResult(subgoals=[])
+                    continue
+                self._learn_online(p, subgoal, tup, diagnosis)  # constraints, updated now
+                self._repair_or_replan(p, subgoal, diagnosis, rail)  # replan
+        except LLMError as exc:  # the endpoint is down: this episode errs, the run goes on
+            return self._errored(p, str(exc))
+        return self._finish(p)
+
+    # ---- the loop's steps -----------------------------------------------------------------
+    def _start(self) -> _Play:
         episode_id = f"{self.task.id}__s{self.seed}"
         res = EpisodeResult(episode_id, self.task.id, self.task.group, self.seed, False)
-        history, tuples, causes = History(), [], Counter[str]()
         self._repairer = Repairer(self.world, self.task, self.method, self._memory())
-
         state = self.world.reset(self.task, self.seed)
         self._begin(state)
-        if (why := self._unobtainable()) is not None:  # the world cannot produce the goal
-            return self._ended(res, state, t0, "unobtainable", why)
-        briefing = self._recall(state)  # recall
-        try:
-            planned = self.planner.plan(self._stage, state, self._inject(briefing))  # plan
-        except LLMError as exc:  # the endpoint is down: this episode errs, the run goes on
-            return self._errored(res, state, t0, str(exc))
-        self._took(res, planned, briefing)
-        plan = list(planned.subgoals)
-        pending: PlanResult | None = planned
+        return _Play(res=res, state=state, t0=time.perf_counter())
 
-        while res.steps < self.task.max_subgoals and not self._done():
-            if state.dead:
-                break
-            rail: Guardrail | None = None
-            if planned.error is not None:  # an unusable reply is a diagnosed failure
-                subgoal = Subgoal(verb="plan", target=self._stage.goal.item or "goal")
-                outcome = self._parse_failure(subgoal, state, planned.error)
-            elif not plan:  # the plan ran out before the goal: plan the rest
-                try:
-                    planned = self.planner.plan(self._stage, state, self._inject(briefing))
-                except LLMError as exc:
-                    return self._errored(res, state, t0, str(exc))
-                self._took(res, planned, briefing)
-                res.replans += 1
-                plan, pending = list(planned.subgoals), planned
-                if not plan and planned.error is None:
-                    res.ended = "no_plan"
-                    break  # the planner has nothing more to offer
-                continue
-            else:
-                subgoal = plan.pop(0)
-                if self.method.recall_each_subgoal and res.steps:
-                    briefing = self._recall(state, [subgoal, *plan])  # recall before each subgoal
-                rail = self._guard(subgoal, state, briefing)  # guard
-                if rail is not None:
-                    outcome = self._blocked(subgoal, state, rail)
-                    res.blocked += 1
-                else:
-                    outcome = self.world.execute(subgoal)  # execute
-            diagnosis = diagnose(
-                state,
-                subgoal,
-                outcome,
-                history,
-                self._stage,
-                self.adapter.progress,
-                self.world.event_causes(),
+    def _plan(self, p: _Play) -> None:
+        """A full plan for the goal in hand (the first, or after the plan ran out)."""
+        p.planned = self.planner.plan(self._stage, p.state, self._inject(p.briefing))
+        self._took(p.res, p.planned, p.briefing)
+        p.plan, p.pending = list(p.planned.subgoals), p.planned
+
+    def _goes_on(self, p: _Play) -> bool:
+        if p.res.ended or p.state.dead or self._done():
+            return False
+        return p.res.steps < self.task.max_subgoals
+
+    def _next(self, p: _Play) -> tuple[Subgoal, Guardrail | None, Outcome] | None:
+        """The next attempt and its outcome: an unusable reply is a diagnosed failure; a plan
+        that ran out before the goal is planned afresh (None: nothing attempted, or the
+        planner has nothing more to offer, which ends the episode); else the plan's next
+        subgoal, recalled for, guarded and, unless a guardrail forbids it, executed."""
+        if p.planned.error is not None:
+            subgoal = Subgoal(verb="plan", target=self._stage.goal.item or "goal")
+            return subgoal, None, self._parse_failure(subgoal, p.state, p.planned.error)
+        if not p.plan:
+            self._plan(p)
+            p.res.replans += 1
+            if not p.plan and p.planned.error is None:
+                p.res.ended = "no_plan"  # the planner has nothing more to offer
+            return None
+        subgoal = p.plan.pop(0)
+        if self.method.recall_each_subgoal and p.res.steps:
+            p.briefing = self._recall(p.state, [subgoal, *p.plan])  # recall before each
+        rail = self._guard(subgoal, p.state, p.briefing)  # guard
+        if rail is not None:
+            p.res.blocked += 1
+            return subgoal, rail, self._blocked(subgoal, p.state, rail)
+        return subgoal, None, self.world.execute(subgoal)  # execute
+
+    def _diagnose(self, p: _Play, subgoal: Subgoal, outcome: Outcome) -> Diagnosis:
+        diagnosis = diagnose(
+            p.state,
+            subgoal,
+            outcome,
+            p.history,
+            self._stage,
+            self.adapter.progress,
+            self.world.event_causes(),
+        )
+        return _binary(diagnosis) if self.method.binary_diagnosis else diagnosis
+
+    def _advance_to(
+        self, p: _Play, tup: ExperienceTuple, outcome: Outcome
+    ) -> tuple[WorldState, bool]:
+        """Keep the attempt (its tuple, its cause, its trajectory line) and move to its post
+        state; returns the pre state and whether a milestone (or an item of one) was reached."""
+        p.tuples.append(tup)
+        p.causes[tup.diagnosis.cause.value] += 1
+        line = _trajectory_line(tup, outcome, p.briefing, p.pending)
+        p.pending = None
+        p.res.steps += 1
+        pre, p.state = p.state, outcome.post_state
+        advanced = self._advance(p.state, p.res.steps)
+        line["milestone"] = self._milestone_line()
+        self.record(line)
+        return pre, advanced
+
+    def _stops(
+        self,
+        p: _Play,
+        subgoal: Subgoal,
+        diagnosis: Diagnosis,
+        outcome: Outcome,
+        pre: WorldState,
+    ) -> bool:
+        """Whether the episode ends after this attempt: the goal, death, the tick budget, or
+        a dead end (recorded with its reason)."""
+        if self._done() or p.state.dead:
+            return True
+        if p.state.tick >= self.task.max_ticks:  # the world fails every attempt from now on
+            p.res.ended = "tick_budget"
+            return True
+        if (why := self._dead_end(subgoal, diagnosis, outcome, pre)) is not None:
+            p.res.ended, p.res.ended_why = "dead_end", why
+            return True
+        return False
+
+    def _learn_online(
+        self, p: _Play, subgoal: Subgoal, tup: ExperienceTuple, diagnosis: Diagnosis
+    ) -> None:
+        """A failure under a method with guardrails is distilled now, and recall runs again
+        so the replan sees the new guardrail."""
+        if diagnosis.success or not self._learns_online():
+            return
+        online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
+        self._account(p.res, online)
+        if online.guardrails:
+            p.res.online_guardrails += len(online.guardrails)
+            p.briefing = self._recall(p.state, [subgoal, *p.plan])
+
+    def _repair_or_replan(
+        self, p: _Play, subgoal: Subgoal, diagnosis: Diagnosis, rail: Guardrail | None
+    ) -> None:
+        """A way to what was missing (memory, else probing) or out of a circle; else, after a
+        failure, stagnation or a loop, the planner's replan."""
+        repair = self._repairer.after(subgoal, diagnosis, p.state, p.plan, rail)
+        if repair is not None:
+            p.plan = repair
+            return
+        if diagnosis.success and not diagnosis.stagnation and not diagnosis.loop:
+            return
+        if p.planned.error is not None:
+            p.planned = self.planner.plan(self._stage, p.state, self._inject(p.briefing))
+        else:
+            # on a deadlock (the same cause three times) the rest of the plan is dropped: a
+            # full plan, not a repair, but told of this failure (told an older one, a model
+            # answers an older question, in a loop)
+            ahead = [] if diagnosis.deadlock else p.plan
+            p.planned = self.planner.replan(
+                self._stage, p.state, self._inject(p.briefing), subgoal, diagnosis, ahead
             )
-            if self.method.binary_diagnosis:
-                diagnosis = _binary(diagnosis)
-            tup = self._anchor(episode_id, res.steps, state, subgoal, diagnosis, outcome)  # anchor
-            tuples.append(tup)
-            causes[diagnosis.cause.value] += 1
-            line = _trajectory_line(tup, outcome, briefing, pending)
-            pending = None
-            res.steps += 1
-            pre, state = state, outcome.post_state
-            advanced = self._advance(state, res.steps)
-            line["milestone"] = self._milestone_line()
-            self.record(line)
-            if self._done() or state.dead:
-                break
-            if state.tick >= self.task.max_ticks:  # the world fails every attempt from now on
-                res.ended = "tick_budget"
-                break
-            if (why := self._dead_end(subgoal, diagnosis, outcome, pre)) is not None:
-                res.ended, res.ended_why = "dead_end", why
-                break
-            if advanced:  # a milestone (or an item of one) reached: plan for the next
-                plan, planned = [], PlanResult(subgoals=[])
-                continue
-            if not diagnosis.success and self._learns_online():  # constraints, updated now
-                online = self.distiller.online(self.store, tup)  # type: ignore[arg-type]
-                self._account(res, online)
-                if online.guardrails:
-                    res.online_guardrails += len(online.guardrails)
-                    briefing = self._recall(state, [subgoal, *plan])
-            # a way to what was missing (memory, else probing), or out of a circle
-            repair = self._repairer.after(subgoal, diagnosis, state, plan, rail)
-            if repair is not None:
-                plan = repair
-            elif not diagnosis.success or diagnosis.stagnation or diagnosis.loop:  # replan
-                try:
-                    if planned.error is not None:
-                        planned = self.planner.plan(self._stage, state, self._inject(briefing))
-                    else:
-                        # on a deadlock (the same cause three times) the rest of the plan is
-                        # dropped: a full plan, not a repair, but told of this failure (told
-                        # an older one, a model answers an older question, in a loop)
-                        ahead = [] if diagnosis.deadlock else plan
-                        planned = self.planner.replan(
-                            self._stage, state, self._inject(briefing), subgoal, diagnosis, ahead
-                        )
-                except LLMError as exc:
-                    return self._errored(res, state, t0, str(exc))
-                self._took(res, planned, briefing)
-                res.replans += 1
-                plan, pending = list(planned.subgoals), planned
+        self._took(p.res, p.planned, p.briefing)
+        p.res.replans += 1
+        p.plan, p.pending = list(p.planned.subgoals), p.planned
 
+    def _finish(self, p: _Play) -> EpisodeResult:
+        """Score the episode and distil what it showed (methods with memory)."""
+        res = p.res
         res.success = self._done()
         res.milestones, res.milestones_of = self._reached, len(self._stages)
-        res.ended = res.ended or _ending(res, state, self.task.max_subgoals)
+        res.ended = res.ended or _ending(res, p.state, self.task.max_subgoals)
         res.remedies, res.probes = self._repairer.remedies, self._repairer.probes
-        res.ticks = state.tick
-        res.causes = dict(causes)
-        res.recalled = len(briefing.items)
+        res.ticks = p.state.tick
+        res.causes = dict(p.causes)
+        res.recalled = len(p.briefing.items)
         if self.store is not None and self.method.memory:  # distil
+            tuples = p.tuples
             if not self.method.guardrails:  # successes only: no failure distillation
                 tuples = [t for t in tuples if t.diagnosis.success]
-            report = self.distiller.distill(
-                self.store,
-                tuples,
-                res.success,
-                self._goal_name(),
-            )
+            report = self.distiller.distill(self.store, tuples, res.success, self._goal_name())
             res.distilled = report.as_dict()
             self._account(res, report)
-        res.wall_s = round(time.perf_counter() - t0, 4)
+        res.wall_s = round(time.perf_counter() - p.t0, 4)
         if self.store is not None and self.method.memory:
-            self.store.record_episode(episode_id, self.run_id, self.task.id, res.__dict__)
+            self.store.record_episode(res.episode_id, self.run_id, self.task.id, res.__dict__)
         return res
 
-    def _errored(
-        self, res: EpisodeResult, state: WorldState, t0: float, error: str
-    ) -> EpisodeResult:
+    def _errored(self, p: _Play, error: str) -> EpisodeResult:
         """An episode cut short by its planner's backend: marked errored (`--resume` retries
         it), nothing distilled from it; the tuples already anchored stay."""
+        res = p.res
         res.error = error
         res.success = False
         res.ended = "error"
-        res.ticks = state.tick
-        res.wall_s = round(time.perf_counter() - t0, 4)
+        res.ticks = p.state.tick
+        res.wall_s = round(time.perf_counter() - p.t0, 4)
         return res
 
     # ---- the goal and its milestones ------------------------------------------------------
@@ -339,15 +404,13 @@ class Episode:
                     )
         return None
 
-    def _ended(
-        self, res: EpisodeResult, state: WorldState, t0: float, ended: str, why: str
-    ) -> EpisodeResult:
+    def _ended(self, p: _Play, ended: str, why: str) -> EpisodeResult:
         """An episode that ends before its first step, with the reason."""
-        res.ended, res.ended_why = ended, why
-        res.milestones_of = len(self._stages)
-        res.ticks = state.tick
-        res.wall_s = round(time.perf_counter() - t0, 4)
-        return res
+        p.res.ended, p.res.ended_why = ended, why
+        p.res.milestones_of = len(self._stages)
+        p.res.ticks = p.state.tick
+        p.res.wall_s = round(time.perf_counter() - p.t0, 4)
+        return p.res
 
     # ---- the steps ------------------------------------------------------------------------
     def _memory(self) -> ExperienceStore | None:
