@@ -31,6 +31,7 @@ import yaml
 
 from agent.loop import EpisodeResult
 from agent.methods import get_method
+from agent.record import read_episodes
 from agent.runner import (
     PLANNER_KINDS,
     RunConfig,
@@ -219,21 +220,13 @@ def load_rows(report_dir: Path, cfg: EvalConfig) -> dict[str, list[Row]]:
     order = stream(suite.to_tasks(), _run_config(cfg, "", report_dir, None))
     out: dict[str, list[Row]] = {}
     for method in cfg.methods:
-        path = report_dir / "runs" / method / "episodes.jsonl"
-        last: dict[str, dict[str, Any]] = {}
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # cut short by a kill; --resume runs that episode again
-                last[row["episode_id"]] = row
+        last = {r.episode_id: r for r in read_episodes(report_dir / "runs" / method)}
         rows: list[Row] = []
         for task, seed in order:
             r = last.get(f"{task.id}__s{seed}")
             if r is None:
-                continue
-            fails = {c: n for c, n in r.get("causes", {}).items() if c != "NONE"}
+                continue  # not played yet (or cut short by a kill: --resume runs it again)
+            fails = {c: n for c, n in r.causes.items() if c != "NONE"}
             rows.append(
                 Row(
                     method=method,
@@ -242,20 +235,20 @@ def load_rows(report_dir: Path, cfg: EvalConfig) -> dict[str, list[Row]]:
                     group=task.group,
                     split=task.split,
                     seed=seed,
-                    success=bool(r["success"]),
-                    steps=r["steps"],
-                    ticks=r["ticks"],
-                    replans=r.get("replans", 0),
-                    blocked=r.get("blocked", 0),
-                    llm_calls=r["llm_calls"],
-                    tokens=r["prompt_tokens"] + r["completion_tokens"],
-                    llm_s=r.get("llm_latency_s", 0.0),  # absent from runs before it was kept
-                    wall_s=r["wall_s"],
-                    error=r.get("error") or "",
+                    success=r.success,
+                    steps=r.steps,
+                    ticks=r.ticks,
+                    replans=r.replans,
+                    blocked=r.blocked,
+                    llm_calls=r.llm_calls,
+                    tokens=r.prompt_tokens + r.completion_tokens,
+                    llm_s=r.llm_latency_s,
+                    wall_s=r.wall_s,
+                    error=r.error or "",
                     top_cause=max(fails, key=lambda c: fails[c], default=""),
-                    milestones=r.get("milestones", int(bool(r["success"]))),
-                    milestones_of=r.get("milestones_of", 1),
-                    ended=r.get("ended", ""),
+                    milestones=r.milestones,
+                    milestones_of=r.milestones_of,
+                    ended=r.ended,
                 )
             )
         out[method] = rows

@@ -18,6 +18,7 @@ from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
 from agent.prompts import clip
+from agent.record import EpisodeRecord
 from agent.repair import Repairer
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.induce import DURABLE, gain_tags
@@ -34,49 +35,7 @@ RECALL_BUDGET = 600  # tokens
 REPLY_CHARS = 8000  # of a model's reply kept in the trajectory (a valid plan is far shorter)
 
 
-@dataclass
-class EpisodeResult:
-    """One line of episodes.jsonl."""
-
-    episode_id: str
-    task_id: str
-    group: str
-    seed: int
-    success: bool
-    steps: int = 0
-    ticks: int = 0
-    llm_calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    llm_latency_s: float = 0.0  # seconds spent waiting on LLM calls (planner and extractor)
-    wall_s: float = 0.0
-    replans: int = 0
-    blocked: int = 0
-    remedies: int = 0  # local repairs from memory (a guardrail's or an induced remedy)
-    probes: int = 0  # the explorer's probes for a missing fact
-    causes: dict[str, int] = field(default_factory=dict)
-    recalled: int = 0
-    online_guardrails: int = 0
-    distilled: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    milestones: int = 0  # of the goal's milestones (one for a plain goal), reached in order
-    milestones_of: int = 1
-    ended: str = ""  # why the episode stopped: one of ENDINGS
-    ended_why: str = ""  # for an early end (dead end, unobtainable goal): the reason in words
-
-
-# Why an episode stops. `dead_end` and `unobtainable` end it before its budget: nothing the
-# agent could do next would tell it anything new, so the rest of the budget is not burnt.
-ENDINGS = (
-    "goal",
-    "died",
-    "subgoal_budget",
-    "tick_budget",
-    "no_plan",
-    "dead_end",
-    "unobtainable",
-    "error",
-)
+EpisodeResult = EpisodeRecord  # what `Episode.run` returns: one line of episodes.jsonl
 DEAD_END_REPEATS = 4  # the same failed attempt, in the same state, this many times
 SEARCH_EXHAUSTED_REPEATS = 2  # the world's whole search for one target came back empty
 
@@ -146,7 +105,9 @@ class Episode:
     # ---- the loop's steps -----------------------------------------------------------------
     def _start(self) -> _Play:
         episode_id = f"{self.task.id}__s{self.seed}"
-        res = EpisodeResult(episode_id, self.task.id, self.task.group, self.seed, False)
+        res = EpisodeResult(
+            episode_id=episode_id, task_id=self.task.id, group=self.task.group, seed=self.seed
+        )
         self._repairer = Repairer(self.world, self.task, self.method, self._memory())
         state = self.world.reset(self.task, self.seed)
         self._begin(state)
@@ -291,7 +252,7 @@ class Episode:
             self._account(res, report)
         res.wall_s = round(time.perf_counter() - p.t0, 4)
         if self.store is not None and self.method.memory:
-            self.store.record_episode(res.episode_id, self.run_id, self.task.id, res.__dict__)
+            self.store.record_episode(res.episode_id, self.run_id, self.task.id, res.row())
         return res
 
     def _errored(self, p: _Play, error: str) -> EpisodeResult:

@@ -42,30 +42,23 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 import sim
 from agent.adapters import adapter_for
 from agent.loop import Episode, EpisodeResult
 from agent.methods import get_method
+from agent.record import RunSink
 from agent.runner import (
-    PLANNER_KINDS,
     RunConfig,
     RunResult,
     check_config,
-    drop_partial_line,
-    finished_episodes,
-    help_given,
     make_distiller,
     make_planner,
-    recipes_of,
-    run_name,
+    place_run,
     stop_reason,
-    stream,
     suite_world_id,
     world_options,
 )
@@ -407,32 +400,12 @@ def run_parallel(
         started_ray, timing["ray_init_s"], cfg = _init_ray(cfg)
     elif backend != "local":
         raise ValueError(f"unknown backend {backend!r}; available: ray, local")
-    pairs = stream(suite.to_tasks(), cfg)
-    seeds = sorted({s for _, s in pairs})
-    if resume is not None:
-        run_dir, run_id = Path(resume), Path(resume).name
-        done = finished_episodes(run_dir)
-        pairs = [(t, s) for t, s in pairs if f"{t.id}__s{s}" not in done]
-    else:
-        run_id = cfg.name or run_name(suite.name, method.name, seeds)
-        run_dir = Path(cfg.out) / run_id
-    (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
-    store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
-    config = {
-        **asdict(cfg),
-        "run_id": run_id,
-        "world": suite.world,
-        "store": str(store_path),
-        "planner_kind": PLANNER_KINDS.get(cfg.planner, "llm"),
-        "helpers": {t.id: t.helpers for t, _ in pairs if t.helpers},
-        "recipes": recipes_of(cfg),
-        "help": help_given(cfg),
-    }
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    drop_partial_line(run_dir / "episodes.jsonl")
-    store = ExperienceStore(store_path) if method.memory else None
+    place = place_run(cfg, suite, method.name, resume)
+    run_dir, run_id, pairs, config = place.run_dir, place.run_id, place.pairs, place.config
+    sink = RunSink(run_dir, config)
+    store = ExperienceStore(place.store_path) if method.memory else None
     if resume is not None and store is not None:  # a killed episode's attempts: rolled back
-        store.forget_unfinished(run_id, done)
+        store.forget_unfinished(run_id, place.done)
     size = (cfg.wave or cfg.workers) if store is not None else max(1, len(pairs))
     jobs = [Job(i, t, s, run_id, i // size) for i, (t, s) in enumerate(pairs)]
     distiller = _replay_distiller(cfg)
@@ -443,23 +416,22 @@ def run_parallel(
     def play(pool: _LocalPool | _RayPool) -> None:
         """Wave by wave: a snapshot, then each episode recorded in stream order; no further
         wave once `ERRORED_IN_A_ROW` episodes in a row have errored."""
-        with (run_dir / "episodes.jsonl").open("a") as episodes:
-            for w in range(0, len(jobs), size):
-                why = stop_reason(results, len(jobs) - len(results))
-                if why is not None:
-                    stopped.append(why)
-                    log.info("%s: %s", run_id, why)
-                    return
-                snap = snapshot(store) if store is not None else None
-                for job, out in pool.run(jobs[w : w + size], snap):
-                    result, lines = _record(store, distiller, job, out)
-                    traj = run_dir / "trajectory" / f"{job.episode_id}.jsonl"
-                    traj.write_text("".join(line + "\n" for line in lines))
-                    episodes.write(json.dumps(asdict(result)) + "\n")
-                    episodes.flush()
-                    results.append(result)
-                    if on_episode is not None:
-                        on_episode(result, len(results), len(jobs))
+        for w in range(0, len(jobs), size):
+            why = stop_reason(results, len(jobs) - len(results))
+            if why is not None:
+                stopped.append(why)
+                log.info("%s: %s", run_id, why)
+                return
+            snap = snapshot(store) if store is not None else None
+            for job, out in pool.run(jobs[w : w + size], snap):
+                result, lines = _record(store, distiller, job, out)
+                with sink.trajectory(job.episode_id) as tf:
+                    for line in lines:
+                        sink.line(tf, line)
+                sink.episode(result)
+                results.append(result)
+                if on_episode is not None:
+                    on_episode(result, len(results), len(jobs))
 
     try:
         if jobs:  # (none left on --resume of a finished run: no workers to start)
@@ -474,6 +446,7 @@ def run_parallel(
             timing["rollout_s"] = time.perf_counter() - t0
         stats = store.stats() if store is not None else {}
     finally:
+        sink.close()
         if pool is not None:
             pool.close()
         if store is not None:
@@ -625,7 +598,9 @@ def _record(
     have: anchor its tuples, replay the online pass after the same failures, then the
     end-of-episode pass. Returns its result and trajectory lines, with the store's ids."""
     if isinstance(out, str):  # retries spent: recorded as errored, `--resume` retries it
-        res = EpisodeResult(job.episode_id, job.task.id, job.task.group, job.seed, False)
+        res = EpisodeResult(
+            episode_id=job.episode_id, task_id=job.task.id, group=job.task.group, seed=job.seed
+        )
         res.error = out
         return res, []
     res = out.result
@@ -654,7 +629,7 @@ def _record(
         report = distiller.distill(store, [anchored[i] for i in old_ids], success, goal)
         res.distilled = report.as_dict()
         _add(res, report)
-        store.record_episode(res.episode_id, job.run_id, job.task.id, res.__dict__)
+        store.record_episode(res.episode_id, job.run_id, job.task.id, res.row())
     return res, [json.dumps(ids.rewrite(json.loads(line))) for line in out.lines]
 
 

@@ -15,6 +15,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from agent.adapters import adapter_for
 from agent.loop import Episode, EpisodeResult
 from agent.methods import get_method
 from agent.planner.base import Planner
+from agent.record import RunSink, read_episodes
 from knowledge.distill import Distiller, RuleDistiller
 from knowledge.store import ExperienceStore
 from scenarios.loader import load_suite
@@ -255,17 +257,47 @@ def _selection_problems(cfg: RunConfig, suite: TaskSuite) -> list[str]:
 def recorded_episodes(run_dir: Path) -> list[EpisodeResult]:
     """Every episode a run directory holds (the last line of each, in the order they were
     first played): what a resumed run's summary counts, not only the episodes resumed."""
-    last: dict[str, EpisodeResult] = {}
-    path = run_dir / "episodes.jsonl"
-    lines = path.read_text().splitlines() if path.exists() else []
-    names = EpisodeResult.__dataclass_fields__
-    for line in lines:
-        try:
-            row = json.loads(line)
-            last[row["episode_id"]] = EpisodeResult(**{k: v for k, v in row.items() if k in names})
-        except (json.JSONDecodeError, TypeError, KeyError):
-            continue  # a line cut short by a kill: that episode is not finished
-    return list(last.values())
+    return read_episodes(run_dir)
+
+
+@dataclass
+class RunPlace:
+    """Where a run writes and what it still has to play (all of it, or on `--resume` what did
+    not finish), with the config it records."""
+
+    run_dir: Path
+    run_id: str
+    pairs: list[tuple[Task, int]]
+    done: set[str]
+    store_path: Path
+    config: dict[str, Any]
+
+
+def place_run(cfg: RunConfig, suite: TaskSuite, method: str, resume: str | Path | None) -> RunPlace:
+    """The run directory, the episodes left to play and the config to record: the same for
+    the serial and the parallel runner."""
+    pairs = stream(suite.to_tasks(), cfg)
+    seeds = sorted({s for _, s in pairs})
+    done: set[str] = set()
+    if resume is not None:  # the same run: skip what finished, retry what errored
+        run_dir, run_id = Path(resume), Path(resume).name
+        done = finished_episodes(run_dir)
+        pairs = [(t, s) for t, s in pairs if f"{t.id}__s{s}" not in done]
+    else:
+        run_id = cfg.name or run_name(suite.name, method, seeds)
+        run_dir = Path(cfg.out) / run_id
+    store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
+    config = {
+        **asdict(cfg),
+        "run_id": run_id,
+        "world": suite.world,
+        "store": str(store_path),
+        "planner_kind": PLANNER_KINDS.get(cfg.planner, "llm"),
+        "helpers": {t.id: t.helpers for t, _ in pairs if t.helpers},
+        "recipes": recipes_of(cfg),
+        "help": help_given(cfg),
+    }
+    return RunPlace(run_dir, run_id, pairs, done, store_path, config)
 
 
 @dataclass
@@ -359,70 +391,43 @@ def run_suite(
     method = get_method(cfg.method)
     planner = make_planner(cfg, world)
     distiller = make_distiller(cfg, planner)
-    jobs = stream(suite.to_tasks(), cfg)
-    seeds = sorted({s for _, s in jobs})
-    if resume is not None:  # the same run: skip what finished, retry what errored
-        run_dir, run_id = Path(resume), Path(resume).name
-        done = finished_episodes(run_dir)
-        jobs = [(t, s) for t, s in jobs if f"{t.id}__s{s}" not in done]
-    else:
-        run_id = cfg.name or run_name(suite.name, method.name, seeds)
-        run_dir = Path(cfg.out) / run_id
-    (run_dir / "trajectory").mkdir(parents=True, exist_ok=True)
-    store_path = Path(cfg.knowledge) if cfg.knowledge else run_dir / "knowledge.sqlite"
-    config = {
-        **asdict(cfg),
-        "run_id": run_id,
-        "world": suite.world,
-        "store": str(store_path),
-        "planner_kind": PLANNER_KINDS.get(cfg.planner, "llm"),
-        "helpers": {t.id: t.helpers for t, _ in jobs if t.helpers},
-        "recipes": recipes_of(cfg),
-        "help": help_given(cfg),
-    }
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    drop_partial_line(run_dir / "episodes.jsonl")
-    store = ExperienceStore(store_path) if method.memory else None
+    place = place_run(cfg, suite, method.name, resume)
+    run_dir, run_id, jobs, config = place.run_dir, place.run_id, place.pairs, place.config
+    sink = RunSink(run_dir, config)
+    store = ExperienceStore(place.store_path) if method.memory else None
     if resume is not None and store is not None:  # a killed episode's attempts: rolled back
-        forgot = store.forget_unfinished(run_id, done)
+        forgot = store.forget_unfinished(run_id, place.done)
         if forgot:
             log.info("%s: rolled back %d tuples of unfinished episodes", run_id, forgot)
     results: list[EpisodeResult] = []
     stopped: str | None = None
     try:
-        with (run_dir / "episodes.jsonl").open("a") as episodes:
-            for n, (task, seed) in enumerate(jobs):
-                stopped = stop_reason(results, len(jobs) - n)
-                if stopped is not None:
-                    log.info("%s: %s", run_id, stopped)
-                    break
-                traj = run_dir / "trajectory" / f"{task.id}__s{seed}.jsonl"
-                with traj.open("w") as tf:
-
-                    def record(line: dict[str, Any], tf: Any = tf) -> None:
-                        tf.write(json.dumps(line) + "\n")
-                        tf.flush()
-
-                    episode = Episode(
-                        world=world,
-                        task=task,
-                        seed=seed,
-                        planner=planner,
-                        adapter=adapter_for(world, task),
-                        method=method,
-                        store=store,
-                        run_id=run_id,
-                        record=record,
-                        distiller=distiller,
-                    )
-                    result = episode.run()
-                episodes.write(json.dumps(asdict(result)) + "\n")
-                episodes.flush()
-                results.append(result)
-                if on_episode is not None:
-                    on_episode(result, n + 1, len(jobs))
+        for n, (task, seed) in enumerate(jobs):
+            stopped = stop_reason(results, len(jobs) - n)
+            if stopped is not None:
+                log.info("%s: %s", run_id, stopped)
+                break
+            with sink.trajectory(f"{task.id}__s{seed}") as tf:
+                episode = Episode(
+                    world=world,
+                    task=task,
+                    seed=seed,
+                    planner=planner,
+                    adapter=adapter_for(world, task),
+                    method=method,
+                    store=store,
+                    run_id=run_id,
+                    record=partial(sink.line, tf),
+                    distiller=distiller,
+                )
+                result = episode.run()
+            sink.episode(result)
+            results.append(result)
+            if on_episode is not None:
+                on_episode(result, n + 1, len(jobs))
         stats = store.stats() if store is not None else {}
     finally:
+        sink.close()
         if store is not None:
             store.close()
         world.close()
@@ -442,16 +447,6 @@ def stop_reason(results: list[EpisodeResult], left: int) -> str | None:
         f"stopped after {ERRORED_IN_A_ROW} errored episodes in a row, with {left} not played"
         f" (last error: {last[-1].error})"
     )
-
-
-def drop_partial_line(path: Path) -> None:
-    """A run killed mid-write leaves a last line with no newline: cut it, so the lines
-    appended on resume start on a line of their own (that episode runs again)."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        path.write_bytes(data[: data.rfind(b"\n") + 1])
 
 
 def stream(tasks: list[tuple[Task, list[int]]], cfg: RunConfig) -> list[tuple[Task, int]]:

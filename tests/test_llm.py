@@ -698,10 +698,9 @@ def _assert_same_run(recorded: RunResult, replayed: RunResult) -> None:
     """Every episode row (success, steps, ticks, LLM calls and tokens, causes, what was
     distilled) and every trajectory line (state, plan, prompt, reply, recalled knowledge,
     guardrail verdict, outcome, diagnosis) is the same; only wall time may differ."""
-    from dataclasses import asdict
 
     def rows(result: RunResult) -> list[dict[str, Any]]:
-        return [{k: v for k, v in asdict(e).items() if k != "wall_s"} for e in result.episodes]
+        return [{k: v for k, v in e.row().items() if k != "wall_s"} for e in result.episodes]
 
     assert rows(replayed) == rows(recorded)
     names = sorted(p.name for p in (recorded.run_dir / "trajectory").iterdir())

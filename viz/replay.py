@@ -230,16 +230,8 @@ def _suite_path(suite: str) -> Path | None:
 
 
 def episode_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """episodes.jsonl as {episode_id: row}: first appearance sets the order, the last line
-    of an episode wins (a resumed run retries errored episodes)."""
-    rows: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return rows
-    for raw in path.read_text().splitlines():
-        try:
-            row = json.loads(raw)
-        except json.JSONDecodeError:
-            continue
-        if "episode_id" in row:
-            rows[row["episode_id"]] = row
-    return rows
+    """episodes.jsonl as {episode_id: row} (`agent.record.read_episodes`, typed and checked,
+    as plain rows): first appearance sets the order, the last line of an episode wins."""
+    from agent.record import read_episodes
+
+    return {r.episode_id: r.row() for r in read_episodes(path.parent)}
