@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.adapters import TaskAdapter
+from agent.adapters import TaskAdapter, adapter_for
 from agent.diagnosis import History, diagnose
 from agent.followed import trace
 from agent.llm.base import LLMError
@@ -62,18 +62,24 @@ class _Play:
 
 @dataclass
 class Episode:
-    """Everything one episode needs; `run()` plays it."""
+    """Everything one episode needs; `run()` plays it. The one way every player makes an
+    episode (the runners, the live viewer, RL rollouts, `play_oracle`); the adapter defaults to
+    the world's own (`agent.adapters.adapter_for`)."""
 
     world: World
     task: Task
     seed: int
     planner: Planner
-    adapter: TaskAdapter
     method: Method
     store: ExperienceStore | None
     run_id: str
     record: Record = lambda _: None
     distiller: Distiller = field(default_factory=RuleDistiller)
+    adapter: TaskAdapter = None  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.adapter is None:
+            self.adapter = adapter_for(self.world, self.task)
 
     def run(self) -> EpisodeResult:
         """Play the episode: each line of the loop is one step of the method's figure."""
@@ -294,8 +300,6 @@ class Episode:
         self._stage = self._stage_task(state)
         if self._stage.goal == before:
             return False
-        from agent.adapters import adapter_for
-
         self.adapter = adapter_for(self.world, self._stage)
         self._repairer.task = self._stage
         return True
@@ -523,7 +527,6 @@ def play_oracle(
 ) -> tuple[EpisodeResult, list[dict[str, Any]]]:
     """One episode with the symbolic planner and no memory, and its trajectory lines: what
     the world's own tests and success-rate benchmarks measure."""
-    from agent.adapters import adapter_for
     from agent.methods import METHODS
     from agent.planner.symbolic import SymbolicPlanner
 
@@ -533,7 +536,6 @@ def play_oracle(
         task=task,
         seed=seed,
         planner=SymbolicPlanner(),
-        adapter=adapter_for(world, task),
         method=METHODS["none"],
         store=None,
         run_id=run_id,

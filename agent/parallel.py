@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import Any
 
 import sim
-from agent.adapters import adapter_for
 from agent.loop import Episode, EpisodeResult
 from agent.methods import get_method
 from agent.record import RunSink
@@ -197,7 +196,6 @@ class Rollout:
                 task=job.task,
                 seed=job.seed,
                 planner=self.planner,
-                adapter=adapter_for(self.world, job.task),
                 method=self.method,
                 store=store,
                 run_id=job.run_id,

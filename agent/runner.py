@@ -22,7 +22,6 @@ from typing import Any
 import yaml
 
 import sim
-from agent.adapters import adapter_for
 from agent.loop import Episode, EpisodeResult
 from agent.methods import get_method
 from agent.planner.base import Planner
@@ -413,7 +412,6 @@ def run_suite(
                     task=task,
                     seed=seed,
                     planner=planner,
-                    adapter=adapter_for(world, task),
                     method=method,
                     store=store,
                     run_id=run_id,

@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import sim
-from agent.adapters import adapter_for
 from agent.loop import Episode
 from agent.methods import METHODS
 from agent.planner.symbolic import SymbolicPlanner
@@ -94,7 +93,6 @@ def episode(path: Path) -> float:
         task=task,
         seed=0,
         planner=SymbolicPlanner(),
-        adapter=adapter_for(world, task),
         method=METHODS["evolving"],
         store=store,
         run_id="bench",

@@ -483,7 +483,6 @@ class ScriptedClient:
 
 
 def _episode(world: Any, task: Task, planner: Any, store: Any) -> Any:
-    from agent.adapters import adapter_for
     from agent.loop import Episode
     from agent.methods import METHODS
 
@@ -492,7 +491,6 @@ def _episode(world: Any, task: Task, planner: Any, store: Any) -> Any:
         task=task,
         seed=0,
         planner=planner,
-        adapter=adapter_for(world, task),
         method=METHODS["evolving"],
         store=store,
         run_id="t",

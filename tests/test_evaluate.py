@@ -11,7 +11,6 @@ import pytest
 from typer.testing import CliRunner
 
 import sim
-from agent.adapters import adapter_for
 from agent.cli import app
 from agent.evaluate import EvalConfig, evaluate, rolling, seed_interval, wilson
 from agent.loop import Episode
@@ -141,7 +140,6 @@ def test_without_memory_or_probing_the_mistake_repeats_to_the_end() -> None:
         task=task,
         seed=0,
         planner=FallibleSymbolicPlanner(Misbeliefs(**ONLY_STATION)),
-        adapter=adapter_for(world, task),
         method=blind,
         store=None,
         run_id="r",
@@ -316,7 +314,6 @@ def test_a_blocking_guardrail_applies_its_remedy_then_retries_the_step(tmp_path:
         task=task,
         seed=0,
         planner=FallibleSymbolicPlanner(Misbeliefs(**ONLY_STATION)),
-        adapter=adapter_for(world, task),
         method=METHODS["no-injection"],
         store=store,
         run_id="r",

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 import sim
-from agent.adapters import adapter_for
 from agent.extractor import LLMDistiller
 from agent.llm.base import Completion, LLMError
 from agent.loop import Episode
@@ -148,7 +147,6 @@ def test_the_loop_learns_with_the_extractor(tmp_path: Path) -> None:
         task=task,
         seed=0,
         planner=FallibleSymbolicPlanner(Misbeliefs(**misbelief)),
-        adapter=adapter_for(world, task),
         method=METHODS["evolving"],
         store=store,
         run_id="r",

@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 import sim
-from agent.adapters import adapter_for
 from agent.cli import app
 from agent.loop import Episode
 from agent.methods import METHODS
@@ -119,7 +118,6 @@ def test_an_episode_and_its_distillation_never_read_every_rule(
         task=task,
         seed=0,
         planner=SymbolicPlanner(),
-        adapter=adapter_for(world, task),
         method=METHODS["evolving"],
         store=store,
         run_id="r",

@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 import sim
-from agent.adapters import adapter_for
 from agent.diagnosis import History, diagnose, observed
 from agent.explore import Explorer
 from agent.loop import Episode
@@ -268,7 +267,6 @@ def _episode(store: ExperienceStore | None, method: str, seed: int = 0) -> Any:
         task=task,
         seed=seed,
         planner=planner,
-        adapter=adapter_for(world, task),
         method=METHODS[method],
         store=store,
         run_id="r",
@@ -347,7 +345,6 @@ def test_the_same_failure_three_times_turns_the_agent_to_the_goal() -> None:
         task=task,
         seed=1,
         planner=Astray("oak_log"),
-        adapter=adapter_for(world, task),
         method=METHODS["none"],
         store=None,
         run_id="r",

@@ -563,7 +563,6 @@ def test_on_a_deadlock_the_fresh_plan_is_told_the_latest_failure() -> None:
     plan the loop then asks for is told the third one, not the one told before it (the stale
     fix sent the bundled model back to crafting planks with no logs, to the end of the budget)."""
     import sim
-    from agent.adapters import adapter_for
     from agent.loop import Episode
     from agent.methods import METHODS
 
@@ -581,7 +580,6 @@ def test_on_a_deadlock_the_fresh_plan_is_told_the_latest_failure() -> None:
         task=task,
         seed=0,
         planner=LLMPlanner(fake, world),
-        adapter=adapter_for(world, task),
         method=METHODS["none"],
         store=None,
         run_id="r",

@@ -182,7 +182,6 @@ class Stubborn(SymbolicPlanner):
 
 
 def test_the_same_failure_in_the_same_state_ends_the_episode_with_its_cause() -> None:
-    from agent.adapters import adapter_for
 
     world = _world()
     task = Task(id="t", instruction="x", goal=Goal(item="iron_pickaxe"), max_subgoals=60)
@@ -192,7 +191,6 @@ def test_the_same_failure_in_the_same_state_ends_the_episode_with_its_cause() ->
         task=task,
         seed=0,
         planner=Stubborn(),
-        adapter=adapter_for(world, task),
         method=METHODS["no-explore"],  # no probes: nothing changes the state
         store=None,
         run_id="t",
@@ -206,7 +204,6 @@ def test_the_same_failure_in_the_same_state_ends_the_episode_with_its_cause() ->
 
 
 def test_a_whole_search_that_finds_nothing_twice_is_a_dead_end() -> None:
-    from agent.adapters import adapter_for
 
     world = _world()
     task = Task(id="t", instruction="x", goal=Goal(item="stick"))
@@ -215,7 +212,6 @@ def test_a_whole_search_that_finds_nothing_twice_is_a_dead_end() -> None:
         task=task,
         seed=0,
         planner=SymbolicPlanner(),
-        adapter=adapter_for(world, task),
         method=METHODS["none"],
         store=None,
         run_id="t",

@@ -146,7 +146,6 @@ class LiveSession:
     # ---- the agent's thread -------------------------------------------------------------
     def _run(self) -> None:
         import sim
-        from agent.adapters import adapter_for
         from agent.loop import Episode
         from agent.methods import get_method
         from agent.runner import make_distiller, make_planner
@@ -198,7 +197,6 @@ class LiveSession:
                     task=task,
                     seed=seed,
                     planner=planner,
-                    adapter=adapter_for(world, task),
                     method=method,
                     store=store,
                     run_id=run_id,

@@ -10,7 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from agent.adapters import adapter_for
 from agent.llm.base import LLMClient
 from agent.llm.hf import Generation, Request
 from agent.loop import Episode
@@ -181,7 +180,6 @@ def play(
         task=task,
         seed=seed,
         planner=planner_for(client, world, planner),
-        adapter=adapter_for(world, task),
         method=method,
         store=store,
         run_id=run_id,
