@@ -16,7 +16,6 @@ the methods see the same tasks in the same order and differ only in what they le
 from __future__ import annotations
 
 import csv
-import json
 import math
 import shutil
 import time
@@ -31,7 +30,7 @@ import yaml
 
 from agent.loop import EpisodeResult
 from agent.methods import get_method
-from agent.record import read_episodes
+from agent.record import read_episodes, read_trajectory
 from agent.runner import (
     PLANNER_KINDS,
     RunConfig,
@@ -260,17 +259,10 @@ def failure_modes(run_dir: Path, episode_ids: list[str]) -> Counter[str]:
     episodes (a guardrail's block counts: the mistake was made, but never reached the world)."""
     modes: Counter[str] = Counter()
     for eid in episode_ids:
-        path = run_dir / "trajectory" / f"{eid}.jsonl"
-        if not path.exists():
-            continue
-        for line in path.read_text().splitlines():
-            try:
-                step = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            d, sg = step["diagnosis"], step["subgoal"]
-            if not d["success"]:
-                modes[f"{d['cause']} {sg['verb']}:{sg['target']}"] += 1
+        for step in read_trajectory(run_dir / "trajectory" / f"{eid}.jsonl", strict=False):
+            d, sg = step.diagnosis, step.subgoal
+            if not d.success:
+                modes[f"{d.cause.value} {sg.verb}:{sg.target}"] += 1
     return modes
 
 

@@ -18,7 +18,15 @@ from agent.llm.base import LLMError
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
 from agent.prompts import clip
-from agent.record import EpisodeRecord
+from agent.record import (
+    EpisodeRecord,
+    GuardVerdict,
+    MilestoneRecord,
+    OutcomeRecord,
+    PlanCost,
+    PlanRecord,
+    TrajectoryLine,
+)
 from agent.repair import Repairer
 from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.induce import DURABLE, gain_tags
@@ -30,7 +38,7 @@ from sim import events as ev
 from sim.base import World
 from sim.schema import FailureCause, Goal, Outcome, Subgoal, Task, WorldState
 
-Record = Callable[[dict[str, Any]], None]
+Record = Callable[[TrajectoryLine], None]
 RECALL_BUDGET = 600  # tokens
 REPLY_CHARS = 8000  # of a model's reply kept in the trajectory (a valid plan is far shorter)
 
@@ -177,7 +185,7 @@ class Episode:
         p.res.steps += 1
         pre, p.state = p.state, outcome.post_state
         advanced = self._advance(p.state, p.res.steps)
-        line["milestone"] = self._milestone_line()
+        line.milestone = self._milestone_line()
         self.record(line)
         return pre, advanced
 
@@ -320,12 +328,12 @@ class Episode:
         goal = self._stage.goal
         return goal.item or goal.predicate or goal.text()
 
-    def _milestone_line(self) -> dict[str, Any]:
-        return {
-            "reached": self._reached,
-            "of": len(self._stages),
-            "working_on": self._goal_name() if not self._done() else None,
-        }
+    def _milestone_line(self) -> MilestoneRecord:
+        return MilestoneRecord(
+            reached=self._reached,
+            of=len(self._stages),
+            working_on=self._goal_name() if not self._done() else None,
+        )
 
     # ---- ending early ---------------------------------------------------------------------
     def _unobtainable(self) -> str | None:
@@ -524,13 +532,13 @@ class Episode:
 
 def play_oracle(
     world: World, task: Task, seed: int, run_id: str = "oracle"
-) -> tuple[EpisodeResult, list[dict[str, Any]]]:
+) -> tuple[EpisodeResult, list[TrajectoryLine]]:
     """One episode with the symbolic planner and no memory, and its trajectory lines: what
     the world's own tests and success-rate benchmarks measure."""
     from agent.methods import METHODS
     from agent.planner.symbolic import SymbolicPlanner
 
-    lines: list[dict[str, Any]] = []
+    lines: list[TrajectoryLine] = []
     episode = Episode(
         world=world,
         task=task,
@@ -560,43 +568,50 @@ def _binary(d: Diagnosis) -> Diagnosis:
 
 def _trajectory_line(
     tup: ExperienceTuple, outcome: Outcome, briefing: Briefing, planned: PlanResult | None
-) -> dict[str, Any]:
-    line: dict[str, Any] = {
-        "tuple_id": tup.id,
-        "step": tup.step,
-        "subgoal": tup.action.model_dump(),
-        "pre_state": tup.pre_state.model_dump(mode="json"),
-        "facts": tup.facts,
-        "recalled": [i.model_dump() for i in briefing.items],
-        "guardrail": next(
-            (
-                {"blocked": True, "id": e.get("guardrail"), "reason": e.get("message")}
-                for e in outcome.trace
-                if e.get("event") == "blocked"
-            ),
-            {"blocked": False},
-        ),
-        "outcome": outcome.model_dump(mode="json", exclude={"post_state", "subgoal"}),
-        "diagnosis": tup.diagnosis.model_dump(mode="json"),
-        "post_state": tup.post_state.model_dump(mode="json"),
-    }
+) -> TrajectoryLine:
+    blocked = next((e for e in outcome.trace if e.get("event") == ev.BLOCKED), None)
+    plan = None
     if planned is not None:
         # the plan once, on the line of its first step (later lines are its next steps, in
         # order, until a line carries the next plan); a reply is clipped as a prompt's values
         # are: a server that ignores the schema must not fill the disk
-        line["plan"] = {
-            "subgoals": [s.text() for s in planned.subgoals],
-            "prompt": planned.prompt,
-            "reply": clip(planned.reply, REPLY_CHARS) if planned.reply is not None else None,
-            "error": planned.error,
-            "notes": planned.notes,
-            "followed": planned.followed,  # each item shown: did the plan do what it said
-        }
-        if planned.llm_calls:  # what this plan cost (the episode's totals are in its row)
-            line["plan"]["llm"] = {
-                "calls": planned.llm_calls,
-                "prompt_tokens": planned.prompt_tokens,
-                "completion_tokens": planned.completion_tokens,
-                "latency_s": planned.latency_s,
-            }
-    return line
+        plan = PlanRecord(
+            subgoals=[s.text() for s in planned.subgoals],
+            prompt=planned.prompt,
+            reply=clip(planned.reply, REPLY_CHARS) if planned.reply is not None else None,
+            error=planned.error,
+            notes=planned.notes,
+            followed=planned.followed,  # each item shown: did the plan do what it said
+            llm=PlanCost(
+                calls=planned.llm_calls,
+                prompt_tokens=planned.prompt_tokens,
+                completion_tokens=planned.completion_tokens,
+                latency_s=planned.latency_s,
+            )
+            if planned.llm_calls
+            else None,  # what this plan cost (the episode's totals are in its row)
+        )
+    return TrajectoryLine(
+        tuple_id=tup.id,
+        step=tup.step,
+        subgoal=tup.action,
+        pre_state=tup.pre_state,
+        facts=tup.facts,
+        recalled=list(briefing.items),
+        guardrail=GuardVerdict(
+            blocked=True, id=blocked.get("guardrail"), reason=blocked.get("message")
+        )
+        if blocked is not None
+        else GuardVerdict(),
+        outcome=OutcomeRecord(
+            success=outcome.success,
+            cause=outcome.cause,
+            message=outcome.message,
+            ticks=outcome.ticks,
+            steps=outcome.steps,
+            trace=outcome.trace,
+        ),
+        diagnosis=tup.diagnosis,
+        post_state=tup.post_state,
+        plan=plan,
+    )

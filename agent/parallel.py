@@ -199,7 +199,7 @@ class Rollout:
                 method=self.method,
                 store=store,
                 run_id=job.run_id,
-                record=lambda line: lines.append(json.dumps(line)),
+                record=lambda line: lines.append(json.dumps(line.row())),
                 distiller=self.distiller,
             ).run()
             played = Played(result, lines, worker=self.ready())

@@ -23,6 +23,9 @@ from typing import IO, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from knowledge.schema import Diagnosis, RecallItem
+from sim.schema import FailureCause, Subgoal, WorldState
+
 RECORD_VERSION = 2
 
 # Why an episode stops. `dead_end` and `unobtainable` end it before its budget: nothing the
@@ -76,6 +79,107 @@ class EpisodeRecord(BaseModel):
         return self.model_dump(mode="json")
 
 
+class GuardVerdict(BaseModel):
+    """Whether a guardrail stopped the attempt before it reached the world, and which."""
+
+    blocked: bool = False
+    id: int | None = None
+    reason: str | None = None
+
+
+class PlanCost(BaseModel):
+    """What producing one plan cost (the episode's totals are in its row)."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+class PlanRecord(BaseModel):
+    """A plan, on the line of its first step (later lines are its next steps, in order, until
+    a line carries the next plan); a model's reply is clipped (`agent.loop.REPLY_CHARS`)."""
+
+    subgoals: list[str] = Field(default_factory=list)
+    prompt: str | None = None
+    reply: str | None = None
+    error: str | None = None
+    notes: list[str] = Field(default_factory=list)
+    followed: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each item shown: did the plan do what it said."
+    )
+    llm: PlanCost | None = None
+
+
+class OutcomeRecord(BaseModel):
+    """The world's outcome of the attempt, without the states the line holds already."""
+
+    success: bool = False
+    cause: FailureCause = FailureCause.NONE
+    message: str = ""
+    ticks: int = 0
+    steps: int = 0
+    trace: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class MilestoneRecord(BaseModel):
+    """Where the goal's milestones stand after the attempt (a plain goal is one)."""
+
+    reached: int = 0
+    of: int = 1
+    working_on: str | None = None
+
+
+class TrajectoryLine(BaseModel):
+    """One line of trajectory/<episode_id>.jsonl: one subgoal attempt, as the loop saw it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    version: int = RECORD_VERSION
+    tuple_id: int | None = None
+    step: int
+    subgoal: Subgoal
+    pre_state: WorldState
+    facts: list[str] = Field(default_factory=list)
+    recalled: list[RecallItem] = Field(default_factory=list)
+    guardrail: GuardVerdict = Field(default_factory=GuardVerdict)
+    outcome: OutcomeRecord = Field(default_factory=OutcomeRecord)
+    diagnosis: Diagnosis
+    post_state: WorldState
+    plan: PlanRecord | None = None
+    milestone: MilestoneRecord = Field(default_factory=MilestoneRecord)
+
+    def row(self) -> dict[str, Any]:
+        """The line as written (plain JSON types; `plan` only on a plan's first line)."""
+        out = self.model_dump(mode="json")
+        if out["plan"] is None:
+            del out["plan"]
+        return out
+
+    @classmethod
+    def read(cls, row: Any) -> TrajectoryLine:
+        """A line read back; one written before lines carried `version` is version 1."""
+        if not isinstance(row, dict):
+            raise ValueError("a trajectory line is a JSON object")
+        return cls.model_validate({"version": 1, **row})
+
+
+def read_trajectory(path: Path, strict: bool = True) -> list[TrajectoryLine]:
+    """An episode's attempts, in order. A last line cut short by a kill is left out; a damaged
+    line elsewhere is a ValueError naming the file and line (not `strict`: the lines before
+    it, as a viewer shows what it can)."""
+    lines = Path(path).read_text().splitlines() if Path(path).exists() else []
+    out = []
+    for n, text in enumerate(lines, 1):
+        try:
+            out.append(TrajectoryLine.read(json.loads(text)))
+        except (json.JSONDecodeError, ValueError) as exc:
+            if not strict or (n == len(lines) and isinstance(exc, json.JSONDecodeError)):
+                break  # cut short by a kill
+            raise ValueError(f"{path}:{n}: not a trajectory line ({exc})") from None
+    return out
+
+
 def read_episodes(run_dir: Path) -> list[EpisodeRecord]:
     """Every episode a run directory holds: the last line of each, in the order they were first
     played. A line cut short by a kill (or otherwise unreadable) is skipped: that episode is not
@@ -121,9 +225,9 @@ class RunSink:
         return (self.run_dir / "trajectory" / f"{episode_id}.jsonl").open("w")
 
     @staticmethod
-    def line(out: IO[str], line: dict[str, Any] | str) -> None:
+    def line(out: IO[str], line: TrajectoryLine | str) -> None:
         """One trajectory line, flushed (the live viewer and a killed run see it at once)."""
-        out.write((line if isinstance(line, str) else json.dumps(line)) + "\n")
+        out.write((line if isinstance(line, str) else json.dumps(line.row())) + "\n")
         out.flush()
 
     def episode(self, record: EpisodeRecord) -> None:

@@ -15,9 +15,10 @@ not.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
+
+from agent.record import read_trajectory
 
 
 def runs(paths: list[str]) -> list[Path]:
@@ -44,11 +45,9 @@ def main() -> None:
     for run in runs(args.paths):
         for path in sorted((run / "trajectory").glob("*.jsonl")):
             key = path.stem.rpartition("__")[0] if args.by_task else "all"
-            for line in path.read_text().splitlines():
-                row = json.loads(line)
-                plan = row.get("plan") or {}
-                worked = bool(row["diagnosis"]["success"])
-                for item in plan.get("followed") or []:
+            for row in read_trajectory(path, strict=False):
+                worked = row.diagnosis.success
+                for item in row.plan.followed if row.plan is not None else []:
                     counts = tables[key][item["kind"]]
                     counts["shown"] += 1
                     verdict = {True: "followed", False: "not", None: "n/a"}[item["followed"]]

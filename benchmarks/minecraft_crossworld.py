@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from agent.record import read_trajectory
 from knowledge.store import ExperienceStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,9 +72,9 @@ def minecraft_arm(store: Path | None, seed: int, opts: list[str], work: Path) ->
     (episode,) = [json.loads(line) for line in (run / "episodes.jsonl").read_text().splitlines()]
     recalled: dict[tuple[str, int], list[int]] = {}
     for path in (run / "trajectory").glob("*.jsonl"):
-        for line in path.read_text().splitlines():
-            for item in json.loads(line).get("recalled") or []:
-                recalled[(item["kind"], int(item["id"]))] = list(item.get("evidence", []))
+        for line in read_trajectory(path, strict=False):
+            for item in line.recalled:
+                recalled[(item.kind, item.id)] = list(item.evidence)
     episode["recalled_items"] = recalled
     return dict(episode)
 

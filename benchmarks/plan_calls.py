@@ -15,11 +15,12 @@ Needs the `llm` extra (make install-llm) for the token count; without it, that l
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 from pathlib import Path
 from typing import Any
+
+from agent.record import read_trajectory
 
 _FREE = re.compile(r'"(?:verb|target)":\s*"([^"]*)"|"count":\s*(\d+)')
 
@@ -37,14 +38,14 @@ def calls(run: Path) -> list[dict[str, Any]]:
     """Every plan call of the run, in episode order, with its reply."""
     out = []
     for path in sorted((run / "trajectory").glob("*.jsonl")):
-        for line in path.read_text().splitlines():
-            plan = json.loads(line).get("plan") or {}
-            if "llm" in plan:
+        for line in read_trajectory(path, strict=False):
+            plan = line.plan
+            if plan is not None and plan.llm is not None:
                 out.append(
                     {
-                        **plan["llm"],
-                        "reply": plan.get("reply") or "",
-                        "prompt": plan.get("prompt") or "",
+                        **plan.llm.model_dump(),
+                        "reply": plan.reply or "",
+                        "prompt": plan.prompt or "",
                         "episode": path.stem,
                     }
                 )

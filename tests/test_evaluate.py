@@ -317,7 +317,7 @@ def test_a_blocking_guardrail_applies_its_remedy_then_retries_the_step(tmp_path:
         method=METHODS["no-injection"],
         store=store,
         run_id="r",
-        record=lines.append,
+        record=lambda line: lines.append(line.row()),  # as written
     ).run()
     assert result.success and result.blocked == 1 and result.replans == 0
     steps = [(x["subgoal"]["verb"], x["subgoal"]["target"]) for x in lines]

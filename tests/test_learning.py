@@ -270,7 +270,7 @@ def _episode(store: ExperienceStore | None, method: str, seed: int = 0) -> Any:
         method=METHODS[method],
         store=store,
         run_id="r",
-        record=lines.append,
+        record=lambda line: lines.append(line.row()),  # as written
     ).run()
     return result, lines, planner
 

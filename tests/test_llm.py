@@ -583,7 +583,7 @@ def test_on_a_deadlock_the_fresh_plan_is_told_the_latest_failure() -> None:
         method=METHODS["none"],
         store=None,
         run_id="r",
-        record=lines.append,
+        record=lambda line: lines.append(line.row()),  # as written
     ).run()
     assert [ln["diagnosis"]["cause"] for ln in lines[:3]] == ["MISSING_ITEM"] * 3
     assert lines[2]["diagnosis"]["deadlock"]

@@ -137,7 +137,7 @@ def test_milestones_count_in_order_only() -> None:
     )
     result, lines = play_oracle(_world(), task, 0)
     assert result.success and (result.milestones, result.milestones_of) == (2, 2)
-    assert lines[0]["milestone"]["reached"] == 0
+    assert lines[0].milestone.reached == 0
 
 
 def test_a_budget_that_runs_out_scores_the_milestones_reached() -> None:
@@ -200,7 +200,7 @@ def test_the_same_failure_in_the_same_state_ends_the_episode_with_its_cause() ->
     # the first attempt is also the first look at the start cell (new information)
     assert result.ended == "dead_end" and result.steps == DEAD_END_REPEATS + 1
     assert "craft 1 iron_pickaxe" in result.ended_why and "MISSING_ITEM" in result.ended_why
-    assert {x["diagnosis"]["cause"] for x in lines} == {"MISSING_ITEM"}
+    assert {x.diagnosis.cause.value for x in lines} == {"MISSING_ITEM"}
 
 
 def test_a_whole_search_that_finds_nothing_twice_is_a_dead_end() -> None:

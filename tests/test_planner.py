@@ -13,6 +13,7 @@ import pytest
 import sim
 from agent.loop import EpisodeResult, play_oracle
 from agent.planner.symbolic import SymbolicPlanner
+from agent.record import TrajectoryLine
 from knowledge.schema import Briefing, Diagnosis, StateDiff
 from sim.base import World
 from sim.schema import FailureCause, Goal, Subgoal, Task, WorldState
@@ -28,8 +29,8 @@ def _play(world: World, task: Task, seed: int) -> tuple[EpisodeResult, list[dict
     return play_oracle(world, task, seed, run_id="test")
 
 
-def _why(result: EpisodeResult, lines: list[dict[str, Any]]) -> str:
-    last = lines[-1] if lines else {}
+def _why(result: EpisodeResult, lines: list[TrajectoryLine]) -> str:
+    last = lines[-1].row() if lines else {}
     sub = last.get("subgoal", {})
     message = last.get("outcome", {}).get("message", "")
     return f"seed {result.seed}: {sub.get('verb')} {sub.get('target')}: {message}"

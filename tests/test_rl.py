@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -62,14 +62,21 @@ def test_group_advantages_are_relative_and_zero_without_variance() -> None:
     assert group[0].advantage < 0 < group[1].advantage
 
 
+def _progressed(p: float) -> Any:
+    """A trajectory line's stand-in: only its diagnosis's task progress is read."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(diagnosis=SimpleNamespace(task_progress=p))
+
+
 def test_shaped_reward_gives_partial_credit() -> None:
     opts = TrainConfig().reward
     none = Rollout("t", 0, [], False, 8, 8, progress=0.0, invalid=2)
     half = Rollout("t", 0, [], False, 8, 8, progress=0.5)
     won = Rollout("t", 0, [], True, 4, 8, progress=1.0)
     assert shaped_reward(none, opts) < shaped_reward(half, opts) < shaped_reward(won, opts)
-    lines = [{"diagnosis": {"task_progress": p}} for p in (0.0, 0.5, 0.5)]
-    late = [{"diagnosis": {"task_progress": p}} for p in (0.0, 0.0, 0.5)]
+    lines = [_progressed(p) for p in (0.0, 0.5, 0.5)]
+    late = [_progressed(p) for p in (0.0, 0.0, 0.5)]
     assert pace(lines, False, 4) == 0.375 and pace(late, False, 4) == 0.25
     assert pace(lines[:1], True, 4) == 0.75
 

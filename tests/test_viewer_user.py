@@ -18,6 +18,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from agent.cli import app
+from agent.record import TrajectoryLine
 from agent.runner import RunConfig, run_suite
 from knowledge.schema import Guardrail
 from knowledge.store import ExperienceStore
@@ -131,13 +132,14 @@ def test_the_live_view_names_the_repair_too(suite: Path) -> None:
     assert frame.repair == "remedy of guardrail 1", _rows(frame)
 
 
-def _line(text: str, ok: bool = True, plan: list[str] | None = None, **d: Any) -> dict[str, Any]:
+def _line(text: str, ok: bool = True, plan: list[str] | None = None, **d: Any) -> TrajectoryLine:
     verb, count, target = text.split(" ")
     sg = {"verb": verb, "count": int(count), "target": target, "args": {}}
+    state = {"world": "craftworld/v1"}
     out: dict[str, Any] = {"subgoal": sg, "diagnosis": {"success": ok, **d}}
     if plan is not None:
         out["plan"] = {"subgoals": plan, "prompt": None, "reply": None, "error": None}
-    return out
+    return TrajectoryLine.read({"step": 0, "pre_state": state, "post_state": state, **out})
 
 
 def test_tracker_follows_probes_and_repairs_of_the_goal() -> None:

@@ -20,6 +20,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from agent.cli import app
+from agent.record import TrajectoryLine
 from agent.runner import RunConfig, run_suite
 from knowledge.schema import Guardrail
 from knowledge.store import ExperienceStore
@@ -138,11 +139,13 @@ def test_a_blocking_guardrail_is_marked(replay: RunReplay) -> None:
         {"kind": "guardrail", "id": rail, "text": "do not ...", "score": 1.0, "evidence": [1]},
         {"kind": "skill", "id": 9, "text": "skill ...", "score": 0.5, "evidence": [2]},
     ]
-    marked = replace(blocked, line={**blocked.line, "recalled": recalled})
+    marked = replace(
+        blocked, line=TrajectoryLine.read({**blocked.line.row(), "recalled": recalled})
+    )
     img = render_frame(marked, Chrome())
     assert (_knowledge_region(img) == BAD).all(axis=-1).sum() > 200  # banner and marks in red
-    free = {**blocked.line, "recalled": recalled, "guardrail": {"blocked": False}}
-    img = render_frame(replace(blocked, line=free), Chrome())
+    free = {**blocked.line.row(), "recalled": recalled, "guardrail": {"blocked": False}}
+    img = render_frame(replace(blocked, line=TrajectoryLine.read(free)), Chrome())
     assert (_knowledge_region(img) == BAD).all(axis=-1).sum() == 0
 
 
@@ -159,7 +162,9 @@ def test_household_state_is_a_text_panel(replay: RunReplay) -> None:
             "lettuce_1": ["in:fridge_1"],
         },
     }
-    house = replace(frame, line={**frame.line, "post_state": state}, image=None)
+    house = replace(
+        frame, line=TrajectoryLine.read({**frame.line.row(), "post_state": state}), image=None
+    )
     img = render_frame(house, Chrome())
     schematic = render_frame(replace(frame, image=None), Chrome())
     assert not np.array_equal(img[30:420, 8:400], schematic[30:420, 8:400])
@@ -205,12 +210,19 @@ def test_replay_without_the_suite_is_schematic(run_dir: Path, tmp_path: Path) ->
     assert frame.image is None and "schematic" in frame.view_note
 
 
+def _typed(part: dict) -> TrajectoryLine:
+    """A hand-written trajectory line: `part`, with an empty state and a success."""
+    state = {"world": "craftworld/v1"}
+    base = {"step": 0, "pre_state": state, "post_state": state, "diagnosis": {"success": True}}
+    return TrajectoryLine.read({**base, **part})
+
+
 def test_plan_tracker_follows_the_plan() -> None:
-    def line(verb: str, target: str, plan: list[str] | None = None) -> dict:
+    def line(verb: str, target: str, plan: list[str] | None = None) -> TrajectoryLine:
         out: dict = {"subgoal": {"verb": verb, "target": target, "count": 1, "args": {}}}
         if plan is not None:
             out["plan"] = {"subgoals": plan, "prompt": "P", "reply": "R", "error": None}
-        return out
+        return _typed(out)
 
     t = PlanTracker()
     plan = ["mine 1 oak_log", "craft 1 oak_planks"]
@@ -321,7 +333,7 @@ class RunReplayStub:
         return self.n
 
     def frame(self, index: int) -> Frame:
-        return Frame("e__s0", "e", 0, index, {"subgoal": {"verb": "wait", "target": "x"}})
+        return Frame("e__s0", "e", 0, index, _typed({"subgoal": {"verb": "wait", "target": "x"}}))
 
     def request(self, index: int) -> None:
         pass
@@ -369,7 +381,7 @@ def test_live_and_replay_show_the_same_world(suite: Path, tmp_path: Path) -> Non
         assert session.wait_for(len(recorded), timeout=60)
         for i in range(len(recorded)):
             live, rec = session.frame(i), recorded.frame(i)
-            assert live.subgoal == rec.subgoal and live.line["diagnosis"] == rec.line["diagnosis"]
+            assert live.subgoal == rec.subgoal and live.line.diagnosis == rec.line.diagnosis
             assert np.array_equal(live.image, rec.image)  # type: ignore[arg-type]
         assert any(session.frame(i).blocked for i in range(len(recorded)))
     finally:

@@ -104,9 +104,7 @@ def _pick(replay: RunReplay) -> tuple[str, int]:
     best: tuple[tuple[bool, int], str, int] | None = None
     for e, count in zip(replay.episodes, replay.counts, strict=True):
         lines = replay.lines(e)
-        blocked = [
-            i for i, line in enumerate(lines) if (line.get("guardrail") or {}).get("blocked")
-        ]
+        blocked = [i for i, line in enumerate(lines) if line.guardrail.blocked]
         if blocked:
             ok = bool(replay.results.get(e, {}).get("success"))
             key = (not ok, count)
@@ -116,7 +114,7 @@ def _pick(replay: RunReplay) -> tuple[str, int]:
         return best[1], best[2]
     for e in replay.episodes:
         for i, line in enumerate(replay.lines(e)):
-            if not (line.get("diagnosis") or {}).get("success", True):
+            if not line.diagnosis.success:
                 return e, i
     return replay.episodes[0], 0
 

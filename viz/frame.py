@@ -1,6 +1,6 @@
 """The frame model: everything one picture of the viewer shows, built from trajectory lines.
 
-A frame is one subgoal attempt as the loop recorded it (`agent.loop._trajectory_line`: the
+A frame is one subgoal attempt as the loop recorded it (`agent.record.TrajectoryLine`: the
 subgoal, pre and post state, the recalled knowledge, the guardrail verdict, the outcome and
 the diagnosis), plus what the line alone does not say: the plan in force and which of its
 subgoals this attempt is, the planner's last prompt and reply, and a top-down image of the world
@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from agent.record import TrajectoryLine
+
 
 @dataclass(frozen=True, eq=False)
 class Frame:
@@ -26,7 +28,7 @@ class Frame:
     task_id: str
     seed: int
     step: int  # the attempt's index in its episode (the trajectory line's `step`)
-    line: dict[str, Any]  # the trajectory line, as recorded
+    line: TrajectoryLine  # the trajectory line, as recorded
     plan: tuple[str, ...] = ()  # the plan in force when this attempt was made
     active: int = -1  # this attempt's index in `plan` (-1: not a planned subgoal)
     repair: str = ""  # for a step a repair put in: what it repairs (`PlanTracker`)
@@ -43,43 +45,35 @@ class Frame:
     extra: dict[str, Any] = field(default_factory=dict)
 
     # ---- what the renderer reads --------------------------------------------------------
+    # the renderer draws plain values: the typed line's parts, dumped
     @property
     def subgoal(self) -> str:
-        return subgoal_text(self.line.get("subgoal", {}))
+        return self.line.subgoal.text()
 
     @property
     def state(self) -> dict[str, Any]:
         """The state after the attempt (the post state; a blocked attempt leaves it as it was)."""
-        return dict(self.line.get("post_state") or self.line.get("pre_state") or {})
+        return self.line.post_state.model_dump(mode="json")
 
     @property
     def diagnosis(self) -> dict[str, Any]:
-        return dict(self.line.get("diagnosis") or {})
+        return self.line.diagnosis.model_dump(mode="json")
 
     @property
     def recalled(self) -> list[dict[str, Any]]:
-        return list(self.line.get("recalled") or [])
+        return [i.model_dump() for i in self.line.recalled]
 
     @property
     def guardrail(self) -> dict[str, Any]:
-        return dict(self.line.get("guardrail") or {"blocked": False})
+        return self.line.guardrail.model_dump()
 
     @property
     def blocked(self) -> bool:
-        return bool(self.guardrail.get("blocked"))
+        return self.line.guardrail.blocked
 
     @property
     def message(self) -> str:
-        return str((self.line.get("outcome") or {}).get("message", ""))
-
-
-def subgoal_text(sg: dict[str, Any]) -> str:
-    """`Subgoal.text()` of a recorded subgoal (`verb count target k=v`)."""
-    if not sg:
-        return ""
-    args = sg.get("args") or {}
-    extra = "".join(f" {k}={v}" for k, v in sorted(args.items()))
-    return f"{sg.get('verb', '?')} {sg.get('count', 1)} {sg.get('target', '?')}{extra}"
+        return self.line.outcome.message
 
 
 GOAL = "working on the goal"  # why a step not in the plan follows a planned step that worked
@@ -120,26 +114,26 @@ class PlanTracker:
     _why: str = ""  # what a step not in the plan, next, would be repairing
     _remedy: tuple[str, str, str] | None = None  # (verb, target, guardrail) of the last block
 
-    def feed(self, line: dict[str, Any]) -> tuple[tuple[str, ...], int]:
+    def feed(self, line: TrajectoryLine) -> tuple[tuple[str, ...], int]:
         """The plan in force for this line and the line's index in it (-1 if not in it)."""
-        planned = line.get("plan")
+        planned = line.plan
         if planned is not None:
-            self.plan = tuple(planned.get("subgoals") or ())
-            self.prompt, self.reply = planned.get("prompt"), planned.get("reply")
-            self.error = planned.get("error")
+            self.plan = tuple(planned.subgoals)
+            self.prompt, self.reply = planned.prompt, planned.reply
+            self.error = planned.error
             self._ahead = [_Ahead(s, i) for i, s in enumerate(self.plan)]
             self._why, self._remedy = "", None
-        sg = line.get("subgoal") or {}
-        step = self._take(subgoal_text(sg))
+        sg = line.subgoal
+        step = self._take(sg.text())
         if step is None:  # not the step ahead: one a repair put in
-            if self._remedy is not None and self._remedy[:2] == (sg.get("verb"), sg.get("target")):
+            if self._remedy is not None and self._remedy[:2] == (sg.verb, sg.target):
                 self._why = f"remedy of guardrail {self._remedy[2]}"
-            step = _Ahead(subgoal_text(sg), -1, self._why)
+            step = _Ahead(sg.text(), -1, self._why)
         self._remedy = None
         self.repair = step.why if step.index < 0 else ""
-        d = line.get("diagnosis") or {}
-        if d and not d.get("success", True):  # repaired next, unless a new plan comes
-            self._ahead.insert(0, replace(step, optional=bool(d.get("deadlock"))))
+        d = line.diagnosis
+        if not d.success:  # repaired next, unless a new plan comes
+            self._ahead.insert(0, replace(step, optional=d.deadlock))
             self._why, self._remedy = _why_failed(line)
         else:  # a repair's step goes on with its repair; after a planned one, the goal's
             self._why = step.why if step.index < 0 else GOAL
@@ -158,14 +152,14 @@ class PlanTracker:
         return None
 
 
-def _why_failed(line: dict[str, Any]) -> tuple[str, tuple[str, str, str] | None]:
+def _why_failed(line: TrajectoryLine) -> tuple[str, tuple[str, str, str] | None]:
     """What the repair of a failed line works on, and the remedy its guardrail named."""
     remedy = None
-    for event in (line.get("outcome") or {}).get("trace") or []:
+    for event in line.outcome.trace:
         if event.get("event") == "blocked" and event.get("remedy"):
             r = event["remedy"]
             remedy = (r.get("verb"), r.get("target"), str(event.get("guardrail", "?")))
-    details = (line.get("diagnosis") or {}).get("details") or {}
+    details = line.diagnosis.details
     if details.get("needs"):
         return f"for {details['needs']}", remedy
     if details.get("context"):
@@ -174,7 +168,7 @@ def _why_failed(line: dict[str, Any]) -> tuple[str, tuple[str, str, str] | None]
 
 
 def frames_of(
-    lines: list[dict[str, Any]],
+    lines: list[TrajectoryLine],
     images: list[NDArray[np.uint8] | None],
     *,
     episode_id: str,
@@ -195,7 +189,7 @@ def frames_of(
                 episode_id=episode_id,
                 task_id=task_id,
                 seed=seed,
-                step=int(line.get("step", i)),
+                step=line.step,
                 line=line,
                 plan=plan,
                 active=active,
@@ -232,12 +226,12 @@ def plan_rows(frame: Frame, rows: int = 7) -> list[tuple[str, str]]:
     are cut."""
     out: list[tuple[str, str]] = []
     plan = frame.plan
-    stage = frame.line.get("milestone") or {}
-    if stage.get("of", 1) > 1:  # a goal written as milestones: where this attempt stands
-        doing = stage.get("working_on")
+    stage = frame.line.milestone
+    if stage.of > 1:  # a goal written as milestones: where this attempt stands
+        doing = stage.working_on
         out.append(
             (
-                f"milestones {stage['reached']}/{stage['of']} reached"
+                f"milestones {stage.reached}/{stage.of} reached"
                 + (f"; working on {doing}" if doing else ""),
                 "more",
             )

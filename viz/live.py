@@ -19,6 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from agent.record import TrajectoryLine
 from viz.frame import Frame, PlanTracker
 from viz.replay import agent_in_view, pick_episode
 
@@ -166,7 +167,7 @@ class LiveSession:
                 episode_id = f"{task.id}__s{seed}"
 
                 def record(
-                    line: dict[str, Any],
+                    line: TrajectoryLine,
                     task: Any = task,
                     seed: int = seed,
                     tracker: PlanTracker = PlanTracker(),  # noqa: B008 - one per episode
@@ -176,7 +177,7 @@ class LiveSession:
                         episode_id=f"{task.id}__s{seed}",
                         task_id=task.id,
                         seed=seed,
-                        step=int(line.get("step", 0)),
+                        step=line.step,
                         line=line,
                         plan=plan,
                         active=active,

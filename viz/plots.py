@@ -14,11 +14,11 @@ guardrails distilled online, mid-episode, appear; knowledge reported retired is 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from agent.record import read_trajectory
 from viz.replay import episode_rows
 
 
@@ -65,32 +65,20 @@ def load_run(label: str, run_dir: Path) -> RunData:
         distilled = row.get("distilled") or {}
         skills.update(int(i) for i in distilled.get("skills", []))
         rails.update(int(i) for i in distilled.get("guardrails", []))
-        for line in _trajectory(run_dir, row["episode_id"]):
-            for item in line.get("recalled") or []:
-                kind = item.get("kind")
+        path = run_dir / "trajectory" / f"{row['episode_id']}.jsonl"
+        for line in read_trajectory(path, strict=False):
+            for item in line.recalled:
+                kind = item.kind
                 (skills if kind == "skill" else rails if kind == "guardrail" else set()).add(
-                    int(item["id"])
+                    item.id
                 )
-            verdict = line.get("guardrail") or {}
-            if verdict.get("blocked") and verdict.get("id") is not None:
-                rails.add(int(verdict["id"]))
+            if line.guardrail.blocked and line.guardrail.id is not None:
+                rails.add(line.guardrail.id)
         retired.update(str(r).partition(":")[0] for r in distilled.get("retired", []))
         gone_s = {int(r.split()[1]) for r in retired if r.startswith("skill ")}
         gone_g = {int(r.split()[1]) for r in retired if r.startswith("guardrail ")}
         data.growth.append((len(skills - gone_s), len(rails - gone_g), len(retired)))
     return data
-
-
-def _trajectory(run_dir: Path, episode_id: str) -> list[dict[str, Any]]:
-    path = run_dir / "trajectory" / f"{episode_id}.jsonl"
-    out = []
-    if path.exists():
-        for raw in path.read_text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except json.JSONDecodeError:
-                break
-    return out
 
 
 def rolling(successes: list[bool], window: int) -> list[float]:

@@ -11,7 +11,6 @@ Nothing the viewer shows comes from the regenerated world except the picture.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import OrderedDict
 from pathlib import Path
@@ -21,6 +20,7 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
+from agent.record import TrajectoryLine, read_trajectory
 from viz.frame import Frame, frames_of, split_episode_id
 
 log = logging.getLogger(__name__)
@@ -95,14 +95,9 @@ class RunReplay:
             self._world = None
 
     # ---- building frames ----------------------------------------------------------------
-    def lines(self, episode_id: str) -> list[dict[str, Any]]:
-        out = []
-        for raw in self.files[episode_id].read_text().splitlines():
-            try:
-                out.append(json.loads(raw))
-            except json.JSONDecodeError:
-                break  # a line cut short by a kill ends the episode's record
-        return out
+    def lines(self, episode_id: str) -> list[TrajectoryLine]:
+        """The episode's attempts (a line cut short by a kill, or damaged, ends its record)."""
+        return read_trajectory(self.files[episode_id], strict=False)
 
     def episode_frames(self, episode_id: str) -> list[Frame]:
         if episode_id in self._cache:
@@ -130,7 +125,7 @@ class RunReplay:
         return frames
 
     def _images(
-        self, lines: list[dict[str, Any]], task: Any, seed: int
+        self, lines: list[TrajectoryLine], task: Any, seed: int
     ) -> tuple[list[NDArray[np.uint8] | None], list[str]]:
         """One world image per attempt, regenerated; None (and why) where that is not honest."""
         n = len(lines)
@@ -144,20 +139,18 @@ class RunReplay:
         except Exception as exc:  # an unknown world, a bridge that is down: still replayable
             log.warning("cannot regenerate %s: %s", self.config.get("world"), exc)
             return [None] * n, [f"schematic: world not regenerated ({exc})"] * n
-        from sim.schema import Subgoal
-
         images: list[NDArray[np.uint8] | None] = []
         notes: list[str] = []
         diverged: str | None = None
-        if state.model_dump(mode="json") != lines[0].get("pre_state"):
+        if lines and state.model_dump(mode="json") != lines[0].pre_state.model_dump(mode="json"):
             diverged = "schematic: the regenerated start differs from the recorded one"
         for line in lines:
             if diverged is None and _reached_world(line):
-                out = world.execute(Subgoal.model_validate(line["subgoal"]))
-                if out.post_state.model_dump(mode="json") != line.get("post_state"):
-                    diverged = (
-                        f"schematic: the regenerated world diverged at step {line.get('step')}"
-                    )
+                out = world.execute(line.subgoal)
+                if out.post_state.model_dump(mode="json") != line.post_state.model_dump(
+                    mode="json"
+                ):
+                    diverged = f"schematic: the regenerated world diverged at step {line.step}"
             if diverged is None:
                 images.append(world.render())
                 notes.append(f"world regenerated from seed {seed}")
@@ -208,11 +201,9 @@ def agent_in_view(world_id: str) -> tuple[float, float] | None:
     return (0.5, 0.5) if world_id.partition("/")[0] == "craftworld" else None
 
 
-def _reached_world(line: dict[str, Any]) -> bool:
+def _reached_world(line: TrajectoryLine) -> bool:
     """Whether the attempt was executed by the world (not blocked, not an unusable plan)."""
-    if (line.get("guardrail") or {}).get("blocked"):
-        return False
-    return (line.get("subgoal") or {}).get("verb") != "plan"
+    return not line.guardrail.blocked and line.subgoal.verb != "plan"
 
 
 def _suite_path(suite: str) -> Path | None:

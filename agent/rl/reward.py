@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from agent.record import TrajectoryLine
 from agent.rl.config import RewardOptions
 from agent.rl.policy import Turn
 
@@ -35,17 +36,17 @@ class Rollout:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def best_progress(lines: Sequence[dict[str, Any]]) -> float:
+def best_progress(lines: Sequence[TrajectoryLine]) -> float:
     """The highest task progress in an episode's trajectory lines (0 for no attempt)."""
-    return max((float(ln["diagnosis"].get("task_progress", 0.0)) for ln in lines), default=0.0)
+    return max((ln.diagnosis.task_progress for ln in lines), default=0.0)
 
 
-def pace(lines: Sequence[dict[str, Any]], success: bool, budget: int) -> float:
+def pace(lines: Sequence[TrajectoryLine], success: bool, budget: int) -> float:
     """The area under the episode's progress curve: task progress after each attempt, the
     last value held to the end of the subgoal budget (1 once the goal is reached). Two
     episodes that got equally far differ in how soon they got there; with best progress
     alone, a group of four that all stalled at the same rung had zero variance."""
-    curve = [float(ln["diagnosis"].get("task_progress", 0.0)) for ln in lines][:budget]
+    curve = [ln.diagnosis.task_progress for ln in lines][:budget]
     last = 1.0 if success else (curve[-1] if curve else 0.0)
     return (sum(curve) + last * (budget - len(curve))) / max(1, budget)
 

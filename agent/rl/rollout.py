@@ -8,13 +8,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
 
 from agent.llm.base import LLMClient
 from agent.llm.hf import Generation, Request
 from agent.loop import Episode
 from agent.methods import METHODS, Method
 from agent.planner.llm import LLMPlanner
+from agent.record import TrajectoryLine
 from agent.rl.config import PlannerOptions, RewardOptions
 from agent.rl.policy import Recorder, Turn
 from agent.rl.reward import Rollout, best_progress, pace, shaped_reward
@@ -22,7 +22,7 @@ from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.schema import ExperienceTuple
 from knowledge.store import ExperienceStore
 from sim.base import World
-from sim.schema import Subgoal, Task
+from sim.schema import Task
 
 
 class Keep:
@@ -59,12 +59,11 @@ def planner_for(client: LLMClient, world: World, opts: PlannerOptions) -> LLMPla
     )
 
 
-def trace(lines: Sequence[dict[str, Any]]) -> list[str]:
+def trace(lines: Sequence[TrajectoryLine]) -> list[str]:
     """An episode's attempts, one short line each: the subgoal, its diagnosed cause and the
     task progress after it (`benchmarks/rl_heldout.py --trace` prints them)."""
     return [
-        f"{Subgoal.model_validate(ln['subgoal']).text()}: {ln['diagnosis']['cause']} "
-        f"{float(ln['diagnosis'].get('task_progress', 0.0)):.2f}"
+        f"{ln.subgoal.text()}: {ln.diagnosis.cause.value} {ln.diagnosis.task_progress:.2f}"
         for ln in lines
     ]
 
@@ -172,7 +171,7 @@ def play(
     """One episode; its turns (when `client` records them), outcome and shaped reward. By
     default the planner plays alone (`SOLO`): no memory, and no probing by the loop, so that
     the reward is what the model's own plans earned."""
-    lines: list[dict[str, Any]] = []
+    lines: list[TrajectoryLine] = []
     recorded: list[Turn] | None = getattr(client, "turns", None)  # a Recorder's
     start = len(recorded) if recorded is not None else 0
     result = Episode(
