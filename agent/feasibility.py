@@ -16,7 +16,7 @@ from scenarios.schema import TaskEntry, TaskSuite
 from sim.schema import Goal, Task
 
 if TYPE_CHECKING:
-    from sim.craftworld.rules import Rules
+    from sim.mcrules.rules import Rules
 
 AnyTask = Task | TaskEntry  # as a world is reset with it, or as a suite file says it
 Checker = Callable[[str, AnyTask, Mapping[str, Any]], str | None]

@@ -27,6 +27,9 @@ FORBIDDEN = {
 }
 # knowledge's one way into sim: the shared schema, never a world
 KNOWLEDGE_FROM_SIM = ("sim.schema",)
+# the rules of Minecraft that every Minecraft-like world shares (sim/mcrules): worlds depend on
+# them, they on no world
+WORLDS = ("sim.craftworld", "sim.minecraft", "sim.alfworld")
 # scripts that show the whole project at work: they use the agent as any user does
 EXCEPTIONS = ("scenarios/examples/",)
 
@@ -163,6 +166,18 @@ def test_packages_depend_in_one_direction() -> None:
                 wrong.append(f"{shown}:{line}: {package} imports {module}")
             elif package == "knowledge" and top == "sim" and module not in KNOWLEDGE_FROM_SIM:
                 wrong.append(f"{shown}:{line}: knowledge imports {module} (only sim.schema)")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_minecraft_rules_depend_on_no_world() -> None:
+    paths = sorted((ROOT / "sim" / "mcrules").rglob("*.py"))
+    assert paths, "sim/mcrules has no modules"
+    wrong = [
+        f"{path.relative_to(ROOT).as_posix()}:{line}: imports {module}"
+        for path in paths
+        for line, module, names in _imports(path)
+        if any(m.startswith(WORLDS) for m in (module, *(f"{module}.{n}" for n in names)))
+    ]
     assert not wrong, "\n".join(wrong)
 
 

@@ -172,7 +172,7 @@ def test_no_world_module_can_write_a_remedy() -> None:
     """The failure types of every world take no remedy or missing fact, and no module of
     `sim` writes one into an event."""
     from sim.alfworld import actions as household
-    from sim.craftworld import attempt
+    from sim.mcrules import attempt
 
     for failure in (attempt.Failure, household.Failure):
         params = set(inspect.signature(failure.__init__).parameters)
@@ -190,8 +190,8 @@ def test_no_world_module_can_write_a_remedy() -> None:
 def test_the_grid_shows_the_recipe_whose_missing_ingredients_are_in_sight() -> None:
     """Between recipes short of equally many items, the one of the logs in sight (a smoker of
     oak, not dark oak, beside an oak tree); a recipe that can be made always wins."""
-    from sim.craftworld.attempt import pick_recipe
-    from sim.craftworld.recipes import Recipe
+    from sim.mcrules.attempt import pick_recipe
+    from sim.mcrules.recipes import Recipe
 
     def smoker(log: str) -> Recipe:
         return Recipe("smoker", 1, (("furnace", 1), (log, 4)), True, None)

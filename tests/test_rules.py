@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.craftworld.recipes import Recipe
-from sim.craftworld.rules import (
+from sim.mcrules.recipes import Recipe
+from sim.mcrules.rules import (
     LOOT_PATH,
     SMELTING_PATH,
     MissingIngredients,
@@ -18,7 +18,7 @@ from sim.craftworld.rules import (
     UndiggableBlock,
     UnknownName,
 )
-from sim.craftworld.tables import load_loot_table, load_smelting_table
+from sim.mcrules.tables import load_loot_table, load_smelting_table
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from agent.planner.base import PlanResult
 from agent.planner.recipe_graph import Method, RecipeGraph
 from agent.planner.symbolic import SymbolicPlanner
 from knowledge.schema import Briefing
-from sim.craftworld.rules import Rules
+from sim.mcrules.rules import Rules
 from sim.schema import Subgoal, Task, WorldState
 
 KINDS = ("no_station", "low_tool", "early")

@@ -17,9 +17,9 @@ from functools import cache
 import networkx as nx
 import numpy as np
 
-from sim.craftworld.recipes import Recipe
-from sim.craftworld.rules import Rules, drop_stats
-from sim.craftworld.tables import SmeltRecipe
+from sim.mcrules.recipes import Recipe
+from sim.mcrules.rules import Rules, drop_stats
+from sim.mcrules.tables import SmeltRecipe
 
 WOODS = ("oak", "birch", "spruce", "jungle", "acacia", "dark_oak")
 MINE_COST, CRAFT_COST, SMELT_COST, HUNT_COST = 4.0, 1.0, 3.0, 12.0

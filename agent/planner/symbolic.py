@@ -14,7 +14,7 @@ from agent.planner.recipe_graph import WOODS, Method, RecipeGraph, graph_for
 from knowledge.schema import Briefing, Diagnosis
 from sim.craftworld.body import PASSIVE
 from sim.craftworld.palette import NATURAL
-from sim.craftworld.rules import Rules
+from sim.mcrules.rules import Rules
 from sim.schema import NIGHT_END, FailureCause, Subgoal, Task, WorldState
 
 STATIONS = ("crafting_table", "furnace")

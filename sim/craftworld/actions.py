@@ -9,6 +9,7 @@ no failure says what to do next.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable
@@ -16,9 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim import events as ev
-from sim.craftworld.attempt import Attempt, Failure, grid_evidence, pick_recipe
 from sim.craftworld.body import MOB_HEALTH
 from sim.craftworld.palette import BLOCK_ID
+from sim.mcrules import checks
+from sim.mcrules.attempt import Attempt, Failure
 from sim.schema import FailureCause, Subgoal
 
 if TYPE_CHECKING:
@@ -34,18 +36,6 @@ CRAFT_TICKS = 10
 SMELT_TICKS = 200
 Pos = tuple[int, int, int]
 WEAPON = {"sword": (4.0, 12), "axe": (7.0, 20), "pickaxe": (2.0, 17), "shovel": (2.5, 20)}
-
-
-def _check_name(w: CraftWorld, name: str, kind: str) -> None:
-    known = w.rules.is_block(name) if kind == "block" else w.rules.is_item(name)
-    if not known:
-        close = ", ".join(w.rules.closest(name, kind, 3)) or "none"
-        raise Failure(
-            FailureCause.INVALID_ACTION,
-            f"unknown {kind} {name!r}; closest: {close}",
-            event=ev.INVALID,
-            data={"what": kind, "name": name, "closest": close},
-        )
 
 
 def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
@@ -75,7 +65,11 @@ def _dig(w: CraftWorld, pos: Pos, att: Attempt) -> dict[str, int]:
     if not w.rules.can_harvest(block, tool) and any(e["event"] == "tool_broke" for e in att.trace):
         # the tool broke on the way: a player stops rather than dig on by hand for nothing
         att.log("tool_lost", block=block, pos=list(pos), tool=None)
-        raise _tool_failure(block, f"the tool broke; {block} would drop nothing by hand")
+        raise Failure(
+            FailureCause.WRONG_TOOL,
+            f"the tool broke; {block} would drop nothing by hand",
+            event=None,
+        )
     w.pass_time(w.rules.dig_ticks(block, tool), att)
     w.set_block(pos, "air")
     att.steps += 1
@@ -203,12 +197,7 @@ def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]
     the route there (a careful miner, like a bot that reads the chunk, looks before digging)."""
     near = w.terrain.find_near(target, w.pos, SEARCH, CANDIDATES)
     if not near:
-        raise Failure(
-            FailureCause.TARGET_NOT_FOUND,
-            f"no {target} within {SEARCH} blocks",
-            event=ev.SEARCH,
-            data={"target": target, "radius": SEARCH, "found": False},
-        )
+        raise checks.not_found(target, SEARCH)
     for loc in near:
         legs = route(w, loc)
         danger = hazard(w, [c for leg in legs for c in leg.dug()] + [loc])
@@ -225,7 +214,7 @@ def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]
 
 
 def mine(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "block")
+    checks.check_name(w.rules, sg.target, "block")
     got: Counter[str] = Counter()
     for _ in range(sg.count):
         loc, legs = _reachable(w, sg.target, att)
@@ -233,25 +222,16 @@ def mine(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         tool = w.equipped
         drops = _dig(w, loc, att)
         if not drops and not w.rules.can_harvest(sg.target, w.equipped):
-            raise _tool_failure(
-                sg.target, f"{sg.target} broke with {tool or 'bare hands'} and dropped nothing"
-            )
+            raise checks.dropped_nothing(sg.target, tool)
         got.update(drops)
     return "mined " + ", ".join(f"{n} {k}" for k, n in sorted(got.items()))
-
-
-def _tool_failure(block: str, what: str) -> Failure:
-    """WRONG_TOOL: the block broke and dropped nothing (the `dig` event with
-    `harvestable: false` before it is the evidence). Which tool would have worked is what a
-    player does not see, and the failure does not say."""
-    return Failure(FailureCause.WRONG_TOOL, what, event=None)
 
 
 def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     """Walk outwards in legs of 32 blocks until the target (block or mob) is within reach."""
     is_mob = sg.target in MOB_HEALTH
     if not is_mob:
-        _check_name(w, sg.target, "block")
+        checks.check_name(w.rules, sg.target, "block")
     heading = float(w.rng.uniform(0, 2 * math.pi))
     for leg in range(64):
         if _find(w, sg.target, is_mob) is not None:
@@ -281,7 +261,7 @@ def _find(w: CraftWorld, target: str, is_mob: bool) -> Pos | None:
 
 
 def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "block")
+    checks.check_name(w.rules, sg.target, "block")
     from sim.craftworld.world import STATIONS
 
     if sg.target in STATIONS:  # placed by agents: indexed, no need to scan the terrain
@@ -289,12 +269,7 @@ def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     else:
         loc = w.terrain.find_nearest(sg.target, w.pos, 2 * SEARCH)
     if loc is None:
-        raise Failure(
-            FailureCause.TARGET_NOT_FOUND,
-            f"no {sg.target} within {2 * SEARCH} blocks",
-            event=ev.SEARCH,
-            data={"target": sg.target, "radius": 2 * SEARCH, "found": False},
-        )
+        raise checks.not_found(sg.target, 2 * SEARCH)
     # stand beside it at its level: on the side whose ground is nearest that level (never
     # down an old shaft out of reach), digging down to it where the ground is higher
     x, y, z = loc
@@ -314,58 +289,13 @@ def _station_near(w: CraftWorld, station: str) -> bool:
     return w.near_station(station, REACH + 1) is not None
 
 
-def _station_failure(station: str, cause: FailureCause, what: str) -> Failure:
-    """The grid (or the furnace recipe) asks for a station that is not within reach."""
-    verb = "smelt" if cause is FailureCause.SMELT_FAIL else "craft"
-    return Failure(
-        cause,
-        f"{what} needs a {station} within reach",
-        event=ev.NO_STATION,
-        data={"station": station, "verb": verb},
-    )
-
-
 def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "item")
-    options = w.rules.crafting_options(sg.target)
-    if not options:
-        raise Failure(
-            FailureCause.RECIPE_FAIL,
-            f"no crafting recipe makes {sg.target}",
-            event=ev.NO_RECIPE,
-            data={"item": sg.target, "verb": "craft"},
-        )
+    options = checks.crafting_options(w.rules, sg.target)
     from sim.craftworld.world import SIGHT
 
     seen = w.terrain.count_near(w.pos, SIGHT, exposed_only=True)
-    best, best_missing = pick_recipe(options, w.inventory, sg.count, seen)
-    if best is None:
-        raise Failure(
-            FailureCause.RECIPE_FAIL,
-            f"no usable recipe for {sg.target}",
-            event=ev.NO_RECIPE,
-            data={"item": sg.target, "verb": "craft"},
-        )
-    if best_missing:
-        station = "crafting_table" if best.needs_table else None
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"crafting {sg.count} {sg.target} lacks "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(best_missing.items())),
-            event=ev.MISSING,
-            data=grid_evidence(
-                "craft",
-                sg.target,
-                best.ingredients,
-                best.count,
-                -(-sg.count // best.count),
-                w.inventory,
-                station,
-            ),
-        )
-    if best.needs_table and not _station_near(w, "crafting_table"):
-        raise _station_failure("crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}")
-    times = -(-sg.count // best.count)
+    near = functools.partial(_station_near, w)
+    best, times = checks.craft_recipe(sg.target, sg.count, options, w.inventory, seen, near)
     after = w.rules.craft(w.inventory, best, times)
     for item in set(w.inventory) | set(after):
         delta = after.get(item, 0) - w.inventory[item]
@@ -380,27 +310,8 @@ def craft(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "item")
-    recipe = w.rules.smelting.get(sg.target)
-    if recipe is None:
-        raise Failure(
-            FailureCause.SMELT_FAIL,
-            f"nothing smelts into {sg.target}",
-            event=ev.NO_RECIPE,
-            data={"item": sg.target, "verb": "smelt"},
-        )
-    if not _station_near(w, "furnace"):
-        raise _station_failure("furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
-    runs = -(-sg.count // recipe.count)
-    if w.inventory[recipe.input] < runs:
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"smelting {sg.count} {sg.target} needs {runs} {recipe.input}",
-            event=ev.MISSING,
-            data=grid_evidence(
-                "smelt", sg.target, [(recipe.input, 1)], recipe.count, runs, w.inventory, "furnace"
-            ),
-        )
+    near = functools.partial(_station_near, w)
+    recipe, runs = checks.smelt_recipe(w.rules, sg.target, sg.count, w.inventory, near)
     need = recipe.ticks * runs
     fuels = sorted(
         (i for i in w.inventory if w.rules.fuels.get(i) and i != recipe.input),
@@ -414,12 +325,7 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         plan.append((fuel, n))
         need -= n * w.rules.fuels[fuel]
     if need > 0:
-        raise Failure(
-            FailureCause.SMELT_FAIL,
-            f"not enough fuel to smelt {runs} {recipe.input}",
-            event=ev.NO_FUEL,
-            data={"need_ticks": recipe.ticks * runs, "short_ticks": need},
-        )
+        raise checks.no_fuel(runs, recipe.input, recipe.ticks * runs, need)
     # one item at a time, lighting fuel as the last burns out: an attempt cut short (by a
     # mob) keeps what was smelted and the input that was not, as a furnace does
     queue = [fuel for fuel, n in plan for _ in range(n)]
@@ -439,7 +345,7 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "block")
+    checks.check_name(w.rules, sg.target, "block")
     if sg.target not in BLOCK_ID:
         raise Failure(
             FailureCause.INVALID_ACTION,
@@ -447,8 +353,7 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             event=ev.INVALID,
             data={"what": "placeable block", "name": sg.target},
         )
-    if w.inventory[sg.target] < 1:
-        raise _missing(w, sg.target, 1, f"no {sg.target} to place")
+    checks.require(sg.target, 1, w.inventory[sg.target], "place")
     x, y, z = w.pos
     # the cells that share a face with the agent's feet, then with its head
     around = [(x + dx, y + dy, z + dz) for dy in (0, 1) for dx, dz in _SIDES]
@@ -472,16 +377,6 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     return f"placed {sg.target}"
 
 
-def _missing(w: CraftWorld, item: str, need: int, message: str) -> Failure:
-    """MISSING_ITEM for an item the agent lacks (to place, equip or eat)."""
-    return Failure(
-        FailureCause.MISSING_ITEM,
-        message,
-        event=ev.MISSING,
-        data={"item": item, "need": need, "have": w.inventory[item]},
-    )
-
-
 def _replaceable(block: str) -> bool:
     """Cells a placed block may take: air, water, grass and leaves (as in Minecraft)."""
     return block in ("air", "water", "cave_air") or block.endswith(("grass", "leaves"))
@@ -493,9 +388,8 @@ def _diggable_solid(w: CraftWorld, block: str) -> bool:
 
 
 def equip(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "item")
-    if w.inventory[sg.target] < 1:
-        raise _missing(w, sg.target, 1, f"no {sg.target} to equip")
+    checks.check_name(w.rules, sg.target, "item")
+    checks.require(sg.target, 1, w.inventory[sg.target], "equip")
     w.equipped = sg.target
     w.pass_time(1, att)
     att.log("equip", item=sg.target)
@@ -519,12 +413,7 @@ def attack(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         mobs = [m for m in w.body.mobs if m.kind == sg.target]
         mob = min(mobs, key=lambda m: math.dist(m.block_pos(), w.pos), default=None)
         if mob is None or math.dist(mob.block_pos(), w.pos) > SEARCH:
-            raise Failure(
-                FailureCause.TARGET_NOT_FOUND,
-                f"no {sg.target} within {SEARCH} blocks",
-                event=ev.SEARCH,
-                data={"target": sg.target, "radius": SEARCH, "found": False},
-            )
+            raise checks.not_found(sg.target, SEARCH)
         if not mob.hostile:
             bx, _, bz = mob.block_pos()
             travel(w, (bx, w.terrain.stand_y(bx, bz), bz), att)
@@ -554,21 +443,11 @@ def attack(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def eat(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    food = w.rules.foods.get(sg.target)
-    if food is None:
-        raise Failure(
-            FailureCause.INVALID_ACTION,
-            f"{sg.target} is not food",
-            event=ev.INVALID,
-            data={"what": "food", "name": sg.target},
-        )
-    if w.inventory[sg.target] < sg.count:
-        raise _missing(w, sg.target, sg.count, f"no {sg.target} to eat")
+    food = checks.food(w.rules, sg.target)
+    checks.require(sg.target, sg.count, w.inventory[sg.target], "eat")
     for _ in range(sg.count):
         if w.body.food >= 20:
-            raise Failure(
-                FailureCause.INVALID_ACTION, "not hungry: food is full", event=ev.NOT_HUNGRY
-            )
+            raise checks.not_hungry()
         w.take(sg.target, 1)
         w.body.food = min(20.0, w.body.food + food.food_points)
         w.pass_time(32, att)
@@ -583,15 +462,6 @@ def wait(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     return f"waited {sg.count} s"
 
 
-ACTIONS: dict[str, Callable[[CraftWorld, Subgoal, Attempt], str]] = {
-    "explore": explore,
-    "move_to": move_to,
-    "mine": mine,
-    "craft": craft,
-    "smelt": smelt,
-    "place": place,
-    "equip": equip,
-    "attack": attack,
-    "eat": eat,
-    "wait": wait,
-}
+ACTIONS: dict[str, Callable[[CraftWorld, Subgoal, Attempt], str]] = checks.verb_table(
+    explore, move_to, mine, craft, smelt, place, equip, attack, eat, wait
+)

@@ -15,10 +15,10 @@ import numpy as np
 from gymnasium import spaces
 
 from sim.craftworld import actions as skills
-from sim.craftworld.attempt import Attempt, Failure
 from sim.craftworld.body import MOB_HEALTH, SECOND
 from sim.craftworld.palette import BLOCK_ID, NATURAL, SOLID_LUT
 from sim.craftworld.world import CraftWorld
+from sim.mcrules.attempt import Attempt, Failure
 from sim.schema import Goal, Subgoal, Task
 
 DEFAULT_TASK = Task(

@@ -1,13 +1,13 @@
 """CraftWorld: the embedded, Minecraft-faithful world at the level of subgoals.
 
 A seeded, chunked voxel terrain (`terrain`), Minecraft 1.16.5 game rules from minecraft-data
-(`rules`), a body with hunger and mobs (`body`), and primitive skills that execute one subgoal
-each (`actions`), consuming world ticks and failing honestly.
+(`sim.mcrules`, shared with real Minecraft), a body with hunger and mobs (`body`), and
+primitive skills that execute one subgoal each (`actions`), consuming world ticks and failing
+honestly.
 """
 
 from __future__ import annotations
 
-import difflib
 from collections import Counter
 from typing import ClassVar
 
@@ -16,52 +16,37 @@ import numpy as np
 from sim import events as ev
 from sim.base import World
 from sim.craftworld import actions
-from sim.craftworld.attempt import Attempt, Failure
 from sim.craftworld.body import HOSTILE, SECOND, Body, is_night, step_second
 from sim.craftworld.mobnav import MobNav
 from sim.craftworld.render import render_topdown
-from sim.craftworld.rules import Rules
 from sim.craftworld.terrain import Terrain
+from sim.mcrules import checks
+from sim.mcrules.attempt import Attempt, Failure
+from sim.mcrules.facts import MinecraftRules, describe, interesting
+from sim.mcrules.rules import Rules
 from sim.schema import DAY_TICKS, FailureCause, Outcome, Subgoal, Task, WorldState
 
 SIGHT = 16  # blocks within which the state lists nearby blocks
 REACH = 4  # blocks within which a station (crafting table, furnace) can be used
 # never generated: only where agents place them, so the world indexes where they are
 STATIONS = ("crafting_table", "furnace")
-TIERS = ("wood", "stone", "iron", "diamond", "netherite")
 HELPERS = {
     "auto_equip": "the world equips the best tool for each block before digging",
     "start_time": "the episode starts at this time of day (ticks)",
     "hostile_mobs": "hostile mobs spawn at night and in the dark (default true)",
 }
-UNGUARDED = ("wait", "attack")
-"""Verbs whose attempts go on when a mob hurts the agent (see `Attempt.guarded`)."""
 EVENT_CAUSES = {
     "attacked": FailureCause.DAMAGE,  # a busy skill stopped because a mob hurt the agent
     "tool_lost": FailureCause.WRONG_TOOL,  # the tool broke and the next block drops nothing
 }
 """Trace events of CraftWorld's own, beyond `sim.events`, and the causes they are evidence of."""
-INTERESTING = (
-    "_log",
-    "_ore",
-    "crafting_table",
-    "furnace",
-    "water",
-    "lava",
-    "sand",
-    "cobblestone",
-    "stone",
-    "gravel",
-    "clay",
-)
 
 
-class CraftWorld(World):
+class CraftWorld(MinecraftRules, World):
     """The default world: fast, offline and faithful enough for the tech tree to be real."""
 
     id: ClassVar[str] = "craftworld/v1"
     HELPERS: ClassVar[dict[str, str]] = HELPERS  # the module's table
-    VERBS: ClassVar[tuple[str, ...]] = tuple(actions.ACTIONS)
 
     def __init__(self, version: str = "1.16.5", subgoal_ticks: int = 6000) -> None:
         self.rules = Rules.load(version)
@@ -81,14 +66,7 @@ class CraftWorld(World):
         self._verb_targets: dict[str, tuple[str, ...]] | None = None
         self.stations: dict[str, set[tuple[int, int, int]]] = {s: set() for s in STATIONS}
 
-    # ---- the World interface ----------------------------------------------------------------
-    @property
-    def verbs(self) -> tuple[str, ...]:
-        return self.VERBS
-
-    def item_names(self) -> tuple[str, ...]:
-        return tuple(sorted({*self.rules.items, *self.rules.blocks}))
-
+    # ---- the World interface (verbs, item_names, facts: `MinecraftRules`) ------------------
     def verb_targets(self) -> dict[str, tuple[str, ...]]:
         """What each verb accepts: only craftable items for `craft`, mineable blocks for
         `mine`, and so on, so an LLM's grammar admits no impossible subgoal."""
@@ -114,11 +92,7 @@ class CraftWorld(World):
         return dict(self._verb_targets)
 
     def reset(self, task: Task, seed: int) -> WorldState:
-        unknown = set(task.helpers) - set(HELPERS)
-        if unknown:
-            raise ValueError(
-                f"task {task.id}: unknown helper(s) {sorted(unknown)}; known: {HELPERS}"
-            )
+        checks.check_helpers(task, HELPERS)
         self.task = task
         self.rng = np.random.default_rng(seed)
         self.terrain = Terrain(seed)
@@ -140,40 +114,19 @@ class CraftWorld(World):
     def execute(self, subgoal: Subgoal) -> Outcome:
         if self.task is None:
             raise RuntimeError("execute() before reset()")
-        limit = int(subgoal.args.get("max_ticks", self.subgoal_ticks))
-        attempt = Attempt(subgoal, tick_limit=limit, guarded=subgoal.verb not in UNGUARDED)
+        attempt = Attempt.start(subgoal, self.subgoal_ticks)
         cause, message = FailureCause.NONE, "ok"
         try:
             if self.body.dead:
-                raise Failure(
-                    FailureCause.MOB_KILLED,
-                    "the agent is dead",
-                    event=ev.DEATH,
-                    data={"source": "earlier"},
-                )
+                raise checks.dead()
             handler = actions.ACTIONS.get(subgoal.verb)
             if handler is None:
-                close = difflib.get_close_matches(subgoal.verb, self.VERBS, n=3)
-                raise Failure(
-                    FailureCause.INVALID_ACTION,
-                    f"unknown verb {subgoal.verb!r}; closest: {', '.join(close) or self.VERBS}",
-                    event=ev.INVALID,
-                    data={"what": "verb", "name": subgoal.verb, "closest": close},
-                )
+                raise checks.unknown_verb(subgoal.verb)
             message = handler(self, subgoal, attempt) or "ok"
         except Failure as fail:
             cause, message = fail.cause, fail.message
             attempt.failed(fail)
-        return Outcome(
-            subgoal=subgoal,
-            success=cause is FailureCause.NONE,
-            cause=cause,
-            message=message,
-            ticks=attempt.ticks,
-            steps=attempt.steps,
-            post_state=self.state(),
-            trace=attempt.trace,
-        )
+        return attempt.outcome(cause, message, self.state())
 
     def event_causes(self) -> dict[str, FailureCause]:
         return dict(EVENT_CAUSES)
@@ -190,7 +143,7 @@ class CraftWorld(World):
             health=round(self.body.health, 1),
             food=round(self.body.food, 1),
             time_of_day=self.time_of_day,
-            nearby_blocks={k: v for k, v in sorted(nearby.items()) if _interesting(k)},
+            nearby_blocks={k: v for k, v in sorted(nearby.items()) if interesting(k)},
             nearby_entities=dict(
                 sorted(
                     Counter(
@@ -207,9 +160,6 @@ class CraftWorld(World):
             return False
         return self.task.goal.final().held(lambda i: self.inventory[i])
 
-    def facts(self, state: WorldState) -> frozenset[str]:
-        return state_facts(self.rules, state)
-
     def render(self) -> np.ndarray:
         mobs = [(m.kind, m.block_pos()) for m in self.body.mobs]
         return render_topdown(
@@ -218,15 +168,7 @@ class CraftWorld(World):
 
     def describe(self) -> str:
         s = self.state()
-        inv = ", ".join(f"{n} {k}" for k, n in s.inventory.items()) or "nothing"
-        near = ", ".join(f"{k} x{n}" for k, n in s.nearby_blocks.items()) or "nothing of note"
-        mobs = ", ".join(f"{k} x{n}" for k, n in s.nearby_entities.items()) or "none"
-        phase = "night" if s.is_night else "day"
-        return (
-            f"At {s.position} in {self.terrain.biome(s.position[0], s.position[2])}, {phase} "
-            f"(time {s.time_of_day}); health {s.health:g}/20, food {s.food:g}/20; "
-            f"holding {s.equipped or 'nothing'}; inventory: {inv}; nearby: {near}; mobs: {mobs}."
-        )
+        return describe(s, f"in {self.terrain.biome(s.position[0], s.position[2])}")
 
     # ---- helpers the actions share ----------------------------------------------------------
     @property
@@ -318,12 +260,7 @@ class CraftWorld(World):
                     attempt.log("attacked", mob=attacker, health=round(self.body.health, 1))
                     raise Failure(FailureCause.DAMAGE, f"attacked by a {attacker}", event=None)
             if self.tick >= self.task.max_ticks:
-                raise Failure(
-                    FailureCause.TIMEOUT,
-                    "the episode's tick budget ran out",
-                    event=ev.BUDGET,
-                    data={"scope": "episode", "limit": self.task.max_ticks},
-                )
+                raise checks.out_of_ticks(self.task.max_ticks)
             if attempt.ticks > attempt.tick_limit:
                 raise Failure(
                     FailureCause.TIMEOUT,
@@ -360,37 +297,5 @@ class CraftWorld(World):
             self.body.mobs.append(Mob(kind, (float(x), float(y), float(z)), MOB_HEALTH[kind]))
 
 
-def _interesting(block: str) -> bool:
-    return any(block.endswith(s) or block == s for s in INTERESTING)
-
-
 def _dist(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
     return float(np.sqrt(sum((p - q) ** 2 for p, q in zip(a, b, strict=True))))
-
-
-def state_facts(rules: Rules, state: WorldState) -> frozenset[str]:
-    """The condition facts of a state under these rules. One function for every world that plays
-    by Minecraft's rules (CraftWorld, real Minecraft): their condition signatures must match
-    to the letter for knowledge to cross between them."""
-    facts = {f"has:{k}" for k, n in state.inventory.items() if n > 0}
-    for kind in ("pickaxe", "sword", "axe"):
-        best = max(
-            (rules.tool_tier(k) for k in state.inventory if rules.tool_kind(k) == kind),
-            default=0,
-        )
-        facts.update(f"{kind}>={TIERS[t]}" for t in range(best))
-    # what the hand holds, as the household world says it: a guardrail learned from a block
-    # that dropped nothing names what was held (or that nothing was)
-    facts.add(f"equipped:{state.equipped}" if state.equipped else "hands:empty")
-    facts.update(f"near:{k}" for k in state.nearby_blocks if k in ("crafting_table", "furnace"))
-    if any(rules.fuels.get(k) for k in state.inventory):
-        facts.add("has_fuel")
-    if state.is_night:
-        facts.add("night")
-    if state.position[1] < 16:
-        facts.add("y<16")
-    if state.health < 8:
-        facts.add("health_low")
-    if state.food < 6:
-        facts.add("food_low")
-    return frozenset(facts)

@@ -1,8 +1,9 @@
 """The primitive skills of the minecraft/v1 world: CraftWorld's verbs, done by a mineflayer bot.
 
 Each verb first checks what the rules alone can tell (an unknown name, a missing ingredient,
-no station within reach, no fuel) exactly as CraftWorld does, with the same evidence (never a
-remedy), so a guardrail distilled in one world reads the same in the other. Then the sidecar
+no station within reach, no fuel) with CraftWorld's own checks (`sim.mcrules.checks`), so the
+evidence is the same (never a remedy) and a guardrail distilled in one world reads the same in
+the other. Then the sidecar
 acts, and its low-level errors become honest failures:
 
 | sidecar error | cause              | trace event  |
@@ -19,12 +20,14 @@ acts, and its low-level errors become honest failures:
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sim import events as ev
-from sim.craftworld.attempt import Attempt, Failure, grid_evidence, pick_recipe
+from sim.mcrules import checks
+from sim.mcrules.attempt import Attempt, Failure
 from sim.minecraft.sidecar import SidecarDied, SidecarError
 from sim.schema import FailureCause, Subgoal
 
@@ -34,36 +37,6 @@ if TYPE_CHECKING:
 SEARCH = 32  # blocks within which mine and attack look for their target (as CraftWorld)
 REACH = 4  # a station within REACH + 1 blocks can be used (as CraftWorld)
 DISCONNECTED = "disconnected"  # this world's own trace event: the server or sidecar went away
-
-
-def _check_name(w: MinecraftWorld, name: str, kind: str) -> None:
-    known = w.rules.is_block(name) if kind == "block" else w.rules.is_item(name)
-    if not known:
-        close = ", ".join(w.rules.closest(name, kind, 3)) or "none"
-        raise Failure(
-            FailureCause.INVALID_ACTION,
-            f"unknown {kind} {name!r}; closest: {close}",
-            event=ev.INVALID,
-            data={"what": kind, "name": name, "closest": close},
-        )
-
-
-def _missing(item: str, need: int, have: int, message: str) -> Failure:
-    return Failure(
-        FailureCause.MISSING_ITEM,
-        message,
-        event=ev.MISSING,
-        data={"item": item, "need": need, "have": have},
-    )
-
-
-def _not_found(target: str, radius: int) -> Failure:
-    return Failure(
-        FailureCause.TARGET_NOT_FOUND,
-        f"no {target} within {radius} blocks",
-        event=ev.SEARCH,
-        data={"target": target, "radius": radius, "found": False},
-    )
 
 
 def call(w: MinecraftWorld, att: Attempt, method: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -126,15 +99,10 @@ def _sidecar_failure(exc: SidecarError, att: Attempt) -> Failure:
         )
     if kind == "not_found":
         target = str(data.get("target", ""))
-        return _not_found(target, int(data.get("radius", SEARCH)))
+        return checks.not_found(target, int(data.get("radius", SEARCH)))
     if kind == "missing":
         item = str(data.get("item", ""))
-        return Failure(
-            FailureCause.MISSING_ITEM,
-            exc.message,
-            event=ev.MISSING,
-            data={"item": item, "need": data.get("need", 1), "have": data.get("have", 0)},
-        )
+        return checks.missing(item, data.get("need", 1), data.get("have", 0), exc.message)
     if kind in ("not_connected", "connect"):
         return _disconnected(exc)
     if kind == "invalid":
@@ -147,9 +115,13 @@ def _sidecar_failure(exc: SidecarError, att: Attempt) -> Failure:
     )
 
 
+def _near(w: MinecraftWorld, station: str) -> bool:
+    return w.find(station, REACH + 1)
+
+
 # ---- the verbs ------------------------------------------------------------------------------
 def mine(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "block")
+    checks.check_name(w.rules, sg.target, "block")
     params = {
         "block": sg.target,
         "count": sg.count,
@@ -163,24 +135,14 @@ def mine(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
             event["harvestable"] = w.rules.can_harvest(event["block"], event.get("tool"))
     drops: dict[str, int] = result.get("drops", {})
     if not drops and not w.rules.can_harvest(sg.target, w.equipped):
-        raise _tool_failure(w, sg.target)
+        raise checks.dropped_nothing(sg.target, w.equipped)
     return "mined " + ", ".join(f"{n} {k}" for k, n in sorted(drops.items()))
-
-
-def _tool_failure(w: MinecraftWorld, block: str) -> Failure:
-    """WRONG_TOOL: the block dropped nothing (CraftWorld's evidence; which tool would have
-    worked is not said)."""
-    return Failure(
-        FailureCause.WRONG_TOOL,
-        f"{block} broke with {w.equipped or 'bare hands'} and dropped nothing",
-        event=None,
-    )
 
 
 def explore(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     is_mob = sg.target in w.rules.mob_loot
     if not is_mob:
-        _check_name(w, sg.target, "block")
+        checks.check_name(w.rules, sg.target, "block")
     params = {"target": sg.target, "mob": is_mob, "seed": w.seed + att.subgoal.count}
     try:
         result = call(w, att, "explore", params)
@@ -192,7 +154,7 @@ def explore(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def move_to(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "block")
+    checks.check_name(w.rules, sg.target, "block")
     try:
         result = call(w, att, "move_to", {"block": sg.target, "radius": 2 * SEARCH})
     except Failure as fail:
@@ -202,52 +164,15 @@ def move_to(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     return f"at {sg.target} {tuple(result.get('at', ()))}"
 
 
-def _station_failure(station: str, cause: FailureCause, what: str) -> Failure:
-    verb = "smelt" if cause is FailureCause.SMELT_FAIL else "craft"
-    return Failure(
-        cause,
-        f"{what} needs a {station} within reach",
-        event=ev.NO_STATION,
-        data={"station": station, "verb": verb},
-    )
-
-
 def craft(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "item")
-    options = w.rules.crafting_options(sg.target)
-    if not options:
-        raise Failure(
-            FailureCause.RECIPE_FAIL,
-            f"no crafting recipe makes {sg.target}",
-            event=ev.NO_RECIPE,
-            data={"item": sg.target, "verb": "craft"},
-        )
-    inv = w.last.inventory
-    picked, best_missing = pick_recipe(options, inv, sg.count, w.last.nearby_blocks)
-    best = picked if picked is not None else options[0]
-    if best_missing:
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"crafting {sg.count} {sg.target} lacks "
-            + ", ".join(f"{k} x{v}" for k, v in sorted(best_missing.items())),
-            event=ev.MISSING,
-            data=grid_evidence(
-                "craft",
-                sg.target,
-                best.ingredients,
-                best.count,
-                -(-sg.count // best.count),
-                inv,
-                "crafting_table" if best.needs_table else None,
-            ),
-        )
-    if best.needs_table and not w.find("crafting_table", REACH + 1):
-        raise _station_failure("crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}")
+    options = checks.crafting_options(w.rules, sg.target)
+    near = functools.partial(_near, w)
+    checks.craft_recipe(sg.target, sg.count, options, w.last.inventory, w.last.nearby_blocks, near)
     try:
         call(w, att, "craft", {"item": sg.target, "count": sg.count})
     except Failure as fail:
         if fail.event == "sidecar_error" and fail.data.get("kind") == "no_station":
-            raise _station_failure(
+            raise checks.station_failure(
                 "crafting_table", FailureCause.RECIPE_FAIL, f"crafting {sg.target}"
             ) from None
         raise
@@ -255,28 +180,9 @@ def craft(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def smelt(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "item")
-    recipe = w.rules.smelting.get(sg.target)
-    if recipe is None:
-        raise Failure(
-            FailureCause.SMELT_FAIL,
-            f"nothing smelts into {sg.target}",
-            event=ev.NO_RECIPE,
-            data={"item": sg.target, "verb": "smelt"},
-        )
-    if not w.find("furnace", REACH + 1):
-        raise _station_failure("furnace", FailureCause.SMELT_FAIL, f"smelting {sg.target}")
     inv = w.last.inventory
-    runs = -(-sg.count // recipe.count)
-    if inv.get(recipe.input, 0) < runs:
-        raise Failure(
-            FailureCause.MISSING_ITEM,
-            f"smelting {sg.count} {sg.target} needs {runs} {recipe.input}",
-            event=ev.MISSING,
-            data=grid_evidence(
-                "smelt", sg.target, [(recipe.input, 1)], recipe.count, runs, inv, "furnace"
-            ),
-        )
+    near = functools.partial(_near, w)
+    recipe, runs = checks.smelt_recipe(w.rules, sg.target, sg.count, inv, near)
     need = recipe.ticks * runs
     # one fuel kind a smelt (a furnace's fuel slot holds one stack): the best that suffices
     fuels = sorted(
@@ -285,12 +191,7 @@ def smelt(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     )
     fuel = next((f for f in fuels if inv[f] * w.rules.fuels[f] >= need), None)
     if fuel is None:
-        raise Failure(
-            FailureCause.SMELT_FAIL,
-            f"not enough fuel to smelt {runs} {recipe.input}",
-            event=ev.NO_FUEL,
-            data={"need_ticks": need, "short_ticks": need},
-        )
+        raise checks.no_fuel(runs, recipe.input, need, need)
     params = {
         "input": recipe.input,
         "output": sg.target,
@@ -304,7 +205,7 @@ def smelt(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def place(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "block")
+    checks.check_name(w.rules, sg.target, "block")
     if not w.rules.is_item(sg.target):
         raise Failure(
             FailureCause.INVALID_ACTION,
@@ -312,19 +213,15 @@ def place(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
             event=ev.INVALID,
             data={"what": "placeable block", "name": sg.target},
         )
-    have = w.last.count(sg.target)
-    if have < 1:
-        raise _missing(sg.target, 1, have, f"no {sg.target} to place")
+    checks.require(sg.target, 1, w.last.count(sg.target), "place")
     call(w, att, "place", {"block": sg.target})
     w.equipped = None  # placing takes the block in hand; no tool is held afterwards
     return f"placed {sg.target}"
 
 
 def equip(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    _check_name(w, sg.target, "item")
-    have = w.last.count(sg.target)
-    if have < 1:
-        raise _missing(sg.target, 1, have, f"no {sg.target} to equip")
+    checks.check_name(w.rules, sg.target, "item")
+    checks.require(sg.target, 1, w.last.count(sg.target), "equip")
     call(w, att, "equip", {"item": sg.target})
     w.equipped = sg.target
     return f"equipped {sg.target}"
@@ -343,25 +240,17 @@ def attack(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
         result = call(w, att, "attack", {"mob": sg.target, "count": sg.count, "radius": SEARCH})
     except Failure as fail:
         if fail.event == ev.SEARCH:
-            raise _not_found(sg.target, SEARCH) from None
+            raise checks.not_found(sg.target, SEARCH) from None
         raise
     drops = result.get("drops", {})
     return f"killed {sg.count} {sg.target}: " + ", ".join(f"{n} {k}" for k, n in drops.items())
 
 
 def eat(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
-    if sg.target not in w.rules.foods:
-        raise Failure(
-            FailureCause.INVALID_ACTION,
-            f"{sg.target} is not food",
-            event=ev.INVALID,
-            data={"what": "food", "name": sg.target},
-        )
-    have = w.last.count(sg.target)
-    if have < sg.count:
-        raise _missing(sg.target, sg.count, have, f"no {sg.target} to eat")
+    checks.food(w.rules, sg.target)
+    checks.require(sg.target, sg.count, w.last.count(sg.target), "eat")
     if w.last.food >= 20:
-        raise Failure(FailureCause.INVALID_ACTION, "not hungry: food is full", event=ev.NOT_HUNGRY)
+        raise checks.not_hungry()
     call(w, att, "eat", {"item": sg.target, "count": sg.count})
     return f"ate {sg.count} {sg.target}"
 
@@ -371,15 +260,6 @@ def wait(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     return f"waited {sg.count} s"
 
 
-VERBS: dict[str, Callable[[MinecraftWorld, Subgoal, Attempt], str]] = {
-    "explore": explore,
-    "move_to": move_to,
-    "mine": mine,
-    "craft": craft,
-    "smelt": smelt,
-    "place": place,
-    "equip": equip,
-    "attack": attack,
-    "eat": eat,
-    "wait": wait,
-}
+VERBS: dict[str, Callable[[MinecraftWorld, Subgoal, Attempt], str]] = checks.verb_table(
+    explore, move_to, mine, craft, smelt, place, equip, attack, eat, wait
+)

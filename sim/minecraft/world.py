@@ -21,7 +21,6 @@ before the next subgoal, and the attempt it cut short fails with an honest trace
 from __future__ import annotations
 
 import contextlib
-import difflib
 import time
 from typing import Any, ClassVar
 
@@ -29,9 +28,10 @@ import numpy as np
 
 from sim import events as ev
 from sim.base import World
-from sim.craftworld.attempt import Attempt, Failure
-from sim.craftworld.rules import Rules
-from sim.craftworld.world import INTERESTING, state_facts
+from sim.mcrules import checks
+from sim.mcrules.attempt import Attempt, Failure
+from sim.mcrules.facts import MinecraftRules, describe, interesting
+from sim.mcrules.rules import Rules
 from sim.minecraft import verbs
 from sim.minecraft.server import LocalServer
 from sim.minecraft.sidecar import Sidecar, SidecarDied, SidecarError, missing_reason
@@ -41,7 +41,6 @@ HELPERS = {
     "auto_equip": "the bot equips the best tool for each block before digging",
     "start_time": "the episode starts at this time of day (ticks; /time set)",
 }
-UNGUARDED = ("wait", "attack")
 EVENT_CAUSES = {
     verbs.DISCONNECTED: FailureCause.UNKNOWN,  # the server or the sidecar went away
     "sidecar_error": FailureCause.UNKNOWN,
@@ -55,12 +54,11 @@ class MinecraftConnectionError(ConnectionError):
     """No Minecraft server could be reached (or it refused the bot): names host:port."""
 
 
-class MinecraftWorld(World):
+class MinecraftWorld(MinecraftRules, World):
     """A mineflayer bot on a Minecraft Java server, at the level of subgoals."""
 
     id: ClassVar[str] = "minecraft/v1"
     HELPERS: ClassVar[dict[str, str]] = HELPERS  # the module's table
-    VERBS: ClassVar[tuple[str, ...]] = tuple(verbs.VERBS)
 
     def __init__(
         self,
@@ -99,16 +97,9 @@ class MinecraftWorld(World):
         self.verb_ms = 0.0  # what the last subgoal's verbs took inside Node (benchmarks)
         self.last = WorldState(world=self.id)
         self._last_at = 0.0
-        self._watch = sorted(b for b in self.rules.blocks if _interesting(b))
+        self._watch = sorted(b for b in self.rules.blocks if interesting(b))
 
-    # ---- the World interface ----------------------------------------------------------------
-    @property
-    def verbs(self) -> tuple[str, ...]:
-        return self.VERBS
-
-    def item_names(self) -> tuple[str, ...]:
-        return tuple(sorted({*self.rules.items, *self.rules.blocks}))
-
+    # ---- the World interface (verbs, item_names, facts: `MinecraftRules`) ------------------
     def verb_targets(self) -> dict[str, tuple[str, ...]]:
         r = self.rules
         blocks = tuple(sorted(b for b in r.blocks if r.blocks[b].diggable and b != "air"))
@@ -130,11 +121,7 @@ class MinecraftWorld(World):
         return dict(EVENT_CAUSES)
 
     def reset(self, task: Task, seed: int) -> WorldState:
-        unknown = set(task.helpers) - set(HELPERS)
-        if unknown:
-            raise ValueError(
-                f"task {task.id}: unknown helper(s) {sorted(unknown)}; known: {HELPERS}"
-            )
+        checks.check_helpers(task, HELPERS)
         self.task, self.seed = task, seed
         self.tick, self.equipped, self._dead = 0, None, False
         self.auto_equip = bool(task.helpers.get("auto_equip", False))
@@ -160,8 +147,7 @@ class MinecraftWorld(World):
     def execute(self, subgoal: Subgoal) -> Outcome:
         if self.task is None:
             raise RuntimeError("execute() before reset()")
-        limit = int(subgoal.args.get("max_ticks", self.subgoal_ticks))
-        attempt = Attempt(subgoal, tick_limit=limit, guarded=subgoal.verb not in UNGUARDED)
+        attempt = Attempt.start(subgoal, self.subgoal_ticks)
         cause, message = FailureCause.NONE, "ok"
         fail: Failure | None = None
         self.verb_ms = 0.0
@@ -176,16 +162,7 @@ class MinecraftWorld(World):
         if fail is not None:
             attempt.failed(fail)
         post = self._safe_state()
-        return Outcome(
-            subgoal=subgoal,
-            success=cause is FailureCause.NONE,
-            cause=cause,
-            message=message,
-            ticks=attempt.ticks,
-            steps=attempt.steps,
-            post_state=post,
-            trace=attempt.trace,
-        )
+        return attempt.outcome(cause, message, post)
 
     def state(self) -> WorldState:
         raw = self.rpc("state", {"names": self._watch}, timeout=15.0)
@@ -214,10 +191,6 @@ class MinecraftWorld(World):
             return False
         return self.task.goal.final().held(lambda i: self.last.count(i))
 
-    def facts(self, state: WorldState) -> frozenset[str]:
-        """CraftWorld's facts, to the letter: the two worlds share condition signatures."""
-        return state_facts(self.rules, state)
-
     def render(self) -> np.ndarray:
         """A plain card with the state in words: a real server has no top-down view here."""
         from PIL import Image, ImageDraw
@@ -231,15 +204,7 @@ class MinecraftWorld(World):
 
     def describe(self) -> str:
         s = self.last
-        inv = ", ".join(f"{n} {k}" for k, n in s.inventory.items()) or "nothing"
-        near = ", ".join(f"{k} x{n}" for k, n in s.nearby_blocks.items()) or "nothing of note"
-        mobs = ", ".join(f"{k} x{n}" for k, n in s.nearby_entities.items()) or "none"
-        phase = "night" if s.is_night else "day"
-        return (
-            f"At {s.position} on {self.host}:{self.port}, {phase} (time {s.time_of_day}); "
-            f"health {s.health:g}/20, food {s.food:g}/20; holding {s.equipped or 'nothing'}; "
-            f"inventory: {inv}; nearby: {near}; mobs: {mobs}."
-        )
+        return describe(s, f"on {self.host}:{self.port}")
 
     def close(self) -> None:
         self._disconnect()
@@ -325,28 +290,12 @@ class MinecraftWorld(World):
         if self.task is None:
             raise RuntimeError("execute() before reset()")
         if self.last.dead:
-            raise Failure(
-                FailureCause.MOB_KILLED,
-                "the agent is dead",
-                event=ev.DEATH,
-                data={"source": "earlier"},
-            )
+            raise checks.dead()
         if self.tick >= self.task.max_ticks:
-            raise Failure(
-                FailureCause.TIMEOUT,
-                "the episode's tick budget ran out",
-                event=ev.BUDGET,
-                data={"scope": "episode", "limit": self.task.max_ticks},
-            )
+            raise checks.out_of_ticks(self.task.max_ticks)
         handler = verbs.VERBS.get(subgoal.verb)
         if handler is None:
-            close = difflib.get_close_matches(subgoal.verb, self.VERBS, n=3)
-            raise Failure(
-                FailureCause.INVALID_ACTION,
-                f"unknown verb {subgoal.verb!r}; closest: {', '.join(close) or self.VERBS}",
-                event=ev.INVALID,
-                data={"what": "verb", "name": subgoal.verb, "closest": close},
-            )
+            raise checks.unknown_verb(subgoal.verb)
         return handler(self, subgoal, attempt) or "ok"
 
     def _on_event(self, event: dict[str, Any]) -> None:
@@ -396,7 +345,3 @@ class MinecraftWorld(World):
             with contextlib.suppress(SidecarError):
                 self.sidecar.call("disconnect", {}, timeout=5.0)
         self.connected = False
-
-
-def _interesting(block: str) -> bool:
-    return any(block.endswith(s) or block == s for s in INTERESTING)

@@ -1,4 +1,4 @@
-"""The game rules of CraftWorld: items, blocks, recipes, smelting, tools and drops.
+"""The game rules of Minecraft 1.16.5: items, blocks, recipes, smelting, tools and drops.
 
 Everything comes from data: minecraft-data for Java 1.16.5 (items, blocks, crafting recipes,
 harvest tools, tool speeds, foods, loot) plus two hand-written tables next to this module,
@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from sim.craftworld.loot import TOOL_KINDS, Loot, loot_from_minecraft_data, roll_loot
-from sim.craftworld.recipes import MissingIngredients, Recipe, craft, recipes_from_minecraft_data
-from sim.craftworld.tables import (
+from sim.mcrules.loot import TOOL_KINDS, Loot, loot_from_minecraft_data, roll_loot
+from sim.mcrules.recipes import MissingIngredients, Recipe, craft, recipes_from_minecraft_data
+from sim.mcrules.tables import (
     RulesDataError,
     SmeltRecipe,
     load_loot_table,

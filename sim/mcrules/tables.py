@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from sim.craftworld.loot import TOOL_KINDS, Loot, LootEntry, LootPool
+from sim.mcrules.loot import TOOL_KINDS, Loot, LootEntry, LootPool
 
 DEFAULT_COOK_TICKS = 200
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")

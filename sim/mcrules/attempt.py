@@ -6,10 +6,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sim.schema import FailureCause, Subgoal
+from sim.schema import FailureCause, Outcome, Subgoal, WorldState
 
 if TYPE_CHECKING:
-    from sim.craftworld.recipes import Recipe
+    from sim.mcrules.recipes import Recipe
+
+UNGUARDED = ("wait", "attack")
+"""Verbs whose attempts go on when a mob hurts the agent (see `Attempt.guarded`)."""
 
 
 class Failure(Exception):
@@ -46,6 +49,26 @@ class Attempt:
     ticks: int = 0
     steps: int = 0
     trace: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, subgoal: Subgoal, tick_limit: int) -> Attempt:
+        """An attempt at `subgoal`, limited to its ``max_ticks`` argument or else `tick_limit`,
+        guarded unless its verb is one of `UNGUARDED`."""
+        limit = int(subgoal.args.get("max_ticks", tick_limit))
+        return cls(subgoal, tick_limit=limit, guarded=subgoal.verb not in UNGUARDED)
+
+    def outcome(self, cause: FailureCause, message: str, post_state: WorldState) -> Outcome:
+        """What the attempt came to, with its ticks, steps and trace."""
+        return Outcome(
+            subgoal=self.subgoal,
+            success=cause is FailureCause.NONE,
+            cause=cause,
+            message=message,
+            ticks=self.ticks,
+            steps=self.steps,
+            post_state=post_state,
+            trace=self.trace,
+        )
 
     def log(self, event: str, **data: Any) -> None:
         self.trace.append({"event": event, "t": self.ticks, **data})
