@@ -21,12 +21,12 @@ from sim.craftworld.body import MOB_HEALTH
 from sim.craftworld.palette import BLOCK_ID
 from sim.mcrules import checks
 from sim.mcrules.attempt import Attempt, Failure
+from sim.mcrules.checks import REACH, SEARCH
 from sim.schema import FailureCause, Subgoal
 
 if TYPE_CHECKING:
     from sim.craftworld.world import CraftWorld
 
-SEARCH = 32  # blocks within which `mine`, `move_to` and `attack` look for their target
 CANDIDATES = 24  # nearest targets `mine` considers before giving up on a lava-free route
 STATIONS = ("crafting_table", "furnace", "chest")  # placed blocks a route never digs through
 WALK_TICKS = 4.65  # ticks per block at Minecraft's walking speed (4.3 blocks/s)
@@ -284,7 +284,6 @@ def move_to(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def _station_near(w: CraftWorld, station: str) -> bool:
-    from sim.craftworld.world import REACH
 
     return w.near_station(station, REACH + 1) is not None
 

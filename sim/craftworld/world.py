@@ -27,7 +27,6 @@ from sim.mcrules.rules import Rules
 from sim.schema import DAY_TICKS, FailureCause, Outcome, Subgoal, Task, WorldState
 
 SIGHT = 16  # blocks within which the state lists nearby blocks
-REACH = 4  # blocks within which a station (crafting table, furnace) can be used
 # never generated: only where agents place them, so the world indexes where they are
 STATIONS = ("crafting_table", "furnace")
 HELPERS = {

@@ -28,14 +28,13 @@ from typing import TYPE_CHECKING, Any
 from sim import events as ev
 from sim.mcrules import checks
 from sim.mcrules.attempt import Attempt, Failure
+from sim.mcrules.checks import REACH, SEARCH
 from sim.minecraft.sidecar import SidecarDied, SidecarError
 from sim.schema import FailureCause, Subgoal
 
 if TYPE_CHECKING:
     from sim.minecraft.world import MinecraftWorld
 
-SEARCH = 32  # blocks within which mine and attack look for their target (as CraftWorld)
-REACH = 4  # a station within REACH + 1 blocks can be used (as CraftWorld)
 DISCONNECTED = "disconnected"  # this world's own trace event: the server or sidecar went away
 
 
