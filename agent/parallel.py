@@ -50,7 +50,7 @@ import sim
 from agent.loop import Episode, EpisodeResult
 from agent.methods import get_method
 from agent.record import RunSink
-from agent.runner import (
+from agent.runspec import (
     RunConfig,
     RunResult,
     check_config,
