@@ -181,6 +181,28 @@ def test_the_minecraft_rules_depend_on_no_world() -> None:
     assert not wrong, "\n".join(wrong)
 
 
+RUNNERS = ("agent.runner", "agent.runspec", "agent.parallel", "agent.loop", "agent.record")
+
+
+def test_no_import_cycle_through_the_runners() -> None:
+    """The runner, the Ray pool, the run's description, the loop and the record import one
+    another one way only, lazy imports (inside functions) included: the runner and the Ray
+    pool once imported each other. (One lazy cycle is known elsewhere in agent: the LLM
+    backends' registry, agent.llm.base <-> agent.llm.backends, which registers on first use.)"""
+    import networkx as nx
+
+    graph = nx.DiGraph()
+    for path in sorted((ROOT / "agent").rglob("*.py")):
+        me = _module(path)
+        for _, module, names in _imports(path):
+            for target in (module, *(f"{module}.{n}" for n in names)):
+                file = ROOT / (target.replace(".", "/") + ".py")  # a module, not a package:
+                if target.startswith("agent.") and file.is_file() and target != me:
+                    graph.add_edge(me, target)  # (a package's __init__ re-exports its parts)
+    cycles = [" -> ".join(c) for c in nx.simple_cycles(graph) if set(c) & set(RUNNERS)]
+    assert not cycles, "\n".join(cycles[:10])
+
+
 def test_steve_lists_the_plugin_commands() -> None:
     """The installed console script finds the visualiser's commands through the
     `steve.commands` entry point (pyproject.toml; re-install after changing it)."""
