@@ -30,7 +30,7 @@ import yaml
 
 from agent.loop import EpisodeResult
 from agent.methods import get_method
-from agent.record import read_episodes, read_trajectory
+from agent.record import EARLY_ENDINGS, read_episodes, read_trajectory
 from agent.runner import (
     PLANNER_KINDS,
     RunConfig,
@@ -96,7 +96,7 @@ class Row:
     top_cause: str
     milestones: int = 0  # reached, in order (a plain goal is one milestone)
     milestones_of: int = 1
-    ended: str = ""  # why the episode stopped (agent.loop.ENDINGS); empty in older runs
+    ended: str = ""  # why the episode stopped (agent.record.ENDINGS); empty in older runs
 
 
 @dataclass
@@ -344,9 +344,6 @@ def write_report(report_dir: Path, cfg: EvalConfig) -> EvalResult:
     return EvalResult(report_dir, rows, tail, modes)
 
 
-EARLY = ("dead_end", "unobtainable")  # endings before the budget ran out
-
-
 def _rate(rows: list[Row]) -> float:
     return sum(r.success for r in rows) / len(rows) if rows else 0.0
 
@@ -377,7 +374,7 @@ def _summary(rows: dict[str, list[Row]]) -> list[dict[str, Any]]:
                     "milestone_rate": round(
                         float(np.mean([r.milestones / r.milestones_of for r in sub])), 4
                     ),
-                    "ended_early": sum(r.ended in EARLY for r in sub),
+                    "ended_early": sum(r.ended in EARLY_ENDINGS for r in sub),
                     "errored": sum(bool(r.error) for r in sub),
                     "llm_calls": sum(r.llm_calls for r in sub),
                     "tokens": sum(r.tokens for r in sub),

@@ -184,7 +184,7 @@ class Episode:
         p.pending = None
         p.res.steps += 1
         pre, p.state = p.state, outcome.post_state
-        advanced = self._advance(p.state, p.res.steps)
+        advanced = self._advance(p.state)
         line.milestone = self._milestone_line()
         self.record(line)
         return pre, advanced
@@ -287,14 +287,13 @@ class Episode:
         self._stages = self.task.goal.milestones()
         self._reached = 0
         self._stage = self.task
-        self._reached_at: list[dict[str, Any]] = []
         self._dead: Counter[tuple[str, ...]] = Counter()
-        self._advance(state, 0)
+        self._advance(state)
 
     def _done(self) -> bool:
         return self._reached == len(self._stages)
 
-    def _advance(self, state: WorldState, step: int) -> bool:
+    def _advance(self, state: WorldState) -> bool:
         """Mark the milestones `state` reaches, in order (the last one is the world's to judge:
         it holds at the end); returns whether the goal the planner works on changed."""
         before = self._stage.goal
@@ -303,7 +302,6 @@ class Episode:
             milestone = self._stages[self._reached]
             if not (self.world.goal_reached() if last else milestone.held(state.count)):
                 break
-            self._reached_at.append({"milestone": milestone.text(), "step": step})
             self._reached += 1
         self._stage = self._stage_task(state)
         if self._stage.goal == before:
@@ -355,8 +353,7 @@ class Episode:
         cause = diagnosis.cause.value
         if diagnosis.new_cells:  # it went somewhere it had not been: that is new
             return self._searched(outcome, subgoal)
-        held = ",".join(f"{k}={n}" for k, n in sorted(pre.inventory.items()))
-        key = ("same", subgoal.key(), cause, held, *sorted(self.world.facts(pre)))
+        key = ("same", subgoal.key(), cause, pre.inventory_key(), *sorted(self.world.facts(pre)))
         self._dead[key] += 1
         if self._dead[key] >= DEAD_END_REPEATS:
             return (

@@ -40,6 +40,7 @@ ENDINGS = (
     "unobtainable",
     "error",
 )
+EARLY_ENDINGS = ("dead_end", "unobtainable")  # the endings before the budget ran out
 
 
 class EpisodeRecord(BaseModel):

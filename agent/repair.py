@@ -155,7 +155,7 @@ class Repairer:
         else a probe for the goal as for any missing item (its namesake block in sight, a
         craft, ...). It works, or fails with what is missing, which is then repaired."""
         goal = self.task.goal.item
-        inventory = ",".join(f"{k}={n}" for k, n in sorted(state.inventory.items()))
+        inventory = state.inventory_key()
         if goal is None or inventory in self._goal_tried:
             return None
         seen = recipe_of(self.store, goal) if self.store is not None else None

@@ -88,6 +88,11 @@ class WorldState(BaseModel):
     def count(self, item: str) -> int:
         return self.inventory.get(item, 0)
 
+    def inventory_key(self) -> str:
+        """The inventory as one comparable string (`oak_log=2,stick=4`), for "the same
+        inventory as before" checks."""
+        return ",".join(f"{k}={n}" for k, n in sorted(self.inventory.items()))
+
 
 class Subgoal(BaseModel):
     """One step of a plan: a verb of the world applied to a target, `count` times."""
