@@ -134,7 +134,7 @@ def _knowledge_region(img: np.ndarray) -> np.ndarray:
 def test_a_blocking_guardrail_is_marked(replay: RunReplay) -> None:
     frames = replay.episode_frames("pickaxe__s0")
     blocked = next(f for f in frames if f.blocked)
-    rail = blocked.guardrail["id"]
+    rail = blocked.guardrail.id
     recalled = [
         {"kind": "guardrail", "id": rail, "text": "do not ...", "score": 1.0, "evidence": [1]},
         {"kind": "skill", "id": 9, "text": "skill ...", "score": 0.5, "evidence": [2]},

@@ -89,7 +89,7 @@ def make(out: Path) -> list[Path]:
             if len(session) <= i:
                 break
             viewer.goto(i)
-            if i >= 3 and not session.frame(i).diagnosis.get("success", True):
+            if i >= 3 and not session.frame(i).diagnosis.success:
                 break
         print(f"watch at step {viewer.cursor}")  # one episode: the cursor is its step
         written.append(save_small_png(viewer.render(), out / "watch.png"))

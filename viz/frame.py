@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.record import TrajectoryLine
+from agent.record import GuardVerdict, TrajectoryLine
+from knowledge.schema import Diagnosis, RecallItem
+from sim.schema import WorldState
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,28 +46,27 @@ class Frame:
     instruction: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
-    # ---- what the renderer reads --------------------------------------------------------
-    # the renderer draws plain values: the typed line's parts, dumped
+    # ---- what the renderer reads: the typed line's parts --------------------------------
     @property
     def subgoal(self) -> str:
         return self.line.subgoal.text()
 
     @property
-    def state(self) -> dict[str, Any]:
+    def state(self) -> WorldState:
         """The state after the attempt (the post state; a blocked attempt leaves it as it was)."""
-        return self.line.post_state.model_dump(mode="json")
+        return self.line.post_state
 
     @property
-    def diagnosis(self) -> dict[str, Any]:
-        return self.line.diagnosis.model_dump(mode="json")
+    def diagnosis(self) -> Diagnosis:
+        return self.line.diagnosis
 
     @property
-    def recalled(self) -> list[dict[str, Any]]:
-        return [i.model_dump() for i in self.line.recalled]
+    def recalled(self) -> list[RecallItem]:
+        return self.line.recalled
 
     @property
-    def guardrail(self) -> dict[str, Any]:
-        return self.line.guardrail.model_dump()
+    def guardrail(self) -> GuardVerdict:
+        return self.line.guardrail
 
     @property
     def blocked(self) -> bool:

@@ -166,10 +166,10 @@ def _header(c: _Canvas, frame: Frame | None, chrome: Chrome) -> None:
             word, color = ("episode succeeded", OK) if frame.success else ("episode failed", BAD)
             c.text(x + 14, 6, word, color)
         state = frame.state
-        tick = state.get("time_of_day", 0) % 24000
-        if state.get("location") is None:
+        tick = state.time_of_day % 24000
+        if state.location is None:
             phase = "night" if 13000 <= tick < 23000 else "day"
-            c.text(WIDTH - 330, 6, f"tick {state.get('tick', 0)}  {phase}", DIM)
+            c.text(WIDTH - 330, 6, f"tick {state.tick}  {phase}", DIM)
     state_word = "PLAYING" if chrome.playing else "PAUSED"
     right = f"{chrome.mode.upper()}  {state_word}  {chrome.speed:g}/s"
     if chrome.mode == "video":
@@ -181,7 +181,7 @@ def _world(c: _Canvas, frame: Frame) -> None:
     x, y, w, h = WORLD_BOX
     c.box(WORLD_BOX, PANEL)
     state = frame.state
-    if state.get("location") is not None:
+    if state.location is not None:
         _household(c, frame)
         return
     if frame.image is None:
@@ -216,15 +216,15 @@ def _schematic(c: _Canvas, frame: Frame) -> None:
     c.text(x + 8, y + 6, "schematic of the recorded state", ACCENT)
     for i, line in enumerate(c.wrap(frame.view_note or "no world image", w - 16, 11)[:3]):
         c.text(x + 8, y + 24 + 14 * i, line, DIM, 11)
-    c.text(x + 8, y + 70, f"position {tuple(s.get('position', (0, 0, 0)))}", TEXT)
+    c.text(x + 8, y + 70, f"position {s.position}", TEXT)
     c.text(x + 8, y + 90, "blocks in sight", DIM)
     row = y + 108
-    blocks = sorted((s.get("nearby_blocks") or {}).items(), key=lambda kv: -kv[1])
+    blocks = sorted(s.nearby_blocks.items(), key=lambda kv: -kv[1])
     for name, n in blocks[:12]:
         c.box((x + 8, row + 1, 12, 12), BLOCK_COLORS.get(name, UNKNOWN_COLOR), outline=LINE)
         c.text(x + 26, row, f"{name}  x{n}", TEXT)
         row += 18
-    mobs = ", ".join(f"{k} x{n}" for k, n in (s.get("nearby_entities") or {}).items())
+    mobs = ", ".join(f"{k} x{n}" for k, n in s.nearby_entities.items())
     c.text(x + 8, row + 8, c.fit(f"mobs: {mobs or 'none'}", w - 16), DIM)
 
 
@@ -233,13 +233,13 @@ def _household(c: _Canvas, frame: Frame) -> None:
     states and contents (objects say where they are with an `in:<receptacle>` state)."""
     x, y, w, h = WORLD_BOX
     s = frame.state
-    here = s.get("location")
+    here = s.location
     c.text(x + 10, y + 8, "room", DIM)
     c.text(x + 70, y + 6, str(here), ACCENT, 16)
     c.text(x + 10, y + 34, "holding", DIM)
-    c.text(x + 70, y + 32, str(s.get("holding") or "nothing"), TEXT, 14)
+    c.text(x + 70, y + 32, str(s.holding or "nothing"), TEXT, 14)
     c.text(x + 10, y + 62, "receptacles: state, contents", DIM)
-    states: dict[str, list[str]] = dict(s.get("object_states") or {})
+    states: dict[str, list[str]] = dict(s.object_states)
     contents: dict[str, list[str]] = {}
     for name, st in states.items():
         inside = next((v[3:] for v in st if v.startswith("in:")), None)
@@ -273,18 +273,18 @@ def _agent(c: _Canvas, frame: Frame) -> None:
     x, y = WORLD_BOX[0], WORLD_BOX[1] + WORLD_BOX[3] + 6
     w = WORLD_BOX[2]
     s = frame.state
-    if s.get("location") is None:
+    if s.location is None:
         c.text(x, y, "health", DIM)
-        c.bar(x + 48, y + 4, 110, float(s.get("health", 20)) / 20, BAD)
+        c.bar(x + 48, y + 4, 110, s.health / 20, BAD)
         c.text(x + 200, y, "food", DIM)
-        c.bar(x + 236, y + 4, 110, float(s.get("food", 20)) / 20, WARN)
+        c.bar(x + 236, y + 4, 110, s.food / 20, WARN)
         y += 18
-        pos = tuple(s.get("position", (0, 0, 0)))
-        c.text(x, y, c.fit(f"equipped {s.get('equipped') or 'nothing'}   at {pos}", w), TEXT)
+        pos = s.position
+        c.text(x, y, c.fit(f"equipped {s.equipped or 'nothing'}   at {pos}", w), TEXT)
         y += 18
-    if s.get("location") is not None and not s.get("inventory"):
+    if s.location is not None and not s.inventory:
         return  # the household world: what the agent holds is in the panel above
-    inv = ", ".join(f"{n} {k}" for k, n in (s.get("inventory") or {}).items()) or "empty"
+    inv = ", ".join(f"{n} {k}" for k, n in s.inventory.items()) or "empty"
     lines = c.wrap(f"inventory: {inv}", w)
     bottom = SCRUBBER[1] - 4
     for line in lines[: max(1, (bottom - y) // 15)]:
@@ -314,16 +314,14 @@ def _plan(c: _Canvas, frame: Frame, shown: bool) -> None:
 
 
 def _diagnosis(c: _Canvas, frame: Frame, shown: bool) -> None:
-    from knowledge.schema import StateDiff
-
     x, y, w = RIGHT_X, 186, WIDTH - RIGHT_X - 8
     c.title(x, y, "LAST ATTEMPT AND ITS DIAGNOSIS" + ("" if shown else "  (hidden: d)"), w)
     if not shown:
         return
     y += 22
     d = frame.diagnosis
-    ok = bool(d.get("success"))
-    cause = "BLOCKED" if frame.blocked else ("ok" if ok else str(d.get("cause", "?")))
+    ok = d.success
+    cause = "BLOCKED" if frame.blocked else ("ok" if ok else d.cause.value)
     tail = c.text(x, y, c.fit(frame.subgoal, w - 170), TEXT)
     c.text(tail + 8, y, "->", DIM)
     c.chip(tail + 28, y, cause, OK if ok else BAD)
@@ -331,39 +329,35 @@ def _diagnosis(c: _Canvas, frame: Frame, shown: bool) -> None:
     if frame.message:
         c.text(x, y, c.fit(frame.message, w), DIM)
         y += 15
-    evidence = "; ".join(d.get("evidence") or [])
+    evidence = "; ".join(d.evidence)
     if evidence:
         c.text(x, y, c.fit(f"evidence: {evidence}", w), TEXT)
         y += 15
-    try:
-        diff = StateDiff.model_validate(d.get("diff") or {}).text()
-    except ValueError:
-        diff = ""
-    c.text(x, y, c.fit(f"change: {diff}", w), TEXT)
+    c.text(x, y, c.fit(f"change: {d.diff.text()}", w), TEXT)
     y += 19
     for label, value, color in (
-        ("subgoal", d.get("subgoal_progress", 0.0), SKILL),
-        ("task", d.get("task_progress", 0.0), OK),
-        ("budget", d.get("budget_used", 0.0), WARN),
+        ("subgoal", d.subgoal_progress, SKILL),
+        ("task", d.task_progress, OK),
+        ("budget", d.budget_used, WARN),
     ):
         c.text(x, y, label, DIM, 11)
         c.bar(x + 52, y + 3, 110, float(value), color)
         note = f"{100 * float(value):.0f}%"
-        if label == "task" and d.get("task_progress_delta"):
-            note += f" ({100 * float(d['task_progress_delta']):+.0f})"
+        if label == "task" and d.task_progress_delta:
+            note += f" ({100 * d.task_progress_delta:+.0f})"
         c.text(x + 168, y, note, TEXT, 11)
         y += 14
     flags_x = x + 250
     fy = y - 42
     for flag in ("stagnation", "loop", "deadlock"):
-        c.chip(flags_x, fy, flag, BAD, lit=bool(d.get(flag)))
+        c.chip(flags_x, fy, flag, BAD, lit=bool(getattr(d, flag)))
         fy += 14
     c.text(
         x,
         y + 2,
         c.fit(
-            f"moved {float(d.get('moved', 0)):.0f} · new cells {d.get('new_cells', 0)}"
-            f" · actions {d.get('steps', 0)} · items {int(d.get('resource_delta', 0)):+d}",
+            f"moved {d.moved:.0f} · new cells {d.new_cells}"
+            f" · actions {d.steps} · items {d.resource_delta:+d}",
             w,
         ),
         DIM,
@@ -380,10 +374,10 @@ def _knowledge(c: _Canvas, frame: Frame, shown: bool) -> None:
     y += 22
     bottom = SCRUBBER[1] - 6
     rail = frame.guardrail
-    if rail.get("blocked"):
+    if rail.blocked:
         c.box((x - 2, y - 2, w + 2, 32), (80, 30, 30))
         c.chip(x + 2, y, "BLOCKED", BAD)
-        reason = str(rail.get("reason") or f"guardrail {rail.get('id')}")
+        reason = rail.reason or f"guardrail {rail.id}"
         lines = c.wrap(reason, w - 80)
         c.text(x + 70, y, lines[0], TEXT)
         if len(lines) > 1:
@@ -398,13 +392,13 @@ def _knowledge(c: _Canvas, frame: Frame, shown: bool) -> None:
         if n == rows - 1 and len(items) > rows:
             c.text(x, y, f"+{len(items) - n} more", DIM)
             break
-        letter, color = kinds.get(item.get("kind", ""), ("E", DIM))
-        blocking = item.get("kind") == "guardrail" and item.get("id") == rail.get("id")
+        letter, color = kinds.get(item.kind, ("E", DIM))
+        blocking = item.kind == "guardrail" and item.id == rail.id
         c.chip(x, y, letter, BAD if blocking else color)
-        tag = f"#{item.get('id')} ev {len(item.get('evidence') or [])}"
+        tag = f"#{item.id} ev {len(item.evidence)}"
         tag_w = c.width(tag, 11)
         room = w - 24 - tag_w - (64 if blocking else 8)
-        c.text(x + 22, y, c.fit(str(item.get("text", "")), room), BAD if blocking else TEXT)
+        c.text(x + 22, y, c.fit(item.text, room), BAD if blocking else TEXT)
         if blocking:
             c.chip(x + w - tag_w - 62, y, "BLOCKS", BAD)
         c.text(x + w - tag_w, y + 1, tag, DIM, 11)
