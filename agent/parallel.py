@@ -1,19 +1,21 @@
-"""Parallel rollouts on Ray: the serial runner's stream, played by several workers.
+"""Pools whose episodes play on private copies of the store: Ray workers (`RayPool`), or one
+in-process worker (`CopyPool`, the same semantics without Ray). The runner
+(`agent.runner.Runner`) drives them; this module never imports it.
 
 Each worker (a Ray actor) holds its own world, planner (and LLM client) and distiller, built
-from the `RunConfig`. The driver is the single writer: it owns the experience store, the run
+from the `RunConfig`. The runner is the single writer: it owns the experience store, the run
 directory and `episodes.jsonl`, and records every episode in stream order.
 
 What an episode may recall (the method's semantics, with workers):
 
 - The stream is cut into **waves** of `RunConfig.wave` episodes (default: one per worker). At
-  the start of a wave the driver takes a snapshot of the store (SQLite's backup API) and ships
+  the start of a wave the pool takes a snapshot of the store (SQLite's backup API) and ships
   it to the workers; each episode of the wave runs against a **private copy** of it.
 - So an episode recalls the knowledge distilled from every episode of the earlier waves, plus
   what it anchors and learns online within itself (its own tuples, summaries and online
   guardrails, in its private copy). It never sees the other episodes of its own wave, even
   those earlier in the stream. With a wave of one this is exactly the serial runner.
-- When an episode is recorded, the driver anchors its tuples into the store (its tuple ids
+- When an episode is recorded, the runner anchors its tuples into the store (its tuple ids
   are re-numbered, and trajectory lines and knowledge evidence name the store's ids), replays
   the online guardrail pass after the same failures and the end-of-episode distillation, in
   stream order. The LLM distiller's written guardrails are replayed from the worker, not
@@ -24,17 +26,15 @@ What an episode may recall (the method's semantics, with workers):
 Given the seeds and the wave size the results are deterministic, however the episodes are
 scheduled. A worker that dies, or an episode that raises, is retried on a fresh worker (up to
 `RETRIES` times; then the episode is recorded as errored, and `--resume` retries it), and no
-episode is recorded twice: workers write nothing the driver keeps but what they return.
+episode is recorded twice: workers write nothing the runner keeps but what they return.
 Running on several machines: docs/ray.md.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-import re
 import shutil
 import socket
 import sqlite3
@@ -42,30 +42,16 @@ import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import sim
-from agent.loop import Episode, EpisodeResult
-from agent.methods import get_method
-from agent.record import RunSink
-from agent.runspec import (
-    RunConfig,
-    RunResult,
-    check_config,
-    make_distiller,
-    make_planner,
-    place_run,
-    stop_reason,
-    suite_world_id,
-    world_options,
-)
-from knowledge.distill import Distiller, DistillReport, RuleDistiller
+from agent.pool import Job, Outcome, Played, Player
+from agent.record import RunSink, TrajectoryLine
+from agent.runspec import RunConfig
+from knowledge.distill import Distiller, DistillReport
 from knowledge.schema import ExperienceTuple, Guardrail
 from knowledge.store import ExperienceStore
-from scenarios.loader import load_suite
-from sim.schema import Task
 
 log = logging.getLogger(__name__)
 
@@ -74,44 +60,6 @@ SHM_MAX = 256 << 20  # snapshots up to this size are copied on /dev/shm (tmpfs)
 OnDispatch = Callable[[str, int, Any], None]  # (episode id, attempt, worker handle)
 # a store image, or a one-item list holding its Ray object ref (fetched once per wave)
 Snapshot = bytes | list[Any]
-
-
-@dataclass
-class Job:
-    """One episode of the stream, as a worker gets it."""
-
-    index: int  # position in the stream (after --resume's skips)
-    task: Task
-    seed: int
-    run_id: str
-    wave: int  # which snapshot it runs against
-
-    @property
-    def episode_id(self) -> str:
-        return f"{self.task.id}__s{self.seed}"
-
-
-@dataclass
-class Played:
-    """What a worker hands back: the result and everything the driver records from it. Ids
-    are the private copy's; the driver maps them to the store's."""
-
-    result: EpisodeResult
-    lines: list[str]  # trajectory lines (JSON)
-    tuples: list[dict[str, Any]] = field(default_factory=list)  # anchored, in order
-    online: list[int] = field(default_factory=list)  # tuples the online pass distilled
-    distilled: tuple[list[int], bool, str] | None = None  # the end-of-episode pass's input
-    new_guardrails: dict[int, Guardrail] = field(default_factory=dict)
-    new_skills: dict[int, str] = field(default_factory=dict)
-    extracted: dict[int, Guardrail | None] = field(default_factory=dict)  # LLM distiller
-    worker: str = ""
-
-
-@dataclass
-class ParallelRunResult(RunResult):
-    timing: dict[str, float] = field(default_factory=dict)  # ray_init_s, start_s, rollout_s
-    retried: dict[str, int] = field(default_factory=dict)  # episode id -> attempts beyond one
-    workers: int = 1
 
 
 # ---- the worker ---------------------------------------------------------------------------
@@ -170,14 +118,14 @@ class _Recorder:
 
 
 class Rollout:
-    """One worker: a world, a planner and a distiller of its own; plays one episode at a time
-    against a private copy of its wave's snapshot. A Ray actor, or in-process (`backend`)."""
+    """One worker: a player of its own (world, planner, distiller); plays one episode at a time
+    against a private copy of its wave's snapshot. A Ray actor, or in-process (`CopyPool`)."""
 
     def __init__(self, cfg: RunConfig, world_id: str, options: dict[str, Any]) -> None:
-        self.cfg, self.method = cfg, get_method(cfg.method)
-        self.world = sim.make(world_id, **options)  # the driver read them: workers need no suite
-        self.planner = make_planner(cfg, self.world)
-        self.distiller = _Recorder(make_distiller(cfg, self.planner))
+        # the driver read the suite: a worker needs only the world's id and options
+        self.player = Player.build(cfg, world_id=world_id, options=options)
+        self.distiller = _Recorder(self.player.distiller)
+        self.player.distiller = self.distiller
         self.dirs: dict[bool, Path] = {}  # on tmpfs or not -> a private folder
         self.wave, self.base = -1, Path()
 
@@ -186,25 +134,17 @@ class Rollout:
 
     def play(self, job: Job, snapshot: Snapshot | None) -> Played:
         store = self._private(job, snapshot) if snapshot is not None else None
-        lines: list[str] = []
+        lines: list[TrajectoryLine] = []
         self.distiller.reset()
         try:
             rails = {g.id for g in store.guardrails(include_retired=True)} if store else set()
             skills = {s.id for s in store.skills(include_retired=True)} if store else set()
-            result = Episode(
-                world=self.world,
-                task=job.task,
-                seed=job.seed,
-                planner=self.planner,
-                method=self.method,
-                store=store,
-                run_id=job.run_id,
-                record=lambda line: lines.append(json.dumps(line.row())),
-                distiller=self.distiller,
-            ).run()
+            result = self.player.play(
+                job.task, job.seed, lines.append, store=store, run_id=job.run_id
+            )
             played = Played(result, lines, worker=self.ready())
             if store is not None:
-                played.tuples = [t.model_dump(mode="json") for t in store.anchored]
+                played.tuples = list(store.anchored)
                 played.online = list(self.distiller.online_ids)
                 played.distilled = self.distiller.distilled
                 played.extracted = dict(self.distiller.extracted)
@@ -247,7 +187,7 @@ class Rollout:
         return _PrivateStore(path)
 
     def close(self) -> None:
-        self.world.close()
+        self.player.close()
         for d in self.dirs.values():
             shutil.rmtree(d, ignore_errors=True)
 
@@ -263,17 +203,20 @@ def snapshot(store: ExperienceStore) -> bytes:
 
 
 # ---- the pools ----------------------------------------------------------------------------
-Outcome = Played | str  # a played episode, or why it could not be played
+class CopyPool:
+    """One in-process worker on private copies: the Ray pool's semantics without Ray (tests,
+    debugging)."""
 
-
-class _LocalPool:
-    """One in-process worker: the same driver without Ray (tests, debugging)."""
+    private = True
 
     def __init__(self, cfg: RunConfig, world: tuple[str, dict[str, Any]], retries: int) -> None:
         self.worker, self.retries = Rollout(cfg, *world), retries
         self.retried: dict[str, int] = {}
 
-    def run(self, jobs: list[Job], snap: bytes | None) -> Iterator[tuple[Job, Outcome]]:
+    def run(
+        self, jobs: list[Job], store: ExperienceStore | None, sink: RunSink
+    ) -> Iterator[tuple[Job, Outcome]]:
+        snap = snapshot(store) if store is not None else None
         for job in jobs:
             for attempt in range(self.retries + 1):
                 try:
@@ -289,9 +232,13 @@ class _LocalPool:
         self.worker.close()
 
 
-class _RayPool:
+class RayPool:
     """`workers` Ray actors. A job goes to whichever actor is free; a dead actor is replaced
-    and its job resubmitted; results come back in the order of the jobs."""
+    and its job resubmitted; results come back in the order of the jobs. Starts Ray (or joins
+    `cfg.address`) unless this process has started it already; `close` shuts down what it
+    started."""
+
+    private = True
 
     def __init__(
         self,
@@ -316,8 +263,11 @@ class _RayPool:
             num_cpus=1, max_restarts=0, max_task_retries=0, runtime_env=_runtime_env()
         ).remote(self.cfg, *self.world)
 
-    def run(self, jobs: list[Job], snap: bytes | None) -> Iterator[tuple[Job, Outcome]]:
+    def run(
+        self, jobs: list[Job], store: ExperienceStore | None, sink: RunSink
+    ) -> Iterator[tuple[Job, Outcome]]:
         ray = self.ray
+        snap = snapshot(store) if store is not None else None
         ref = [ray.put(snap)] if snap is not None else None  # in a list: not resolved per task
         pending, free = deque(jobs), deque(range(len(self.actors)))
         attempts: dict[int, int] = {}
@@ -367,108 +317,7 @@ class _RayPool:
             ray.kill(a, no_restart=True)
 
 
-# ---- the driver ---------------------------------------------------------------------------
-def run_parallel(
-    cfg: RunConfig,
-    on_episode: Callable[[EpisodeResult, int, int], None] | None = None,
-    resume: str | Path | None = None,
-    *,
-    backend: str = "ray",
-    retries: int = RETRIES,
-    on_dispatch: OnDispatch | None = None,
-) -> ParallelRunResult:
-    """`agent.runner.run_suite` on `cfg.workers` workers (Ray, or `backend="local"`: one
-    in-process worker with the same waves and records). `on_dispatch(episode_id, attempt,
-    actor)` is called as an episode is handed to a Ray worker (monitoring, fault tests)."""
-    if cfg.workers < 1 or (cfg.wave is not None and cfg.wave < 1):
-        raise ValueError(f"workers and wave must be at least 1, got {cfg.workers}, {cfg.wave}")
-    check_config(cfg)
-    suite_path = Path(cfg.suite)
-    world_id = suite_world_id(suite_path)
-    options = world_options(suite_path, cfg)
-    world = sim.make(world_id, **options)
-    try:
-        suite = load_suite(suite_path, known_items=world.item_names())
-    finally:
-        world.close()
-    method = get_method(cfg.method)
-    timing: dict[str, float] = {}
-    started_ray = False
-    if backend == "ray":
-        started_ray, timing["ray_init_s"], cfg = _init_ray(cfg)
-    elif backend != "local":
-        raise ValueError(f"unknown backend {backend!r}; available: ray, local")
-    place = place_run(cfg, suite, method.name, resume)
-    run_dir, run_id, pairs, config = place.run_dir, place.run_id, place.pairs, place.config
-    sink = RunSink(run_dir, config)
-    store = ExperienceStore(place.store_path) if method.memory else None
-    if resume is not None and store is not None:  # a killed episode's attempts: rolled back
-        store.forget_unfinished(run_id, place.done)
-    size = (cfg.wave or cfg.workers) if store is not None else max(1, len(pairs))
-    jobs = [Job(i, t, s, run_id, i // size) for i, (t, s) in enumerate(pairs)]
-    distiller = _replay_distiller(cfg)
-    results: list[EpisodeResult] = []
-    pool: _LocalPool | _RayPool | None = None
-    stopped: list[str] = []
-
-    def play(pool: _LocalPool | _RayPool) -> None:
-        """Wave by wave: a snapshot, then each episode recorded in stream order; no further
-        wave once `ERRORED_IN_A_ROW` episodes in a row have errored."""
-        for w in range(0, len(jobs), size):
-            why = stop_reason(results, len(jobs) - len(results))
-            if why is not None:
-                stopped.append(why)
-                log.info("%s: %s", run_id, why)
-                return
-            snap = snapshot(store) if store is not None else None
-            for job, out in pool.run(jobs[w : w + size], snap):
-                result, lines = _record(store, distiller, job, out)
-                with sink.trajectory(job.episode_id) as tf:
-                    for line in lines:
-                        sink.line(tf, line)
-                sink.episode(result)
-                results.append(result)
-                if on_episode is not None:
-                    on_episode(result, len(results), len(jobs))
-
-    try:
-        if jobs:  # (none left on --resume of a finished run: no workers to start)
-            t0 = time.perf_counter()
-            if backend == "ray":
-                pool = _RayPool(cfg, (world_id, options), cfg.workers, retries, on_dispatch)
-            else:
-                pool = _LocalPool(cfg, (world_id, options), retries)
-            timing["start_s"] = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            play(pool)
-            timing["rollout_s"] = time.perf_counter() - t0
-        stats = store.stats() if store is not None else {}
-    finally:
-        sink.close()
-        if pool is not None:
-            pool.close()
-        if store is not None:
-            store.close()
-        if started_ray:
-            import ray
-
-            ray.shutdown()
-    return ParallelRunResult(
-        run_dir,
-        results,
-        suite.skipped(),
-        stats,
-        config["helpers"],
-        config["help"],
-        config["recipes"],
-        stopped[0] if stopped else None,
-        timing=timing,
-        retried=dict(pool.retried) if pool is not None else {},
-        workers=cfg.workers,
-    )
-
-
-def _init_ray(cfg: RunConfig) -> tuple[bool, float, RunConfig]:
+def start_ray(cfg: RunConfig) -> tuple[bool, float, RunConfig]:
     """Connect to `cfg.address`, or start a light local instance of `cfg.workers` CPUs (an
     instance already started in this process is used as it is). With an address and no worker
     count, one worker per CPU of the cluster (written to config.yaml)."""
@@ -504,135 +353,8 @@ def _runtime_env() -> dict[str, Any]:
     return {"env_vars": {"PYTHONHASHSEED": os.environ.get("PYTHONHASHSEED", "0")}}
 
 
-# ---- recording: the single writer ---------------------------------------------------------
-def _replay_distiller(cfg: RunConfig) -> Distiller:
-    """The driver's distiller: the rules, or the LLM distiller replaying what its workers'
-    models wrote (keyed by the store's tuple ids, filled in per episode)."""
-    if cfg.distiller != "llm":
-        return RuleDistiller()
-    from agent.extractor import LLMDistiller
+def stop_ray() -> None:
+    """Shut down the Ray instance `start_ray` started."""
+    import ray
 
-    class Replay(LLMDistiller):
-        def __init__(self) -> None:
-            super().__init__(client=None)  # type: ignore[arg-type]  # never asked: replayed
-            self.written: dict[int, Guardrail | None] = {}
-
-        def extract(
-            self,
-            tup: ExperienceTuple,
-            report: DistillReport | None = None,
-            store: ExperienceStore | None = None,
-        ) -> Guardrail | None:
-            if int(tup.id or 0) not in self.written:
-                log.warning("no written guardrail for tuple %s: the rule's is kept", tup.id)
-            rail = self.written.get(int(tup.id or 0))
-            return None if rail is None else rail.model_copy(update={"evidence": [tup.id]})
-
-    return Replay()
-
-
-_GUARDRAIL_REF = re.compile(r"\bguardrail (\d+)\b")
-_ATTEMPT_REF = re.compile(r"\bpast attempt (\d+)\b")
-
-
-class _Ids:
-    """The private copy's ids -> the store's. Ids up to the snapshot are the same in both;
-    new tuples get the ids the store gives them, new knowledge is found by its key."""
-
-    def __init__(self, store: ExperienceStore, played: Played) -> None:
-        self.store, self.played = store, played
-        self.tuples: dict[int, int] = {}
-        self.found: dict[tuple[str, int], int] = {}
-
-    def tuple(self, i: int) -> int:
-        return self.tuples.get(i, i)
-
-    def guardrail(self, i: int) -> int:
-        rail = self.played.new_guardrails.get(i)
-        if rail is None or ("g", i) in self.found:
-            return self.found.get(("g", i), i)
-        got = self.store.find_guardrail(rail)
-        if got is not None and got.id is not None:
-            self.found["g", i] = got.id
-        return self.found.get(("g", i), i)
-
-    def skill(self, i: int) -> int:
-        name = self.played.new_skills.get(i)
-        if name is None or ("s", i) in self.found:
-            return self.found.get(("s", i), i)
-        got = self.store.find_skill(name)
-        if got is not None and got.id is not None:
-            self.found["s", i] = got.id
-        return self.found.get(("s", i), i)
-
-    def rewrite(self, obj: Any) -> Any:
-        """A trajectory line or tuple with every id the store's."""
-        if isinstance(obj, str):
-            obj = _GUARDRAIL_REF.sub(lambda m: f"guardrail {self.guardrail(int(m[1]))}", obj)
-            return _ATTEMPT_REF.sub(lambda m: f"past attempt {self.tuple(int(m[1]))}", obj)
-        if isinstance(obj, list):
-            return [self.rewrite(v) for v in obj]
-        if not isinstance(obj, dict):
-            return obj
-        out = {k: self.rewrite(v) for k, v in obj.items()}
-        if isinstance(obj.get("tuple_id"), int):
-            out["tuple_id"] = self.tuple(obj["tuple_id"])
-        if isinstance(obj.get("guardrail"), int):  # a blocked event
-            out["guardrail"] = self.guardrail(obj["guardrail"])
-        if isinstance(obj.get("blocked"), bool) and isinstance(obj.get("id"), int):
-            out["id"] = self.guardrail(obj["id"])  # a trajectory line's verdict
-        kind = obj.get("kind")
-        if kind in ("skill", "guardrail", "summary", "experience", "recipe") and "evidence" in obj:
-            out["evidence"] = [self.tuple(e) for e in obj["evidence"]]  # a recalled item
-            by = {"skill": self.skill, "guardrail": self.guardrail}.get(kind, self.tuple)
-            out["id"] = by(obj["id"])
-        return out
-
-
-def _record(
-    store: ExperienceStore | None, distiller: Distiller, job: Job, out: Outcome
-) -> tuple[EpisodeResult, list[str]]:
-    """Bring one played episode into the store, in stream order, as the serial loop would
-    have: anchor its tuples, replay the online pass after the same failures, then the
-    end-of-episode pass. Returns its result and trajectory lines, with the store's ids."""
-    if isinstance(out, str):  # retries spent: recorded as errored, `--resume` retries it
-        res = EpisodeResult(
-            episode_id=job.episode_id, task_id=job.task.id, group=job.task.group, seed=job.seed
-        )
-        res.error = out
-        return res, []
-    res = out.result
-    if store is None:
-        return res, out.lines
-    ids = _Ids(store, out)
-    written: dict[int, Guardrail | None] = {}
-    if hasattr(distiller, "written"):  # the LLM distiller: what the worker's model wrote
-        distiller.written = written
-    anchored: dict[int, ExperienceTuple] = {}
-    for data in out.tuples:
-        tup = ExperienceTuple.model_validate({**ids.rewrite(data), "id": None, "created_at": 0})
-        old = int(data["id"])
-        ids.tuples[old] = store.anchor(tup)
-        anchored[old] = tup
-        if old in out.extracted:
-            rail = out.extracted[old]
-            if rail is not None:  # its remedy names tuples by the worker's ids
-                evidence = [ids.tuple(e) for e in rail.remedy_evidence]
-                rail = rail.model_copy(update={"remedy_evidence": evidence})
-            written[ids.tuples[old]] = rail
-        if old in out.online:
-            _add(res, distiller.online(store, tup))  # only what the replay itself spent
-    if out.distilled is not None:
-        old_ids, success, goal = out.distilled
-        report = distiller.distill(store, [anchored[i] for i in old_ids], success, goal)
-        res.distilled = report.as_dict()
-        _add(res, report)
-        store.record_episode(res.episode_id, job.run_id, job.task.id, res.row())
-    return res, [json.dumps(ids.rewrite(json.loads(line))) for line in out.lines]
-
-
-def _add(res: EpisodeResult, report: DistillReport) -> None:
-    res.llm_calls += report.llm_calls
-    res.prompt_tokens += report.prompt_tokens
-    res.llm_latency_s = round(res.llm_latency_s + report.latency_s, 4)
-    res.completion_tokens += report.completion_tokens
+    ray.shutdown()

@@ -1,8 +1,8 @@
 """What a run is, before it is played: its config (saved as config.yaml), the planners and
 distillers it may name, the checks that refuse a mistyped name before anything runs, the
 experience stream's order, where the run directory goes and what a resumed run has left.
-The serial runner (`agent.runner`) and the Ray runner (`agent.parallel`) both build on it,
-and neither imports the other's internals.
+The runner (`agent.runner`), its pools (`agent.pool`, `agent.parallel`) and the live viewer
+build on it.
 """
 
 from __future__ import annotations
@@ -297,6 +297,9 @@ class RunResult:
     help: list[str] = field(default_factory=list)  # given to the planner (`help_given`)
     recipes: str | None = None  # an LLM planner's recipe facts: learned, oracle or off
     stopped: str | None = None  # why the run stopped before its last episode (else None)
+    timing: dict[str, float] = field(default_factory=dict)  # ray_init_s, start_s, rollout_s
+    retried: dict[str, int] = field(default_factory=dict)  # episode id -> attempts beyond one
+    workers: int = 1
 
     @property
     def errored(self) -> list[EpisodeResult]:

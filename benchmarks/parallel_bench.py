@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from agent.parallel import run_parallel
 from agent.runner import RunConfig, run_suite
 from scenarios.loader import resolve_suite
 
@@ -104,7 +103,7 @@ def _compare(base: RunConfig, rounds: int, out: Path) -> None:
                 took = time.perf_counter() - t0
             else:
                 cfg.workers = int(kind[-1])
-                par = run_parallel(cfg)
+                par = run_suite(cfg)
                 took = par.timing["rollout_s"]
                 starts[kind].append(par.timing["start_s"])
                 result = par

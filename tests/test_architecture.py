@@ -181,7 +181,14 @@ def test_the_minecraft_rules_depend_on_no_world() -> None:
     assert not wrong, "\n".join(wrong)
 
 
-RUNNERS = ("agent.runner", "agent.runspec", "agent.parallel", "agent.loop", "agent.record")
+RUNNERS = (
+    "agent.runner",
+    "agent.runspec",
+    "agent.pool",
+    "agent.parallel",
+    "agent.loop",
+    "agent.record",
+)
 
 
 def test_no_import_cycle_through_the_runners() -> None:
@@ -201,6 +208,8 @@ def test_no_import_cycle_through_the_runners() -> None:
                     graph.add_edge(me, target)  # (a package's __init__ re-exports its parts)
     cycles = [" -> ".join(c) for c in nx.simple_cycles(graph) if set(c) & set(RUNNERS)]
     assert not cycles, "\n".join(cycles[:10])
+    for pool in ("agent.pool", "agent.parallel"):  # the runner drives the pools, not back
+        assert not nx.has_path(graph, pool, "agent.runner"), f"{pool} reaches agent.runner"
 
 
 def test_steve_lists_the_plugin_commands() -> None:

@@ -368,7 +368,6 @@ def test_a_trajectory_line_does_not_repeat_the_plan(
 def test_the_parallel_runner_stops_between_waves_too(url: str, tmp_path: Path) -> None:
     """Waves of one episode (the local backend, no Ray): no wave starts after three errored
     episodes in a row."""
-    from agent.parallel import run_parallel
 
     Hostile.mode = "html"
     cfg = RunConfig(
@@ -381,6 +380,6 @@ def test_the_parallel_runner_stops_between_waves_too(url: str, tmp_path: Path) -
         workers=2,
         wave=1,
     )
-    result = run_parallel(cfg, backend="local")
+    result = run_suite(cfg, pool="copies")
     assert len(result.episodes) == ERRORED_IN_A_ROW and all(r.error for r in result.episodes)
     assert result.stopped is not None and "in a row" in result.stopped

@@ -44,3 +44,13 @@ def test_build_a_suite_in_code(tmp_path: Path, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "3 tasks, valid" in out and out.count(" ok in ") == 3
     assert "split: unseen" in (tmp_path / "torch-economy.yaml").read_text()
+
+
+def test_play_an_episode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _main("play_an_episode")(str(tmp_path))
+    out = capsys.readouterr().out
+    first, second = out.split("episode 2:")
+    assert first.count("-> ok") == 1 and second.count("-> ok") == 1
+    assert "skill" not in first.split("-> ok")[0], "an empty store recalls no skill"
+    assert "recalled: recipe, skill" in second, "the second episode recalls the first's skills"
+    assert (tmp_path / "knowledge.sqlite").exists()

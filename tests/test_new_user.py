@@ -94,7 +94,6 @@ def test_eval_with_a_misspelt_task_writes_no_report(tmp_path: Path) -> None:
 
 
 def test_the_python_api_is_checked_too(tmp_path: Path) -> None:
-    from agent.parallel import run_parallel
     from scenarios.loader import resolve_suite
 
     out = tmp_path / "out"
@@ -102,7 +101,7 @@ def test_the_python_api_is_checked_too(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="did you mean craft_stick"):
         run_suite(cfg)
     with pytest.raises(ValueError, match="did you mean craft_stick"):
-        run_parallel(cfg, backend="local")
+        run_suite(cfg, pool="copies")
     bad = EvalConfig(suite=cfg.suite, methods=["none"], tasks=["craft_stik"], out=str(out))
     with pytest.raises(ValueError, match="did you mean craft_stick"):
         evaluate(bad)

@@ -12,7 +12,6 @@ import pytest
 
 from agent import runner
 from agent.llm.base import Completion
-from agent.parallel import run_parallel
 from agent.runner import RunConfig, load_run_config, run_suite
 from knowledge.store import ExperienceStore
 
@@ -107,7 +106,7 @@ def test_a_wave_of_one_replays_the_serial_run(tmp_path: Path) -> None:
     the driver's re-anchoring and replayed distillation give the same records and knowledge."""
     common: dict[str, Any] = dict(suite=TECHTREE, tasks=MISTAKES, seeds=[0], planner="fallible")
     serial = run_suite(RunConfig(**common, out=str(tmp_path / "serial")))
-    local = run_parallel(RunConfig(**common, out=str(tmp_path / "local")), backend="local")
+    local = run_suite(RunConfig(**common, out=str(tmp_path / "local")), pool="copies")
     assert sum(r.online_guardrails for r in serial.episodes) > 0
     _same_run(serial.run_dir, local.run_dir)
     _ids_are_the_stores(local.run_dir)
@@ -134,7 +133,7 @@ def test_world_options_reach_every_worker(tmp_path: Path, monkeypatch: Any) -> N
     )
     cfg = RunConfig(suite=str(path), tasks=["pickaxe"], seeds=[0], out=str(tmp_path), method="none")
     cfg.extra["world"] = {"version": "1.16.5"}
-    result = run_parallel(cfg, backend="local")
+    result = run_suite(cfg, pool="copies")
     assert made and all(o == {"subgoal_ticks": 50, "version": "1.16.5"} for o in made)
     assert not result.episodes[0].success  # 50 ticks a subgoal: too few to fell a tree
 
@@ -157,9 +156,9 @@ class Writer:
 def test_the_llm_distillers_guardrails_are_replayed_not_rewritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With `--distiller llm` the driver takes the guardrails the worker's model wrote: the
+    """With `--distiller llm` the runner takes the guardrails the worker's model wrote: the
     same knowledge as the serial run, and no LLM call of its own."""
-    from agent import parallel
+    from agent import pool
     from agent.extractor import LLMDistiller
 
     writers: list[Writer] = []
@@ -168,15 +167,14 @@ def test_the_llm_distillers_guardrails_are_replayed_not_rewritten(
         writers.append(Writer())
         return LLMDistiller(writers[-1])
 
-    monkeypatch.setattr(runner, "make_distiller", distiller)
-    monkeypatch.setattr(parallel, "make_distiller", distiller)
+    monkeypatch.setattr(pool, "make_distiller", distiller)  # every pool's players
     common: dict[str, Any] = dict(
         suite=TECHTREE, tasks=MISTAKES, seeds=[0], planner="fallible", distiller="llm"
     )
     serial = run_suite(RunConfig(**common, out=str(tmp_path / "serial")))
-    local = run_parallel(RunConfig(**common, out=str(tmp_path / "local")), backend="local")
+    local = run_suite(RunConfig(**common, out=str(tmp_path / "local")), pool="copies")
     assert len(writers) == 2 and writers[0].calls > 0
-    assert writers[1].calls == writers[0].calls  # the worker's; the driver asked nothing
+    assert writers[1].calls == writers[0].calls  # the worker's; the runner asked nothing
     _same_run(serial.run_dir, local.run_dir)
     rails = _knowledge(local.run_dir)[1]
     assert any("written by scripted:test" in g["reason"] for g in rails)
@@ -186,7 +184,7 @@ def test_an_episode_recalls_only_what_its_wave_started_with(tmp_path: Path) -> N
     """Waves of two: the second episode of a wave does not see the first (it ran meanwhile),
     the next wave sees both."""
     common: dict[str, Any] = dict(suite=_suite(tmp_path), tasks=["pickaxe"], seeds=[0, 1, 2])
-    result = run_parallel(RunConfig(**common, wave=2, out=str(tmp_path / "w")), backend="local")
+    result = run_suite(RunConfig(**common, wave=2, out=str(tmp_path / "w")), pool="copies")
     first = _first_recalled(result.run_dir)
     assert first["pickaxe__s0"] == [] and first["pickaxe__s1"] == []
     store = ExperienceStore(result.run_dir / "knowledge.sqlite")
@@ -216,7 +214,7 @@ def test_ids_are_the_stores_with_waves(tmp_path: Path) -> None:
         wave=3,
         out=str(tmp_path),
     )
-    result = run_parallel(cfg, backend="local")
+    result = run_suite(cfg, pool="copies")
     assert len(result.episodes) == 6 and all(r.success for r in result.episodes)
     _ids_are_the_stores(result.run_dir)
 
@@ -239,7 +237,7 @@ def test_a_failing_episode_is_retried_then_recorded_as_errored(
 
     monkeypatch.setitem(runner.PLANNERS, "crashing", lambda cfg, world: Crashing())
     cfg = RunConfig(suite=_suite(tmp_path), planner="crashing", seeds=[0], out=str(tmp_path))
-    result = run_parallel(cfg, backend="local", retries=2)
+    result = run_suite(cfg, pool="copies", retries=2)
     assert result.retried == {"sword__s0": 1, "stone__s0": 3}
     by_id = {r.episode_id: r for r in result.episodes}
     assert by_id["sword__s0"].success and by_id["pickaxe__s0"].success
@@ -251,7 +249,7 @@ def test_a_failing_episode_is_retried_then_recorded_as_errored(
     assert {t.episode_id for t in store.tuples()} == {"pickaxe__s0", "sword__s0"}
     store.close()
     monkeypatch.setitem(runner.PLANNERS, "crashing", lambda cfg, world: SymbolicPlanner())
-    again = run_parallel(load_run_config(result.run_dir), backend="local", resume=result.run_dir)
+    again = run_suite(load_run_config(result.run_dir), pool="copies", resume=result.run_dir)
     assert [r.episode_id for r in again.episodes] == ["stone__s0"] and again.episodes[0].success
 
 
@@ -296,7 +294,7 @@ def test_a_killed_worker_is_replaced_and_every_episode_recorded_once(
             ray_local.kill(actor, no_restart=True)
             killed.append(episode_id)
 
-    hit = run_parallel(RunConfig(**common, out=str(tmp_path / "a")), on_dispatch=kill)
+    hit = run_suite(RunConfig(**common, out=str(tmp_path / "a")), on_dispatch=kill)
     assert killed == ["craft_chest__s0"] and hit.retried == {"craft_chest__s0": 1}
     ids = [r["episode_id"] for r in _episodes(hit.run_dir)]
     assert len(ids) == 6 == len(set(ids))
@@ -304,7 +302,7 @@ def test_a_killed_worker_is_replaced_and_every_episode_recorded_once(
     assert store.stats()["episodes"] == 6
     assert len({(t.episode_id, t.step) for t in store.tuples()}) == store.stats()["tuples"]
     store.close()
-    calm = run_parallel(RunConfig(**common, out=str(tmp_path / "b")))
+    calm = run_suite(RunConfig(**common, out=str(tmp_path / "b")))
     assert calm.retried == {}
     _same_run(hit.run_dir, calm.run_dir)
     _ids_are_the_stores(hit.run_dir)
@@ -334,3 +332,63 @@ def test_resume_runs_only_what_is_unfinished(tmp_path: Path, ray_local: Any) -> 
     # the table shows the whole run; the resumed part is the two episodes left to play
     text = " ".join(again.output.split())
     assert "sword" in text and f"resumed: 2 played now, {len(lines)} in the whole run" in text
+
+
+def test_a_private_copys_ids_become_the_stores_on_the_typed_line(tmp_path: Path) -> None:
+    """Every id a trajectory line holds (its tuple, recalled items, the plan's followed
+    entries, the guardrail verdict, a blocked event, and text naming one) is the store's."""
+    from agent.loop import EpisodeResult
+    from agent.pool import Played
+    from agent.record import TrajectoryLine
+    from agent.runner import Ids
+    from knowledge.schema import Guardrail
+    from sim.schema import FailureCause
+
+    store = ExperienceStore(tmp_path / "k.sqlite")
+    rail = Guardrail(root_cause=FailureCause.WRONG_TOOL, forbidden="mine:stone", evidence=[1])
+    for n in range(3):  # the store's ids are not the private copy's
+        store.put_guardrail(rail.model_copy(update={"forbidden": f"mine:x{n}"}))
+    kept = store.put_guardrail(rail)
+    private = 2  # the copy gave it the id the store gave another
+    result = EpisodeResult(episode_id="e", task_id="t", group="g", seed=0)
+    played = Played(result, new_guardrails={private: rail})
+    ids = Ids(store, played)
+    ids.tuples[5] = 40
+    state = {"world": "w"}
+    line = TrajectoryLine.read(
+        {
+            "tuple_id": 5,
+            "step": 0,
+            "subgoal": {"verb": "mine", "target": "stone"},
+            "pre_state": state,
+            "post_state": state,
+            "diagnosis": {"success": False, "evidence": ["as in past attempt 5"]},
+            "recalled": [
+                {
+                    "kind": "guardrail",
+                    "id": private,
+                    "text": "guardrail 2",
+                    "score": 1,
+                    "evidence": [5],
+                },
+                {"kind": "experience", "id": 5, "text": "past attempt 5: ...", "score": 1},
+            ],
+            "guardrail": {"blocked": True, "id": private, "reason": "guardrail 2: no"},
+            "outcome": {
+                "trace": [{"event": "blocked", "guardrail": private, "message": "guardrail 2"}]
+            },
+            "plan": {"followed": [{"kind": "guardrail", "id": private, "followed": True}]},
+        }
+    )
+    out = ids.line(line)
+    g = kept.id
+    assert out.tuple_id == 40 and out.diagnosis.evidence == ["as in past attempt 40"]
+    assert [(r.id, r.text, r.evidence) for r in out.recalled] == [
+        (g, f"guardrail {g}", [40]),
+        (40, "past attempt 40: ...", []),
+    ]
+    assert (out.guardrail.id, out.guardrail.reason) == (g, f"guardrail {g}: no")
+    assert out.outcome.trace == [{"event": "blocked", "guardrail": g, "message": f"guardrail {g}"}]
+    assert out.plan is not None and out.plan.followed[0]["id"] == g
+    assert line.tuple_id == 5, "the played line is left as it was"
+    store.close()

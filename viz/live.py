@@ -146,23 +146,18 @@ class LiveSession:
 
     # ---- the agent's thread -------------------------------------------------------------
     def _run(self) -> None:
-        import sim
-        from agent.loop import Episode
-        from agent.methods import get_method
-        from agent.runner import make_distiller, make_planner
+        from agent.pool import Player
         from knowledge.store import ExperienceStore
 
-        world = store = None
+        player = store = None
         scratch = tempfile.TemporaryDirectory(prefix="steve-watch-")
         try:
-            world = sim.make(self.world_id)
-            method = get_method(self.cfg.method)
-            planner = make_planner(self.cfg, world)
-            distiller = make_distiller(self.cfg, planner)
-            if method.memory:  # opened here: SQLite connections belong to their thread
+            player = Player.build(self.cfg, world_id=self.world_id)
+            world = player.world
+            if player.method.memory:  # opened here: SQLite connections belong to their thread
                 path = self.cfg.knowledge or str(Path(scratch.name) / "knowledge.sqlite")
-                store = ExperienceStore(path)
-            run_id = f"watch__{Path(self.cfg.suite).stem}__{method.name}"
+                store = player.store = ExperienceStore(path)
+            player.run_id = f"watch__{Path(self.cfg.suite).stem}__{player.method.name}"
             for task, seed in self.jobs:
                 episode_id = f"{task.id}__s{seed}"
 
@@ -193,17 +188,7 @@ class LiveSession:
                     )
                     self._publish(frame)
 
-                result = Episode(
-                    world=world,
-                    task=task,
-                    seed=seed,
-                    planner=planner,
-                    method=method,
-                    store=store,
-                    run_id=run_id,
-                    record=record,
-                    distiller=distiller,
-                ).run()
+                result = player.play(task, seed, record)
                 with self._cond:
                     self._results[episode_id] = result
                     if result.error:
@@ -217,8 +202,8 @@ class LiveSession:
         finally:
             if store is not None:
                 store.close()
-            if world is not None:
-                world.close()
+            if player is not None:
+                player.close()
             scratch.cleanup()
             with self._cond:
                 self._done = True

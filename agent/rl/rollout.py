@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from agent.llm.base import LLMClient
 from agent.llm.hf import Generation, Request
-from agent.loop import Episode
 from agent.methods import METHODS, Method
 from agent.planner.llm import LLMPlanner
+from agent.pool import Player
 from agent.record import TrajectoryLine
 from agent.rl.config import PlannerOptions, RewardOptions
 from agent.rl.policy import Recorder, Turn
@@ -174,17 +174,15 @@ def play(
     lines: list[TrajectoryLine] = []
     recorded: list[Turn] | None = getattr(client, "turns", None)  # a Recorder's
     start = len(recorded) if recorded is not None else 0
-    result = Episode(
-        world=world,
-        task=task,
-        seed=seed,
-        planner=planner_for(client, world, planner),
-        method=method,
-        store=store,
-        run_id=run_id,
-        record=lines.append,
-        distiller=distiller if distiller is not None else RuleDistiller(),
-    ).run()
+    player = Player(
+        world,
+        planner_for(client, world, planner),
+        method,
+        distiller if distiller is not None else RuleDistiller(),
+        store,
+        run_id,
+    )
+    result = player.play(task, seed, lines.append)
     turns = recorded[start:] if recorded is not None else []
     rollout = Rollout(
         task_id=task.id,
