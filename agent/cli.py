@@ -667,7 +667,8 @@ def knowledge_show(
         str | None, typer.Option(help="skill | guardrail: only that kind (default both).")
     ] = None,
 ) -> None:
-    """Skills and guardrails with their confidence and evidence, a page at a time."""
+    """Skills and guardrails with their confidence, ledger (recalled, shown, followed,
+    blocks, probes, outcomes) and evidence, a page at a time."""
     from rich.markup import escape
 
     if kind not in (None, "skill", "guardrail"):
@@ -685,7 +686,10 @@ def knowledge_show(
     skills = db.skills(limit=per_page, offset=start) if start < n_skills else []
     left = per_page - len(skills)
     rails = db.guardrails(limit=left, offset=max(0, start - n_skills)) if n_rails and left else []
-    table = Table("kind", "id", "v", "conf", "knowledge", "evidence (tuple ids)")
+    from knowledge.store import ledger_text
+
+    ledger = db.ledger()
+    table = Table("kind", "id", "v", "conf", "knowledge", "ledger", "evidence (tuple ids)")
     for s in skills:
         table.add_row(
             "skill",
@@ -693,6 +697,7 @@ def knowledge_show(
             str(s.version),
             f"{s.confidence:.2f}",
             escape(s.text()),  # "[conf 0.50]" is no markup tag
+            ledger_text(ledger.get(("skill", int(s.id or 0)))),
             ",".join(map(str, s.evidence[-8:])),
         )
     for g in rails:
@@ -703,6 +708,7 @@ def knowledge_show(
             str(g.version),
             f"{g.confidence:.2f}",
             escape(g.text()),
+            ledger_text(ledger.get(("guardrail", int(g.id or 0)))),
             ",".join(map(str, g.evidence[-8:])) + learned,
         )
     console.print(table)

@@ -15,6 +15,7 @@ from agent.adapters import TaskAdapter, adapter_for
 from agent.diagnosis import History, diagnose
 from agent.followed import trace
 from agent.llm.base import LLMError
+from agent.memory import Memory, map_tag
 from agent.methods import Method
 from agent.planner.base import Planner, PlanResult
 from agent.prompts import clip
@@ -32,7 +33,7 @@ from knowledge.distill import Distiller, DistillReport, RuleDistiller
 from knowledge.induce import DURABLE, gain_tags
 from knowledge.recall import RecallQuery, recall
 from knowledge.schema import Briefing, Diagnosis, ExperienceTuple, Guardrail
-from knowledge.signature import signature
+from knowledge.signature import cell_of, signature
 from knowledge.store import ExperienceStore
 from sim import events as ev
 from sim.base import World
@@ -40,6 +41,7 @@ from sim.schema import FailureCause, Goal, Outcome, Subgoal, Task, WorldState
 
 Record = Callable[[TrajectoryLine], None]
 RECALL_BUDGET = 600  # tokens
+OPS_AHEAD = 4  # operations of the plan ahead whose tier-2 summaries recall shows
 REPLY_CHARS = 8000  # of a model's reply kept in the trajectory (a valid plan is far shorter)
 
 
@@ -62,6 +64,7 @@ class _Play:
     history: History = field(default_factory=History)
     tuples: list[ExperienceTuple] = field(default_factory=list)
     causes: Counter[str] = field(default_factory=Counter)
+    probe: Guardrail | None = None  # a guardrail on probation whose step is let through now
 
     @property
     def episode_id(self) -> str:
@@ -104,7 +107,8 @@ class Episode:
                 subgoal, rail, outcome = step  # guarded, else executed
                 diagnosis = self._diagnose(p, subgoal, outcome)  # diagnose
                 tup = self._anchor(p.episode_id, p.res.steps, p.state, subgoal, diagnosis, outcome)
-                pre, advanced = self._advance_to(p, tup, outcome)  # anchor, and keep score
+                self._keep_score(p, subgoal, tup, outcome)  # the knowledge used: its ledger
+                pre, advanced = self._advance_to(p, tup, outcome)  # and the episode's score
                 if self._stops(p, subgoal, diagnosis, outcome, pre):
                     break
                 if advanced:  # a milestone (or an item of one) reached: plan for the next
@@ -123,6 +127,7 @@ class Episode:
             episode_id=episode_id, task_id=self.task.id, group=self.task.group, seed=self.seed
         )
         self._repairer = Repairer(self.world, self.task, self.method, self._memory())
+        self._mem = Memory(self._memory(), self.method, map_tag(self.world.id, self.seed))
         state = self.world.reset(self.task, self.seed)
         self._begin(state)
         return _Play(res=res, state=state, t0=time.perf_counter())
@@ -130,7 +135,7 @@ class Episode:
     def _plan(self, p: _Play) -> None:
         """A full plan for the goal in hand (the first, or after the plan ran out)."""
         p.planned = self.planner.plan(self._stage, p.state, self._inject(p.briefing))
-        self._took(p.res, p.planned, p.briefing)
+        self._took(p, p.planned, p.briefing)
         p.plan, p.pending = list(p.planned.subgoals), p.planned
 
     def _goes_on(self, p: _Play) -> bool:
@@ -156,10 +161,12 @@ class Episode:
         if self.method.recall_each_subgoal and p.res.steps:
             p.briefing = self._recall(p.state, [subgoal, *p.plan])  # recall before each
         rail = self._guard(subgoal, p.state, p.briefing)  # guard
+        if rail is not None and self._mem.probes(rail):  # on probation: this one goes through
+            p.probe, rail = rail, None
         if rail is not None:
             p.res.blocked += 1
             return subgoal, rail, self._blocked(subgoal, p.state, rail)
-        return subgoal, None, self.world.execute(subgoal)  # execute
+        return subgoal, None, self.world.execute(self._mem.toward(subgoal, p.state))  # execute
 
     def _diagnose(self, p: _Play, subgoal: Subgoal, outcome: Outcome) -> Diagnosis:
         diagnosis = diagnose(
@@ -181,6 +188,10 @@ class Episode:
         p.tuples.append(tup)
         p.causes[tup.diagnosis.cause.value] += 1
         line = _trajectory_line(tup, outcome, p.briefing, p.pending)
+        line.memory, self._mem.verdicts = self._mem.verdicts, []
+        if p.probe is not None:  # let through: no block, the guardrail on probation named
+            line.guardrail = GuardVerdict(probe=True, id=p.probe.id, reason=p.probe.text())
+            p.probe = None
         p.pending = None
         p.res.steps += 1
         pre, p.state = p.state, outcome.post_state
@@ -230,6 +241,7 @@ class Episode:
         repair = self._repairer.after(subgoal, diagnosis, p.state, p.plan, rail)
         if repair is not None:
             p.plan = repair
+            self._mem.replaced()
             return
         if diagnosis.success and not diagnosis.stagnation and not diagnosis.loop:
             return
@@ -243,7 +255,7 @@ class Episode:
             p.planned = self.planner.replan(
                 self._stage, p.state, self._inject(p.briefing), subgoal, diagnosis, ahead
             )
-        self._took(p.res, p.planned, p.briefing)
+        self._took(p, p.planned, p.briefing)
         p.res.replans += 1
         p.plan, p.pending = list(p.planned.subgoals), p.planned
 
@@ -257,6 +269,7 @@ class Episode:
         res.ticks = p.state.tick
         res.causes = dict(p.causes)
         res.recalled = len(p.briefing.items)
+        self._mem.flush()
         if self.store is not None and self.method.memory:  # distil
             tuples = p.tuples
             if not self.method.guardrails:  # successes only: no failure distillation
@@ -408,12 +421,23 @@ class Episode:
         else:  # what this episode found missing; the rest is what the recipes seen name
             targets = tuple(reversed(self._repairer.wanted[-4:]))
             known = frozenset(targets)
+        nxt = ahead[0] if ahead else None
         query = RecallQuery(
             goal=self._goal_name(),
             facts=self.world.facts(state),
             relevant=frozenset(known),
             kinds=frozenset(kinds),
             also=targets,
+            # the indices over past attempts: this state's signature, this place on this map,
+            # the goal's and the next step's tags, the next step's text
+            cell=cell_of(state.position),
+            place=self._mem.map,
+            tags=frozenset(
+                t for t in (self._goal_name(), self.task.group, nxt and nxt.target) if t
+            ),
+            text=nxt.text() if nxt is not None else self.task.instruction,
+            ops=tuple(s.key() for s in (ahead or [])[:OPS_AHEAD]),
+            indices=self.method.indices,
         )
         return recall(self.store, query, RECALL_BUDGET)
 
@@ -507,17 +531,36 @@ class Episode:
             post_state=outcome.post_state,
             facts=facts,
             signature=signature(facts),
-            tags=[subgoal.verb, subgoal.target, diagnosis.cause.value, self.task.group, *tags],
+            tags=[
+                subgoal.verb,
+                subgoal.target,
+                diagnosis.cause.value,
+                self.task.group,
+                self._mem.map,
+                *tags,
+            ],
         )
         if self.store is not None and self.method.memory:
             self.store.anchor(tup)
         return tup
 
-    def _took(self, res: EpisodeResult, planned: PlanResult, briefing: Briefing) -> None:
+    def _took(self, p: _Play, planned: PlanResult, briefing: Briefing) -> None:
         """Account a plan, and note which of the items it was shown it followed."""
-        self._account(res, planned)
+        self._account(p.res, planned)
         shown = self._inject(briefing)
         planned.followed = trace(shown, planned.subgoals, planned.notes)
+        self._mem.planned(planned, shown, p.state)
+
+    def _keep_score(
+        self, p: _Play, subgoal: Subgoal, tup: ExperienceTuple, outcome: Outcome
+    ) -> None:
+        """The ledger of the knowledge this attempt was made with, a probe's verdict, a
+        skill's check once its steps have run; written to the store now."""
+        self._mem.recalled(p.briefing)
+        self._mem.attempted(subgoal, tup.diagnosis.success, outcome.post_state)
+        if p.probe is not None:
+            self._mem.probed(p.probe, tup)
+        self._mem.flush()
 
     @staticmethod
     def _account(res: EpisodeResult, planned: PlanResult | DistillReport) -> None:

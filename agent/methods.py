@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+
+from knowledge.recall import INDICES
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,12 @@ class Method:
     recall_each_subgoal: bool = True  # recall again before each subgoal (else once per task)
     binary_diagnosis: bool = False  # diagnosis reduced to success / UNKNOWN
     explore: bool = True  # probe for a missing fact the planner does not find (agent.explore)
+    off: frozenset[str] = field(default_factory=frozenset)  # recall's indices left out
+
+    @property
+    def indices(self) -> frozenset[str]:
+        """The indices recall uses (`knowledge.recall.INDICES`, less those turned off)."""
+        return INDICES - self.off
 
 
 EVOLVING = Method("evolving")
@@ -30,6 +38,11 @@ METHODS: dict[str, Method] = {
     "no-injection": replace(EVOLVING, name="no-injection", inject=False),
     "binary-diagnosis": replace(EVOLVING, name="binary-diagnosis", binary_diagnosis=True),
     "no-explore": replace(EVOLVING, name="no-explore", explore=False),
+    # one index of the experience space off in recall (and in the decisions it informs)
+    "no-signature": replace(EVOLVING, name="no-signature", off=frozenset({"signature"})),
+    "no-spatial": replace(EVOLVING, name="no-spatial", off=frozenset({"spatial"})),
+    "no-summaries": replace(EVOLVING, name="no-summaries", off=frozenset({"summaries"})),
+    "no-episodic": replace(EVOLVING, name="no-episodic", off=frozenset({"episodic"})),
 }
 
 

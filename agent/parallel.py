@@ -41,16 +41,16 @@ import sqlite3
 import tempfile
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from agent.pool import Job, Outcome, Played, Player
+from agent.pool import Job, Outcome, Played, Player, Revision
 from agent.record import RunSink, TrajectoryLine
 from agent.runspec import RunConfig
 from knowledge.distill import Distiller, DistillReport
-from knowledge.schema import ExperienceTuple, Guardrail
+from knowledge.schema import ExperienceTuple, Guardrail, Skill
 from knowledge.store import ExperienceStore
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class _PrivateStore(ExperienceStore):
     def __init__(self, path: str | Path) -> None:
         super().__init__(path)
         self.anchored: list[ExperienceTuple] = []
+        self.revisions: list[Revision] = []
         # a throwaway copy: no WAL file, no fsync (closing a WAL store checkpoints it)
         self.db.execute("PRAGMA journal_mode=MEMORY")
         self.db.execute("PRAGMA synchronous=OFF")
@@ -78,6 +79,23 @@ class _PrivateStore(ExperienceStore):
         ids = super().anchor_many(tups)
         self.anchored.extend(tups)
         return ids
+
+    # what the loop itself writes besides tuples (`agent.memory`), noted with how many tuples
+    # were anchored before it, so that the runner replays it at the same point
+    def ledger_add(self, counts: Iterable[tuple[str, int, str, int]]) -> None:
+        rows = list(counts)
+        self.revisions.append((len(self.anchored), "ledger", rows))
+        super().ledger_add(rows)
+
+    def revise_guardrail(self, rail: Guardrail) -> Guardrail:
+        out = super().revise_guardrail(rail)
+        self.revisions.append((len(self.anchored), "guardrail", out.model_copy(deep=True)))
+        return out
+
+    def revise_skill(self, skill: Skill) -> Skill:
+        out = super().revise_skill(skill)
+        self.revisions.append((len(self.anchored), "skill", out.model_copy(deep=True)))
+        return out
 
 
 class _Recorder:
@@ -145,6 +163,7 @@ class Rollout:
             played = Played(result, lines, worker=self.ready())
             if store is not None:
                 played.tuples = list(store.anchored)
+                played.revisions = list(store.revisions)
                 played.online = list(self.distiller.online_ids)
                 played.distilled = self.distiller.distilled
                 played.extracted = dict(self.distiller.extracted)

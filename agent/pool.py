@@ -37,6 +37,9 @@ from sim.base import World
 from sim.schema import Task
 
 Record = Callable[[TrajectoryLine], None]
+# what the loop wrote to a private copy besides tuples, after how many of them: a ledger's rows,
+# a revised guardrail, a revised skill (`agent.memory`)
+Revision = tuple[int, str, Any]
 
 
 @dataclass
@@ -125,6 +128,7 @@ class Played:
     new_guardrails: dict[int, Guardrail] = field(default_factory=dict)
     new_skills: dict[int, str] = field(default_factory=dict)
     extracted: dict[int, Guardrail | None] = field(default_factory=dict)  # LLM distiller
+    revisions: list[Revision] = field(default_factory=list)  # the loop's own writes
     worker: str = ""
 
 

@@ -86,6 +86,7 @@ class GuardVerdict(BaseModel):
     blocked: bool = False
     id: int | None = None
     reason: str | None = None
+    probe: bool = False  # a guardrail on probation let this attempt through (`id` names it)
 
 
 class PlanCost(BaseModel):
@@ -149,6 +150,11 @@ class TrajectoryLine(BaseModel):
     post_state: WorldState
     plan: PlanRecord | None = None
     milestone: MilestoneRecord = Field(default_factory=MilestoneRecord)
+    memory: list[str] = Field(
+        default_factory=list,
+        description="What this attempt changed in the store's knowledge: a probe's verdict "
+        "on a guardrail, a skill's verification (`agent.memory`).",
+    )
 
     def row(self) -> dict[str, Any]:
         """The line as written (plain JSON types; `plan` only on a plan's first line)."""

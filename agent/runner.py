@@ -25,7 +25,7 @@ import sim
 from agent.loop import EpisodeResult
 from agent.methods import get_method
 from agent.parallel import RETRIES, CopyPool, OnDispatch, RayPool, start_ray, stop_ray
-from agent.pool import Job, Outcome, Played, Player, Pool, SerialPool
+from agent.pool import Job, Outcome, Played, Player, Pool, Revision, SerialPool
 from agent.record import RunSink, TrajectoryLine, read_episodes
 from agent.runspec import (
     ERRORED_IN_A_ROW,
@@ -290,6 +290,16 @@ class Ids:
                 self.found[kind, i] = got.id
         return self.found.get((kind, i), i)
 
+    def guardrail_of(self, rail: Guardrail) -> Guardrail:
+        """A private copy's guardrail with the store's ids (its own, its evidence's)."""
+        update = {
+            "id": self.guardrail(int(rail.id or 0)),
+            "evidence": [self.tuple(e) for e in rail.evidence],
+            "remedy_evidence": [self.tuple(e) for e in rail.remedy_evidence],
+            "reason": self.text(rail.reason),
+        }
+        return rail.model_copy(update=update)
+
     def of_kind(self, kind: str, i: int) -> int:
         """An item's id by its kind (a recipe, summary or experience names a tuple)."""
         return {"skill": self.skill, "guardrail": self.guardrail}.get(kind, self.tuple)(i)
@@ -342,6 +352,7 @@ class Ids:
         out.outcome.message = self.text(out.outcome.message)
         out.outcome.trace = [self.event(e) for e in out.outcome.trace]
         out.diagnosis = self.diagnosis(out.diagnosis)
+        out.memory = [self.text(m) for m in out.memory]
         plan = out.plan
         if plan is not None:
             plan.notes = [self.text(n) for n in plan.notes]
@@ -377,11 +388,14 @@ def record(
     if hasattr(distiller, "written"):  # the LLM distiller: what the worker's model wrote
         distiller.written = written
     anchored: dict[int, ExperienceTuple] = {}
-    for private in out.tuples:
+    revisions = sorted(out.revisions, key=lambda r: r[0])  # (stable: in order within a point)
+    for n, private in enumerate(out.tuples):
         tup = ids.experience(private)
         old = int(private.id or 0)
         ids.tuples[old] = store.anchor(tup)
         anchored[old] = tup
+        # what the loop wrote once this tuple was anchored, before its online pass
+        revisions = _revise(store, ids, revisions, n + 2)
         if old in out.extracted:
             rail = out.extracted[old]
             if rail is not None:  # its remedy names tuples by the worker's ids
@@ -390,6 +404,7 @@ def record(
             written[ids.tuples[old]] = rail
         if old in out.online:
             _add(res, distiller.online(store, tup))  # only what the replay itself spent
+    _revise(store, ids, revisions, len(out.tuples) + 1)  # the episode's last writes
     if out.distilled is not None:
         old_ids, success, goal = out.distilled
         report = distiller.distill(store, [anchored[i] for i in old_ids], success, goal)
@@ -397,6 +412,23 @@ def record(
         _add(res, report)
         store.record_episode(res.episode_id, job.run_id, job.task.id, res.row())
     return res, [ids.line(line) for line in out.lines]
+
+
+def _revise(
+    store: ExperienceStore, ids: Ids, revisions: list[Revision], upto: int
+) -> list[Revision]:
+    """Replay the loop's own writes made with fewer than `upto` tuples anchored; the rest."""
+    while revisions and revisions[0][0] < upto:
+        _, kind, what = revisions.pop(0)
+        if kind == "ledger":
+            store.ledger_add((k, ids.of_kind(k, i), c, n) for k, i, c, n in what)
+        elif kind == "guardrail":
+            rail = ids.guardrail_of(what)
+            store.revise_guardrail(rail)
+        else:
+            skill = what.model_copy(update={"evidence": [ids.tuple(e) for e in what.evidence]})
+            store.revise_skill(skill.model_copy(update={"id": ids.skill(int(what.id or 0))}))
+    return revisions
 
 
 def _add(res: EpisodeResult, report: DistillReport) -> None:

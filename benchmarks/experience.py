@@ -164,15 +164,16 @@ def _spread(ids: list[str], n: int) -> list[str]:
 
 def _table(results: dict[str, list[Row]], half: bool = True) -> None:
     head = f"{'method':<36} {'episodes':>8} {'all':>6} {'2nd half':>9} {'subgoals/success':>17}"
-    print("\n" + head + f" {'LLM calls/ep':>13} {'errored':>8}")
+    print("\n" + head + f" {'ticks/success':>14} {'LLM calls/ep':>13} {'errored':>8}")
     for name, rows in results.items():
         late = rows[len(rows) // 2 :] if half else rows
         wins = [r for r in rows if r.success]
         per_success = sum(r.steps for r in wins) / len(wins) if wins else float("nan")
+        ticks = sum(r.ticks for r in wins) / len(wins) if wins else float("nan")
         calls = sum(r.llm_calls for r in rows) / max(1, len(rows))
         print(
             f"{name:<36} {len(rows):>8} {_pct(rows):>6} {_pct(late):>9} {per_success:>17.1f}"
-            f" {calls:>13.1f} {sum(bool(r.error) for r in rows):>8}"
+            f" {ticks:>14.0f} {calls:>13.1f} {sum(bool(r.error) for r in rows):>8}"
         )
 
 

@@ -209,6 +209,19 @@ class RuleDistiller:
 
     def _merge_skill(self, store: ExperienceStore, new: Skill, report: DistillReport) -> None:
         old = store.find_skill(new.name)
+        if old is None:  # a near-duplicate under another name: the same steps to the same item
+            # (an episode's `obtain:stick` that is one `craft:stick`): one skill, not two
+            keys = [s.key() for s in new.steps]
+            old = next(
+                (
+                    k
+                    for k in store.skills_for({new.target})
+                    if k.target == new.target and [s.key() for s in k.steps] == keys
+                ),
+                None,
+            )
+            if old is not None:
+                new = new.model_copy(update={"name": old.name})
         if old is not None:
             same = [s.key() for s in old.steps] == [s.key() for s in new.steps]
             keep = old if same or len(old.steps) <= len(new.steps) else new

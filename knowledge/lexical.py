@@ -64,7 +64,7 @@ class LexicalIndex:
         avgdl = self.total_len / self.ndocs
         doclen = np.frombuffer(self.doclen, dtype=np.uint32)
         docs_parts, score_parts = [], []
-        for term in set(tokens(query)):
+        for term in dict.fromkeys(tokens(query)):  # (in order: sums alike in any process)
             post = self.terms.get(term)
             if post is None:
                 continue

@@ -12,7 +12,7 @@ briefing can be audited back to the attempts that produced it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from knowledge.recipes import learned_recipes, recipe_names
 from knowledge.schema import (
@@ -27,6 +27,10 @@ from knowledge.signature import cell_of, signature
 from knowledge.store import ExperienceStore
 
 EXPERIENCES = 6  # experiences recalled when the query names a text, cell or tags
+EPISODIC_SHOWN = 3  # of them, past attempts that stand in the briefing as lines of their own
+# the indices recall may use; a method's ablation turns one off (`agent.methods`)
+INDICES = frozenset({"signature", "spatial", "tags", "text", "summaries", "episodic"})
+SIGNAL_SOURCE = {"condition": "signature", "place": "spatial", "tags": "tags", "text": "text"}
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,22 @@ class RecallQuery:
     """Past attempts to recall; None: `EXPERIENCES` when text, cell or tags are given."""
     also: tuple[str, ...] = ()
     """Items beyond the goal whose learned recipes to recall (the plan ahead, a missing one)."""
+    place: str | None = None
+    """The map the cell is on (a tag such as `map:craftworld/v1#3`): places on other maps
+    (another world, another seed) are not this one's, so the spatial index skips them."""
+    ops: tuple[str, ...] = ()
+    """Operations ahead (`verb:target`): each gets its tier-2 summary line, if it has one."""
+    indices: frozenset[str] = INDICES
+    """The indices recall may use (`INDICES`; an ablation leaves one out)."""
+
+    def uses(self, index: str) -> bool:
+        return index in self.indices
 
     def n_experiences(self) -> int:
         if self.experiences is not None:
             return self.experiences
-        return EXPERIENCES if (self.text or self.cell is not None or self.tags) else 0
+        asked = self.text or self.cell is not None or self.tags
+        return EXPERIENCES if asked else 0
 
 
 def _tokens(text: str) -> int:
@@ -90,7 +105,7 @@ def _guardrail_score(rail: Guardrail, q: RecallQuery) -> float:
 
 def _experiences(
     store: ExperienceStore, q: RecallQuery, n: int
-) -> list[tuple[float, ExperienceTuple]]:
+) -> list[tuple[float, ExperienceTuple, str]]:
     """Past attempts found by any index, scored by how many indices found them and how well."""
     look, pool = store.lookup, 4 * n
     signals: dict[int, dict[str, float]] = {}
@@ -101,14 +116,14 @@ def _experiences(
             got = signals.setdefault(tid, {})
             got[signal] = max(got.get(signal, 0.0), s)
 
-    if q.facts:
+    if q.facts and q.uses("signature"):
         note(look.by_signature(q.facts, limit=pool), "condition")
         note(look.by_signature(q.facts, mode="subset", limit=pool), "condition", 0.6)
-    if q.cell is not None:
+    if q.cell is not None and q.uses("spatial"):
         note(look.by_cell(q.cell, radius=1, limit=pool), "place")
-    if q.tags:
+    if q.tags and q.uses("tags"):
         note(look.by_tags(q.tags, match_all=False, limit=pool), "tags")
-    if q.text:
+    if q.text and q.uses("text"):
         found = look.search(q.text, k=pool)
         top = max((s for _, s in found), default=0.0)
         note([(t, s / top) for t, s in found if top > 0], "text")
@@ -117,36 +132,44 @@ def _experiences(
     out = []
     for tup in store.get_tuples(sorted(signals, reverse=True)):
         got = signals[int(tup.id or 0)]
+        if "place" in got and q.place is not None and q.place not in tup.tags:
+            del got["place"]  # the same cell on another map is another place
+            if not got:
+                continue
         if "place" in got and q.cell is not None:
             c = cell_of(tup.pre_state.position)
             got["place"] = 1.0 / (1 + max(abs(c[0] - q.cell[0]), abs(c[1] - q.cell[1])))
         if "tags" in got:
             got["tags"] = len(q.tags & set(tup.tags)) / len(q.tags)
-        score = (
-            0.3 * got.get("condition", 0.0)
-            + 0.3 * got.get("text", 0.0)
-            + 0.2 * got.get("place", 0.0)
-            + 0.2 * got.get("tags", 0.0)
-        )
+        weights = {"condition": 0.3, "text": 0.3, "place": 0.2, "tags": 0.2}
+        parts = {k: weights[k] * v for k, v in got.items()}
+        score = sum(parts.values())
         if tup.action.target == q.goal or tup.action.target in q.relevant:
             score *= 1.25
         if not tup.diagnosis.success:
             score *= 1.1  # a failure carries the lesson a success does not
-        out.append((0.6 * score, tup))
+        source = SIGNAL_SOURCE[max(parts, key=lambda k: (parts[k], k))]
+        out.append((0.6 * score, tup, source))
     out.sort(key=lambda st: (-st[0], -(st[1].id or 0)))
     return out[:n]
 
 
-def _experience_item(score: float, tup: ExperienceTuple) -> RecallItem:
+def _experience_item(score: float, tup: ExperienceTuple, source: str) -> RecallItem:
     cx, cz = cell_of(tup.pre_state.position)
     text = f"past attempt {tup.id}: {tup.action.text()} -> {tup.diagnosis.text()} (cell {cx},{cz})"
     return RecallItem(
-        kind="experience", id=int(tup.id or 0), text=text, score=score, evidence=[int(tup.id or 0)]
+        kind="experience",
+        id=int(tup.id or 0),
+        text=text,
+        score=score,
+        evidence=[int(tup.id or 0)],
+        source=source,
     )
 
 
 def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600) -> Briefing:
-    """A ranked briefing of skills, guardrails, summaries and experiences for `query`."""
+    """A ranked briefing of skills, guardrails, summaries and experiences for `query`, each
+    item naming the index that found it (`RecallItem.source`); one budget for all of them."""
     recipes: list[LearnedRecipe] = []
     if "recipe" in query.kinds and query.goal:
         recipes = learned_recipes(store, query.goal, also=query.also)
@@ -154,7 +177,7 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
         query = replace(query, relevant=query.relevant | recipe_names(recipes))
     n_exp = query.n_experiences()
     experiences = _experiences(store, query, n_exp) if n_exp else []
-    seen = {int(t.id or 0) for _, t in experiences}
+    seen = {int(t.id or 0) for _, t, _ in experiences}
 
     def boost(evidence: list[int]) -> float:
         """Knowledge resting on the attempts just recalled is more likely to apply here."""
@@ -165,39 +188,37 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
         for skill in store.skills_for({query.goal, *query.relevant}):
             if (s := _skill_score(skill, query)) > 0 and skill.id is not None:
                 s *= boost(skill.evidence)
-                item = RecallItem(
-                    kind="skill", id=skill.id, text=skill.text(), score=s, evidence=skill.evidence
-                )
-                scored.append((s, item, skill))
+                scored.append((s, _item("skill", skill, s, "goal"), skill))
     closed: set[str] = set()
     if "guardrail" in query.kinds:
         closed = store.shut(query.facts)  # nothing a plan step could lift: out of the grammar
         for rail in store.guardrails_about({query.goal, *query.relevant}, query.goal):
             if (s := _guardrail_score(rail, query)) > 0 and rail.id is not None:
                 s *= boost(rail.evidence)
-                item = RecallItem(
-                    kind="guardrail", id=rail.id, text=rail.text(), score=s, evidence=rail.evidence
-                )
-                scored.append((s, item, rail))
-    if query.summaries:
-        for summ in store.summaries("op"):
-            target = summ["key"].partition(":")[2]
-            failures = summ["attempts"] - summ["successes"]
-            if failures and (target == query.goal or target in query.relevant):
-                scored.append(_summary_item(summ, f"history {summ['key']}", 0.3))
-        if n_exp and query.facts:
+                scored.append((s, _item("guardrail", rail, s, "goal"), rail))
+    scored += _kin(store, query, experiences, {(t[1].kind, t[1].id) for t in scored})
+    if query.summaries and query.uses("summaries"):
+        scored += _op_summaries(store, query)
+        if n_exp and query.facts and query.uses("signature"):
             sig = signature(query.facts)
             for summ in store.summaries("signature", prefix=f"{sig}|"):
                 if summ["attempts"] > summ["successes"]:
                     op = summ["key"].partition("|")[2]
-                    scored.append(_summary_item(summ, f"under these conditions {op}", 0.35))
-    for s, tup in experiences:
-        scored.append((s, _experience_item(s, tup), None))
+                    head = f"under these conditions {op}"
+                    scored.append(_summary_item(summ, head, 0.35, "signature"))
+    if query.uses("episodic"):
+        for s, tup, source in experiences[:EPISODIC_SHOWN]:
+            scored.append((s, _experience_item(s, tup, source), None))
     scored.sort(key=lambda t: (-t[0], t[1].kind, t[1].id))
     briefing = Briefing(recipes=recipes, closed=sorted(closed))
     for r in recipes:  # outside the budget: they stand in for a recipe book, not knowledge
         item = RecallItem(
-            kind="recipe", id=r.evidence[-1], text=r.text(), score=1.0, evidence=r.evidence
+            kind="recipe",
+            id=r.evidence[-1],
+            text=r.text(),
+            score=1.0,
+            evidence=r.evidence,
+            source="recipe",
         )
         briefing.items.append(item)
     used = 0
@@ -214,12 +235,88 @@ def recall(store: ExperienceStore, query: RecallQuery, budget_tokens: int = 600)
     return briefing
 
 
-def _summary_item(summ: dict[str, Any], head: str, weight: float) -> tuple[float, RecallItem, None]:
+def _item(
+    kind: Literal["skill", "guardrail"], k: Skill | Guardrail, score: float, source: str
+) -> RecallItem:
+    return RecallItem(
+        kind=kind,
+        id=int(k.id or 0),
+        text=k.text(),
+        score=score,
+        evidence=k.evidence,
+        source=source,
+    )
+
+
+def _kin(
+    store: ExperienceStore,
+    q: RecallQuery,
+    experiences: list[tuple[float, ExperienceTuple, str]],
+    have: set[tuple[str, int]],
+) -> list[tuple[float, RecallItem, Skill | Guardrail | None]]:
+    """Knowledge of similar tasks: skills and guardrails resting on the past attempts that the
+    tags or text index found (the same family, a similar instruction), for a goal the goal
+    index knows nothing of (household: where an object kind was found, which receptacle
+    opened). Filed under other goals, so a weaker score than the goal's own."""
+    hits = [(t, source) for _, t, source in experiences if source in ("tags", "text")]
+    if not hits or any(kind != "summary" for kind, _ in have):
+        return []
+    found = {int(t.id or 0): source for t, source in hits}
+    targets = {t.action.target for t, _ in hits} | {t.task_goal for t, _ in hits if t.task_goal}
+    out: list[tuple[float, RecallItem, Skill | Guardrail | None]] = []
+    pools: list[tuple[Literal["skill", "guardrail"], list[Skill] | list[Guardrail]]] = []
+    if "skill" in q.kinds:  # by the targets of those attempts (indexed): never every rule
+        pools.append(("skill", store.skills_for(targets)))
+    if "guardrail" in q.kinds:
+        pools.append(("guardrail", store.guardrails_about(targets, None)))
+    for kind, known in pools:
+        for k in known:
+            hit = next((found[e] for e in reversed(k.evidence) if e in found), None)
+            if hit is None or k.id is None or k.retired:
+                continue
+            if isinstance(k, Guardrail) and k.scope == "task":
+                continue  # another task's own rule
+            s = 0.4 * k.confidence
+            out.append((s, _item(kind, k, s, hit), k))
+    return out
+
+
+def _op_summaries(
+    store: ExperienceStore, q: RecallQuery
+) -> list[tuple[float, RecallItem, Skill | Guardrail | None]]:
+    """One line for each operation ahead that has been tried: how often it worked and how it
+    most often failed. Without operations named, the failing ones the goal makes relevant."""
+    out: list[tuple[float, RecallItem, Skill | Guardrail | None]] = []
+    if q.ops:
+        for op in dict.fromkeys(q.ops):
+            summ = next((x for x in store.summaries("op", prefix=op) if x["key"] == op), None)
+            if summ is not None:
+                out.append(_summary_item(summ, f"history {op}", 0.3))
+        return out
+    for summ in store.summaries("op"):
+        target = summ["key"].partition(":")[2]
+        failures = summ["attempts"] - summ["successes"]
+        if failures and (target == q.goal or target in q.relevant):
+            out.append(_summary_item(summ, f"history {summ['key']}", 0.3))
+    return out
+
+
+def _summary_item(
+    summ: dict[str, Any], head: str, weight: float, source: str = "summary"
+) -> tuple[float, RecallItem, None]:
+    """A tier-2 line: attempts, success rate and the most common failure."""
     failures = summ["attempts"] - summ["successes"]
-    causes = ", ".join(f"{c} x{n}" for c, n in sorted(summ["causes"].items()))
-    text = f"{head}: {summ['attempts']} attempts, {summ['success_rate']:.0%} ok ({causes})"
-    s = weight * failures / summ["attempts"]
+    causes = sorted(summ["causes"].items(), key=lambda kv: (-kv[1], kv[0]))
+    worst = next(((c, n) for c, n in causes if c != "NONE"), None)
+    tail = f", most often {worst[0]} ({worst[1]})" if worst else ""
+    text = f"{head}: {summ['attempts']} attempts, {summ['success_rate']:.0%} ok{tail}"
+    s = weight * (0.5 + 0.5 * failures / summ["attempts"])
     item = RecallItem(
-        kind="summary", id=summ["last_tuple"], text=text, score=s, evidence=[summ["last_tuple"]]
+        kind="summary",
+        id=summ["last_tuple"],
+        text=text,
+        score=s,
+        evidence=[summ["last_tuple"]],
+        source=source,
     )
     return (s, item, None)

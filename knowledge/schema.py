@@ -274,6 +274,11 @@ class RecallItem(BaseModel):
     text: str
     score: float
     evidence: list[int] = Field(default_factory=list)
+    source: str = Field(
+        "",
+        description="Which index found it: goal (tier 3 by the goal and the plan ahead), "
+        "signature, spatial, tags, text (tier 1), summary (tier 2) or recipe.",
+    )
 
 
 class Briefing(BaseModel):

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 4
+LEDGER_COLUMNS = ("recalled", "shown", "followed", "ignored", "blocks", "probes", "ok", "failed")
 CACHE_KIB = 65536  # SQLite page cache: the hot index pages of a million-tuple store
 _MAX_VARS = 500  # host parameters per IN (...) list
 _GC_OFF_FROM = 1000
@@ -90,6 +91,14 @@ CREATE TABLE IF NOT EXISTS guardrails (
     id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL UNIQUE,
     forbidden TEXT NOT NULL, retired INTEGER NOT NULL, body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ledger (
+    kind TEXT NOT NULL, item INTEGER NOT NULL,
+    recalled INTEGER NOT NULL DEFAULT 0, shown INTEGER NOT NULL DEFAULT 0,
+    followed INTEGER NOT NULL DEFAULT 0, ignored INTEGER NOT NULL DEFAULT 0,
+    blocks INTEGER NOT NULL DEFAULT 0, probes INTEGER NOT NULL DEFAULT 0,
+    ok INTEGER NOT NULL DEFAULT 0, failed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, item)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS skills_target ON skills (target);
 CREATE INDEX IF NOT EXISTS guardrails_forbidden ON guardrails (forbidden);
 CREATE INDEX IF NOT EXISTS guardrails_target ON guardrails (RAIL_TARGET);
@@ -493,6 +502,39 @@ class ExperienceStore:
                 (run_id, episode_id, task_id, int(bool(body.get("success"))), json.dumps(body)),
             )
 
+    # ---- the ledger: what each piece of knowledge did -----------------------------------------
+    def ledger_add(self, counts: Iterable[tuple[str, int, str, int]]) -> None:
+        """Add to the ledger: `(kind, item id, column, n)` rows (`LEDGER_COLUMNS`), one
+        transaction. A guardrail's `blocks` are also kept on the guardrail itself."""
+        rows = [(k, i, c, n) for k, i, c, n in counts if n]
+        for _, _, column, _ in rows:
+            if column not in LEDGER_COLUMNS:
+                raise ValueError(f"unknown ledger column {column!r}; known: {LEDGER_COLUMNS}")
+        if not rows:
+            return
+        with self._tx() as db:
+            for kind, item, column, n in rows:
+                db.execute(
+                    f"INSERT INTO ledger (kind, item, {column}) VALUES (?,?,?) ON CONFLICT "
+                    f"(kind, item) DO UPDATE SET {column} = {column} + excluded.{column}",
+                    (kind, item, n),
+                )
+                if kind == "guardrail" and column == "blocks":
+                    db.execute(
+                        "UPDATE guardrails SET body = json_set(body, '$.blocks', "
+                        "json_extract(body, '$.blocks') + ?) WHERE id = ?",
+                        (n, item),
+                    )
+
+    def ledger(self, kind: str | None = None) -> dict[tuple[str, int], dict[str, int]]:
+        """Each item's counts, keyed `(kind, id)`: recalled, shown (in a planner's prompt),
+        followed and ignored (by the plan it was shown to), blocks (a guardrail stopping an
+        attempt), probes (a guardrail on probation letting one through), and the attempts made
+        while a plan followed it that succeeded (`ok`) or failed."""
+        sql = f"SELECT kind, item, {', '.join(LEDGER_COLUMNS)} FROM ledger"
+        rows = self._db.execute(sql + (" WHERE kind = ?" if kind else ""), (kind,) if kind else ())
+        return {(r[0], r[1]): dict(zip(LEDGER_COLUMNS, r[2:], strict=True)) for r in rows}
+
     # ---- tier 3 -----------------------------------------------------------------------------
     def put_skill(self, skill: Skill) -> Skill:
         """Insert a skill, or replace the one with the same name (its version goes up)."""
@@ -547,6 +589,43 @@ class ExperienceStore:
                 db.execute(
                     "UPDATE guardrails SET body=? WHERE id=?", (rail.model_dump_json(), rail.id)
                 )
+        return rail
+
+    def revise_skill(self, skill: Skill) -> Skill:
+        """Rewrite a stored skill after the loop checked it (`put_skill`, named apart so that a
+        private copy of the store can tell the loop's revisions from the distiller's)."""
+        return self.put_skill(skill)
+
+    def revise_guardrail(self, rail: Guardrail) -> Guardrail:
+        """Rewrite a stored guardrail in place (its id kept) after its conditions changed (a
+        probe narrowed it): its key follows. If another guardrail already has the new key, that
+        one is the rule now: it gains this one's evidence and this one is retired."""
+        if rail.id is None:
+            raise ValueError("revise_guardrail needs a stored guardrail (with an id)")
+        key = guardrail_key(rail)
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id, body FROM guardrails WHERE key=? AND id<>?", (key, rail.id)
+            ).fetchone()
+            if row is not None:
+                other = Guardrail.model_validate_json(row[1])
+                other.id, other.retired = row[0], False
+                other.evidence = sorted({*other.evidence, *rail.evidence})[-50:]
+                other.version += 1
+                db.execute(
+                    "UPDATE guardrails SET retired=0, body=? WHERE id=?",
+                    (other.model_dump_json(), other.id),
+                )
+                rail = rail.model_copy(update={"retired": True})
+                key = f"{key}|merged into {other.id}|{rail.id}"
+            body = db.execute("SELECT body FROM guardrails WHERE id=?", (rail.id,)).fetchone()
+            if body is None:
+                raise ValueError(f"{self.path}: no guardrail {rail.id} to revise")
+            rail.version = Guardrail.model_validate_json(body[0]).version + 1
+            db.execute(
+                "UPDATE guardrails SET key=?, retired=?, body=? WHERE id=?",
+                (key, int(rail.retired), rail.model_dump_json(), rail.id),
+            )
         return rail
 
     def skills(
@@ -684,6 +763,21 @@ class ExperienceStore:
             "signatures": count("SELECT COUNT(*) FROM signatures"),
             "vectors": count("SELECT COUNT(*) FROM vectors"),
         }
+
+
+def ledger_text(counts: dict[str, int] | None) -> str:
+    """A ledger row in a line: `recalled 12, shown 4, followed 3 of 4, blocks 2, ok 5/7`."""
+    if not counts:
+        return "never recalled"
+    c = counts
+    parts = [f"recalled {c['recalled']}", f"shown {c['shown']}"]
+    if c["followed"] or c["ignored"]:
+        parts.append(f"followed {c['followed']} of {c['followed'] + c['ignored']}")
+    if c["blocks"] or c["probes"]:
+        parts.append(f"blocks {c['blocks']}" + (f", probes {c['probes']}" if c["probes"] else ""))
+    if c["ok"] or c["failed"]:
+        parts.append(f"ok {c['ok']}/{c['ok'] + c['failed']}")
+    return ", ".join(parts)
 
 
 def guardrail_key(rail: Guardrail) -> str:

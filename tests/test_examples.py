@@ -52,5 +52,8 @@ def test_play_an_episode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     first, second = out.split("episode 2:")
     assert first.count("-> ok") == 1 and second.count("-> ok") == 1
     assert "skill" not in first.split("-> ok")[0], "an empty store recalls no skill"
-    assert "recalled: recipe, skill" in second, "the second episode recalls the first's skills"
+    recalled = [
+        line.partition("recalled: ")[2] for line in second.splitlines() if "recalled" in line
+    ]
+    assert recalled and all("skill" in r for r in recalled), "it recalls the first's skills"
     assert (tmp_path / "knowledge.sqlite").exists()

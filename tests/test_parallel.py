@@ -46,13 +46,14 @@ def _trajectories(run: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted((run / "trajectory").glob("*.jsonl"))}
 
 
-def _knowledge(run: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+def _knowledge(run: Path) -> tuple[Any, ...]:
     store = ExperienceStore(run / "knowledge.sqlite")
     try:
         return (
             [s.model_dump() for s in store.skills(include_retired=True)],
             [g.model_dump() for g in store.guardrails(include_retired=True)],
             store.stats(),
+            store.ledger(),  # what each piece of knowledge did, replayed from private copies
         )
     finally:
         store.close()

@@ -24,6 +24,9 @@ from pathlib import Path
 import yaml
 
 from knowledge.schema import ExperienceTuple, Guardrail, Skill
+from knowledge.store import ledger_text
+
+Ledger = dict[tuple[str, int], dict[str, int]]  # `ExperienceStore.ledger()`
 
 CSS = """
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #1d2330; }
@@ -97,6 +100,7 @@ def write_knowledge_html(
                 page = _episode_page(t.run_id, t.episode_id, episode, cited, run_dirs)
                 (out / "episodes" / pages[key]).write_text(page)
         stats = store.stats()
+        ledger = store.ledger()
     finally:
         store.close()
 
@@ -121,9 +125,9 @@ def write_knowledge_html(
         _contents([("guardrails", "Guardrails", rails), ("skills", "Skills", skills)]),
         FILTER,
         f'<h2 id="guardrails">Guardrails ({len(rails)})</h2>',
-        _rails_table(rails, links),
+        _rails_table(rails, links, ledger),
         f'<h2 id="skills">Skills ({len(skills)})</h2>',
-        _skills_table(skills, links),
+        _skills_table(skills, links, ledger),
         FILTER_JS,
     ]
     index = out / "index.html"
@@ -144,10 +148,11 @@ def _contents(sections: list[tuple[str, str, list[Skill] | list[Guardrail]]]) ->
     return f"<nav class=contents><b>Contents</b><ul>{''.join(items)}</ul></nav>"
 
 
-def _skills_table(skills: list[Skill], links: Callable[[list[int]], str]) -> str:
+def _skills_table(skills: list[Skill], links: Callable[[list[int]], str], ledger: Ledger) -> str:
     rows = [
         '<table class="kb"><tr><th>id</th><th>skill</th><th>needs</th><th>steps</th>'
-        "<th>verifies</th><th>conf.</th><th>uses / ok</th><th>v</th><th>evidence</th></tr>"
+        "<th>verifies</th><th>conf.</th><th>uses / ok</th><th>v</th><th>ledger</th>"
+        "<th>evidence</th></tr>"
     ]
     for s in skills:
         rows.append(
@@ -157,16 +162,17 @@ def _skills_table(skills: list[Skill], links: Callable[[list[int]], str]) -> str
             f"<td>{'<br>'.join(_e(st.text()) for st in s.steps)}</td>"
             f"<td>{_e(', '.join(f'{k} >= {v}' for k, v in s.verification.items()) or '-')}</td>"
             f"<td>{s.confidence:.2f}</td><td>{s.uses} / {s.successes}</td><td>{s.version}</td>"
+            f"<td>{_e(ledger_text(ledger.get(('skill', int(s.id or 0)))))}</td>"
             f"<td>{links(s.evidence)}</td></tr>"
         )
     return "\n".join([*rows, "</table>"])
 
 
-def _rails_table(rails: list[Guardrail], links: Callable[[list[int]], str]) -> str:
+def _rails_table(rails: list[Guardrail], links: Callable[[list[int]], str], ledger: Ledger) -> str:
     rows = [
         '<table class="kb"><tr><th>id</th><th>forbids</th><th>when</th><th>unless</th>'
         "<th>root cause</th><th>remedy</th><th>reason</th><th>scope</th><th>conf.</th>"
-        "<th>blocks / violations</th><th>evidence</th></tr>"
+        "<th>blocks / violations</th><th>ledger</th><th>evidence</th></tr>"
     ]
     for g in rails:
         scope = g.scope + (f" ({g.task_goal})" if g.task_goal else "")
@@ -179,7 +185,9 @@ def _rails_table(rails: list[Guardrail], links: Callable[[list[int]], str]) -> s
             f"<td>{'<br>'.join(_e(r.text()) for r in g.remedy) or 'replan'}"
             f"{' (learned from ' + links(g.remedy_evidence) + ')' if g.remedy else ''}</td>"
             f"<td>{_e(g.reason)}</td><td>{_e(scope)}</td><td>{g.confidence:.2f}</td>"
-            f"<td>{g.blocks} / {g.violations}</td><td>{links(g.evidence)}</td></tr>"
+            f"<td>{g.blocks} / {g.violations}</td>"
+            f"<td>{_e(ledger_text(ledger.get(('guardrail', int(g.id or 0)))))}</td>"
+            f"<td>{links(g.evidence)}</td></tr>"
         )
     return "\n".join([*rows, "</table>"])
 

@@ -277,9 +277,13 @@ class LLMPlanner:
         # skills and rules in the order they were learned, not by this call's recall score: a
         # reordering changes the prompt from that line on, and llama.cpp's cache then holds
         # only what comes before it (each changed prompt token costs about 4.5 ms to read)
+        # only the skills that can start here: the grammar offers no other (a skill's
+        # preconditions are checked before it is expanded)
+        facts = self.world_facts(state) if self.world_facts is not None else None
         lines = [
             f'Skill "{s.name}": ' + "; ".join(x.text() for x in s.steps)
             for s in _learned_order(briefing.skills)
+            if s.steps and not s.retired and (facts is None or set(s.preconditions) <= facts)
         ]
         if lines:
             lines.insert(
@@ -289,6 +293,12 @@ class LLMPlanner:
         if rails:
             lines.append("Rules learned from failures:")
             lines.extend(f"- {r}" for r in rails)
+        # tier 2 and tier 1: how the operations ahead have fared, and past attempts like this
+        # one (found by this state's signature, this place, the tags or the text)
+        seen = [i.text for i in briefing.items if i.kind in ("summary", "experience")]
+        if seen:
+            lines.append("What happened before:")
+            lines.extend(f"- {h}" for h in seen)
         recipes = ""  # the same lines whether the world's (oracle) or seen (learned)
         if goal is not None and goal.facts:
             recipes = "\n".join(["How to get each item:", *(f"- {f}" for f in goal.facts)])
@@ -330,7 +340,8 @@ class LLMPlanner:
             result.error = f"reply breaks the plan schema: {broken}"
         else:
             try:
-                result.subgoals, result.notes = to_subgoals(reply, allowed, briefing.skills)
+                facts = self.world_facts(state) if self.world_facts is not None else None
+                result.subgoals, result.notes = to_subgoals(reply, allowed, briefing.skills, facts)
             except PlanError as exc:
                 result.error = str(exc)
         if result.error:

@@ -47,7 +47,8 @@ def allowed_targets(
         verb, _, target = g.forbidden.partition(":")
         if verb in out and target in out[verb]:
             out[verb] = [t for t in out[verb] if t != target]
-    names = sorted({s.name for s in skills if not s.retired and s.steps})
+    # a skill is offered only where its preconditions hold (when the facts are known)
+    names = sorted({s.name for s in skills if not s.retired and s.steps and _can_start(s, facts)})
     if names:
         out[SKILL_VERB] = names
     return {verb: tuple(targets) for verb, targets in out.items() if targets}
@@ -113,10 +114,19 @@ def _step(verb: dict[str, Any], target: dict[str, Any], count: dict[str, Any]) -
     }
 
 
+def _can_start(skill: Skill, facts: frozenset[str] | None) -> bool:
+    return facts is None or all(p in facts for p in skill.preconditions)
+
+
 def to_subgoals(
-    parsed: Any, allowed: Allowed, skills: Iterable[Skill] = ()
+    parsed: Any,
+    allowed: Allowed,
+    skills: Iterable[Skill] = (),
+    facts: frozenset[str] | None = None,
 ) -> tuple[list[Subgoal], list[str]]:
-    """Check a parsed reply against `allowed` and expand skills into their steps.
+    """Check a parsed reply against `allowed` and expand skills into their steps. A skill
+    whose preconditions do not hold in `facts` (when given) is refused before it is expanded,
+    naming the precondition that does not hold.
 
     Returns the subgoals and notes on what was expanded; raises `PlanError` naming the first
     thing wrong. A bare list, or a single step object, is read as the plan (a trivial repair).
@@ -139,6 +149,12 @@ def to_subgoals(
             raise PlanError(f"step {n}: count must be an integer 1..{MAX_COUNT}, got {count!r}")
         if verb == SKILL_VERB:
             skill = by_name[str(target)]
+            unmet = [p for p in skill.preconditions if facts is not None and p not in facts]
+            if unmet and n == 1:  # (a later step may be what makes it hold)
+                raise PlanError(
+                    f"step {n}: skill {skill.name} cannot start here: "
+                    f"{', '.join(unmet)} does not hold"
+                )
             out.extend(skill.steps)
             notes.append(f"skill {skill.name} -> {len(skill.steps)} steps (id {skill.id})")
         else:

@@ -233,11 +233,17 @@ def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     if not is_mob:
         checks.check_name(w.rules, sg.target, "block")
     heading = float(w.rng.uniform(0, 2 * math.pi))
+    toward, avoid = _place(sg.args.get("toward")), _places(sg.args.get("avoid"))
     for leg in range(64):
         if _find(w, sg.target, is_mob) is not None:
             return f"found {sg.target} after {leg} legs"
         heading += float(w.rng.uniform(-1.2, 1.2))
         x, _, z = w.pos
+        if toward is not None and math.dist((x, z), toward) > SEARCH / 2:
+            heading = math.atan2(toward[1] - z, toward[0] - x)  # where the player saw it
+        elif toward is not None:
+            toward = None  # there, and it is not in sight: search on from here
+        heading = _away(heading, (x, z), avoid)
         gx, gz = round(x + 32 * math.cos(heading)), round(z + 32 * math.sin(heading))
         w.terrain.ensure_area(gx, gz, SEARCH)
         w.spawn_animals_in(gx // 16, gz // 16)
@@ -248,6 +254,37 @@ def explore(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
         event=ev.SEARCH,
         data={"target": sg.target, "legs": 64, "found": False, "exhausted": True},
     )
+
+
+def _place(value: object) -> tuple[int, int] | None:
+    """An `x,z` argument (`explore toward=12,-40`), or None."""
+    try:
+        x, z = str(value).split(",")
+        return int(x), int(z)
+    except ValueError:
+        return None
+
+
+def _places(value: object) -> list[tuple[int, int]]:
+    """A `;`-separated list of `x,z` (`explore avoid=8,8;24,-8`)."""
+    found = (_place(v) for v in str(value or "").split(";") if v)
+    return [p for p in found if p is not None]
+
+
+def _away(heading: float, at: tuple[int, int], avoid: list[tuple[int, int]]) -> float:
+    """The heading turned from any place to avoid that lies within two legs ahead of it."""
+    for _ in range(8):
+        ahead = [
+            p
+            for p in avoid
+            if math.dist(at, p) < 64
+            and abs(math.remainder(math.atan2(p[1] - at[1], p[0] - at[0]) - heading, math.tau))
+            < 0.5
+        ]
+        if not ahead:
+            break
+        heading += math.pi / 4
+    return heading
 
 
 def _find(w: CraftWorld, target: str, is_mob: bool) -> Pos | None:

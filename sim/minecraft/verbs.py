@@ -142,7 +142,14 @@ def explore(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     is_mob = sg.target in w.rules.mob_loot
     if not is_mob:
         checks.check_name(w.rules, sg.target, "block")
-    params = {"target": sg.target, "mob": is_mob, "seed": w.seed + att.subgoal.count}
+    params: dict[str, object] = {
+        "target": sg.target,
+        "mob": is_mob,
+        "seed": w.seed + att.subgoal.count,
+    }
+    toward = str(sg.args.get("toward", "")).split(",")
+    if len(toward) == 2 and all(t.lstrip("-").isdigit() for t in toward):
+        params["toward"] = [int(toward[0]), int(toward[1])]  # where it was found before
     try:
         result = call(w, att, "explore", params)
     except Failure as fail:

@@ -308,7 +308,7 @@ async function goTo ({ x, y, z, range = 1, timeout_ms: ms = 60000 }, trace) {
   return { position: pos3(bot.entity.position) }
 }
 
-async function explore ({ target, mob = false, legs = 16, leg = 32, seed = 0, timeout_ms: ms = 120000 }, trace) {
+async function explore ({ target, mob = false, legs = 16, leg = 32, seed = 0, toward = null, timeout_ms: ms = 120000 }, trace) {
   connected()
   const deadline = Date.now() + ms
   const found = () => mob ? nearestEntity(target, 32) : findBlocks(target, 32, 1)[0]
@@ -317,6 +317,9 @@ async function explore ({ target, mob = false, legs = 16, leg = 32, seed = 0, ti
     if (found()) return { legs: i }
     heading += ((((seed + i) * 40503) % 2400) / 1000) - 1.2
     const p = bot.entity.position
+    // where the player saw it before (the agent's memory, [x, z]): head there first
+    if (toward && Math.hypot(toward[0] - p.x, toward[1] - p.z) > 16) heading = Math.atan2(toward[1] - p.z, toward[0] - p.x)
+    else toward = null
     const gx = Math.round(p.x + leg * Math.cos(heading))
     const gz = Math.round(p.z + leg * Math.sin(heading))
     try {
