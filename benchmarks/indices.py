@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--suite", default="techtree", help=f"one or more of {', '.join(SUITES)}")
     ap.add_argument("--groups", default="wooden,stone,iron", help="'all': every group")
     ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--tasks", default=None, help="comma-separated task ids (default: all)")
     ap.add_argument("--methods", default=METHODS)
     ap.add_argument("--planner", default="fallible")
     ap.add_argument("--model", default=None)
@@ -78,6 +79,7 @@ def _compare(suite: str, args: argparse.Namespace) -> list[float]:
         planner=args.planner,
         seeds=[int(s) for s in args.seeds.split(",")],
         groups=None if args.groups == "all" else args.groups.split(","),
+        tasks=args.tasks.split(",") if args.tasks else None,
         out=args.out,
         name=f"{Path(path).stem}__{args.planner}__{time.strftime('%Y%m%d-%H%M%S')}",
         model=args.model,
