@@ -285,3 +285,24 @@ def test_near_duplicate_skills_merge(tmp_path: Path) -> None:
     (only,) = store.skills()
     assert only.id == kept.id and only.evidence == [1, 2] and only.uses == 2
     store.close()
+
+
+def test_the_llm_prompt_shows_what_happened_before_only_when_asked() -> None:
+    from agent.planner.llm import LLMPlanner
+    from knowledge.schema import RecallItem
+
+    world = sim.make("craftworld/v1")
+    task = Task(id="t", instruction="Craft a stick.", goal=Goal(item="stick"))
+    state = world.reset(task, 0)
+    line = "history craft:stick: 3 attempts, 33% ok, most often MISSING_ITEM (2)"
+    briefing = Briefing(
+        items=[RecallItem(kind="summary", id=1, text=line, score=0.3, source="summary")]
+    )
+
+    class Silent:
+        backend, model = "fake", "fake"
+
+    for history in (False, True):
+        planner = LLMPlanner(Silent(), world, history=history)  # type: ignore[arg-type]
+        knowledge = planner._context(task, state, briefing, None)["knowledge"]
+        assert (line in knowledge) is history and ("What happened before" in knowledge) is history

@@ -99,6 +99,7 @@ class LLMPlanner:
         recipes: RecipeMode | bool = "learned",
         examples: bool = True,
         max_count: int = MAX_GOAL_COUNT,
+        history: bool = False,
     ) -> None:
         if verb_targets is None:
             if world is None:
@@ -121,6 +122,11 @@ class LLMPlanner:
         self.sampling: dict[str, Any] = {"max_tokens": max_tokens, "temperature": temperature}
         self.style: Style = style
         self.narrow, self.max_count = narrow, max_count
+        # tier-2 and past-attempt lines ("What happened before") in the prompt: off by default.
+        # Measured with the bundled SmolLM2-135M (docs/benchmarks.md, issue 30), they cost it
+        # 12 points on techtree Wooden and Stone: prompts past its 2048-token context, and a
+        # task it solved without them lost. `--option planner.history=true` turns them on.
+        self.history = history
         family = self.world_name.split("/")[0]
         hints = f"hints_{family}"  # the world family's rules of thumb: part of the recipe book
         self.system = prompts.render(
@@ -296,7 +302,7 @@ class LLMPlanner:
         # tier 2 and tier 1: how the operations ahead have fared, and past attempts like this
         # one (found by this state's signature, this place, the tags or the text)
         seen = [i.text for i in briefing.items if i.kind in ("summary", "experience")]
-        if seen:
+        if seen and self.history:
             lines.append("What happened before:")
             lines.extend(f"- {h}" for h in seen)
         recipes = ""  # the same lines whether the world's (oracle) or seen (learned)
