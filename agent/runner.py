@@ -260,6 +260,7 @@ def _replay_distiller(cfg: RunConfig) -> Distiller:
 
 _GUARDRAIL_REF = re.compile(r"\bguardrail (\d+)\b")
 _ATTEMPT_REF = re.compile(r"\bpast attempt (\d+)\b")
+_SKILL_REF = re.compile(r"\bskill (\d+)\b")  # a skill check's verdict (`agent.memory`)
 
 
 class Ids:
@@ -306,6 +307,7 @@ class Ids:
 
     def text(self, s: str) -> str:
         s = _GUARDRAIL_REF.sub(lambda m: f"guardrail {self.guardrail(int(m[1]))}", s)
+        s = _SKILL_REF.sub(lambda m: f"skill {self.skill(int(m[1]))}", s)
         return _ATTEMPT_REF.sub(lambda m: f"past attempt {self.tuple(int(m[1]))}", s)
 
     def texts(self, values: dict[str, Any]) -> dict[str, Any]:

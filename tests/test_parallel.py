@@ -342,8 +342,8 @@ def test_a_private_copys_ids_become_the_stores_on_the_typed_line(tmp_path: Path)
     from agent.pool import Played
     from agent.record import TrajectoryLine
     from agent.runner import Ids
-    from knowledge.schema import Guardrail
-    from sim.schema import FailureCause
+    from knowledge.schema import Guardrail, Skill
+    from sim.schema import FailureCause, Subgoal
 
     store = ExperienceStore(tmp_path / "k.sqlite")
     rail = Guardrail(root_cause=FailureCause.WRONG_TOOL, forbidden="mine:stone", evidence=[1])
@@ -352,7 +352,10 @@ def test_a_private_copys_ids_become_the_stores_on_the_typed_line(tmp_path: Path)
     kept = store.put_guardrail(rail)
     private = 2  # the copy gave it the id the store gave another
     result = EpisodeResult(episode_id="e", task_id="t", group="g", seed=0)
-    played = Played(result, new_guardrails={private: rail})
+    skill = store.put_skill(
+        Skill(name="craft:stick", target="stick", steps=[Subgoal(verb="craft", target="stick")])
+    )
+    played = Played(result, new_guardrails={private: rail}, new_skills={7: "craft:stick"})
     ids = Ids(store, played)
     ids.tuples[5] = 40
     state = {"world": "w"}
@@ -391,5 +394,8 @@ def test_a_private_copys_ids_become_the_stores_on_the_typed_line(tmp_path: Path)
     assert (out.guardrail.id, out.guardrail.reason) == (g, f"guardrail {g}: no")
     assert out.outcome.trace == [{"event": "blocked", "guardrail": g, "message": f"guardrail {g}"}]
     assert out.plan is not None and out.plan.followed[0]["id"] == g
+    assert (
+        ids.text("skill 7 failed its verification") == f"skill {skill.id} failed its verification"
+    )
     assert line.tuple_id == 5, "the played line is left as it was"
     store.close()
