@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from knowledge.induce import GAIN, Induced, condition_for, remedy_for
+from knowledge.probation import RETIRE_BELOW, failed_skill
 from knowledge.schema import ExperienceTuple, Guardrail, Skill, unpack_counts
 from knowledge.store import ExperienceStore
 from sim.schema import FailureCause
 
-RETIRE_BELOW = 0.2
 _STATION_FACTS = {"near:crafting_table", "near:furnace"}
 
 # causes whose diagnosis may name a missing condition (or the condition it failed under)
@@ -326,10 +326,9 @@ class RuleDistiller:
         facts = set(tup.facts)
         if skill is None or skill.retired or not all(p in facts for p in skill.preconditions):
             return
-        skill.confidence *= 0.6
+        skill = failed_skill(skill)  # the loop's verification check weakens it the same way
         skill.evidence = sorted({*skill.evidence, int(tup.id or 0)})[-50:]
-        if skill.confidence < RETIRE_BELOW:
-            skill.retired = True
+        if skill.retired:
             report.retired.append(f"skill {skill.id}: {skill.name}")
         store.put_skill(skill)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from knowledge.schema import ExperienceTuple, Guardrail, Skill
 
 NARROWED, RETIRED, CONFIRMED, INCONCLUSIVE = "narrowed", "retired", "confirmed", "inconclusive"
-RETIRE_SKILL_BELOW = 0.2  # as the distiller's `RETIRE_BELOW`
+RETIRE_BELOW = 0.2  # knowledge below this confidence is retired (the distiller's line too)
 
 
 def probe_verdict(
@@ -62,7 +62,7 @@ def skill_verdict(skill: Skill, before: dict[str, int], after: dict[str, int]) -
 def failed_skill(skill: Skill) -> Skill:
     """A skill whose run failed its verification: less confident, retired below the line."""
     confidence = skill.confidence * 0.6
-    retired = skill.retired or confidence < RETIRE_SKILL_BELOW
+    retired = skill.retired or confidence < RETIRE_BELOW
     return skill.model_copy(update={"confidence": confidence, "retired": retired})
 
 
