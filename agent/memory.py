@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -34,7 +33,6 @@ PROBE_AFTER = 2  # blocks of one guardrail in an episode, the planner insisting:
 REMEDY_FAILS = 2  # failures of a guardrail's remedy in an episode: then a probe
 HURT = (FailureCause.MOB_KILLED.value, FailureCause.DAMAGE.value)
 PLACES = 64  # past attempts read to find where a target was (the newest first)
-_SKILL_NOTE = re.compile(r"^skill (\S+) -> (\d+) steps \(id (\d+)\)")
 
 
 def map_tag(world_id: str, seed: int) -> str:
@@ -114,18 +112,12 @@ class Memory:
                     self._following.append(key)
         self._runs = []
         by_id = {s.id: s for s in shown.skills}
-        ops = [s.key() for s in planned.subgoals]
-        at = 0
-        for note in planned.notes:
-            m = _SKILL_NOTE.match(note)
-            skill = by_id.get(int(m[3])) if m else None
+        for use in planned.expanded:
+            skill = by_id.get(use.skill_id)
             if skill is None or not skill.verification:
                 continue
-            keys = [s.key() for s in skill.steps]
-            start = next((i for i in range(at, len(ops)) if ops[i : i + len(keys)] == keys), None)
-            if start is not None:
-                self._runs.append(_SkillRun(skill, keys, dict(state.inventory)))
-                at = start + len(keys)
+            keys = [s.key() for s in planned.subgoals[use.start : use.start + use.steps]]
+            self._runs.append(_SkillRun(skill, keys, dict(state.inventory)))
 
     def replaced(self) -> None:
         """The plan in force was dropped (a replan or a repair): its skill runs end unchecked."""

@@ -16,7 +16,7 @@ import sim
 from agent.loop import Episode
 from agent.memory import Memory, map_tag
 from agent.methods import METHODS
-from agent.planner.base import PlanResult
+from agent.planner.base import Expanded, PlanResult
 from agent.planner.plan_schema import PlanError, allowed_targets, to_subgoals
 from agent.planner.symbolic import SymbolicPlanner
 from agent.runner import RunConfig, run_suite
@@ -167,17 +167,16 @@ def test_a_skill_whose_precondition_does_not_hold_is_refused_before_expansion() 
     reply = {"plan": [{"verb": "skill", "target": "obtain:stone_pickaxe"}]}
     with pytest.raises(PlanError, match="obtain:stone_pickaxe cannot start here: has:stick"):
         to_subgoals(reply, offered, [SKILL], facts)
-    steps, notes = to_subgoals(reply, offered, [SKILL], facts | {"has:stick"})
+    steps, notes, expanded = to_subgoals(reply, offered, [SKILL], facts | {"has:stick"})
     assert steps == SKILL.steps and notes[0].startswith("skill obtain:stone_pickaxe -> 1 steps")
+    assert expanded == [Expanded(SKILL.id or 0, 0, len(SKILL.steps))]
 
 
 def test_a_skill_that_fails_its_verification_loses_confidence(tmp_path: Path) -> None:
     store = ExperienceStore(tmp_path / "k.sqlite")
     skill = store.put_skill(SKILL.model_copy(update={"id": None, "confidence": 0.3}))
     memory = Memory(store, METHODS["evolving"], "map:x#0")
-    planned = PlanResult(
-        subgoals=list(SKILL.steps), notes=[f"skill {skill.name} -> 1 steps (id {skill.id})"]
-    )
+    planned = PlanResult(subgoals=list(SKILL.steps), expanded=[Expanded(skill.id or 0, 0, 1)])
     memory.planned(planned, Briefing(skills=[skill]), STATE)
     memory.attempted(SKILL.steps[0], True, STATE)  # it "worked", and no pickaxe came of it
     after = store.find_skill(skill.name)

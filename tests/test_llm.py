@@ -26,7 +26,7 @@ from agent.llm.repair import parse_json
 from agent.planner.base import Planner
 from agent.planner.llm import LLMPlanner
 from agent.planner.plan_schema import allowed_targets, plan_schema
-from knowledge.schema import Briefing, Diagnosis, Guardrail, Skill
+from knowledge.schema import Briefing, Diagnosis, Guardrail, RecallItem, Skill
 from sim.schema import FailureCause, Goal, Subgoal, Task, WorldState
 
 if TYPE_CHECKING:
@@ -1097,3 +1097,54 @@ def test_transformers_backend_dequantizes_once_and_plans(tmp_path: Path) -> None
     targets = world.verb_targets()
     assert result.subgoals and all(s.target in targets[s.verb] for s in result.subgoals)
     assert client.backend == "transformers" and result.completion_tokens > 0
+
+
+WORLD = "craftworld/v1"
+
+
+class CountingClient(FakeClient):
+    """A fake with a context of `window` tokens, a token being 4 characters."""
+
+    def __init__(self, window: int, *texts: str) -> None:
+        super().__init__(*texts)
+        self.window = window
+
+    def room(self, messages: list[dict[str, str]]) -> int:
+        return self.window - sum(len(m["content"]) for m in messages) // 4
+
+
+def test_a_prompt_too_long_for_the_context_leaves_out_history_then_examples() -> None:
+    rails = [
+        Guardrail(id=i, root_cause=FailureCause.MISSING_ITEM, forbidden=f"craft:{t}")
+        for i, t in enumerate(("stick", "oak_planks"), 1)
+    ]
+    items = [
+        RecallItem(kind="experience", id=i, text=f"craft:stick failed {i} times " * 8, score=1)
+        for i in range(1, 9)
+    ]
+    briefing = Briefing(guardrails=rails, items=items)
+    full = CountingClient(10**6, _plan(("craft", "wooden_pickaxe", 1)))
+    LLMPlanner(full, verb_targets=VERBS, world_name=WORLD, history=True).plan(TASK, STATE, briefing)
+    messages = full.calls[0][0]
+    assert "What happened before:" in messages[-1]["content"] and len(messages) > 2
+    size = sum(len(m["content"]) for m in messages) // 4
+    no_history = size - sum(len(i.text) + 3 for i in items) // 4
+    tight = CountingClient(no_history + 64, _plan(("craft", "wooden_pickaxe", 1)))
+    planner = LLMPlanner(tight, verb_targets=VERBS, world_name=WORLD, history=True, max_tokens=64)
+    result = planner.plan(TASK, STATE, briefing)
+    sent = tight.calls[0][0]
+    assert "What happened before:" not in sent[-1]["content"]
+    assert "do not craft:stick" in sent[-1]["content"], "the rules stay while they fit"
+    assert sent[:-1] == messages[:-1], "the examples stay while they fit"
+    assert result.error is None and any('"What happened before"' in n for n in result.notes)
+    shots = sum(len(m["content"]) for m in messages[1:-1]) // 4
+    tighter = CountingClient(no_history + 64 - shots, _plan(("craft", "wooden_pickaxe", 1)))
+    planner = LLMPlanner(tighter, verb_targets=VERBS, world_name=WORLD, history=True, max_tokens=64)
+    planner.plan(TASK, STATE, briefing)
+    assert (
+        len(tighter.calls[0][0]) == 2 and "do not craft:stick" in tighter.calls[0][0][-1]["content"]
+    )
+    cramped = CountingClient(10, _plan(("craft", "wooden_pickaxe", 1)))
+    planner = LLMPlanner(cramped, verb_targets=VERBS, world_name=WORLD, history=True)
+    result = planner.plan(TASK, STATE, briefing)
+    assert not cramped.calls and result.error is not None and "context" in result.error

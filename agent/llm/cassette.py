@@ -82,6 +82,14 @@ class CassetteClient:
             self.model = self._client.model
         return self._client
 
+    def room(self, messages: list[Message]) -> int | None:
+        """The recording backend's `room` (None when replaying: prompts are replayed as they
+        were recorded, fitted or not)."""
+        if self.mode == "replay" or (self.mode == "auto" and self._client is None):
+            return None
+        fn = getattr(self.inner(), "room", None)
+        return fn(messages) if callable(fn) else None
+
     def complete(
         self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
     ) -> Completion:

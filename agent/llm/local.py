@@ -184,6 +184,13 @@ class LlamaCppClient:
         )
         return tokens
 
+    def room(self, messages: list[Message]) -> int | None:
+        """Tokens the context has left after this chat prompt, for the reply (None where this
+        client cannot count them: a model run without a chat template of its own)."""
+        if self._template is None:
+            return None
+        return int(self._llm.n_ctx()) - len(self.prompt_tokens(messages))
+
     def _warm(self, messages: list[Message], prompt: list[int]) -> None:
         """Put the prompt's fixed opening (every message but the last) in llama.cpp's cache,
         from the prefix cache's file where one holds it."""

@@ -9,6 +9,15 @@ from knowledge.schema import Briefing, Diagnosis
 from sim.schema import Subgoal, Task, WorldState
 
 
+@dataclass(frozen=True)
+class Expanded:
+    """A skill the plan names, expanded into its steps: `subgoals[start:start + steps]`."""
+
+    skill_id: int
+    start: int
+    steps: int
+
+
 @dataclass
 class PlanResult:
     """A plan, with the accounting of what producing it cost.
@@ -25,6 +34,8 @@ class PlanResult:
     latency_s: float = 0.0
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    expanded: list[Expanded] = field(default_factory=list)
+    """The skills the plan expanded and where their steps stand (checked after they run)."""
     followed: list[dict[str, Any]] = field(default_factory=list)
     """Each briefing item the planner was shown, and whether this plan followed it (filled
     in by the loop, `agent.followed`)."""

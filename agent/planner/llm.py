@@ -316,6 +316,32 @@ class LLMPlanner:
             "knowledge": "\n".join(lines),
         }
 
+    def _fit(self, user: str) -> tuple[list[Message] | None, list[str]]:
+        """The chat messages for `user`, shortened (`FIT_ORDER`) until the reply fits in the
+        model's context where the client can count tokens (`room`); the names of what was
+        left out. None and the reason where even the shortest prompt does not fit."""
+        examples, dropped = list(self.examples), list[str]()
+        room = getattr(self.client, "room", None)
+        need = int(self.sampling.get("max_tokens") or 0)
+        for part in (None, *FIT_ORDER):
+            if part == "examples" and examples:
+                examples, dropped = [], [*dropped, "the worked examples"]
+            elif part is not None and part != "examples":
+                user, cut = _without(user, part)
+                dropped += [f'"{part.rstrip(":")}"'] if cut else []
+            messages: list[Message] = [
+                {"role": "system", "content": self.system},
+                *examples,
+                {"role": "user", "content": user},
+            ]
+            left = room(messages) if callable(room) else None
+            if left is None or left >= need:
+                return messages, dropped
+        return None, [
+            f"the prompt leaves {left} tokens of the model's context for a reply of up to {need}"
+            " even without the past attempts, examples, skills and rules"
+        ]
+
     def _ask(
         self,
         user: str,
@@ -327,13 +353,13 @@ class LLMPlanner:
     ) -> PlanResult:
         allowed = self.allowed(state, briefing, goal, extra)
         schema = self.schema(task, state, briefing, allowed, goal)
-        messages: list[Message] = [
-            {"role": "system", "content": self.system},
-            *self.examples,
-            {"role": "user", "content": user},
-        ]
+        messages, dropped = self._fit(user)
+        if messages is None:
+            return PlanResult([], error=dropped[-1])
         done = self.client.complete(messages, schema, **self.sampling)  # LLMError propagates
         result = _accounted(done, messages)
+        if dropped:
+            result.notes.append("to fit the model's context, left out: " + ", ".join(dropped))
         parsed = done.parsed if done.parsed is not None else parse_json(done.text)
         if parsed is None:
             result.error = f"reply is not JSON: {done.text[:120]!r}"
@@ -347,7 +373,10 @@ class LLMPlanner:
         else:
             try:
                 facts = self.world_facts(state) if self.world_facts is not None else None
-                result.subgoals, result.notes = to_subgoals(reply, allowed, briefing.skills, facts)
+                result.subgoals, notes, result.expanded = to_subgoals(
+                    reply, allowed, briefing.skills, facts
+                )
+                result.notes += notes
             except PlanError as exc:
                 result.error = str(exc)
         if result.error:
@@ -394,6 +423,25 @@ def failure_text(failed: Subgoal, diagnosis: Diagnosis) -> tuple[str, tuple[str,
     if seen:
         text += " (" + "; ".join(seen) + ")"
     return text + ".", tuple(n for n in dict.fromkeys(names) if n)
+
+
+# what a prompt too long for the model's context loses, in this order: the past attempts, the
+# worked examples, then the skills and the rules (the grammar still offers the skills' names
+# and enforcement still holds the rules)
+FIT_ORDER = ("What happened before:", "examples", "Known skills", "Rules learned from failures:")
+
+
+def _without(text: str, header: str) -> tuple[str, bool]:
+    """`text` less the section that opens with a line starting `header` (that line and the
+    `- ` or `Skill "` lines after it)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if line.startswith(header)), None)
+    if start is None:
+        return text, False
+    end = start + 1
+    while end < len(lines) and lines[end].startswith(("- ", 'Skill "')):
+        end += 1
+    return "\n".join(lines[:start] + lines[end:]), True
 
 
 def _key(task: Task, state: WorldState) -> str:

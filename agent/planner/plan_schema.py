@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
+from agent.planner.base import Expanded
 from knowledge.schema import Guardrail, Skill
 from sim.schema import Subgoal
 
@@ -123,12 +124,13 @@ def to_subgoals(
     allowed: Allowed,
     skills: Iterable[Skill] = (),
     facts: frozenset[str] | None = None,
-) -> tuple[list[Subgoal], list[str]]:
+) -> tuple[list[Subgoal], list[str], list[Expanded]]:
     """Check a parsed reply against `allowed` and expand skills into their steps. A skill
     whose preconditions do not hold in `facts` (when given) is refused before it is expanded,
     naming the precondition that does not hold.
 
-    Returns the subgoals and notes on what was expanded; raises `PlanError` naming the first
+    Returns the subgoals, notes on what was expanded and where each expanded skill's steps
+    stand (`Expanded`); raises `PlanError` naming the first
     thing wrong. A bare list, or a single step object, is read as the plan (a trivial repair).
     """
     steps = as_plan(parsed)["plan"]
@@ -137,6 +139,7 @@ def to_subgoals(
     by_name = {s.name: s for s in skills}
     out: list[Subgoal] = []
     notes: list[str] = []
+    expanded: list[Expanded] = []
     for n, step in enumerate(steps, 1):
         if not isinstance(step, dict):
             raise PlanError(f"step {n} is not an object: {_clip(step)}")
@@ -155,11 +158,13 @@ def to_subgoals(
                     f"step {n}: skill {skill.name} cannot start here: "
                     f"{', '.join(unmet)} does not hold"
                 )
+            if skill.id is not None:
+                expanded.append(Expanded(skill.id, len(out), len(skill.steps)))
             out.extend(skill.steps)
             notes.append(f"skill {skill.name} -> {len(skill.steps)} steps (id {skill.id})")
         else:
             out.append(Subgoal(verb=str(verb), target=str(target), count=count))
-    return out, notes
+    return out, notes, expanded
 
 
 def as_plan(parsed: Any) -> dict[str, Any]:
