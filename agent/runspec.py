@@ -78,7 +78,12 @@ def _llm(cfg: RunConfig, world: World) -> Planner:
 def _fallible(cfg: RunConfig, world: World) -> Planner:
     from agent.planner.fallible import FallibleSymbolicPlanner, Misbeliefs
 
-    return FallibleSymbolicPlanner(Misbeliefs(**cfg.extra.get("misbeliefs", {})))
+    misbeliefs = Misbeliefs(**cfg.extra.get("misbeliefs", {}))
+    if world.id.partition("/")[0] == "alfworld":
+        from agent.planner.household import FallibleHouseholdPlanner
+
+        return FallibleHouseholdPlanner(world, misbeliefs, **cfg.extra.get("household", {}))
+    return FallibleSymbolicPlanner(misbeliefs)
 
 
 PLANNERS["symbolic"] = _symbolic
@@ -120,6 +125,7 @@ READS: dict[str, tuple[str, ...]] = {
     **{backend: ("llm", "planner") for backend in ("local", "openai", "transformers", "cassette")},
 }
 SYMBOLIC_READS = {"alfworld": ("household",)}  # as `SYMBOLIC`: the symbolic planner per family
+FALLIBLE_READS = {"alfworld": ("misbeliefs", "household")}  # the fallible fixture per family
 
 
 def make_distiller(cfg: RunConfig, planner: Planner) -> Distiller:
@@ -210,7 +216,13 @@ def check_config(cfg: RunConfig) -> None:
     reads = READS.get(cfg.planner, ())
     if cfg.planner == "symbolic":
         reads = SYMBOLIC_READS.get(family, ())
-    readers = {**READS, "symbolic": tuple(r for rs in SYMBOLIC_READS.values() for r in rs)}
+    if cfg.planner == "fallible":
+        reads = FALLIBLE_READS.get(family, reads)
+    readers = {
+        **READS,
+        **{f"symbolic on {fam} worlds": rs for fam, rs in SYMBOLIC_READS.items()},
+        **{f"fallible on {fam} worlds": rs for fam, rs in FALLIBLE_READS.items()},
+    }
     world = (suite.world, entry)
     problems += check_extra(cfg.extra, cfg.planner, reads, readers, world, cfg.distiller)
     if problems:

@@ -25,8 +25,10 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from agent.evaluate import EvalConfig, evaluate
+from agent.options import parse_options
 from agent.record import read_trajectory
 from knowledge.recall import RecallQuery, recall
 from knowledge.signature import cell_of
@@ -59,6 +61,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="100000,1000000", help="store sizes for recall time")
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--out", default="reports/indices")
+    ap.add_argument("--option", action="append", help="SECTION.KEY=VALUE, as for steve run")
     args = ap.parse_args()
     print(f"# python benchmarks/indices.py {' '.join(sys.argv[1:])}")
     print(f"# load average {os.getloadavg()[0]:.2f} at start")
@@ -83,7 +86,7 @@ def _compare(suite: str, args: argparse.Namespace) -> list[float]:
         out=args.out,
         name=f"{Path(path).stem}__{args.planner}__{time.strftime('%Y%m%d-%H%M%S')}",
         model=args.model,
-        extra={"misbeliefs": {"seed": args.misbelief_seed}} if args.planner == "fallible" else {},
+        extra=_extra(args),
     )
     t0 = time.perf_counter()
     result = evaluate(cfg)
@@ -105,6 +108,13 @@ def _compare(suite: str, args: argparse.Namespace) -> list[float]:
         )
     print(f"report: {Path(result.report_dir) / 'report.md'}")
     return per_subgoal
+
+
+def _extra(args: argparse.Namespace) -> dict[str, Any]:
+    extra = parse_options(args.option)
+    if args.planner == "fallible":
+        extra.setdefault("misbeliefs", {}).setdefault("seed", args.misbelief_seed)
+    return extra
 
 
 def _sources(report_dir: Path, method: str) -> Counter[str]:

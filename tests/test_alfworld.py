@@ -144,6 +144,59 @@ def test_expert_commands_become_subgoals() -> None:
     ]
 
 
+def _fallible(**rates: float) -> Any:
+    from agent.planner.fallible import Misbeliefs
+    from agent.planner.household import FallibleHouseholdPlanner
+
+    kinds = {"no_station": 0.0, "early": 0.0, "no_open": 0.0, **rates}
+    return FallibleHouseholdPlanner(world=None, misbeliefs=Misbeliefs(**kinds))  # type: ignore[arg-type]
+
+
+def _steps(*pairs: str) -> list[Subgoal]:
+    return [Subgoal(verb=v, target=t) for v, _, t in (p.partition(" ") for p in pairs)]
+
+
+def test_the_household_fixture_holds_misbeliefs_its_briefing_corrects() -> None:
+    """`fallible` in the household: a receptacle believed open (its `open` becomes a walk), an
+    appliance believed unneeded (the walk to it is left out), an object treated before it is
+    taken; a guardrail about the operation refutes the belief it speaks against."""
+    from agent.planner.household import house_refuted
+    from knowledge.schema import Briefing, Guardrail
+
+    plan = _steps("open fridge_1", "take apple_1", "go_to microwave_1", "heat apple_1")
+    assert _fallible().mistaken(plan) == plan
+    assert _fallible(no_open=1).mistaken(plan)[0] == Subgoal(verb="go_to", target="fridge_1")
+    assert _fallible(no_station=1).mistaken(plan) == _steps(
+        "open fridge_1", "take apple_1", "heat apple_1"
+    )
+    assert _fallible(early=1).mistaken(plan) == _steps(
+        "open fridge_1", "heat apple_1", "take apple_1", "go_to microwave_1"
+    )
+    rails = [
+        Guardrail(
+            root_cause=FailureCause.RECEPTACLE_CLOSED,
+            forbidden="take:apple_1",
+            unless=["opened:fridge"],
+        ),
+        Guardrail(
+            root_cause=FailureCause.WRONG_APPLIANCE,
+            forbidden="heat:apple_1",
+            when=["at:countertop_1"],
+        ),
+        Guardrail(
+            root_cause=FailureCause.NOT_HOLDING, forbidden="heat:apple_1", unless=["hands:full"]
+        ),
+    ]
+    assert house_refuted(Briefing(guardrails=rails)) == {
+        ("no_open", "fridge"),
+        ("no_station", "apple"),
+        ("early", "apple"),
+    }
+    wrong = _fallible(no_open=1, no_station=1, early=1)
+    wrong._refuted = house_refuted(Briefing(guardrails=rails))
+    assert wrong.mistaken(plan) == plan
+
+
 def test_household_facts_and_progress_read_the_state() -> None:
     spec = parse("pick_cool_then_place_in_recep(apple, countertop)", CANON)
     start = WorldState(
@@ -453,6 +506,50 @@ def test_the_loop_runs_household_suites_with_the_symbolic_planner(
     last = json.loads(lines[-1])
     assert last["diagnosis"]["task_progress"] == 1.0
     assert result.store_stats["skills"] >= 2
+
+
+FRIDGE = """
+name: fridge_twice
+world: alfworld/v1
+defaults: {max_ticks: 150, max_subgoals: 30, seeds: [0, 1]}
+tasks:
+  - id: cool_apple
+    instruction: Put a cool apple in the countertop.
+    group: pick_cool_then_place_in_recep
+    goal: {predicate: "pick_cool_then_place_in_recep(apple, countertop)"}
+  - id: apple_fridge
+    instruction: Put an apple in the fridge.
+    group: pick_and_place_simple
+    goal: {predicate: "pick_and_place_simple(apple, fridge)"}
+"""
+
+
+def test_memory_corrects_the_household_fixtures_misbelief_that_a_fridge_stands_open(
+    games: Path, tmp_path: Path
+) -> None:
+    """With every receptacle believed open, the fixture walks to the closed fridge and fails.
+    Without memory it makes that mistake again in every episode; with memory the guardrail
+    the first failure left refutes the belief and later episodes open the fridge first."""
+    from agent.runner import RunConfig, run_suite
+
+    path = tmp_path / "fridge.yaml"
+    path.write_text(FRIDGE)
+    closed: dict[str, list[int]] = {}
+    for method in ("none", "evolving"):
+        result = run_suite(
+            RunConfig(
+                suite=str(path),
+                planner="fallible",
+                method=method,
+                out=str(tmp_path / method),
+                extra={"misbeliefs": {"no_open": 1.0, "no_station": 0.0, "early": 0.0}},
+            )
+        )
+        closed[method] = [e.causes.get("RECEPTACLE_CLOSED", 0) for e in result.episodes]
+    first = next(i for i, n in enumerate(closed["evolving"]) if n)  # the lesson
+    later = range(first + 1, len(closed["none"]))
+    assert later and all(closed["none"][i] >= 1 for i in later), closed
+    assert all(closed["evolving"][i] == 0 for i in later), closed
 
 
 class ScriptedClient:

@@ -30,17 +30,20 @@ from knowledge.schema import Briefing
 from sim.mcrules.rules import Rules
 from sim.schema import Subgoal, Task, WorldState
 
-KINDS = ("no_station", "low_tool", "early")
+KINDS = ("no_station", "low_tool", "early", "no_open")
 
 
 @dataclass(frozen=True)
 class Misbeliefs:
     """How often each kind of wrong belief is held (fraction of the items it can apply to),
-    and the seed that picks which items."""
+    and the seed that picks which items. Each world's fixture reads the kinds that apply to
+    it: CraftWorld's `no_station`, `low_tool`, `early`; the household's `no_station` (the
+    appliance), `early` and `no_open` (`agent.planner.household.FallibleHouseholdPlanner`)."""
 
     no_station: float = 0.35
     low_tool: float = 0.5
     early: float = 0.35
+    no_open: float = 0.5  # the household world only: a receptacle kind believed to stand open
     seed: int = 0
 
     def holds(self, kind: str, item: str) -> bool:
