@@ -12,6 +12,11 @@ testing attribution, and is never read by diagnosis.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sim.schema import FailureCause
+
 # progress events
 DIG = "dig"  # block, pos, tool, drops, harvestable: bool (false: it dropped nothing)
 WALK = "walk"  # to, distance
@@ -54,3 +59,25 @@ WRONG_APPLIANCE = "wrong_appliance"  # verb, at, kind (where the agent stood; no
 # diagnosis. A world writes what a player observes, never what to do next: no event carries a
 # remedy or the fact that was missing (tests/test_honest_worlds.py reads every failure)
 FAIL = "fail"
+
+
+class Failure(Exception):
+    """Ends an attempt with an honest cause and the evidence a player would see.
+
+    `event` and `data` are that evidence (a `sim.events` name and what was observed: the
+    ingredients the crafting grid lacked, the station it asks for, a block that dropped
+    nothing, a search radius); None where the evidence is already in the trace (a death, a
+    hazard). A failure never says what to do next, nor which fact was missing: diagnosis
+    works that out from the evidence, and remedies are learned from experience."""
+
+    def __init__(
+        self,
+        cause: FailureCause,
+        message: str,
+        *,
+        event: str | None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.cause, self.message = cause, message
+        self.event, self.data = event, data or {}

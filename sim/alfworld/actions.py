@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sim import events as ev
+from sim.events import Failure
 from sim.schema import FailureCause, Subgoal
 
 if TYPE_CHECKING:
@@ -16,21 +17,6 @@ if TYPE_CHECKING:
 
 APPLIANCE_VERB = {"heat": "microwave", "cool": "fridge", "clean": "sinkbasin"}
 PROPERTY_OF = {"heat": "heatable", "cool": "coolable", "clean": "cleanable"}
-
-
-class Failure(Exception):
-    """Ends an attempt: the cause and the evidence event (diagnosis works out what was
-    missing; remedies are learned)."""
-
-    def __init__(
-        self,
-        cause: FailureCause,
-        message: str,
-        event: str | None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.cause, self.message, self.event, self.data = cause, message, event, data or {}
 
 
 @dataclass
@@ -55,8 +41,8 @@ def _receptacle(w: AlfWorld, target: str, prefer: str = "") -> str:
         raise Failure(
             FailureCause.TARGET_NOT_FOUND,
             f"there is no {target} here",
-            ev.SEARCH,
-            {"target": target, "radius": 0, "found": False},
+            event=ev.SEARCH,
+            data={"target": target, "radius": 0, "found": False},
         )
     s = e.symbolic()
     if s.location in of_type:
@@ -104,8 +90,8 @@ def open_(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.INVALID_ACTION,
             f"{r} does not open",
-            ev.INVALID,
-            {"what": "open", "name": r, "closest": []},
+            event=ev.INVALID,
+            data={"what": "open", "name": r, "closest": []},
         )
     _walk(w, r, attempt)
     if r not in w.engine.symbolic().opened:
@@ -119,8 +105,8 @@ def close(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.INVALID_ACTION,
             f"{r} does not close",
-            ev.INVALID,
-            {"what": "close", "name": r, "closest": []},
+            event=ev.INVALID,
+            data={"what": "close", "name": r, "closest": []},
         )
     _walk(w, r, attempt)
     if r in w.engine.symbolic().opened:
@@ -136,15 +122,15 @@ def take(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.INVALID_ACTION,
             f"hands full: holding {s.holding}",
-            ev.INVALID,
-            {"what": "hands_full", "name": s.holding, "closest": []},
+            event=ev.INVALID,
+            data={"what": "hands_full", "name": s.holding, "closest": []},
         )
     if not _objects(w, target):
         raise Failure(
             FailureCause.OBJECT_NOT_FOUND,
             f"there is no {target} in this room",
-            ev.OBJECT_NOT_FOUND,
-            {"object": target, "where": None},
+            event=ev.OBJECT_NOT_FOUND,
+            data={"object": target, "where": None},
         )
     view = _in_view(w, target)
     if not view:
@@ -155,14 +141,14 @@ def take(w: AlfWorld, target: str, attempt: Attempt) -> str:
             raise Failure(
                 FailureCause.RECEPTACLE_CLOSED,
                 f"{here} is closed",
-                ev.RECEPTACLE_CLOSED,
-                {"receptacle": here, "kind": kind, "verb": "take"},
+                event=ev.RECEPTACLE_CLOSED,
+                data={"receptacle": here, "kind": kind, "verb": "take"},
             )
         raise Failure(
             FailureCause.OBJECT_NOT_FOUND,
             f"no {target} in view at {here or 'the middle of the room'}",
-            ev.OBJECT_NOT_FOUND,
-            {"object": target, "where": here},
+            event=ev.OBJECT_NOT_FOUND,
+            data={"object": target, "where": here},
         )
     obj, here = view[0], str(s.location)  # in view: the agent is at a receptacle
     w.command(f"take {w.engine.text(obj)} from {w.engine.text(here)}", attempt)
@@ -175,8 +161,8 @@ def put(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.NOT_HOLDING,
             "holding nothing to put",
-            ev.NOT_HOLDING,
-            {"verb": "put"},
+            event=ev.NOT_HOLDING,
+            data={"verb": "put"},
         )
     r = _receptacle(w, target, prefer="open")
     _walk(w, r, attempt)
@@ -184,15 +170,15 @@ def put(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.RECEPTACLE_CLOSED,
             f"{r} is closed",
-            ev.RECEPTACLE_CLOSED,
-            {"receptacle": r, "kind": w.engine.type_of(r), "verb": "put"},
+            event=ev.RECEPTACLE_CLOSED,
+            data={"receptacle": r, "kind": w.engine.type_of(r), "verb": "put"},
         )
     if not w.engine.can_hold(r, held):
         raise Failure(
             FailureCause.INVALID_ACTION,
             f"a {w.engine.type_of(held)} does not go in {r}",
-            ev.INVALID,
-            {"what": "placement", "name": f"{held}->{r}", "closest": []},
+            event=ev.INVALID,
+            data={"what": "placement", "name": f"{held}->{r}", "closest": []},
         )
     w.command(f"move {w.engine.text(held)} to {w.engine.text(r)}", attempt)
     return f"{held} in {r}"
@@ -205,15 +191,15 @@ def _treat(w: AlfWorld, verb: str, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.NOT_HOLDING,
             f"not holding {target}" + (f" (holding {held})" if held else ""),
-            ev.NOT_HOLDING,
-            {"verb": verb, "object": target},
+            event=ev.NOT_HOLDING,
+            data={"verb": verb, "object": target},
         )
     if PROPERTY_OF[verb] not in w.engine.props.get(held, set()):
         raise Failure(
             FailureCause.INVALID_ACTION,
             f"{held} cannot be {verb}ed",
-            ev.INVALID,
-            {"what": verb, "name": held, "closest": []},
+            event=ev.INVALID,
+            data={"what": verb, "name": held, "closest": []},
         )
     appliance = APPLIANCE_VERB[verb]
     here = s.location
@@ -221,8 +207,8 @@ def _treat(w: AlfWorld, verb: str, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.WRONG_APPLIANCE,
             f"nothing happens: cannot {verb} with {here or 'nothing'}",
-            ev.WRONG_APPLIANCE,
-            {"verb": verb, "at": here, "kind": w.engine.type_of(here) if here else None},
+            event=ev.WRONG_APPLIANCE,
+            data={"verb": verb, "at": here, "kind": w.engine.type_of(here) if here else None},
         )
     e = w.engine
     w.command(f"{verb} {e.text(held)} with {e.text(here)}", attempt)
@@ -247,8 +233,8 @@ def use(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.OBJECT_NOT_FOUND,
             f"there is no {target} to switch on in this room",
-            ev.OBJECT_NOT_FOUND,
-            {"object": target, "where": None},
+            event=ev.OBJECT_NOT_FOUND,
+            data={"object": target, "where": None},
         )
     view = [o for o in _in_view(w, target) if o in lamps]
     if not view:
@@ -256,8 +242,8 @@ def use(w: AlfWorld, target: str, attempt: Attempt) -> str:
         raise Failure(
             FailureCause.OBJECT_NOT_FOUND,
             f"no {target} in view at {here or 'the middle of the room'}",
-            ev.OBJECT_NOT_FOUND,
-            {"object": target, "where": here},
+            event=ev.OBJECT_NOT_FOUND,
+            data={"object": target, "where": here},
         )
     w.command(f"use {w.engine.text(view[0])}", attempt)
     return f"{view[0]} is on"
@@ -291,8 +277,8 @@ def find(w: AlfWorld, target: str, attempt: Attempt) -> str:
     raise Failure(
         FailureCause.OBJECT_NOT_FOUND,
         f"searched {len(order)} receptacles: no {target}",
-        ev.OBJECT_NOT_FOUND,
-        {"object": target, "where": None, "searched": len(order)},
+        event=ev.OBJECT_NOT_FOUND,
+        data={"object": target, "where": None, "searched": len(order)},
     )
 
 

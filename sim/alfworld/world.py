@@ -160,8 +160,8 @@ class AlfWorld(World):
                 raise Failure(
                     FailureCause.INVALID_ACTION,
                     f"unknown verb {subgoal.verb!r}; verbs: {', '.join(self.VERBS)}",
-                    ev.INVALID,
-                    {"what": "verb", "name": subgoal.verb, "closest": []},
+                    event=ev.INVALID,
+                    data={"what": "verb", "name": subgoal.verb, "closest": []},
                 )
             message = handler(self, subgoal.target.lower(), attempt) or "ok"
         except Failure as fail:
@@ -263,22 +263,22 @@ class AlfWorld(World):
             raise Failure(
                 FailureCause.TIMEOUT,
                 "the episode's step budget ran out",
-                ev.BUDGET,
-                {"scope": "episode", "limit": limit},
+                event=ev.BUDGET,
+                data={"scope": "episode", "limit": limit},
             )
         if attempt.steps >= self.subgoal_steps:
             raise Failure(
                 FailureCause.TIMEOUT,
                 f"subgoal ran past {self.subgoal_steps} commands",
-                ev.BUDGET,
-                {"scope": "subgoal", "limit": self.subgoal_steps},
+                event=ev.BUDGET,
+                data={"scope": "subgoal", "limit": self.subgoal_steps},
             )
         if text not in self.engine.admissible:
             raise Failure(
                 FailureCause.INVALID_ACTION,
                 f"the engine does not admit {text!r}",
-                ev.INVALID,
-                {"what": "command", "name": text, "closest": []},
+                event=ev.INVALID,
+                data={"what": "command", "name": text, "closest": []},
             )
         feedback = self.engine.step(text)
         self.tick += 1

@@ -1,4 +1,5 @@
-"""One subgoal execution's bookkeeping, and the exception that ends it honestly."""
+"""One subgoal execution's bookkeeping (`Failure`, the exception that ends it honestly, lives
+in `sim.events` with the evidence vocabulary and is imported from here too)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from sim.events import Failure
 from sim.schema import FailureCause, Outcome, Subgoal, WorldState
 
 if TYPE_CHECKING:
@@ -13,28 +15,6 @@ if TYPE_CHECKING:
 
 UNGUARDED = ("wait", "attack")
 """Verbs whose attempts go on when a mob hurts the agent (see `Attempt.guarded`)."""
-
-
-class Failure(Exception):
-    """Ends an attempt with an honest cause and the evidence a player would see.
-
-    `event` and `data` are that evidence (a `sim.events` name and what was observed: the
-    ingredients the crafting grid lacked, the station it asks for, a block that dropped
-    nothing, a search radius); None where the evidence is already in the trace (a death, a
-    hazard). A failure never says what to do next, nor which fact was missing: diagnosis
-    works that out from the evidence, and remedies are learned from experience."""
-
-    def __init__(
-        self,
-        cause: FailureCause,
-        message: str,
-        *,
-        event: str | None,
-        data: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.cause, self.message = cause, message
-        self.event, self.data = event, data or {}
 
 
 @dataclass
