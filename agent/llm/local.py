@@ -15,6 +15,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Generator
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -109,12 +110,13 @@ class LlamaCppClient:
         self.seed = seed
         self.converter = converter
         self.jump = bool(jump)
+        self.n_threads = n_threads or default_threads()
         t0 = time.perf_counter()
         try:
             self._llm = llama_cpp.Llama(
                 model_path=str(self.path),
                 n_ctx=n_ctx,
-                n_threads=n_threads or default_threads(),
+                n_threads=self.n_threads,
                 seed=seed,
                 chat_format=chat_format,
                 verbose=False,
@@ -125,6 +127,7 @@ class LlamaCppClient:
         self._grammars: dict[str, Any] = {}
         self._automata: OrderedDict[str, Automaton | None] = OrderedDict()
         self._decoder: _JumpDecoder | None = None
+        self._batch: Any = None  # agent.llm.batch.BatchDecoder, made on the first batch
         # our own prompt formatting (jump-forward decoding, the prefix cache) needs the chat
         # template the GGUF carries; a model run with another chat format keeps llama.cpp's path
         template = self._llm.metadata.get("tokenizer.chat_template")
@@ -183,6 +186,51 @@ class LlamaCppClient:
             done.prompt.encode(), add_bos=not done.added_special, special=True
         )
         return tokens
+
+    def complete_many(
+        self, requests: list[tuple[list[Message], JSONSchema | None, dict[str, Any]]]
+    ) -> list[Completion]:
+        """Several requests at once: decoded side by side in one context (`BatchDecoder`, a
+        sequence each) where each has a jump-forward automaton, else one after another. The
+        same replies as `complete` one by one, up to floating-point ties (docs/llm.md)."""
+        jobs = []
+        for messages, schema, sampling in requests:
+            params = with_defaults(sampling)
+            params.setdefault("seed", self.seed)
+            automaton = self.automaton(schema) if schema is not None else None
+            if automaton is None or not set(params) <= _JumpDecoder.SAMPLING:
+                return [self.complete(m, s, **kw) for m, s, kw in requests]
+            jobs.append((self.prompt_tokens(messages), automaton, params))
+        if len(jobs) == 1:
+            return [self.complete(*requests[0][:2], **requests[0][2])]
+        if self._decoder is None:
+            self._decoder = _JumpDecoder(self._llm)
+        if self._batch is None or self._batch.slots < len(jobs):
+            from agent.llm.batch import BatchDecoder
+
+            if self._batch is not None:
+                self._batch.close()
+            self._batch = BatchDecoder(
+                self._llm, self._decoder, len(jobs), int(self._llm.n_ctx()), self.n_threads
+            )
+        t0 = time.perf_counter()
+        try:
+            replies = self._batch.run(jobs)
+        except (ValueError, RuntimeError) as exc:
+            raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
+        latency = round(time.perf_counter() - t0, 4)
+        return [
+            Completion(
+                text=text,
+                parsed=parse_json(text),
+                prompt_tokens=len(prompt),
+                completion_tokens=n_out,
+                latency_s=latency,
+                backend=self.backend,
+                model=self.model,
+            )
+            for (prompt, _, _), (text, n_out) in zip(jobs, replies, strict=True)
+        ]
 
     def room(self, messages: list[Message]) -> int | None:
         """Tokens the context has left after this chat prompt, for the reply (None where this
@@ -293,7 +341,30 @@ class _JumpDecoder:
             raise ValueError(f"Requested tokens ({len(prompt)}) exceed context window of {n_ctx}")
         keep = shared(llm.input_ids[: llm.n_tokens].tolist(), prompt)
         llm.n_tokens = min(keep, len(prompt) - 1)  # re-evaluate one token at least: its logits
-        pending = prompt[llm.n_tokens :]
+        reply = self.reply(prompt[llm.n_tokens :], llm.n_tokens, n_ctx, automaton, params)
+        try:
+            tokens = next(reply)
+            while True:
+                llm.eval(tokens)
+                logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self.n_vocab,))
+                tokens = reply.send(logits)
+        except StopIteration as done:
+            text, n_out = done.value
+            return text, n_out
+
+    def reply(
+        self,
+        pending: list[int],
+        n_past: int,
+        n_ctx: int,
+        automaton: Automaton,
+        params: dict[str, Any],
+    ) -> Generator[list[int], Any, tuple[str, int]]:
+        """One reply's decoding as a coroutine, so that one request or many side by side
+        (`BatchDecoder`) drive it alike: it yields the tokens to evaluate next (the prompt's
+        first, `n_past` being already in the cache) and is sent the logits after the last of
+        them; it returns (reply text, completion tokens)."""
+        llm = self.llm
         max_tokens = int(params.get("max_tokens") or n_ctx)
         temperature = float(params.get("temperature") or 0.0)
         rng = np.random.default_rng(int(params.get("seed") or 0))
@@ -316,16 +387,16 @@ class _JumpDecoder:
                 state = end
             if automaton.done(state) or n_out >= max_tokens:
                 break
-            if llm.n_tokens + len(pending) >= n_ctx:
+            if n_past + len(pending) >= n_ctx:
                 log.debug("the reply ran into the end of the context")
                 break
-            llm.eval(pending)
+            logits = yield pending
+            n_past += len(pending)
             choices = self.trie.allowed(automaton, state)
             if automaton.accepting(state):
                 choices.append((self.eos, state))
             if not choices:  # no token spells any allowed byte (a vocabulary without bytes)
                 break
-            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(self.n_vocab,))
             ids = np.fromiter((t for t, _ in choices), dtype=np.int64, count=len(choices))
             scores = logits[ids].astype(np.float64)
             pick = (

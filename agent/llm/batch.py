@@ -1,0 +1,120 @@
+"""Several chat requests decoded side by side in one llama.cpp context (issue 31).
+
+A 135M model on a CPU spends most of a decode step reading its weights; a batch of sequences
+reads them once per step for all. `BatchDecoder` keeps one llama.cpp context with a sequence
+(a slot) per request: each step it evaluates every active request's next tokens in one
+`llama_decode` call and lets each request's jump-forward automaton pick its token from its own
+logits (`_JumpDecoder.reply`, the same code a single request runs). A slot keeps its tokens
+between calls, so the next request in the slot (the same episode's next plan call) reuses the
+prompt opening it shares with the last, as the single-request path does.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agent.llm.jump import Automaton
+from agent.llm.prefix_cache import shared
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Slot:
+    tokens: list[int] = field(default_factory=list)  # what the slot's sequence holds
+
+
+class BatchDecoder:
+    """One llama.cpp context of `slots` sequences of up to `n_ctx` tokens each, on the model
+    of `llm` (a `llama_cpp.Llama`, whose vocabulary `decoder` read)."""
+
+    def __init__(self, llm: Any, decoder: Any, slots: int, n_ctx: int, n_threads: int) -> None:
+        import llama_cpp
+
+        self.lib, self.llm, self.decoder = llama_cpp, llm, decoder
+        self.slots, self.n_ctx = slots, n_ctx
+        params = llama_cpp.llama_context_default_params()
+        params.n_ctx = slots * n_ctx
+        params.n_batch = slots * n_ctx  # a call may evaluate every slot's whole prompt
+        params.n_seq_max = slots
+        params.n_threads = params.n_threads_batch = n_threads
+        params.kv_unified = True  # one cache: a slot may use what the others leave
+        self.ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
+        if not self.ctx:
+            raise RuntimeError(f"llama.cpp could not make a context of {slots} sequences")
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(slots * n_ctx, 0, 1)
+        self.state = [_Slot() for _ in range(slots)]
+        self.n_vocab = decoder.n_vocab
+
+    def close(self) -> None:
+        if self.ctx:
+            self.lib.llama_batch_free(self.batch)
+            self.lib.llama_free(self.ctx)
+            self.ctx = None
+
+    def __del__(self) -> None:
+        self.close()
+
+    def run(
+        self, requests: Sequence[tuple[list[int], Automaton, dict[str, Any]]]
+    ) -> list[tuple[str, int]]:
+        """(reply text, completion tokens) for each (prompt tokens, automaton, sampling), the
+        i-th request in slot i."""
+        if len(requests) > self.slots:
+            raise ValueError(f"{len(requests)} requests for {self.slots} slots")
+        replies: dict[int, Generator[list[int], Any, tuple[str, int]]] = {}
+        wanted: dict[int, list[int]] = {}
+        done: dict[int, tuple[str, int]] = {}
+        for i, (prompt, automaton, params) in enumerate(requests):
+            if len(prompt) >= self.n_ctx:
+                raise ValueError(
+                    f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}"
+                )
+            slot = self.state[i]
+            keep = min(shared(slot.tokens, prompt), len(prompt) - 1)
+            self.lib.llama_memory_seq_rm(self.memory, i, keep, -1)
+            slot.tokens = slot.tokens[:keep]
+            reply = self.decoder.reply(prompt[keep:], keep, self.n_ctx, automaton, params)
+            try:
+                wanted[i] = next(reply)
+                replies[i] = reply
+            except StopIteration as stop:
+                done[i] = stop.value
+        while replies:
+            last = self._decode(wanted)
+            for i in list(replies):
+                logits = np.ctypeslib.as_array(
+                    self.lib.llama_get_logits_ith(self.ctx, last[i]), shape=(self.n_vocab,)
+                )
+                try:
+                    wanted[i] = replies[i].send(logits)
+                except StopIteration as stop:
+                    done[i] = stop.value
+                    del replies[i], wanted[i]
+        return [done[i] for i in range(len(requests))]
+
+    def _decode(self, wanted: dict[int, list[int]]) -> dict[int, int]:
+        """Evaluate each slot's tokens in one call; where each slot's last token stands."""
+        b, n, last = self.batch, 0, {}
+        for i, tokens in wanted.items():
+            slot = self.state[i]
+            for j, token in enumerate(tokens):
+                b.token[n] = token
+                b.pos[n] = len(slot.tokens) + j
+                b.n_seq_id[n] = 1
+                b.seq_id[n][0] = i
+                b.logits[n] = j == len(tokens) - 1
+                n += 1
+            slot.tokens.extend(tokens)
+            last[i] = n - 1
+        b.n_tokens = n
+        code = self.lib.llama_decode(self.ctx, b)
+        if code != 0:
+            raise RuntimeError(f"llama_decode failed ({code}) on {n} tokens")
+        return last

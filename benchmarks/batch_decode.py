@@ -1,0 +1,81 @@
+"""Plan calls decoded side by side in one llama.cpp context against one at a time (issue 31).
+
+    python benchmarks/batch_decode.py --cassette REQUESTS.jsonl [--batches 1,4,8] [--calls 24]
+
+The requests are a recorded cassette's (record one with `steve run ... --option
+llm.cassette=PATH --option llm.cassette_mode=record`): real plan prompts with their schemas.
+For each batch size the same calls are answered in groups of that size by the bundled model
+(`LlamaCppClient.complete_many`; batch 1 is `complete`, today's path), on a fresh client each,
+and it prints calls per second, the speed-up over batch 1, median and p95 time a call waits
+for its reply, and how many replies differ from batch 1's (greedy decoding; a difference is a
+floating-point tie broken the other way in a batched matrix product).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from agent.llm.local import LlamaCppClient
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--cassette", required=True, help="a recorded cassette (JSON lines)")
+    ap.add_argument("--batches", default="1,4,8")
+    ap.add_argument("--calls", type=int, default=24, help="requests used (from the start)")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads")
+    args = ap.parse_args()
+    path = Path(args.cassette)
+    if not path.is_file():
+        sys.exit(f"error: no cassette at {path}")
+    requests = _requests(path)[: args.calls]
+    if not requests:
+        sys.exit(f"error: {path} holds no requests")
+    print(f"# python benchmarks/batch_decode.py {' '.join(sys.argv[1:])}")
+    print(f"# {len(requests)} calls; load average {os.getloadavg()[0]:.2f} at start")
+    print(f"{'batch':>5} {'calls/s':>8} {'speed-up':>9} {'median s':>9} {'p95 s':>7} {'differ':>7}")
+    base: list[str] | None = None
+    base_rate = 0.0
+    for size in [int(b) for b in args.batches.split(",")]:
+        client = LlamaCppClient(n_threads=args.threads)
+        client.complete(*requests[0][:2], **requests[0][2])  # load and warm, untimed
+        texts, waits = [], []
+        t0 = time.perf_counter()
+        for i in range(0, len(requests), size):
+            group = requests[i : i + size]
+            s0 = time.perf_counter()
+            if size == 1:
+                done = [client.complete(m, s, **kw) for m, s, kw in group]
+            else:
+                done = client.complete_many(group)
+            waits += [time.perf_counter() - s0] * len(group)
+            texts += [d.text for d in done]
+        rate = len(requests) / (time.perf_counter() - t0)
+        base = base or texts
+        base_rate = base_rate or rate
+        differ = sum(a != b for a, b in zip(base, texts, strict=True))
+        p95 = sorted(waits)[max(0, int(0.95 * len(waits)) - 1)]
+        print(
+            f"{size:>5} {rate:8.2f} {rate / base_rate:8.2f}x {statistics.median(waits):9.2f}"
+            f" {p95:7.2f} {differ:>7}"
+        )
+
+
+def _requests(path: Path) -> list[tuple[list[Any], Any, dict[str, Any]]]:
+    out = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            req = json.loads(line)["request"]
+            out.append((req["messages"], req["schema"], req["sampling"]))
+    return out
+
+
+if __name__ == "__main__":
+    main()
