@@ -144,6 +144,14 @@ def run(
         str | None,
         typer.Option(help="A Ray cluster to run on (e.g. ray://head:10001, or auto)."),
     ] = None,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Episodes side by side in this process, their LLM calls decoded as one batch"
+            " (docs/llm.md); knowledge is shared between waves of this many. Default 1.",
+        ),
+    ] = None,
 ) -> None:
     """Run a suite: a progress bar over episodes, then a table of results. Exits 1 when an
     episode errored (its planner's backend failed), saying how to resume."""
@@ -184,6 +192,8 @@ def run(
             )
         if workers is not None:  # also on --resume: the rest may run on more or fewer
             cfg.workers = workers
+        if batch is not None:
+            cfg.batch = batch
         if address is not None:
             cfg.address = address
         check_config(cfg)  # every name typed, before a bar is drawn or a folder made

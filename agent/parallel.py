@@ -139,9 +139,11 @@ class Rollout:
     """One worker: a player of its own (world, planner, distiller); plays one episode at a time
     against a private copy of its wave's snapshot. A Ray actor, or in-process (`CopyPool`)."""
 
-    def __init__(self, cfg: RunConfig, world_id: str, options: dict[str, Any]) -> None:
+    def __init__(
+        self, cfg: RunConfig, world_id: str, options: dict[str, Any], client: Any = None
+    ) -> None:
         # the driver read the suite: a worker needs only the world's id and options
-        self.player = Player.build(cfg, world_id=world_id, options=options)
+        self.player = Player.build(cfg, world_id=world_id, options=options, client=client)
         self.distiller = _Recorder(self.player.distiller)
         self.player.distiller = self.distiller
         self.dirs: dict[bool, Path] = {}  # on tmpfs or not -> a private folder
@@ -249,6 +251,68 @@ class CopyPool:
 
     def close(self) -> None:
         self.worker.close()
+
+
+class ThreadPool:
+    """`batch` episodes side by side in threads of this process, each on a private copy of its
+    wave's snapshot (the Ray pool's semantics), an LLM planner's requests gathered into batches
+    by one shared `agent.llm.batcher.Batcher` over one client (one model in memory). Results
+    come back in the order of the jobs."""
+
+    private = True
+
+    def __init__(
+        self, cfg: RunConfig, world: tuple[str, dict[str, Any]], batch: int, retries: int
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from agent.llm.batcher import Batcher
+        from agent.runspec import LLM_BACKENDS, llm_client
+
+        self.retries, self.retried = retries, dict[str, int]()
+        self.client = Batcher(llm_client(cfg), batch) if cfg.planner in LLM_BACKENDS else None
+        try:
+            self.workers = [Rollout(cfg, *world, client=self.client) for _ in range(batch)]
+        except BaseException:
+            if self.client is not None:
+                self.client.close()
+            raise
+        self.free: deque[Rollout] = deque(self.workers)
+        self.threads = ThreadPoolExecutor(batch, thread_name_prefix="episode")
+
+    def _play(self, job: Job, snap: bytes | None) -> Outcome:
+        worker = self.free.popleft()  # as many threads as workers: one is free
+        try:
+            for attempt in range(self.retries + 1):
+                try:
+                    return worker.play(job, snap)
+                except Exception as exc:  # a crashed episode: try again, then record it
+                    log.warning("%s failed (attempt %d): %s", job.episode_id, attempt + 1, exc)
+                    self.retried[job.episode_id] = attempt + 1
+                    if attempt == self.retries:
+                        return f"failed {attempt + 1} times: {exc}"
+            raise AssertionError("unreachable")
+        finally:
+            self.free.append(worker)
+            if self.client is not None:
+                self.client.leave()
+
+    def run(
+        self, jobs: list[Job], store: ExperienceStore | None, sink: RunSink
+    ) -> Iterator[tuple[Job, Outcome]]:
+        snap = snapshot(store) if store is not None else None
+        if self.client is not None:  # every job of the wave, before the first one starts
+            self.client.join(len(jobs))
+        futures = [self.threads.submit(self._play, job, snap) for job in jobs]
+        for job, future in zip(jobs, futures, strict=True):
+            yield job, future.result()
+
+    def close(self) -> None:
+        self.threads.shutdown()
+        for worker in self.workers:
+            worker.close()
+        if self.client is not None:
+            self.client.close()
 
 
 class RayPool:

@@ -63,11 +63,13 @@ class Player:
         options: dict[str, Any] | None = None,
         store: ExperienceStore | None = None,
         run_id: str = "",
+        client: Any = None,
     ) -> Player:
-        """A player as `cfg` describes it, on `world` (or a new `world_id` world)."""
+        """A player as `cfg` describes it, on `world` (or a new `world_id` world); an LLM
+        planner on `client` where one is given (shared by players side by side)."""
         if world is None:
             world = sim.make(world_id, **(options or {}))
-        planner = make_planner(cfg, world)
+        planner = make_planner(cfg, world, client)
         return cls(
             world, planner, get_method(cfg.method), make_distiller(cfg, planner), store, run_id
         )

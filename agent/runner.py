@@ -24,7 +24,15 @@ from typing import Any
 import sim
 from agent.loop import EpisodeResult
 from agent.methods import get_method
-from agent.parallel import RETRIES, CopyPool, OnDispatch, RayPool, start_ray, stop_ray
+from agent.parallel import (
+    RETRIES,
+    CopyPool,
+    OnDispatch,
+    RayPool,
+    ThreadPool,
+    start_ray,
+    stop_ray,
+)
 from agent.pool import Job, Outcome, Played, Player, Pool, Revision, SerialPool
 from agent.record import RunSink, TrajectoryLine, read_episodes
 from agent.runspec import (
@@ -79,7 +87,7 @@ __all__ = [  # the run's description lives in agent.runspec; importable from her
 
 log = logging.getLogger(__name__)
 
-POOLS = ("serial", "ray", "copies")  # who plays the episodes (`Runner`)
+POOLS = ("serial", "ray", "copies", "threads")  # who plays the episodes (`Runner`)
 
 
 def recorded_episodes(run_dir: Path) -> list[EpisodeResult]:
@@ -122,11 +130,16 @@ class Runner:
         retries: int = RETRIES,
         on_dispatch: OnDispatch | None = None,
     ) -> None:
-        kind = pool or ("ray" if cfg.workers > 1 or cfg.address else "serial")
+        kind = pool or (
+            "ray" if cfg.workers > 1 or cfg.address else "threads" if cfg.batch > 1 else "serial"
+        )
         if kind not in POOLS:
             raise ValueError(f"unknown pool {kind!r}; available: {', '.join(POOLS)}")
-        if cfg.workers < 1 or (cfg.wave is not None and cfg.wave < 1):
-            raise ValueError(f"workers and wave must be at least 1, got {cfg.workers}, {cfg.wave}")
+        if cfg.workers < 1 or cfg.batch < 1 or (cfg.wave is not None and cfg.wave < 1):
+            raise ValueError(
+                "workers, batch and wave must be at least 1, got"
+                f" {cfg.workers}, {cfg.batch}, {cfg.wave}"
+            )
         self.cfg, self.kind, self.retries, self.on_dispatch = cfg, kind, retries, on_dispatch
 
     def run(
@@ -172,6 +185,8 @@ class Runner:
                 where = (world_id, options)
                 if self.kind == "ray":
                     pool = RayPool(cfg, where, cfg.workers, self.retries, self.on_dispatch)
+                elif self.kind == "threads":
+                    pool = ThreadPool(cfg, where, cfg.batch, self.retries)
                 else:
                     pool = CopyPool(cfg, where, self.retries)
             if pool is not None:
@@ -211,7 +226,8 @@ class Runner:
         if not pool.private:
             size = 1
         elif store is not None:
-            size = self.cfg.wave or self.cfg.workers
+            side = self.cfg.batch if self.kind == "threads" else self.cfg.workers
+            size = self.cfg.wave or side
         else:
             size = max(1, len(pairs))
         jobs = [Job(i, t, s, run_id, i // size) for i, (t, s) in enumerate(pairs)]

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -25,6 +25,9 @@ from knowledge.distill import Distiller, RuleDistiller
 from scenarios.loader import load_suite
 from scenarios.schema import TaskSuite
 from sim.base import World
+
+if TYPE_CHECKING:
+    from agent.llm.base import LLMClient
 from sim.schema import Task
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,8 @@ class RunConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     workers: int = 1  # more: episodes run in parallel on Ray (agent.parallel)
     address: str | None = None  # a Ray cluster to run on (default: a local instance)
-    wave: int | None = None  # episodes per knowledge snapshot (default: workers)
+    wave: int | None = None  # episodes per knowledge snapshot (default: workers, or batch)
+    batch: int = 1  # more: episodes side by side in threads, their LLM calls batched
 
 
 PLANNERS: dict[str, Callable[[RunConfig, World], Planner]] = {}
@@ -65,12 +69,21 @@ def _symbolic(cfg: RunConfig, world: World) -> Planner:
     return SymbolicPlanner()
 
 
-def _llm(cfg: RunConfig, world: World) -> Planner:
+LLM_BACKENDS = ("local", "openai", "transformers", "cassette")
+
+
+def llm_client(cfg: RunConfig) -> LLMClient:
+    """The LLM client a run's planner talks to (`--planner` names the backend)."""
     from agent.llm import make_client
-    from agent.planner.llm import LLMPlanner
 
     opts = dict(cfg.extra.get("llm", {}))  # e.g. {"cassette": PATH, "adapter": PATH}
-    client = make_client(cfg.planner, model=cfg.model, base_url=cfg.base_url, **opts)
+    return make_client(cfg.planner, model=cfg.model, base_url=cfg.base_url, **opts)
+
+
+def _llm(cfg: RunConfig, world: World, client: LLMClient | None = None) -> Planner:
+    from agent.planner.llm import LLMPlanner
+
+    client = client if client is not None else llm_client(cfg)
     # e.g. {"examples": False, "max_steps": 2}: what a trained adapter was trained with
     return LLMPlanner(client, world, **cfg.extra.get("planner", {}))
 
@@ -88,7 +101,7 @@ def _fallible(cfg: RunConfig, world: World) -> Planner:
 
 PLANNERS["symbolic"] = _symbolic
 PLANNERS["fallible"] = _fallible
-for _backend in ("local", "openai", "transformers", "cassette"):
+for _backend in LLM_BACKENDS:
     PLANNERS[_backend] = _llm
 
 
@@ -167,9 +180,13 @@ def help_given(cfg: RunConfig) -> list[str]:
     return []
 
 
-def make_planner(cfg: RunConfig, world: World) -> Planner:
+def make_planner(cfg: RunConfig, world: World, client: LLMClient | None = None) -> Planner:
+    """The run's planner on `world`; an LLM planner on `client` where one is given (a client
+    shared by episodes played side by side), else on a client of its own."""
     if cfg.planner not in PLANNERS:
         raise ValueError(f"unknown planner {cfg.planner!r}; available: {', '.join(PLANNERS)}")
+    if client is not None and cfg.planner in LLM_BACKENDS:
+        return _llm(cfg, world, client)
     return PLANNERS[cfg.planner](cfg, world)
 
 

@@ -399,3 +399,71 @@ def test_a_private_copys_ids_become_the_stores_on_the_typed_line(tmp_path: Path)
     )
     assert line.tuple_id == 5, "the played line is left as it was"
     store.close()
+
+
+# ---- episodes side by side in threads (issue 31) ------------------------------------------
+def test_threads_play_the_waves_of_the_private_copies(tmp_path: Path) -> None:
+    """`--batch 3`: three episodes at a time in threads, each against its wave's snapshot;
+    the same records and knowledge as the in-process pool with waves of three."""
+    common: dict[str, Any] = dict(suite=TECHTREE, tasks=MISTAKES, seeds=[0, 1], planner="fallible")
+    copies = run_suite(RunConfig(**common, wave=3, out=str(tmp_path / "copies")), pool="copies")
+    threads = run_suite(RunConfig(**common, batch=3, out=str(tmp_path / "threads")))
+    assert sum(r.online_guardrails for r in threads.episodes) > 0
+    _same_run(copies.run_dir, threads.run_dir)
+    _ids_are_the_stores(threads.run_dir)
+
+
+class _Counting:
+    """A client that answers each request with its own text, and says how it was called."""
+
+    backend, model = "counting", "counting-1"
+
+    def __init__(self, many: bool) -> None:
+        self.calls: list[int] = []
+        if many:
+            self.complete_many = self._many
+
+    def complete(self, messages: Any, schema: Any = None, **sampling: Any) -> Completion:
+        self.calls.append(1)
+        return self._answer(messages)
+
+    def _many(self, requests: list[Any]) -> list[Completion]:
+        self.calls.append(len(requests))
+        return [self._answer(m) for m, _, _ in requests]
+
+    @staticmethod
+    def _answer(messages: Any) -> Completion:
+        text = messages[-1]["content"].upper()
+        return Completion(text, None, 1, 1, 0.0, "counting", "counting-1")
+
+
+@pytest.mark.parametrize("many", [True, False])
+def test_the_batcher_answers_each_thread_its_own_request(many: bool) -> None:
+    import threading
+
+    from agent.llm.batcher import Batcher
+
+    client = _Counting(many)
+    batcher = Batcher(client, size=4, wait_s=5.0)
+    replies: dict[int, str] = {}
+
+    def episode(i: int) -> None:
+        try:
+            replies[i] = batcher.complete([{"role": "user", "content": f"plan {i}"}]).text
+        finally:
+            batcher.leave()
+
+    batcher.join(4)  # as a pool does: its episodes join before any starts
+    threads = [threading.Thread(target=episode, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    with batcher.member():  # alone, a request goes at once (not after wait_s)
+        assert batcher.complete([{"role": "user", "content": "solo"}]).text == "SOLO"
+    batcher.close()
+    assert replies == {i: f"PLAN {i}" for i in range(4)}
+    # all four wait, so they go as one batch (well before wait_s): one complete_many call,
+    # or four complete calls one at a time on a client that takes no concurrent requests
+    assert batcher.batches == [4, 1]
+    assert client.calls == ([4, 1] if many else [1, 1, 1, 1, 1])

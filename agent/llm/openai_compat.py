@@ -50,6 +50,8 @@ class _Deadline(Exception):
 class OpenAIClient:
     """A chat-completions client for one endpoint and model."""
 
+    concurrent = True  # safe to call from several threads: the server batches what it gets
+
     backend = "openai"
 
     def __init__(
