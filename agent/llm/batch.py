@@ -71,11 +71,13 @@ class BatchDecoder:
         replies: dict[int, Generator[list[int], Any, tuple[str, int]]] = {}
         wanted: dict[int, list[int]] = {}
         done: dict[int, tuple[str, int]] = {}
-        for i, (prompt, automaton, params) in enumerate(requests):
+        for prompt, _, _ in requests:
             if len(prompt) >= self.n_ctx:
                 raise ValueError(
                     f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}"
                 )
+        self._share_opening([prompt for prompt, _, _ in requests])
+        for i, (prompt, automaton, params) in enumerate(requests):
             slot = self.state[i]
             keep = min(shared(slot.tokens, prompt), len(prompt) - 1)
             self.lib.llama_memory_seq_rm(self.memory, i, keep, -1)
@@ -99,8 +101,35 @@ class BatchDecoder:
                     del replies[i], wanted[i]
         return [done[i] for i in range(len(requests))]
 
-    def _decode(self, wanted: dict[int, list[int]]) -> dict[int, int]:
-        """Evaluate each slot's tokens in one call; where each slot's last token stands."""
+    def _share_opening(self, prompts: list[list[int]]) -> None:
+        """The opening all prompts share (the system message, the worked examples) evaluated
+        once, in the slot that holds most of it already, and shared with every slot holding
+        less (`llama_memory_seq_cp`: one cache, the cells are shared, not copied)."""
+        if len(prompts) < 2:
+            return
+        n = min(len(p) for p in prompts) - 1  # each slot evaluates one token at least
+        for p in prompts[1:]:
+            n = min(n, shared(prompts[0], p))
+        if n <= 0:
+            return
+        opening = prompts[0][:n]
+        have = [min(shared(self.state[i].tokens, opening), n) for i in range(len(prompts))]
+        lead = max(range(len(prompts)), key=lambda i: have[i])
+        slot = self.state[lead]
+        if have[lead] < n:
+            self.lib.llama_memory_seq_rm(self.memory, lead, have[lead], -1)
+            slot.tokens = slot.tokens[: have[lead]]
+            for start in range(have[lead], n, self.n_ctx):  # (the batch holds n_ctx tokens)
+                self._decode({lead: opening[start : min(n, start + self.n_ctx)]}, logits=False)
+        for i in range(len(prompts)):
+            if i != lead and have[i] < n:
+                self.lib.llama_memory_seq_rm(self.memory, i, 0, -1)
+                self.lib.llama_memory_seq_cp(self.memory, lead, i, 0, n)
+                self.state[i].tokens = list(opening)
+
+    def _decode(self, wanted: dict[int, list[int]], logits: bool = True) -> dict[int, int]:
+        """Evaluate each slot's tokens in one call; where each slot's last token stands (its
+        logits are kept, unless `logits` is false)."""
         b, n, last = self.batch, 0, {}
         for i, tokens in wanted.items():
             slot = self.state[i]
@@ -109,7 +138,7 @@ class BatchDecoder:
                 b.pos[n] = len(slot.tokens) + j
                 b.n_seq_id[n] = 1
                 b.seq_id[n][0] = i
-                b.logits[n] = j == len(tokens) - 1
+                b.logits[n] = logits and j == len(tokens) - 1
                 n += 1
             slot.tokens.extend(tokens)
             last[i] = n - 1
