@@ -252,6 +252,11 @@ def run(
     if calls:
         spent = sum(r.llm_latency_s for r in played)
         console.print(f"LLM: {calls} calls, {spent:.1f} s in all, {spent / calls:.2f} s a call")
+    if result.batch > 1:
+        console.print(
+            f"episodes side by side: {result.batch}, their LLM calls batched (a call's time is"
+            " its batch's)"
+        )
     console.print(
         f"success {wins}/{n}; planner {planner}"
         + (f" [dim]({PLANNER_KINDS[planner]})[/]" if planner in PLANNER_KINDS else "")
@@ -328,6 +333,14 @@ def eval_(
     resume: Annotated[
         Path | None, typer.Option(help="A report folder: run what it has not finished.")
     ] = None,
+    batch: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Episodes side by side, their LLM calls decoded as one batch (docs/llm.md);"
+            " knowledge is shared between waves of this many.",
+        ),
+    ] = 1,
 ) -> None:
     """Compare methods over one experience stream: a Markdown report with CSV and PNG plots."""
     from agent.evaluate import EvalConfig, evaluate
@@ -353,6 +366,7 @@ def eval_(
             model=model,
             base_url=base_url,
             extra=parse_options(option),
+            batch=batch,
             tail=tail,
         )
         if resume is None:

@@ -69,6 +69,7 @@ class EvalConfig:
     model: str | None = None
     base_url: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    batch: int = 1  # episodes side by side, their LLM calls batched (RunConfig.batch)
     tail: int = TAIL
     window: int = WINDOW
 
@@ -194,6 +195,7 @@ def _run_config(cfg: EvalConfig, method: str, report_dir: Path, store: Path | No
         model=cfg.model,
         base_url=cfg.base_url,
         extra=cfg.extra,
+        batch=cfg.batch,
     )
 
 

@@ -211,6 +211,7 @@ class Runner:
             timing=timing,
             retried=dict(pool.retried) if pool is not None else {},
             workers=cfg.workers,
+            batch=cfg.batch,
         )
 
     def _play(

@@ -329,6 +329,7 @@ class RunResult:
     timing: dict[str, float] = field(default_factory=dict)  # ray_init_s, start_s, rollout_s
     retried: dict[str, int] = field(default_factory=dict)  # episode id -> attempts beyond one
     workers: int = 1
+    batch: int = 1
 
     @property
     def errored(self) -> list[EpisodeResult]:
