@@ -62,12 +62,15 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=200)
     ap.add_argument("--out", default="reports/indices")
     ap.add_argument("--option", action="append", help="SECTION.KEY=VALUE, as for steve run")
+    ap.add_argument(
+        "--resume", default=None, help="a report folder of one suite: finish it, print it again"
+    )
     args = ap.parse_args()
     print(f"# python benchmarks/indices.py {' '.join(sys.argv[1:])}")
     print(f"# load average {os.getloadavg()[0]:.2f} at start")
     per_subgoal: list[float] = []
     if args.runs == "yes":
-        for suite in args.suite.split(","):
+        for suite in args.suite.split(",") if args.resume is None else [args.suite]:
             per_subgoal += _compare(suite, args)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if sizes:
@@ -89,7 +92,7 @@ def _compare(suite: str, args: argparse.Namespace) -> list[float]:
         extra=_extra(args),
     )
     t0 = time.perf_counter()
-    result = evaluate(cfg)
+    result = evaluate(cfg, resume=args.resume)
     wall = time.perf_counter() - t0
     print(f"\n## {suite}, planner {args.planner}, seeds {args.seeds} ({wall:.0f} s)")
     head = f"{'method':<14} {'episodes':>8} {'success':>8} {'subgoals/ok':>12} {'ticks/ok':>9}"
@@ -99,12 +102,13 @@ def _compare(suite: str, args: argparse.Namespace) -> list[float]:
         ok = [r for r in rows if r.success]
         steps = statistics.mean(r.steps for r in ok) if ok else float("nan")
         ticks = statistics.mean(r.ticks for r in ok) if ok else float("nan")
-        sources = _sources(Path(result.report_dir), method)
+        sources, verdicts = _sources(Path(result.report_dir), method)
         per_subgoal += [r.wall_s / r.steps for r in rows if r.steps]
         shown = ", ".join(f"{k} {n}" for k, n in sorted(sources.items()))
+        probes = ", ".join(f"{k} {n}" for k, n in sorted(verdicts.items())) or "none"
         print(
             f"{method:<14} {len(rows):>8} {100 * len(ok) / max(1, len(rows)):7.0f}%"
-            f" {steps:12.1f} {ticks:9.0f}  {shown}"
+            f" {steps:12.1f} {ticks:9.0f}  {shown or '-'}; probes and checks: {probes}"
         )
     print(f"report: {Path(result.report_dir) / 'report.md'}")
     return per_subgoal
@@ -117,14 +121,21 @@ def _extra(args: argparse.Namespace) -> dict[str, Any]:
     return extra
 
 
-def _sources(report_dir: Path, method: str) -> Counter[str]:
-    """Recalled items by the index that found them, over every trajectory line of a method."""
+def _sources(report_dir: Path, method: str) -> tuple[Counter[str], Counter[str]]:
+    """Recalled items by the index that found them, over every trajectory line of a method;
+    and what memory's probes and skill checks concluded (`TrajectoryLine.memory`: "guardrail
+    8 probed: confirmed" counts as "probe confirmed")."""
     run_dir = report_dir / "runs" / method  # where `evaluate` plays each method
     out: Counter[str] = Counter()
+    verdicts: Counter[str] = Counter()
     for path in sorted((run_dir / "trajectory").glob("*.jsonl")):
         for line in read_trajectory(path):
             out.update(item.source or "?" for item in line.recalled)
-    return out
+            for verdict in line.memory:
+                kind, _, said = verdict.partition(": ")
+                what = "probe" if "probed" in kind else kind.split(" ")[0] + " check"
+                verdicts[f"{what} {said.split(' ')[0].rstrip(',;')}"] += 1
+    return out, verdicts
 
 
 def _recall_time(sizes: list[int], queries: int, per_subgoal: list[float]) -> None:
