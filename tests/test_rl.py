@@ -391,6 +391,9 @@ def test_a_request_decodes_the_same_alone_and_inside_a_padded_batch() -> None:
             assert row.written.any() == jump, text
             done = row.completion
             assert done.parsed is not None and done.parsed["plan"], done.text
+        batched = [(r.messages, r.schema, {"max_tokens": r.max_tokens}) for r in requests]
+        many = client.complete_many(batched)  # the Batcher's entry point
+        assert [c.text for c in many] == [row.completion.text for row in together]
 
 
 @pytest.mark.slow

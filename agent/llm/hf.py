@@ -217,6 +217,22 @@ class TransformersClient:
     ) -> Completion:
         return self.generate(messages, schema, **sampling)[0]
 
+    def complete_many(
+        self, requests: list[tuple[list[Message], JSONSchema | None, dict[str, Any]]]
+    ) -> list[Completion]:
+        """Several requests in one batch (`generate_batch`) where they sample alike (the same
+        temperature and seed), else one after another (the `Batcher`'s entry point)."""
+        params = [with_defaults(kw) for _, _, kw in requests]
+        alike = {(float(p.get("temperature", 0.0)), int(p.get("seed", self.seed))) for p in params}
+        if len(alike) != 1:
+            return [self.complete(m, s, **kw) for m, s, kw in requests]
+        temperature, seed = alike.pop()
+        batch = [
+            Request(m, s, int(p.get("max_tokens", 128)))
+            for (m, s, _), p in zip(requests, params, strict=True)
+        ]
+        return [g.completion for g in self.generate_batch(batch, temperature, seed)]
+
     def generate(
         self, messages: list[Message], schema: JSONSchema | None = None, **sampling: Any
     ) -> Generation:
