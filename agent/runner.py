@@ -140,6 +140,11 @@ class Runner:
                 "workers, batch and wave must be at least 1, got"
                 f" {cfg.workers}, {cfg.batch}, {cfg.wave}"
             )
+        if cfg.batch > 1 and kind not in ("threads", "serial"):
+            raise ValueError(
+                f"--batch {cfg.batch} plays episodes side by side in this process; with"
+                " --workers or --address (Ray) it is not supported yet: choose one"
+            )
         self.cfg, self.kind, self.retries, self.on_dispatch = cfg, kind, retries, on_dispatch
 
     def run(

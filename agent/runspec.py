@@ -217,6 +217,11 @@ def check_config(cfg: RunConfig) -> None:
     suite = load_suite(cfg.suite)
     entry = entry_point(suite.world)
     problems += _selection_problems(cfg, suite)
+    if cfg.batch > 1 and (cfg.workers > 1 or cfg.address):
+        problems.append(
+            f"--batch {cfg.batch} plays episodes side by side in this process; with --workers or"
+            " --address (Ray) it is not supported yet: choose one"
+        )
     for key, value in suite.world_options.items():  # where in the file: the suite's line
         at = f"{cfg.suite}:{field_line(cfg.suite, ('world_options', key)) or '?'}: world_options"
         problems += check_world(entry, suite.world, {key: value}, at)

@@ -27,6 +27,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from agent.evaluate import EvalConfig, evaluate
 from agent.options import parse_options
 from agent.record import read_trajectory
@@ -94,7 +96,9 @@ def _compare(suite: str, args: argparse.Namespace) -> list[float]:
     t0 = time.perf_counter()
     result = evaluate(cfg, resume=args.resume)
     wall = time.perf_counter() - t0
-    print(f"\n## {suite}, planner {args.planner}, seeds {args.seeds} ({wall:.0f} s)")
+    ran = yaml.safe_load((Path(result.report_dir) / "eval.yaml").read_text())  # (or resumed)
+    seeds = ",".join(str(s) for s in ran["seeds"] or [])
+    print(f"\n## {Path(ran['suite']).stem}, planner {ran['planner']}, seeds {seeds} ({wall:.0f} s)")
     head = f"{'method':<14} {'episodes':>8} {'success':>8} {'subgoals/ok':>12} {'ticks/ok':>9}"
     print(head + "  recalled items by source (all lines)")
     per_subgoal: list[float] = []

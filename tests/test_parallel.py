@@ -467,3 +467,10 @@ def test_the_batcher_answers_each_thread_its_own_request(many: bool) -> None:
     # or four complete calls one at a time on a client that takes no concurrent requests
     assert batcher.batches == [4, 1]
     assert client.calls == ([4, 1] if many else [1, 1, 1, 1, 1])
+
+
+def test_batch_with_ray_workers_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    cfg = RunConfig(suite=_suite(tmp_path), batch=2, workers=2, out=str(tmp_path / "runs"))
+    with pytest.raises(ValueError, match="--batch 2 .* not supported yet"):
+        run_suite(cfg)
+    assert not (tmp_path / "runs").exists()
