@@ -64,20 +64,47 @@ class BatchDecoder:
     def run(
         self, requests: Sequence[tuple[list[int], Automaton, dict[str, Any]]]
     ) -> list[tuple[str, int]]:
-        """(reply text, completion tokens) for each (prompt tokens, automaton, sampling), the
-        i-th request in slot i."""
+        """(reply text, completion tokens) for each (prompt tokens, automaton, sampling), each
+        request in the slot whose cache shares most of its prompt (an episode's next call
+        finds the slot its last one left)."""
         if len(requests) > self.slots:
             raise ValueError(f"{len(requests)} requests for {self.slots} slots")
+        order = self._slots_for([prompt for prompt, _, _ in requests])
+        done = self._run([(order[i], *r) for i, r in enumerate(requests)])
+        return [done[order[i]] for i in range(len(requests))]
+
+    def _slots_for(self, prompts: list[list[int]]) -> list[int]:
+        """A slot per prompt: the free one sharing the longest prefix with it, longest first."""
+        pairs = sorted(
+            (
+                (shared(self.state[j].tokens, p), i, j)
+                for i, p in enumerate(prompts)
+                for j in range(self.slots)
+            ),
+            reverse=True,
+        )
+        slot: dict[int, int] = {}
+        used: set[int] = set()
+        for _, i, j in pairs:
+            if i not in slot and j not in used:
+                slot[i] = j
+                used.add(j)
+        return [slot[i] for i in range(len(prompts))]
+
+    def _run(
+        self, requests: Sequence[tuple[int, list[int], Automaton, dict[str, Any]]]
+    ) -> dict[int, tuple[str, int]]:
+        """Replies by slot for (slot, prompt tokens, automaton, sampling)."""
         replies: dict[int, Generator[list[int], Any, tuple[str, int]]] = {}
         wanted: dict[int, list[int]] = {}
         done: dict[int, tuple[str, int]] = {}
-        for prompt, _, _ in requests:
+        for _, prompt, _, _ in requests:
             if len(prompt) >= self.n_ctx:
                 raise ValueError(
                     f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}"
                 )
-        self._share_opening([prompt for prompt, _, _ in requests])
-        for i, (prompt, automaton, params) in enumerate(requests):
+        self._share_opening({i: prompt for i, prompt, _, _ in requests})
+        for i, prompt, automaton, params in requests:
             slot = self.state[i]
             keep = min(shared(slot.tokens, prompt), len(prompt) - 1)
             self.lib.llama_memory_seq_rm(self.memory, i, keep, -1)
@@ -99,29 +126,30 @@ class BatchDecoder:
                 except StopIteration as stop:
                     done[i] = stop.value
                     del replies[i], wanted[i]
-        return [done[i] for i in range(len(requests))]
+        return done
 
-    def _share_opening(self, prompts: list[list[int]]) -> None:
-        """The opening all prompts share (the system message, the worked examples) evaluated
-        once, in the slot that holds most of it already, and shared with every slot holding
-        less (`llama_memory_seq_cp`: one cache, the cells are shared, not copied)."""
+    def _share_opening(self, prompts: dict[int, list[int]]) -> None:
+        """The opening all prompts (by slot) share (the system message, the worked examples)
+        evaluated once, in the slot that holds most of it already, and shared with every slot
+        holding less (`llama_memory_seq_cp`: one cache, the cells are shared, not copied)."""
         if len(prompts) < 2:
             return
-        n = min(len(p) for p in prompts) - 1  # each slot evaluates one token at least
-        for p in prompts[1:]:
-            n = min(n, shared(prompts[0], p))
+        first = next(iter(prompts.values()))
+        n = min(len(p) for p in prompts.values()) - 1  # each slot evaluates one token at least
+        for p in prompts.values():
+            n = min(n, shared(first, p))
         if n <= 0:
             return
-        opening = prompts[0][:n]
-        have = [min(shared(self.state[i].tokens, opening), n) for i in range(len(prompts))]
-        lead = max(range(len(prompts)), key=lambda i: have[i])
+        opening = first[:n]
+        have = {i: min(shared(self.state[i].tokens, opening), n) for i in prompts}
+        lead = max(have, key=lambda i: have[i])
         slot = self.state[lead]
         if have[lead] < n:
             self.lib.llama_memory_seq_rm(self.memory, lead, have[lead], -1)
             slot.tokens = slot.tokens[: have[lead]]
             for start in range(have[lead], n, self.n_ctx):  # (the batch holds n_ctx tokens)
                 self._decode({lead: opening[start : min(n, start + self.n_ctx)]}, logits=False)
-        for i in range(len(prompts)):
+        for i in prompts:
             if i != lead and have[i] < n:
                 self.lib.llama_memory_seq_rm(self.memory, i, 0, -1)
                 self.lib.llama_memory_seq_cp(self.memory, lead, i, 0, n)
