@@ -471,6 +471,6 @@ def test_the_batcher_answers_each_thread_its_own_request(many: bool) -> None:
 
 def test_batch_with_ray_workers_is_refused_before_anything_runs(tmp_path: Path) -> None:
     cfg = RunConfig(suite=_suite(tmp_path), batch=2, workers=2, out=str(tmp_path / "runs"))
-    with pytest.raises(ValueError, match="--batch 2 .* not supported yet"):
+    with pytest.raises(ValueError, match=r"--batch 2 .* not supported yet"):
         run_suite(cfg)
     assert not (tmp_path / "runs").exists()
