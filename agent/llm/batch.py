@@ -42,7 +42,10 @@ class BatchDecoder:
         params.n_ctx = slots * n_ctx
         params.n_batch = slots * n_ctx  # a call may evaluate every slot's whole prompt
         params.n_seq_max = slots
-        params.n_threads = params.n_threads_batch = n_threads
+        # as the single-request context: `n_threads` for decode steps, and llama-cpp-python's
+        # own choice (every core) for evaluating prompts
+        params.n_threads = n_threads
+        params.n_threads_batch = int(getattr(llm, "n_threads_batch", n_threads))
         params.kv_unified = True  # one cache: a slot may use what the others leave
         self.ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
         if not self.ctx:
