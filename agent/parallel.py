@@ -224,6 +224,22 @@ def snapshot(store: ExperienceStore) -> bytes:
 
 
 # ---- the pools ----------------------------------------------------------------------------
+def _play_retrying(
+    worker: Rollout, job: Job, snap: bytes | None, retries: int, retried: dict[str, int]
+) -> Outcome:
+    """`job` on an in-process worker: a crashed episode is tried again up to `retries` times
+    (`retried` counts the attempts), then recorded as failed."""
+    for attempt in range(retries + 1):
+        try:
+            return worker.play(job, snap)
+        except Exception as exc:  # a crashed episode: try again, then record it
+            log.warning("%s failed (attempt %d): %s", job.episode_id, attempt + 1, exc)
+            retried[job.episode_id] = attempt + 1
+            if attempt == retries:
+                return f"failed {attempt + 1} times: {exc}"
+    raise AssertionError("unreachable")  # retries >= 0: the loop returns
+
+
 class CopyPool:
     """One in-process worker on private copies: the Ray pool's semantics without Ray (tests,
     debugging)."""
@@ -239,15 +255,7 @@ class CopyPool:
     ) -> Iterator[tuple[Job, Outcome]]:
         snap = snapshot(store) if store is not None else None
         for job in jobs:
-            for attempt in range(self.retries + 1):
-                try:
-                    yield job, self.worker.play(job, snap)
-                    break
-                except Exception as exc:  # a crashed episode: try again, then record it
-                    log.warning("%s failed (attempt %d): %s", job.episode_id, attempt + 1, exc)
-                    self.retried[job.episode_id] = attempt + 1
-                    if attempt == self.retries:
-                        yield job, f"failed {attempt + 1} times: {exc}"
+            yield job, _play_retrying(self.worker, job, snap, self.retries, self.retried)
 
     def close(self) -> None:
         self.worker.close()
@@ -283,15 +291,7 @@ class ThreadPool:
     def _play(self, job: Job, snap: bytes | None) -> Outcome:
         worker = self.free.popleft()  # as many threads as workers: one is free
         try:
-            for attempt in range(self.retries + 1):
-                try:
-                    return worker.play(job, snap)
-                except Exception as exc:  # a crashed episode: try again, then record it
-                    log.warning("%s failed (attempt %d): %s", job.episode_id, attempt + 1, exc)
-                    self.retried[job.episode_id] = attempt + 1
-                    if attempt == self.retries:
-                        return f"failed {attempt + 1} times: {exc}"
-            raise AssertionError("unreachable")
+            return _play_retrying(worker, job, snap, self.retries, self.retried)
         finally:
             self.free.append(worker)
             if self.client is not None:

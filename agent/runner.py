@@ -42,6 +42,7 @@ from agent.runspec import (
     RunConfig,
     RunPlace,
     RunResult,
+    batch_on_ray,
     check_config,
     finished_episodes,
     help_given,
@@ -141,10 +142,7 @@ class Runner:
                 f" {cfg.workers}, {cfg.batch}, {cfg.wave}"
             )
         if cfg.batch > 1 and kind not in ("threads", "serial"):
-            raise ValueError(
-                f"--batch {cfg.batch} plays episodes side by side in this process; with"
-                " --workers or --address (Ray) it is not supported yet: choose one"
-            )
+            raise ValueError(batch_on_ray(cfg.batch))
         self.cfg, self.kind, self.retries, self.on_dispatch = cfg, kind, retries, on_dispatch
 
     def run(

@@ -25,10 +25,10 @@ from knowledge.distill import Distiller, RuleDistiller
 from scenarios.loader import load_suite
 from scenarios.schema import TaskSuite
 from sim.base import World
+from sim.schema import Task
 
 if TYPE_CHECKING:
     from agent.llm.base import LLMClient
-from sim.schema import Task
 
 log = logging.getLogger(__name__)
 # errored episodes in a row that stop a run: its planner's endpoint is down or broken, and
@@ -135,7 +135,7 @@ PLANNER_KINDS["household"] = "oracle: the ALFWorld engine's own planner (not an 
 READS: dict[str, tuple[str, ...]] = {
     "fallible": ("misbeliefs",),
     "household": ("household",),
-    **{backend: ("llm", "planner") for backend in ("local", "openai", "transformers", "cassette")},
+    **{backend: ("llm", "planner") for backend in LLM_BACKENDS},
 }
 SYMBOLIC_READS = {"alfworld": ("household",)}  # as `SYMBOLIC`: the symbolic planner per family
 FALLIBLE_READS = {"alfworld": ("misbeliefs", "household")}  # the fallible fixture per family
@@ -190,6 +190,14 @@ def make_planner(cfg: RunConfig, world: World, client: LLMClient | None = None) 
     return PLANNERS[cfg.planner](cfg, world)
 
 
+def batch_on_ray(batch: int) -> str:
+    """Why `--batch` and Ray workers do not go together (yet)."""
+    return (
+        f"--batch {batch} plays episodes side by side in this process; with --workers or"
+        " --address (Ray) it is not supported yet: choose one"
+    )
+
+
 def check_config(cfg: RunConfig) -> None:
     """Refuse, before anything is made or written, a run whose settings name what does not
     exist: a planner, method, distiller, order, task, group, task helper, world option (the
@@ -218,10 +226,7 @@ def check_config(cfg: RunConfig) -> None:
     entry = entry_point(suite.world)
     problems += _selection_problems(cfg, suite)
     if cfg.batch > 1 and (cfg.workers > 1 or cfg.address):
-        problems.append(
-            f"--batch {cfg.batch} plays episodes side by side in this process; with --workers or"
-            " --address (Ray) it is not supported yet: choose one"
-        )
+        problems.append(batch_on_ray(cfg.batch))
     for key, value in suite.world_options.items():  # where in the file: the suite's line
         at = f"{cfg.suite}:{field_line(cfg.suite, ('world_options', key)) or '?'}: world_options"
         problems += check_world(entry, suite.world, {key: value}, at)
