@@ -149,7 +149,8 @@ def run(
         typer.Option(
             min=1,
             help="Episodes side by side in this process, their LLM calls decoded as one batch"
-            " (docs/llm.md); knowledge is shared between waves of this many. Default 1.",
+            " (docs/llm.md); knowledge is shared between waves of this many. Default: what the"
+            " planner's backend suits (printed).",
         ),
     ] = None,
 ) -> None:
@@ -164,6 +165,7 @@ def run(
         recorded_episodes,
         run_suite,
     )
+    from agent.runspec import auto_batch
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -192,10 +194,15 @@ def run(
             )
         if workers is not None:  # also on --resume: the rest may run on more or fewer
             cfg.workers = workers
-        if batch is not None:
-            cfg.batch = batch
         if address is not None:
             cfg.address = address
+        if batch is not None:
+            cfg.batch, batch_why = batch, "--batch"
+        elif resume is None:
+            cfg.batch, batch_why = auto_batch(cfg.planner, cfg.workers, cfg.address)
+            batch_why = f"auto: {batch_why}"
+        else:
+            batch_why = "as the run began"
         check_config(cfg)  # every name typed, before a bar is drawn or a folder made
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -252,11 +259,10 @@ def run(
     if calls:
         spent = sum(r.llm_latency_s for r in played)
         console.print(f"LLM: {calls} calls, {spent:.1f} s in all, {spent / calls:.2f} s a call")
-    if result.batch > 1:
-        console.print(
-            f"episodes side by side: {result.batch}, their LLM calls batched (a call's time is"
-            " its batch's)"
-        )
+    console.print(
+        f"episodes side by side: {result.batch} ({batch_why})"
+        + (", their LLM calls batched (a call's time is its batch's)" if result.batch > 1 else "")
+    )
     console.print(
         f"success {wins}/{n}; planner {planner}"
         + (f" [dim]({PLANNER_KINDS[planner]})[/]" if planner in PLANNER_KINDS else "")
@@ -334,17 +340,19 @@ def eval_(
         Path | None, typer.Option(help="A report folder: run what it has not finished.")
     ] = None,
     batch: Annotated[
-        int,
+        int | None,
         typer.Option(
             min=1,
             help="Episodes side by side, their LLM calls decoded as one batch (docs/llm.md);"
-            " knowledge is shared between waves of this many.",
+            " knowledge is shared between waves of this many. Default: what the planner's"
+            " backend suits (printed).",
         ),
-    ] = 1,
+    ] = None,
 ) -> None:
     """Compare methods over one experience stream: a Markdown report with CSV and PNG plots."""
     from agent.evaluate import EvalConfig, evaluate
     from agent.llm.base import LLMError
+    from agent.runspec import auto_batch
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -352,10 +360,16 @@ def eval_(
     try:
         if resume is None and suite is None:
             raise ValueError("name a suite, or --resume a report folder")
+        planner = planner or (_eval_planner() if resume is None else "symbolic")
+        if batch is None:
+            batch, why = auto_batch(planner)
+            batch_why = f"auto: {why}"
+        else:
+            batch_why = "--batch"
         cfg = EvalConfig(
             suite=str(resolve_suite(suite)) if suite else "",
             methods=split_csv(method) or [],
-            planner=planner or (_eval_planner() if resume is None else "symbolic"),
+            planner=planner,
             seeds=parse_seeds(seeds),
             tasks=split_csv(tasks),
             groups=split_csv(groups),
@@ -399,6 +413,7 @@ def eval_(
         wins = sum(r.success for r in rows)
         table.add_row(m, str(len(rows)), f"{wins}/{len(rows)}", f"{100 * result.tail[m]:.0f}%")
     console.print(table)
+    console.print(f"episodes side by side: {cfg.batch} ({batch_why})")
     console.print(f"report: {result.report_dir / 'report.md'}")
     if result.errored or result.stopped is not None:
         _errored(

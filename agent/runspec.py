@@ -190,6 +190,28 @@ def make_planner(cfg: RunConfig, world: World, client: LLMClient | None = None) 
     return PLANNERS[cfg.planner](cfg, world)
 
 
+def auto_batch(planner: str, workers: int = 1, address: str | None = None) -> tuple[int, str]:
+    """The batch a run gets when none is asked for: what the planner's backend and this
+    machine suit, with the reason printed beside it (issue 31; figures in docs/llm.md)."""
+    if workers > 1 or address:
+        return 1, "Ray workers play the episodes side by side"
+    if planner not in LLM_BACKENDS:
+        return 1, f"the {planner} planner makes no model calls to batch"
+    if planner == "openai":
+        return 4, "requests sent concurrently, for a server that batches them (vLLM, Ollama)"
+    if planner == "transformers":
+        import torch
+
+        if torch.cuda.is_available():
+            return 8, "transformers on a GPU decodes a batch in about the time of one"
+        return 1, "transformers on the CPU: a batch takes as long as its requests one by one"
+    if planner == "local":
+        return 1, (
+            "llama.cpp on the CPU is compute-bound: batching measured 0.9-1.1x (docs/llm.md)"
+        )
+    return 1, f"the {planner} backend answers one request at a time"
+
+
 def batch_on_ray(batch: int) -> str:
     """Why `--batch` and Ray workers do not go together (yet)."""
     return (

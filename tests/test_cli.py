@@ -66,6 +66,20 @@ def test_run_prints_the_table(tmp_path: Path) -> None:
     assert "craft_stick" in result.output and "success 1/1" in result.output
     assert "oracle" in result.output  # the symbolic planner is labelled as such
     assert "help given by the world: none" in result.output  # helpers are always disclosed
+    # the batch, chosen for the planner when none is asked for, and why
+    assert "episodes side by side: 1 (auto: the symbolic planner makes no" in result.output
+
+
+def test_the_default_batch_suits_the_backend() -> None:
+    """`--batch` left out: what the planner's backend suits here (issue 31, docs/llm.md)."""
+    from agent.runspec import auto_batch
+
+    assert auto_batch("symbolic")[0] == 1
+    size, why = auto_batch("local")
+    assert size == 1 and "compute-bound" in why  # measured: batching does not pay on a CPU
+    assert auto_batch("openai")[0] == 4  # a served model batches concurrent requests
+    assert auto_batch("openai", workers=2)[0] == 1  # Ray plays them side by side instead
+    assert auto_batch("cassette")[0] == 1
 
 
 def test_unknown_suite_and_method_fail_cleanly(tmp_path: Path) -> None:
