@@ -27,7 +27,7 @@ from knowledge.store import ExperienceStore
 from sim.schema import FailureCause, Subgoal
 from viz.frame import Frame, PlanTracker
 from viz.live import LiveSession
-from viz.render import HEIGHT, PANELS, RIGHT_X, SCRUBBER, WIDTH, Chrome, render_frame
+from viz.render import HEIGHT, PANELS, RIGHT_X, SCRUBBER, WIDTH, WORLD_BOX, Chrome, render_frame
 from viz.replay import RunReplay
 from viz.viewer import KEYMAP, Viewer, keymap_text
 
@@ -115,6 +115,21 @@ def test_overlays_and_panels_change_the_picture(replay: RunReplay) -> None:
     hidden = render_frame(frame, Chrome(overlays=PANELS - {"knowledge"}))
     region = (slice(380, SCRUBBER[1] - 8), slice(RIGHT_X, WIDTH))
     assert not np.array_equal(base[region], hidden[region])
+
+
+def test_the_3d_view_is_the_default_and_the_map_one_key_away(replay: RunReplay) -> None:
+    """A CraftWorld frame carries its 3D view and its map; `m` shows the map, again the 3D."""
+    frame = replay.frame(0)
+    assert frame.image is not None and frame.map_image is not None
+    assert frame.image.shape != frame.map_image.shape  # two drawings, not one
+    viewer = Viewer(replay, playing=False)
+    world = (slice(WORLD_BOX[1] + 34, WORLD_BOX[1] + WORLD_BOX[3]), slice(8, RIGHT_X - 10))
+    shown = viewer.render()[world].copy()
+    assert viewer.handle("m") == "toggle:map"
+    assert not np.array_equal(shown, viewer.render()[world])
+    viewer.handle("m")
+    assert np.array_equal(shown, viewer.render()[world])
+    assert "the map" in keymap_text()
 
 
 def test_prompt_overlay_shows_the_llm_exchange(replay: RunReplay) -> None:

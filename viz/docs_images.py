@@ -9,6 +9,9 @@ with seeded misbeliefs, a test fixture, not an LLM) and the full method, then wr
     episode.gif      that episode exported (`steve export-video`)
     watch.png        the live view (`steve watch`) at a fresh agent's first failed attempt
                      after its third
+    underground.png  the 3D view of an agent in the nearest cave below the Stone suite's
+                     first world (seed 0), cut away at its head
+    firstperson.png  what the per-tick env's agent sees (`pixels=`), facing each way in turn
 
 The same by hand (RUN is the run directory the first command prints; EPISODE:STEP as chosen):
 
@@ -95,7 +98,54 @@ def make(out: Path) -> list[Path]:
         written.append(save_small_png(viewer.render(), out / "watch.png"))
     finally:
         session.close()
+    written.append(save_small_png(_underground(), out / "underground.png"))
+    written.append(save_small_png(_first_person(), out / "firstperson.png"))
     return written
+
+
+def _underground() -> NDArray[np.uint8]:
+    """The 3D view from a cave under the spawn point of seed 0: of the 400 cells nearest it
+    that are air two high over a floor with rock 6 above the head, the one with most air
+    around it."""
+    from sim.craftworld.iso import render_iso
+    from sim.craftworld.palette import BLOCK_ID, SOLID_LUT
+    from sim.craftworld.world import CraftWorld
+    from sim.schema import Goal, Task
+
+    world = CraftWorld()
+    world.reset(Task(id="t", instruction="Obtain stone.", goal=Goal(item="stone")), 0)
+    x, y, z = world.pos
+    r = 24
+    box = world.terrain.region((x - r, 4, z - r), (x + r + 1, y, z + r + 1))
+    air = box == BLOCK_ID["air"]
+    solid = SOLID_LUT[box]
+    cave = air[:, 1:-8, :] & air[:, 2:-7, :] & solid[:, :-9, :] & solid[:, 8:-1, :]
+    cells = np.argwhere(cave)
+    if not len(cells):
+        raise RuntimeError("no cave below the spawn point of seed 0")
+    cells = cells[np.argsort(((cells[:, [0, 2]] - r) ** 2).sum(axis=1))[:400]]
+
+    def room(c: NDArray[np.int64]) -> int:  # air around the feet and head: a cave, not a pore
+        i, k, j = (int(v) for v in c)
+        return int(air[max(0, i - 4) : i + 5, k + 1 : k + 3, max(0, j - 4) : j + 5].sum())
+
+    near = max(cells, key=room)
+    feet = (int(near[0]) + x - r, int(near[1]) + 5, int(near[2]) + z - r)
+    return render_iso(world.terrain, feet)
+
+
+def _first_person() -> NDArray[np.uint8]:
+    """Four 128x128 first-person observations of the per-tick env, one per facing."""
+    from sim.craftworld.envs import CraftWorldEnv
+
+    env = CraftWorldEnv(pixels=128)
+    env.reset(seed=0)
+    views = []
+    for _ in range(4):
+        views.append(env.first_person().copy())
+        env.step(env.actions.index("turn_right"))
+    gap = np.full((128, 4, 3), 22, dtype=np.uint8)
+    return np.concatenate([v for view in views for v in (view, gap)][:-1], axis=1)
 
 
 def _pick(replay: RunReplay) -> tuple[str, int]:

@@ -38,7 +38,8 @@ class Frame:
     prompt: str | None = None  # the planner's last prompt and reply (None: not an LLM)
     reply: str | None = None
     plan_error: str | None = None
-    image: NDArray[np.uint8] | None = None  # the world after the attempt (top-down, RGB)
+    image: NDArray[np.uint8] | None = None  # the world after the attempt (its 3D view, RGB)
+    map_image: NDArray[np.uint8] | None = None  # the same from above, where the world has a map
     view_note: str = ""  # where the image came from (live, regenerated, schematic and why)
     agent_at: tuple[float, float] | None = None  # the agent in `image`, as fractions of w, h
     steps: int | None = None  # attempts in the episode, when known
@@ -172,6 +173,7 @@ def frames_of(
     lines: list[TrajectoryLine],
     images: list[NDArray[np.uint8] | None],
     *,
+    maps: list[NDArray[np.uint8] | None] | None = None,
     episode_id: str,
     task_id: str,
     seed: int,
@@ -200,6 +202,7 @@ def frames_of(
                 reply=tracker.reply,
                 plan_error=tracker.error,
                 image=images[i] if i < len(images) else None,
+                map_image=maps[i] if maps and i < len(maps) else None,
                 view_note=notes[i] if notes and i < len(notes) else "",
                 agent_at=agent_at,
                 steps=len(lines),

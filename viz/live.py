@@ -21,7 +21,7 @@ from typing import Any
 
 from agent.record import TrajectoryLine
 from viz.frame import Frame, PlanTracker
-from viz.replay import agent_in_view, pick_episode
+from viz.replay import agent_in_view, pick_episode, world_map
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,7 @@ class LiveSession:
                         reply=tracker.reply,
                         plan_error=tracker.error,
                         image=world.render(),
+                        map_image=world_map(world),
                         view_note="live",
                         instruction=task.instruction,
                         agent_at=agent_in_view(self.world_id),

@@ -69,7 +69,7 @@ def render_frame(frame: Frame | None, chrome: Chrome = Chrome()) -> NDArray[np.u
         c.box((*WORLD_BOX[:2], WIDTH - 16, WORLD_BOX[3]), PANEL)
         c.text(20, 50, chrome.message or "no frames yet", DIM, 14)
     else:
-        _world(c, frame)
+        _world(c, frame, chrome.overlays)
         _agent(c, frame)
         _plan(c, frame, "plan" in chrome.overlays)
         _diagnosis(c, frame, "diagnosis" in chrome.overlays)
@@ -177,17 +177,18 @@ def _header(c: _Canvas, frame: Frame | None, chrome: Chrome) -> None:
     c.text(WIDTH - 8 - c.width(right), 6, right, OK if chrome.playing else WARN)
 
 
-def _world(c: _Canvas, frame: Frame) -> None:
+def _world(c: _Canvas, frame: Frame, overlays: frozenset[str] = PANELS) -> None:
     x, y, w, h = WORLD_BOX
     c.box(WORLD_BOX, PANEL)
     state = frame.state
     if state.location is not None:
         _household(c, frame)
         return
-    if frame.image is None:
+    view = frame.map_image if "map" in overlays and frame.map_image is not None else frame.image
+    if view is None:
         _schematic(c, frame)
         return
-    img = Image.fromarray(np.asarray(frame.image, dtype=np.uint8))
+    img = Image.fromarray(np.asarray(view, dtype=np.uint8))
     factor = max(1, min(w // img.width, h // img.height))
     if factor * img.width > w or factor * img.height > h:  # larger than the box: shrink
         ratio = min(w / img.width, h / img.height)
@@ -201,10 +202,46 @@ def _world(c: _Canvas, frame: Frame) -> None:
     if frame.agent_at is not None:  # a ring around the agent: its marker is a few pixels
         ax, ay = left + frame.agent_at[0] * img.width, top + frame.agent_at[1] * img.height
         c.d.ellipse((ax - 11, ay - 11, ax + 11, ay + 11), outline=ACCENT, width=2)
+    _legend(c, frame)
     if frame.view_note:
         note = c.fit(frame.view_note, w - 8, 11)
         c.box((x, y + h - 16, c.width(note, 11) + 8, 16), BG)
         c.text(x + 4, y + h - 15, note, DIM, 11)
+
+
+LEGEND_BLOCKS = 5
+"""Blocks named in the world view's legend: those most often in sight."""
+
+
+def _legend(c: _Canvas, frame: Frame) -> None:
+    """What the colours mean, along the top of the world view: the agent, hostile and passive
+    mobs, and the blocks most often in sight (the recorded state's `nearby_blocks`)."""
+    from sim.craftworld.render import (
+        AGENT_COLOR,
+        BLOCK_COLORS,
+        HOSTILE_COLOR,
+        PASSIVE_COLOR,
+        UNKNOWN_COLOR,
+    )
+
+    x, y, w, _ = WORLD_BOX
+    keys: list[tuple[str, tuple[int, ...]]] = [
+        ("you", tuple(int(v) for v in AGENT_COLOR)),
+        ("hostile", tuple(int(v) for v in HOSTILE_COLOR)),
+        ("passive", tuple(int(v) for v in PASSIVE_COLOR)),
+    ]
+    blocks = sorted(frame.state.nearby_blocks.items(), key=lambda kv: (-kv[1], kv[0]))
+    keys += [(n, BLOCK_COLORS.get(n, UNKNOWN_COLOR)) for n, _ in blocks[:LEGEND_BLOCKS]]
+    c.box((x, y, w, 32), BG)
+    col, row = x + 4, y + 3
+    for name, color in keys:
+        label = name.replace("_", " ")
+        span = 14 + c.width(label, 11) + 10
+        if col + span > x + w:
+            col, row = x + 4, row + 14
+        c.box((col, row + 2, 10, 10), color, outline=LINE)
+        c.text(col + 14, row, label, TEXT, 11)
+        col += span
 
 
 def _schematic(c: _Canvas, frame: Frame) -> None:

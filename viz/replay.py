@@ -107,10 +107,11 @@ class RunReplay:
         task_id, seed = split_episode_id(episode_id)
         row = self.results.get(episode_id, {})
         task = self._task(row.get("task_id", task_id))
-        images, notes = self._images(lines, task, int(row.get("seed", seed)))
+        images, maps, notes = self._images(lines, task, int(row.get("seed", seed)))
         frames = frames_of(
             lines,
             images,
+            maps=maps,
             episode_id=episode_id,
             task_id=row.get("task_id", task_id),
             seed=int(row.get("seed", seed)),
@@ -126,20 +127,26 @@ class RunReplay:
 
     def _images(
         self, lines: list[TrajectoryLine], task: Any, seed: int
-    ) -> tuple[list[NDArray[np.uint8] | None], list[str]]:
-        """One world image per attempt, regenerated; None (and why) where that is not honest."""
+    ) -> tuple[list[NDArray[np.uint8] | None], list[NDArray[np.uint8] | None], list[str]]:
+        """One world image (and map, where the world has one) per attempt, regenerated; None
+        (and why) where that is not honest."""
         n = len(lines)
         if not self.regenerate:
-            return [None] * n, ["schematic (replay without regenerating the world)"] * n
+            return [None] * n, [None] * n, ["schematic (replay without regenerating the world)"] * n
         if task is None:
-            return [None] * n, ["schematic: the run's suite or task is not available"] * n
+            return (
+                [None] * n,
+                [None] * n,
+                ["schematic: the run's suite or task is not available"] * n,
+            )
         try:
             world = self._get_world()
             state = world.reset(task, seed)
         except Exception as exc:  # an unknown world, a bridge that is down: still replayable
             log.warning("cannot regenerate %s: %s", self.config.get("world"), exc)
-            return [None] * n, [f"schematic: world not regenerated ({exc})"] * n
+            return [None] * n, [None] * n, [f"schematic: world not regenerated ({exc})"] * n
         images: list[NDArray[np.uint8] | None] = []
+        maps: list[NDArray[np.uint8] | None] = []
         notes: list[str] = []
         diverged: str | None = None
         if lines and state.model_dump(mode="json") != lines[0].pre_state.model_dump(mode="json"):
@@ -153,11 +160,13 @@ class RunReplay:
                     diverged = f"schematic: the regenerated world diverged at step {line.step}"
             if diverged is None:
                 images.append(world.render())
+                maps.append(world_map(world))
                 notes.append(f"world regenerated from seed {seed}")
             else:
                 images.append(None)
+                maps.append(None)
                 notes.append(diverged)
-        return images, notes
+        return images, maps, notes
 
     def _get_world(self) -> Any:
         if self._world is None:
@@ -196,8 +205,15 @@ def pick_episode(episodes: list[str], episode: str | int, where: str) -> int:
     return e
 
 
+def world_map(world: Any) -> NDArray[np.uint8] | None:
+    """The world seen from above, where it draws one (`render_map`: CraftWorld), else None."""
+    draw = getattr(world, "render_map", None)
+    return draw() if callable(draw) else None
+
+
 def agent_in_view(world_id: str) -> tuple[float, float] | None:
-    """Where a world's own render puts the agent: CraftWorld centres its top-down view on it."""
+    """Where a world's own render puts the agent: CraftWorld centres its 3D view and its map
+    on it (the 3D view on its feet)."""
     return (0.5, 0.5) if world_id.partition("/")[0] == "craftworld" else None
 
 

@@ -40,6 +40,7 @@ KEYMAP: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("d",), "toggle:diagnosis", "diagnosis panel on / off"),
     (("k",), "toggle:knowledge", "recalled knowledge panel on / off"),
     (("p",), "toggle:prompt", "the LLM prompt and reply"),
+    (("m",), "toggle:map", "the world from above (the map) / in 3D"),
     (("h", "?"), "toggle:help", "this help"),
     (("q", "escape"), "quit", "quit"),
 )

@@ -16,7 +16,9 @@ from gymnasium import spaces
 
 from sim.craftworld import actions as skills
 from sim.craftworld.body import MOB_HEALTH, SECOND
+from sim.craftworld.firstperson import Camera
 from sim.craftworld.palette import BLOCK_ID, NATURAL, SOLID_LUT
+from sim.craftworld.render import NIGHT
 from sim.craftworld.world import CraftWorld
 from sim.mcrules.attempt import Attempt, Failure
 from sim.schema import Goal, Subgoal, Task
@@ -138,7 +140,10 @@ class CraftWorldEnv(_CraftEnv):
     """Per-tick primitive actions (20 ticks a second): move, turn, jump, dig, place, attack,
     eat, and one action per craft, smelt and equip target. Observation: a voxel window of
     block ids around the agent, its facing, and the body (inventory, position, health, food,
-    time). Digging takes the Minecraft break time of the block with the equipped tool."""
+    time); with `pixels` (a size: 64, or (width, height)) also "rgb", what the agent sees
+    (`sim.craftworld.firstperson`). Digging takes the Minecraft break time of the block with
+    the equipped tool. `render_mode="rgb_array"` renders that first-person view (64x64 unless
+    `pixels` says otherwise)."""
 
     def __init__(
         self,
@@ -147,8 +152,13 @@ class CraftWorldEnv(_CraftEnv):
         crafts: Sequence[str] = CRAFTS,
         smelts: Sequence[str] = SMELTS,
         equips: Sequence[str] = EQUIPS,
+        pixels: int | tuple[int, int] | None = None,
     ) -> None:
         super().__init__(task, render_mode)
+        self.pixels = pixels
+        self.camera = Camera(pixels or 64) if pixels or render_mode == "rgb_array" else None
+        self._view: np.ndarray | None = None
+        self._view_key: tuple[Any, ...] | None = None
         self.actions = (
             *MOVES,
             *(f"craft:{i}" for i in crafts),
@@ -156,10 +166,15 @@ class CraftWorldEnv(_CraftEnv):
             *(f"equip:{i}" for i in equips),
         )
         self.action_space = spaces.Discrete(len(self.actions))
+        seen: dict[str, spaces.Space[Any]] = {}
+        if pixels and self.camera is not None:
+            shape = (self.camera.height, self.camera.width, 3)
+            seen["rgb"] = spaces.Box(0, 255, shape, np.uint8)
         self.observation_space = spaces.Dict(
             {
                 "voxels": spaces.Box(0, 255, VIEW, np.uint8),
                 "facing": spaces.Discrete(4),
+                **seen,
                 **_body_spaces(len(self.items)),
             }
         )
@@ -173,7 +188,7 @@ class CraftWorldEnv(_CraftEnv):
     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         self._reset_world(seed, options)
         self.facing, self._walk, self._dig_at, self._dig_ticks = 0, 0.0, None, 0
-        self._voxels = None
+        self._voxels, self._view_key = None, None
         return self._obs(), {}
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
@@ -306,7 +321,31 @@ class CraftWorldEnv(_CraftEnv):
             self._voxels = self.world.terrain.region(
                 lo, (lo[0] + VIEW[0], lo[1] + VIEW[1], lo[2] + VIEW[2])
             )
-        return {"voxels": self._voxels.copy(), "facing": np.int64(self.facing), **self._body_obs()}
+        obs = {"voxels": self._voxels.copy(), "facing": np.int64(self.facing)}
+        if self.pixels:
+            obs["rgb"] = self.first_person().copy()
+        return {**obs, **self._body_obs()}
+
+    def first_person(self) -> np.ndarray:
+        """What the agent sees now, drawn again only where something in view may have changed
+        (it moved or turned, a block changed, a mob moved, night fell or ended)."""
+        w = self.world
+        if self.camera is None:
+            self.camera = Camera(64)
+        mobs = tuple((m.kind, m.block_pos()) for m in w.body.mobs)
+        night = NIGHT[0] <= w.time_of_day % 24000 < NIGHT[1]  # the renderer's night
+        key = (w.pos, self.facing, w.terrain.edits, night, mobs)
+        if key != self._view_key or self._view is None:
+            self._view = self.camera.render(
+                w.terrain, w.pos, self.facing, mobs=mobs, time_of_day=w.time_of_day
+            )
+            self._view_key = key
+        return self._view
+
+    def render(self) -> Any:
+        if self.render_mode == "rgb_array":
+            return self.first_person().copy()
+        return super().render()
 
 
 class CraftSubgoalEnv(_CraftEnv):

@@ -69,6 +69,7 @@ class Terrain:
         self._biomes: dict[tuple[int, int], NDArray[np.uint8]] = {}
         self._ground: dict[tuple[int, int], NDArray[np.int16]] = {}
         self._spawn: Coord | None = None
+        self.edits = 0  # blocks changed by `set` so far: a view drawn before may be stale
 
     # ------------------------------------------------------------------ chunks and blocks
     def chunk(self, cx: int, cz: int) -> NDArray[np.uint8]:
@@ -101,6 +102,7 @@ class Terrain:
         if not 0 <= y < HEIGHT:
             raise ValueError(f"y={y} is outside the world [0, {HEIGHT})")
         self.chunk(x // CHUNK, z // CHUNK)[x % CHUNK, y, z % CHUNK] = block
+        self.edits += 1
 
     def region(self, lo: Coord, hi: Coord) -> NDArray[np.uint8]:
         """A copy of the block ids in the box lo <= (x, y, z) < hi, indexed [x, y, z] from lo.

@@ -17,6 +17,7 @@ from sim import events as ev
 from sim.base import World
 from sim.craftworld import actions
 from sim.craftworld.body import HOSTILE, SECOND, Body, is_night, step_second
+from sim.craftworld.iso import render_iso
 from sim.craftworld.mobnav import MobNav
 from sim.craftworld.render import render_topdown
 from sim.craftworld.terrain import Terrain
@@ -159,7 +160,17 @@ class CraftWorld(MinecraftRules, World):
             return False
         return self.task.goal.final().held(lambda i: self.inventory[i])
 
-    def render(self) -> np.ndarray:
+    def render(self, facing: tuple[int, int] | None = None) -> np.ndarray:
+        """The isometric 3D view around the agent (`sim.craftworld.iso`), its feet at the
+        centre; `facing` (dx, dz) draws the way it looks, where it has one."""
+        mobs = [(m.kind, m.block_pos()) for m in self.body.mobs]
+        return render_iso(
+            self.terrain, self.pos, mobs=mobs, time_of_day=self.time_of_day, facing=facing
+        )
+
+    def render_map(self) -> np.ndarray:
+        """The top-down map around the agent (`sim.craftworld.render`), the agent at the
+        centre."""
         mobs = [(m.kind, m.block_pos()) for m in self.body.mobs]
         return render_topdown(
             self.terrain, self.pos, 24, agent=self.pos, mobs=mobs, time_of_day=self.time_of_day
