@@ -87,9 +87,10 @@ $(VENV)/.ray: $(BIN)/steve
 
 install-ray: $(VENV)/.ray
 
-# the visualiser's window (pygame) and MP4 export (imageio and its ffmpeg plugin)
+# the visualiser's window (pygame), MP4 export (imageio and its ffmpeg plugin) and Rerun
+# recordings (rerun-sdk)
 $(VENV)/.viz: $(BIN)/steve
-	$(BIN)/pip install -q -e '.[dev,viz]'
+	$(BIN)/pip install -q -e '.[dev,viz,rerun]'
 	@touch $@
 
 install-viz: $(VENV)/.viz
@@ -127,7 +128,7 @@ test-slow: install-llm
 test-optional: install-vector install-hf install-rl install-viz install-alfworld install-ray \
 		install-minecraft
 	$(BIN)/pytest -q -m '' tests/test_store_reliability.py tests/test_store_indices.py \
-		tests/test_llm.py tests/test_viz.py tests/test_alfworld.py \
+		tests/test_llm.py tests/test_viz.py tests/test_rerun.py tests/test_alfworld.py \
 		tests/test_parallel.py tests/test_minecraft.py tests/test_rl.py
 
 clean:

@@ -4,6 +4,7 @@
     steve watch SUITE            the agent acting live, in a pygame window
     steve replay RUN_DIR         a recorded run, with a scrubber
     steve export-video RUN_DIR   one episode as a GIF or MP4 (headless)
+    steve export-rerun RUN_DIR.. runs as a Rerun recording file (.rrd), an episode each
     steve plots PATH...          learning curves, success by group, knowledge growth, causes
     steve knowledge html STORE   a static HTML page of skills and guardrails with evidence
 
@@ -133,6 +134,9 @@ def watch(
     ] = None,
     overlay: Annotated[str | None, typer.Option(help=OVERLAY_HELP)] = None,
     seconds: Annotated[float | None, typer.Option(help="Close the window after this.")] = None,
+    rerun: Annotated[
+        bool, typer.Option(help="Also stream each attempt to a Rerun viewer spawned here.")
+    ] = False,
 ) -> None:
     """Watch the agent act live: world, inventory, plan, diagnosis, recalled knowledge."""
     from agent.llm.base import LLMError
@@ -160,12 +164,17 @@ def watch(
         from agent.runner import check_config
 
         check_config(cfg)  # every name the user typed, before a world is made
-        session = LiveSession(cfg)
+        on_frame = None
+        if rerun:
+            from viz.rerun_log import Live
+
+            on_frame = Live(spawn=True)
+        session = LiveSession(cfg, on_frame=on_frame)
         why = _no_display() if screenshot is None else None
         if why is not None:  # before the agent starts: it would wait for a window
             raise _headless(why, "watch SUITE")
         session.start()
-    except (SuiteError, UnknownWorldError, ValueError, LLMError) as exc:
+    except (SuiteError, UnknownWorldError, ValueError, LLMError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     viewer = Viewer(session, playing=not paused and screenshot is None, speed=speed)
     _apply_overlays(viewer, overlay)
@@ -185,6 +194,8 @@ def watch(
         _show(viewer, title, seconds, "watch SUITE")
     finally:
         session.close()
+        if on_frame is not None:
+            on_frame.close()
     if session.error:
         raise _fail(session.error)
 
@@ -270,6 +281,30 @@ def export_video(
     console.print(f"wrote {path} ({path.stat().st_size // 1024} KiB)")
 
 
+def export_rerun(
+    run_dirs: Annotated[list[Path], typer.Argument(help="Run directories (methods side by side).")],
+    out: Annotated[Path, typer.Option(help="The .rrd file to write.")] = Path("run.rrd"),
+    episode: Annotated[
+        list[str] | None,
+        typer.Option(help="An episode id or 0-based index (repeatable; default: every one)."),
+    ] = None,
+) -> None:
+    """Write runs as a Rerun recording file: an episode per recording, on the timelines of
+    attempts and ticks (docs/viz.md); open it with `rerun FILE.rrd`."""
+    if out.suffix != ".rrd":
+        raise _fail(f"--out {out}: a Rerun recording file ends in .rrd")
+    for run_dir in run_dirs:
+        if not (run_dir / "config.yaml").is_file():
+            raise _fail(f"{run_dir}: not a run directory (no config.yaml)")
+    from viz.rerun_log import export_runs
+
+    try:
+        path, n = export_runs(run_dirs, out, episode)
+    except (ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"wrote {path} ({n} recording(s), {path.stat().st_size // 1024} KiB)")
+
+
 def plots(
     paths: Annotated[list[Path], typer.Argument(help="Run directories or eval report folders.")],
     out: Annotated[Path, typer.Option(help="Where the PNGs go.")] = Path("plots"),
@@ -322,6 +357,7 @@ def register(app: typer.Typer, knowledge_app: typer.Typer | None = None) -> None
     app.command()(watch)
     app.command()(replay)
     app.command("export-video")(export_video)
+    app.command("export-rerun")(export_rerun)
     app.command()(plots)
     if knowledge_app is not None:
         knowledge_app.command("html")(knowledge_html)

@@ -35,9 +35,12 @@ class LiveSession:
 
     mode = "live"
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: Any, on_frame: Any = None) -> None:
         """`cfg` is an `agent.runner.RunConfig` (suite, planner, method, knowledge, seeds,
-        tasks, ...); nothing is written unless `cfg.knowledge` names a store to grow."""
+        tasks, ...); nothing is written unless `cfg.knowledge` names a store to grow.
+        `on_frame(frame, world)`, if given, sees each attempt as it is made (with the world
+        after it): `steve watch --rerun` streams them to Rerun."""
+        self.on_frame = on_frame
         from agent.runner import stream, suite_world_id
         from scenarios.loader import load_suite
 
@@ -187,6 +190,8 @@ class LiveSession:
                         instruction=task.instruction,
                         agent_at=agent_in_view(self.world_id),
                     )
+                    if self.on_frame is not None:
+                        self.on_frame(frame, world)
                     self._publish(frame)
 
                 result = player.play(task, seed, record)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -130,24 +131,34 @@ class RunReplay:
     ) -> tuple[list[NDArray[np.uint8] | None], list[NDArray[np.uint8] | None], list[str]]:
         """One world image (and map, where the world has one) per attempt, regenerated; None
         (and why) where that is not honest."""
+        images: list[NDArray[np.uint8] | None] = []
+        maps: list[NDArray[np.uint8] | None] = []
+        notes: list[str] = []
+        for world, note in self.regenerated(lines, task, seed):
+            images.append(world.render() if world is not None else None)
+            maps.append(world_map(world) if world is not None else None)
+            notes.append(note)
+        return images, maps, notes
+
+    def regenerated(
+        self, lines: list[TrajectoryLine], task: Any, seed: int
+    ) -> Iterator[tuple[Any, str]]:
+        """Per attempt, the world regenerated to its state after it (one world, stepped on:
+        read it before the next) and how; None (and why) from where that is not honest."""
         n = len(lines)
         if not self.regenerate:
-            return [None] * n, [None] * n, ["schematic (replay without regenerating the world)"] * n
+            yield from [(None, "schematic (replay without regenerating the world)")] * n
+            return
         if task is None:
-            return (
-                [None] * n,
-                [None] * n,
-                ["schematic: the run's suite or task is not available"] * n,
-            )
+            yield from [(None, "schematic: the run's suite or task is not available")] * n
+            return
         try:
             world = self._get_world()
             state = world.reset(task, seed)
         except Exception as exc:  # an unknown world, a bridge that is down: still replayable
             log.warning("cannot regenerate %s: %s", self.config.get("world"), exc)
-            return [None] * n, [None] * n, [f"schematic: world not regenerated ({exc})"] * n
-        images: list[NDArray[np.uint8] | None] = []
-        maps: list[NDArray[np.uint8] | None] = []
-        notes: list[str] = []
+            yield from [(None, f"schematic: world not regenerated ({exc})")] * n
+            return
         diverged: str | None = None
         if lines and state.model_dump(mode="json") != lines[0].pre_state.model_dump(mode="json"):
             diverged = "schematic: the regenerated start differs from the recorded one"
@@ -159,14 +170,19 @@ class RunReplay:
                 ):
                     diverged = f"schematic: the regenerated world diverged at step {line.step}"
             if diverged is None:
-                images.append(world.render())
-                maps.append(world_map(world))
-                notes.append(f"world regenerated from seed {seed}")
+                yield world, f"world regenerated from seed {seed}"
             else:
-                images.append(None)
-                maps.append(None)
-                notes.append(diverged)
-        return images, maps, notes
+                yield None, diverged
+
+    def episode_world(self, episode_id: str) -> Iterator[tuple[TrajectoryLine, Any, str]]:
+        """The episode's attempts with the world regenerated after each (see `regenerated`)."""
+        lines = self.lines(episode_id)
+        task_id, seed = split_episode_id(episode_id)
+        row = self.results.get(episode_id, {})
+        task = self._task(row.get("task_id", task_id))
+        worlds = self.regenerated(lines, task, int(row.get("seed", seed)))
+        for line, (world, note) in zip(lines, worlds, strict=True):
+            yield line, world, note
 
     def _get_world(self) -> Any:
         if self._world is None:

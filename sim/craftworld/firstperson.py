@@ -25,15 +25,15 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.craftworld.palette import BLOCK_ID, BLOCKS
+from sim.craftworld.palette import BLOCK_ID
 from sim.craftworld.render import (
-    BLOCK_COLORS,
     HOSTILE_COLOR,
     HOSTILE_MOBS,
     NIGHT,
     NIGHT_FACTOR,
+    PALETTE,
     PASSIVE_COLOR,
-    UNKNOWN_COLOR,
+    TALL_MOBS,
 )
 from sim.craftworld.terrain import Terrain
 
@@ -50,13 +50,10 @@ FACE_SHADE = np.array((0.8, 1.0, 0.65), dtype=np.float32)
 """Brightness of a face crossed along x, y (tops and bottoms) and z."""
 
 _AIR = BLOCK_ID["air"]
-_PALETTE = np.array([BLOCK_COLORS.get(n, UNKNOWN_COLOR) for n in BLOCKS], dtype=np.float32)
-_PALETTE = np.concatenate([_PALETTE, np.tile(UNKNOWN_COLOR, (256 - len(BLOCKS), 1))])
+_PALETTE = PALETTE.copy()  # with the mobs' colours at their ids
 _PALETTE[HOSTILE_ID] = HOSTILE_COLOR
 _PALETTE[PASSIVE_ID] = PASSIVE_COLOR
 _HAZE = SKY * 0.35  # what distance fades a block towards
-_TALL = frozenset({"zombie", "husk", "drowned", "skeleton", "stray", "creeper", "enderman"})
-_TALL |= {"witch", "pillager", "zombie_villager", "villager"}
 
 
 class Camera:
@@ -98,7 +95,7 @@ class Camera:
             if all(0 <= c < n for c, n in zip(cell, box.shape, strict=True)):
                 mob = HOSTILE_ID if kind in HOSTILE_MOBS else PASSIVE_ID
                 box[cell] = mob
-                if kind in _TALL and cell[1] + 1 < box.shape[1]:
+                if kind in TALL_MOBS and cell[1] + 1 < box.shape[1]:
                     box[cell[0], cell[1] + 1, cell[2]] = mob
         return self.draw(box, facing, time_of_day)
 

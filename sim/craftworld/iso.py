@@ -23,17 +23,17 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.craftworld.palette import BLOCK_ID, BLOCKS, HEIGHT
+from sim.craftworld.palette import BLOCK_ID, HEIGHT
 from sim.craftworld.render import (
     AGENT_COLOR,
-    BLOCK_COLORS,
     HOSTILE_COLOR,
     HOSTILE_MOBS,
     NIGHT,
     NIGHT_FACTOR,
+    PALETTE,
     PASSIVE_COLOR,
-    UNKNOWN_COLOR,
-    _under_cover,
+    TALL_MOBS,
+    under_cover,
 )
 from sim.craftworld.terrain import Terrain
 
@@ -49,14 +49,9 @@ _FLAT = frozenset({"grass", "dandelion", "poppy", "dead_bush", "torch"})
 """Blocks drawn as a small upright mark, not a cube; the blocks behind them show through."""
 _FLAT_LUT = np.zeros(256, dtype=bool)
 _FLAT_LUT[[BLOCK_ID[n] for n in _FLAT if n in BLOCK_ID]] = True
-_CLEAR_LUT = _FLAT_LUT.copy()  # what lets a neighbour's face be seen
-_CLEAR_LUT[_AIR] = True
-_PALETTE = np.array([BLOCK_COLORS.get(n, UNKNOWN_COLOR) for n in BLOCKS], dtype=np.float32)
-_PALETTE = np.concatenate([_PALETTE, np.tile(UNKNOWN_COLOR, (256 - len(BLOCKS), 1))])
-_TALL_MOBS = frozenset(
-    {"zombie", "husk", "drowned", "skeleton", "stray", "creeper", "enderman", "witch"}
-)
-_TALL_MOBS |= {"pillager", "zombie_villager", "villager"}
+CLEAR = _FLAT_LUT.copy()
+CLEAR[_AIR] = True
+"""Block id -> whether a block's face beside it can be seen (air, plants, torches)."""
 
 
 @lru_cache(maxsize=4)
@@ -110,13 +105,13 @@ def render_iso(
     t = tile
     width, height = image_size(radius, t)
     if cutaway is None:
-        cutaway = _under_cover(terrain, agent)
+        cutaway = under_cover(terrain, agent)
     y0 = max(0, ay - DOWN)
     y1 = min(HEIGHT, ay + 2 if cutaway else ay + UP)
     lo = (ax - radius, y0, az - radius)
     box = terrain.region(lo, (ax + radius + 1, y1, az + radius + 1))
     solid = box != _AIR
-    clear = _CLEAR_LUT[box]
+    clear = CLEAR[box]
     # a block is drawn if a face towards the viewer (up, south, east) is open, or lies on the
     # box's cut (its top, south or east side)
     open_face = np.zeros_like(solid)
@@ -141,7 +136,7 @@ def render_iso(
     flat = _FLAT_LUT[ids]
     # depth below the agent darkens a little (caves and the section read as deep)
     depth = np.clip(1.0 + 0.03 * np.minimum(gy, 0), 0.7, 1.0)
-    base = _PALETTE[ids] * (jitter * depth)[:, None].astype(np.float32)
+    base = PALETTE[ids] * (jitter * depth)[:, None].astype(np.float32)
     key = bx + by + bz
     order = np.argsort(key, kind="stable")
     bounds = np.searchsorted(key[order], np.arange(key.max() + 2 if len(key) else 1))
@@ -212,7 +207,7 @@ def _figures(
         if not all(lo[i] <= pos[i] <= hi[i] for i in range(3)):
             continue  # out of the box: not drawn floating in the sky
         hostile = kind in HOSTILE_MOBS
-        tall = kind in _TALL_MOBS
+        tall = kind in TALL_MOBS
         color = tuple(int(v) for v in (HOSTILE_COLOR if hostile else PASSIVE_COLOR))
         fx, fy = _screen(pos, lo, agent, t, ox, oy)
         w, h = (max(3, t * 3 // 4), 2 * t - 2) if tall else (t, t - 1)

@@ -79,6 +79,11 @@ HOSTILE_MOBS: frozenset[str] = frozenset(
         "zombie_villager",
     }
 )
+TALL_MOBS: frozenset[str] = frozenset(
+    {"zombie", "husk", "drowned", "skeleton", "stray", "creeper", "enderman", "witch"}
+    | {"pillager", "zombie_villager", "villager"}
+)
+"""Mobs two blocks high (the views draw the others one high)."""
 HOSTILE_COLOR = np.array([220, 30, 30], dtype=np.uint8)
 PASSIVE_COLOR = np.array([255, 170, 200], dtype=np.uint8)
 AGENT_COLOR = np.array([255, 230, 0], dtype=np.uint8)
@@ -92,8 +97,9 @@ NIGHT = (13000, 23000)
 """Minecraft ticks of the day during which the view is darkened."""
 NIGHT_FACTOR = 0.45
 
-_PALETTE = np.array([BLOCK_COLORS.get(n, UNKNOWN_COLOR) for n in BLOCKS], dtype=np.float64)
-_PALETTE = np.concatenate([_PALETTE, np.tile(UNKNOWN_COLOR, (256 - len(BLOCKS), 1))])
+PALETTE = np.array([BLOCK_COLORS.get(n, UNKNOWN_COLOR) for n in BLOCKS], dtype=np.float32)
+PALETTE = np.concatenate([PALETTE, np.tile(UNKNOWN_COLOR, (256 - len(BLOCKS), 1))])
+"""Block id -> RGB (float32, 256 rows: every uint8 id has one), for the views to shade."""
 _AIR = BLOCK_ID["air"]
 
 
@@ -120,7 +126,7 @@ def render_topdown(
     cx, _, cz = center
     side = 2 * radius + 1
     if cutaway is None:
-        cutaway = _under_cover(terrain, agent)
+        cutaway = under_cover(terrain, agent)
     ceiling = min(max(agent[1] + CUTAWAY_ABOVE, 0), HEIGHT - 1) if cutaway else HEIGHT - 1
     box = terrain.region(
         (cx - radius, 0, cz - radius), (cx + radius + 1, ceiling + 1, cz + radius + 1)
@@ -129,7 +135,7 @@ def render_topdown(
     # Index of the highest non-air block at or below the ceiling (bedrock guarantees one).
     top = ceiling - np.argmax(filled[:, ::-1, :], axis=1)
     ix, iz = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
-    colors = _PALETTE[box[ix, top, iz]]
+    colors = PALETTE[box[ix, top, iz]].astype(np.float64)
     if cutaway:
         # Open space below the cut shows its floor, strongly darkened so tunnels stand out.
         shade = np.clip(1.0 - 0.12 * (ceiling - top), 0.3, 1.0)
@@ -153,7 +159,7 @@ def render_topdown(
     return img
 
 
-def _under_cover(terrain: Terrain, agent: tuple[int, int, int]) -> bool:
+def under_cover(terrain: Terrain, agent: tuple[int, int, int]) -> bool:
     """Whether a solid block lies above the agent's head (leaves and plants do not count)."""
     x, y, z = agent
     if y + 2 >= HEIGHT:
