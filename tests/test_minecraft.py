@@ -193,6 +193,30 @@ def test_spawn_find_dig_collect_place_goto(server: Any, bot: Sidecar) -> None:
 
 @pytest.mark.minecraft
 @needs_node
+def test_the_3d_view_of_a_server_world(bot: Sidecar) -> None:
+    """The sidecar's `region` names the blocks around the bot; the isometric view CraftWorld
+    draws shows them (issue 32): the superflat grass, the agent at the centre."""
+    import numpy as np
+
+    from sim.craftworld.iso import BlockBox, render_iso
+    from sim.craftworld.render import AGENT_COLOR
+
+    raw = bot.call("region", {"radius": 4, "down": 3, "up": 4})
+    assert raw["shape"] == [9, 7, 9] and len(raw["cells"]) == 9 * 7 * 9
+    assert "grass_block" in raw["names"] and raw["names"][0] == "air"
+    box = BlockBox.from_names(raw["origin"], raw["shape"], raw["names"], raw["cells"])
+    feet = bot.call("state", {})["position"]
+    assert (
+        box.region((feet[0], feet[1] - 1, feet[2]), (feet[0] + 1, feet[1], feet[2] + 1))[0, 0, 0]
+        != 0
+    ), "the bot stands on something"
+    img = render_iso(box, tuple(feet), radius=4)
+    agent = (np.abs(img.astype(int) - AGENT_COLOR.astype(int)).max(axis=2) == 0).sum()
+    assert agent >= 10
+
+
+@pytest.mark.minecraft
+@needs_node
 def test_not_found_and_unknown_method_are_errors_not_hangs(bot: Sidecar) -> None:
     with pytest.raises(SidecarError) as err:
         bot.call("mine", {"block": "diamond_ore", "radius": 16}, timeout=20)

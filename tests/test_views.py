@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import sim  # noqa: F401  (registers the env ids)
 from sim.craftworld.firstperson import SKY, Camera
 from sim.craftworld.iso import image_size, render_iso
+from sim.craftworld.palette import BLOCK_ID
 from sim.craftworld.render import AGENT_COLOR, BLOCK_COLORS
 from sim.craftworld.world import CraftWorld
 from sim.schema import Goal, Task
@@ -90,6 +90,25 @@ def test_night_darkens_the_3d_view(world: CraftWorld) -> None:
     day = render_iso(world.terrain, world.pos, time_of_day=1000)
     night = render_iso(world.terrain, world.pos, time_of_day=18000)
     assert night.astype(int).mean() < 0.7 * day.astype(int).mean()
+
+
+def test_a_block_box_reads_as_terrain_does(world: CraftWorld) -> None:
+    """What a Minecraft server's blocks become (`BlockBox`): the same regions, air outside,
+    names the palette lacks drawn grey."""
+    from sim.craftworld.iso import UNKNOWN_ID, BlockBox
+
+    x, y, z = world.pos
+    lo, hi = (x - 3, y - 2, z - 3), (x + 4, y + 3, z + 4)
+    ids = world.terrain.region(lo, hi)
+    box = BlockBox(lo, ids)
+    assert np.array_equal(box.region(lo, hi), ids)
+    inner = ((x - 1, y, z - 1), (x + 2, y + 2, z + 2))
+    assert np.array_equal(box.region(*inner), world.terrain.region(*inner))
+    wider = box.region((x - 5, y - 2, z - 3), (x + 4, y + 3, z + 4))
+    assert (wider[:2] == 0).all() and np.array_equal(wider[2:], ids), "air outside the box"
+    named = BlockBox.from_names((0, 0, 0), (1, 1, 2), ["air", "stone", "warped_stem"], [1, 2])
+    assert named.ids[0, 0, 0] == BLOCK_ID["stone"]
+    assert named.ids[0, 0, 1] == UNKNOWN_ID
 
 
 # ---- the first-person view -------------------------------------------------------------------

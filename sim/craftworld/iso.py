@@ -33,9 +33,9 @@ from sim.craftworld.render import (
     PALETTE,
     PASSIVE_COLOR,
     TALL_MOBS,
+    Voxels,
     under_cover,
 )
-from sim.craftworld.terrain import Terrain
 
 TILE = 8
 """Half a block's width on screen, in pixels (a block's sprite is 2*TILE square)."""
@@ -45,6 +45,8 @@ BACKGROUND = (26, 30, 40)
 SKY = (120, 170, 230)
 
 _AIR = BLOCK_ID["air"]
+UNKNOWN_ID = 255
+"""The id a block the CraftWorld palette lacks gets in a `BlockBox` (drawn grey)."""
 _FLAT = frozenset({"grass", "dandelion", "poppy", "dead_bush", "torch"})
 """Blocks drawn as a small upright mark, not a cube; the blocks behind them show through."""
 _FLAT_LUT = np.zeros(256, dtype=bool)
@@ -89,7 +91,7 @@ def image_size(radius: int, tile: int = TILE) -> tuple[int, int]:
 
 
 def render_iso(
-    terrain: Terrain,
+    terrain: Voxels,
     agent: tuple[int, int, int],
     radius: int = 11,
     *,
@@ -156,6 +158,42 @@ def render_iso(
     if NIGHT[0] <= time_of_day % 24000 < NIGHT[1]:
         img *= NIGHT_FACTOR
     return np.clip(img, 0, 255).astype(np.uint8)
+
+
+class BlockBox:
+    """A box of block ids (the CraftWorld palette) at `origin`, answering `region` as a
+    `Terrain` does: what the views draw from a world that is not CraftWorld's (a Minecraft
+    server's blocks around its bot). Outside the box: air."""
+
+    def __init__(self, origin: tuple[int, int, int], ids: NDArray[np.uint8]) -> None:
+        self.origin, self.ids = origin, ids
+
+    @classmethod
+    def from_names(
+        cls, origin: Sequence[int], shape: Sequence[int], names: Sequence[str], cells: Sequence[int]
+    ) -> BlockBox:
+        """From block names (a palette and an index per cell, x then y then z); a name the
+        CraftWorld palette lacks is drawn grey."""
+        lut = np.array([BLOCK_ID.get(n, UNKNOWN_ID) for n in names], dtype=np.uint8)
+        ids = lut[np.asarray(cells, dtype=np.int64)].reshape(tuple(shape))
+        x, y, z = origin
+        return cls((int(x), int(y), int(z)), ids)
+
+    def region(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> NDArray[np.uint8]:
+        out = np.full(tuple(b - a for a, b in zip(lo, hi, strict=True)), _AIR, dtype=np.uint8)
+        src = [
+            slice(max(lo[i], self.origin[i]), min(hi[i], self.origin[i] + self.ids.shape[i]))
+            for i in range(3)
+        ]
+        if all(s.start < s.stop for s in src):
+            dst = tuple(slice(s.start - lo[i], s.stop - lo[i]) for i, s in enumerate(src))
+            out[dst] = self.ids[
+                tuple(
+                    slice(s.start - self.origin[i], s.stop - self.origin[i])
+                    for i, s in enumerate(src)
+                )
+            ]
+        return out
 
 
 def _blit(

@@ -7,11 +7,21 @@ the tunnels and caves it is in, and the top of the world when it stands in the o
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import numpy as np
 from numpy.typing import NDArray
 
 from sim.craftworld.palette import BLOCK_ID, BLOCKS, HEIGHT, SOLID_LUT
 from sim.craftworld.terrain import Terrain
+
+
+class Voxels(Protocol):
+    """What the views read of a world: the block ids in a box (`Terrain`, or a `BlockBox` of
+    a Minecraft server's blocks)."""
+
+    def region(self, lo: tuple[int, int, int], hi: tuple[int, int, int]) -> NDArray[np.uint8]: ...
+
 
 BLOCK_COLORS: dict[str, tuple[int, int, int]] = {
     "air": (0, 0, 0),
@@ -159,7 +169,7 @@ def render_topdown(
     return img
 
 
-def under_cover(terrain: Terrain, agent: tuple[int, int, int]) -> bool:
+def under_cover(terrain: Voxels, agent: tuple[int, int, int]) -> bool:
     """Whether a solid block lies above the agent's head (leaves and plants do not count)."""
     x, y, z = agent
     if y + 2 >= HEIGHT:

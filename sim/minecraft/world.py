@@ -192,13 +192,28 @@ class MinecraftWorld(MinecraftRules, World):
         return self.task.goal.final().held(lambda i: self.last.count(i))
 
     def render(self) -> np.ndarray:
-        """A plain card with the state in words: a real server has no top-down view here."""
+        """The isometric 3D view CraftWorld draws (`sim.craftworld.iso`), of the blocks and
+        mobs the bot sees around it (the sidecar's `region`); a card with the state in words
+        where the server cannot be asked."""
+        from sim.craftworld.iso import DOWN, UP, BlockBox, render_iso
+
+        try:
+            raw = self.rpc("region", {"radius": 11, "down": DOWN, "up": UP + 1}, timeout=15.0)
+        except (SidecarError, SidecarDied, RuntimeError, OSError) as exc:
+            return self._card(f"no view: {exc}")
+        box = BlockBox.from_names(raw["origin"], raw["shape"], raw["names"], raw["cells"])
+        mobs = [(str(m[0]), (int(m[1]), int(m[2]), int(m[3]))) for m in raw.get("mobs", [])]
+        s = self.last
+        return render_iso(box, s.position, mobs=mobs, time_of_day=s.time_of_day)
+
+    def _card(self, note: str = "") -> np.ndarray:
+        """The state in words, on a plain card."""
         from PIL import Image, ImageDraw
 
         img = Image.new("RGB", (320, 120), (32, 36, 44))
         draw = ImageDraw.Draw(img)
-        words = self.describe().split("; ")
-        for i, line in enumerate(words[:8]):
+        words = [*self.describe().split("; "), note][:8]
+        for i, line in enumerate(words):
             draw.text((6, 4 + 14 * i), line[:52], fill=(220, 220, 220))
         return np.asarray(img, dtype=np.uint8)
 

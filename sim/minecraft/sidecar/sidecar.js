@@ -525,6 +525,37 @@ async function find ({ block, radius = 32, count = 1 }) {
   return { positions: findBlocks(block, radius, count).map(pos3) }
 }
 
+// The blocks in a box around the bot (x, then y, then z, fastest last), named through a small
+// palette, and the mobs in it: what the 3D view draws (sim/craftworld/iso.py).
+function region ({ radius = 11, down = 8, up = 12 }) {
+  connected()
+  const c = bot.entity.position.floored()
+  const origin = [c.x - radius, c.y - down, c.z - radius]
+  const shape = [2 * radius + 1, down + up, 2 * radius + 1]
+  const names = ['air']
+  const index = { air: 0 }
+  const cells = new Array(shape[0] * shape[1] * shape[2])
+  let i = 0
+  for (let x = 0; x < shape[0]; x++) {
+    for (let y = 0; y < shape[1]; y++) {
+      for (let z = 0; z < shape[2]; z++) {
+        const b = bot.blockAt(new Vec3(origin[0] + x, origin[1] + y, origin[2] + z))
+        const name = b ? b.name : 'air'
+        if (!(name in index)) { index[name] = names.length; names.push(name) }
+        cells[i++] = index[name]
+      }
+    }
+  }
+  const mobs = []
+  for (const e of Object.values(bot.entities)) {
+    if (e === bot.entity || !e.name || e.type === 'player' || e.name === 'item') continue
+    const p = e.position.floored()
+    if (Math.abs(p.x - c.x) > radius || Math.abs(p.z - c.z) > radius) continue
+    mobs.push([e.name, p.x, p.y, p.z])
+  }
+  return { origin, shape, names, cells, mobs }
+}
+
 async function disconnect () {
   if (bot) { const b = bot; bot = null; b.quit() }
   return {}
@@ -538,7 +569,8 @@ const CALLS = {
   state: async (p) => state(p),
   chat,
   block_at: blockAt,
-  find
+  find,
+  region: async (p) => region(p)
 }
 
 // ---- the RPC loop -------------------------------------------------------------------------
