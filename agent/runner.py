@@ -227,11 +227,13 @@ class Runner:
     ) -> tuple[list[EpisodeResult], str | None]:
         """Wave by wave: each episode recorded in stream order as its pool hands it back."""
         pairs, run_id = place.pairs, place.run_id
+        side = self.cfg.batch if self.kind == "threads" else self.cfg.workers
         if not pool.private:
             size = 1
         elif store is not None:
-            side = self.cfg.batch if self.kind == "threads" else self.cfg.workers
             size = self.cfg.wave or side
+        elif self.kind == "threads":  # no memory to share, but an endpoint that is down
+            size = side  # must stop the run after a few errors, as between serial episodes
         else:
             size = max(1, len(pairs))
         jobs = [Job(i, t, s, run_id, i // size) for i, (t, s) in enumerate(pairs)]

@@ -198,7 +198,10 @@ def auto_batch(planner: str, workers: int = 1, address: str | None = None) -> tu
     if planner not in LLM_BACKENDS:
         return 1, f"the {planner} planner makes no model calls to batch"
     if planner == "openai":
-        return 4, "requests sent concurrently, for a server that batches them (vLLM, Ollama)"
+        return 1, (
+            "a served model may batch concurrent requests (vLLM; --batch N sends N); the"
+            " one measured here, llama-cpp-python's server, does not"
+        )
     if planner == "transformers":
         import torch
 

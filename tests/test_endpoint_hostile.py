@@ -239,6 +239,25 @@ def test_steve_run_exits_nonzero_and_says_how_to_resume(url: str, tmp_path: Path
     assert len(finished_episodes(run_dir)) == 6
 
 
+def test_episodes_side_by_side_stop_too_when_the_endpoint_is_down(url: str, tmp_path: Path) -> None:
+    """`--batch 2` and no store (method none): waves of two, so the run still stops after
+    errors in a row instead of playing every episode against a broken endpoint."""
+    Hostile.mode = "html"
+    out = tmp_path / "runs"
+    args = ["run", str(_suite(tmp_path)), "--planner", "openai", "--model", "m", "--batch", "2"]
+    args += ["--method", "none", "--base-url", url, "--out", str(out)]
+    args += ["--option", "llm.max_retries=0"]
+    result = CliRunner().invoke(app, args)
+    text = " ".join(result.output.split())
+    assert result.exit_code == 1, result.output
+    assert "stopped after 3 errored episodes in a row" in text
+    (run_dir,) = out.iterdir()
+    from agent.record import read_episodes
+
+    played = read_episodes(run_dir)
+    assert len(played) == 4 and all(r.error for r in played), "two waves of two, then stop"
+
+
 def test_steve_eval_exits_nonzero_and_says_how_to_resume(url: str, tmp_path: Path) -> None:
     Hostile.mode = "html"
     args = ["eval", str(_suite(tmp_path)), "--method", "none,evolving", "--planner", "openai"]
