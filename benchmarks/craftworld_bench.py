@@ -1,7 +1,10 @@
 """CraftWorld speed and memory, side by side with Crafter in one run.
 
 Prints: low-level env steps per second for CraftWorld and for Crafter (`crafter.Env.step`
-with its rendering off: the observation is not drawn), and their ratio; the CPU time the
+with its rendering off: the observation is not drawn), and their ratio per round, the steps
+timed apart from the resets between episodes (world generation: Crafter's takes ~1 s with its
+pure-Python noise, and a random agent there dies often, so timing resets with the steps
+measured mostly Crafter's world generation); the resets, timed apart; the CPU time the
 symbolic planner takes to plan 'obtain a diamond' from an empty inventory; the time to generate
 the start area; and the memory a world holds after reset and after an episode.
 
@@ -12,9 +15,12 @@ the start area; and the memory a world holds after reset and after an episode.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 import tracemalloc
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,19 +35,31 @@ DIAMOND = Task(id="diamond", instruction="Obtain a diamond.", goal=Goal(item="di
                max_ticks=10**9)  # fmt: skip
 
 
-def craftworld_steps(n: int, seed: int) -> float:
+@dataclass
+class Timed:
+    """Steps per second (steps timed alone) and the resets an episode's end needed."""
+
+    steps_per_s: float
+    resets: list[float]
+
+
+def craftworld_steps(n: int, seed: int) -> Timed:
     env = CraftWorldEnv(task=DIAMOND)
     env.reset(seed=seed)
     actions = np.random.default_rng(seed).integers(env.action_space.n, size=n)
-    t0 = time.perf_counter()
+    stepping, resets = 0.0, []
     for a in actions:
+        t0 = time.perf_counter()
         _, _, terminated, truncated, _ = env.step(a)
+        stepping += time.perf_counter() - t0
         if terminated or truncated:
+            t0 = time.perf_counter()
             env.reset()
-    return n / (time.perf_counter() - t0)
+            resets.append(time.perf_counter() - t0)
+    return Timed(n / stepping, resets)
 
 
-def crafter_steps(n: int, seed: int) -> float | None:
+def crafter_steps(n: int, seed: int) -> Timed | None:
     try:
         import crafter
     except ImportError:
@@ -50,12 +68,16 @@ def crafter_steps(n: int, seed: int) -> float | None:
     env._obs = lambda: None  # rendering off: Crafter draws its observation in _obs
     env.reset()
     actions = np.random.default_rng(seed).integers(env.action_space.n, size=n)
-    t0 = time.perf_counter()
+    stepping, resets = 0.0, []
     for a in actions:
+        t0 = time.perf_counter()
         _, _, done, _ = env.step(int(a))
+        stepping += time.perf_counter() - t0
         if done:
+            t0 = time.perf_counter()
             env.reset()
-    return n / (time.perf_counter() - t0)
+            resets.append(time.perf_counter() - t0)
+    return Timed(n / stepping, resets)
 
 
 def main() -> None:
@@ -65,17 +87,31 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
 
-    print("== low-level steps per second (alternating, best of rounds) ==")
-    ours, theirs = [], []
+    print(f"# python benchmarks/craftworld_bench.py {' '.join(sys.argv[1:])}")
+    print(f"# load average {os.getloadavg()[0]:.2f} at start")
+    print("== low-level steps per second, steps timed apart from resets (alternating rounds) ==")
+    head = f"{'round':>5} {'CraftWorld':>11} {'Crafter':>9} {'ratio':>6}"
+    print(head + f" {'our resets':>12} {'theirs':>10}")
+    ratios, crafter_resets = [], []
     for r in range(args.rounds):
-        ours.append(craftworld_steps(args.steps, r))
-        c = crafter_steps(args.steps, r)
-        if c is not None:
-            theirs.append(c)
-    print(f"CraftWorld  {max(ours):10.0f} steps/s  (rounds: {[round(x) for x in ours]})")
-    if theirs:
-        print(f"Crafter     {max(theirs):10.0f} steps/s  (rounds: {[round(x) for x in theirs]})")
-        print(f"ratio CraftWorld / Crafter: {max(ours) / max(theirs):.1f}x")
+        ours = craftworld_steps(args.steps, r)
+        theirs = crafter_steps(args.steps, r)
+        ratio = ours.steps_per_s / theirs.steps_per_s if theirs else None
+        if ratio is not None and theirs is not None:
+            ratios.append(ratio)
+            crafter_resets += theirs.resets
+        print(
+            f"{r:>5} {ours.steps_per_s:11.0f} {theirs.steps_per_s if theirs else 0:9.0f}"
+            f" {f'{ratio:5.2f}x' if ratio else '   -  ':>6}"
+            f" {len(ours.resets):>12} {len(theirs.resets) if theirs else 0:>10}"
+        )
+    if ratios:
+        print(f"median ratio CraftWorld / Crafter per step: {statistics.median(ratios):.2f}x")
+        if crafter_resets:
+            print(
+                f"Crafter's resets (world generation): median"
+                f" {statistics.median(crafter_resets):.2f} s over {len(crafter_resets)}"
+            )
     else:
         print("Crafter not installed: `.venv/bin/pip install crafter` for the side-by-side ratio")
 
