@@ -338,13 +338,13 @@ tasks:
     instruction: craft a bow
     goal: {item: bow}
     helpers: {hostile_mobs: false}
-  - id: book
-    instruction: craft a book
-    goal: {item: book}
+  - id: wool
+    instruction: dye wool black
+    goal: {item: black_wool}
   - id: given
-    instruction: craft a book from the sugar cane given
-    goal: {item: book}
-    initial_inventory: {sugar_cane: 3, leather: 1}
+    instruction: dye wool black with the ink sac given
+    goal: {item: black_wool}
+    initial_inventory: {ink_sac: 1}
   - id: later
     instruction: craft a cake
     goal: {item: cake}
@@ -375,8 +375,8 @@ def test_suite_validate_refuses_goals_the_world_cannot_reach(tmp_path: Path) -> 
         " string, which only hostile mobs drop, and this task sets hostile_mobs: false" in said
     )
     assert (
-        f"{suite}:12: tasks[2] (book): no way to obtain book in craftworld/v1: its recipe needs"
-        " paper, whose recipe needs sugar_cane, which no block or mob here drops" in said
+        f"{suite}:12: tasks[2] (wool): no way to obtain black_wool in craftworld/v1: its recipe"
+        " needs black_dye, whose recipe needs ink_sac, which no block or mob here drops" in said
     )
     assert "(fine)" not in said and "(given)" not in said, "held items count as obtained"
     assert "(later)" not in said, "a skipped task is not checked"

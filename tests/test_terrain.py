@@ -268,3 +268,34 @@ def test_render_shape_markers_and_night(spawned: dict[int, Terrain]) -> None:
 def test_solid_lookup_matches_names() -> None:
     for name, i in BLOCK_ID.items():
         assert bool(SOLID_LUT[i]) == (name not in NON_SOLID)
+
+
+def test_sugar_cane_grows_at_the_waters_edge() -> None:
+    """One to three high, on sand, grass or dirt at sea level, with water beside its base
+    (issue 33: paper, books and maps come from it)."""
+    terrain = Terrain(2)
+    terrain.ensure_area(0, 0, 64)
+    cane = BLOCK_ID["sugar_cane"]
+    found = 0
+    for cx, cz in [(cx, cz) for cx in range(-4, 5) for cz in range(-4, 5)]:
+        arr = terrain.chunk(cx, cz)
+        for x, y, z in zip(*np.nonzero(arr == cane), strict=True):
+            if arr[x, y - 1, z] == cane:
+                continue  # not the base of its column
+            found += 1
+            assert y - 1 == SEA_LEVEL and BLOCKS[arr[x, y - 1, z]] in (
+                "sand",
+                "grass_block",
+                "dirt",
+            )
+            wx, wz = cx * CHUNK + int(x), cz * CHUNK + int(z)
+            beside = [
+                terrain.get(wx + dx, SEA_LEVEL, wz + dz)
+                for dx, dz in ((1, 0), (-1, 0), (0, 1), (0, -1))
+            ]
+            assert "water" in beside
+            height = 1
+            while terrain.get(wx, int(y) + height, wz) == "sugar_cane":
+                height += 1
+            assert height <= 3
+    assert found > 3

@@ -80,6 +80,14 @@ class SymbolicPlanner:
         kind, _, name = str(diagnosis.details.get("needs", "")).partition(":")
         if diagnosis.cause is FailureCause.TARGET_NOT_FOUND and kind == "near" and name in NATURAL:
             result.subgoals.insert(0, Subgoal(verb="explore", target=name))
+        elif (
+            diagnosis.cause is FailureCause.TARGET_NOT_FOUND
+            and failed.verb == "attack"
+            and failed.target in PASSIVE
+        ):
+            # the animals near are hunted out (or there were none): look further afield
+            # rather than ask for them here again (a white bed needs three sheep)
+            result.subgoals.insert(0, Subgoal(verb="explore", target=failed.target))
         return result
 
     def _weapon(self, state: WorldState) -> str | None:

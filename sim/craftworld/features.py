@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from sim.craftworld.noise import cos_poly, sin_poly, uniform
-from sim.craftworld.palette import BIOMES, BLOCK_ID, CHUNK, HEIGHT, lut
+from sim.craftworld.palette import BIOMES, BLOCK_ID, CHUNK, HEIGHT, SEA_LEVEL, lut
 
 Blocks = NDArray[np.uint8]
 Generator = np.random.Generator
@@ -354,3 +354,30 @@ def add_plants(
         out[pick] = flower[pick]
     placed = out != _AIR
     arr[x[placed], h[placed] + 1, z[placed]] = out[placed]
+    _add_sugar_cane(arr, rng, h, free & ~placed)
+
+
+SUGAR_CANE_ODDS = 0.2
+"""Chance that a column at the water's edge (sand, grass or dirt at sea level, water beside it)
+grows sugar cane, one to three high (Minecraft grows it only beside water)."""
+
+
+def _add_sugar_cane(
+    arr: Blocks, rng: Generator, h: NDArray[np.int64], free: NDArray[np.bool_]
+) -> None:
+    x, z = np.meshgrid(np.arange(CHUNK), np.arange(CHUNK), indexing="ij")
+    ground = arr[x, h, z]
+    soil = np.isin(ground, [BLOCK_ID["sand"], BLOCK_ID["grass_block"], BLOCK_ID["dirt"]])
+    water = arr[:, :, :] == BLOCK_ID["water"]
+    wet = np.zeros((CHUNK, CHUNK), dtype=bool)
+    level = np.clip(h, 0, HEIGHT - 1)
+    for dx, dz in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # within the chunk: its edges stay dry
+        xs, zs = np.clip(x + dx, 0, CHUNK - 1), np.clip(z + dz, 0, CHUNK - 1)
+        inside = (x + dx == xs) & (z + dz == zs)
+        wet |= inside & water[xs, level, zs]
+    roll = rng.random((CHUNK, CHUNK))
+    tall = rng.integers(1, 4, (CHUNK, CHUNK))
+    grow = soil & free & wet & (h == SEA_LEVEL) & (roll < SUGAR_CANE_ODDS)
+    for i, j in zip(*np.nonzero(grow), strict=True):
+        top = min(int(h[i, j]) + 1 + int(tall[i, j]), HEIGHT)
+        arr[i, int(h[i, j]) + 1 : top, j] = BLOCK_ID["sugar_cane"]

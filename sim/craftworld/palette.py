@@ -52,6 +52,7 @@ BLOCKS: tuple[str, ...] = (
     "dandelion",
     "poppy",
     "dead_bush",
+    "sugar_cane",
     # Never generated, but agents place them (set() only accepts palette names).
     "cobblestone",
     "oak_planks",
@@ -90,6 +91,7 @@ PLANTS: frozenset[str] = frozenset(
         "dandelion",
         "poppy",
         "dead_bush",
+        "sugar_cane",
         "oak_sapling",
         "birch_sapling",
         "spruce_sapling",

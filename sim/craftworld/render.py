@@ -59,6 +59,7 @@ BLOCK_COLORS: dict[str, tuple[int, int, int]] = {
     "dandelion": (240, 220, 40),
     "poppy": (210, 30, 30),
     "dead_bush": (140, 100, 50),
+    "sugar_cane": (148, 196, 96),
     "oak_planks": (162, 130, 78),
     "birch_planks": (196, 179, 123),
     "spruce_planks": (115, 85, 49),
