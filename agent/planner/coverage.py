@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -97,6 +98,13 @@ class Coverage:
 def _reasons() -> tuple[tuple[re.Pattern[str], str], ...]:
     rows = yaml.safe_load(REASONS.read_text()) or []
     return tuple((re.compile(str(r["pattern"])), str(r["why"])) for r in rows)
+
+
+def stale_reasons(missing: Iterable[str]) -> list[str]:
+    """Patterns of coverage.yaml that explain none of the missing items (their items have
+    come to be obtained: the line should go)."""
+    names = list(missing)
+    return [p.pattern for p, _ in _reasons() if not any(p.search(n) for n in names)]
 
 
 def why_missing(item: str) -> str | None:

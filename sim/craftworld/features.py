@@ -323,6 +323,19 @@ def _add_cacti(
             arr[x, g + 1 : g + 1 + tall, z] = BLOCK_ID["cactus"]
 
 
+_FLOWERS: dict[int, NDArray[np.uint8]] = {
+    b: np.array([BLOCK_ID[n] for n in names], dtype=np.uint8)
+    for b, names in {
+        # half of them dandelions and poppies, as before the others grew
+        _PLAINS: ("dandelion", "poppy") * 4
+        + ("azure_bluet", "oxeye_daisy", "cornflower", "red_tulip", "orange_tulip")
+        + ("white_tulip", "pink_tulip"),
+        _FOREST: ("dandelion", "poppy") * 2 + ("lily_of_the_valley", "allium"),
+    }.items()
+}
+"""biome -> the flowers that grow there (Minecraft 1.16's plains and forest flowers; a flower
+forest's alliums and lilies of the valley in the forest)."""
+
 _PLANT_ODDS: dict[int, tuple[float, float]] = {
     _PLAINS: (0.12, 0.015),
     _FOREST: (0.06, 0.01),
@@ -341,9 +354,11 @@ def add_plants(
     ground = arr[x, h, z]
     free = arr[x, h + 1, z] == _AIR
     roll = rng.random((CHUNK, CHUNK))
-    flower = np.where(rng.random((CHUNK, CHUNK)) < 0.5, BLOCK_ID["dandelion"], BLOCK_ID["poppy"])
+    pick_flower = rng.random((CHUNK, CHUNK))
     out = np.zeros((CHUNK, CHUNK), dtype=np.uint8)
     for b, (grass, bloom) in _PLANT_ODDS.items():
+        kinds = _FLOWERS.get(b, _FLOWERS[_PLAINS])
+        flower = kinds[np.minimum((pick_flower * len(kinds)).astype(np.int64), len(kinds) - 1)]
         here = (biome == b) & free
         if b == _DESERT:
             out[here & (ground == BLOCK_ID["sand"]) & (roll < bloom)] = BLOCK_ID["dead_bush"]

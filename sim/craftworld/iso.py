@@ -47,7 +47,10 @@ SKY = (120, 170, 230)
 _AIR = BLOCK_ID["air"]
 UNKNOWN_ID = 255
 """The id a block the CraftWorld palette lacks gets in a `BlockBox` (drawn grey)."""
-_FLAT = frozenset({"grass", "dandelion", "poppy", "dead_bush", "torch", "sugar_cane"})
+_FLAT = frozenset({"grass", "dandelion", "poppy", "dead_bush", "torch", "sugar_cane"}) | {
+    "azure_bluet", "oxeye_daisy", "cornflower", "red_tulip", "orange_tulip", "white_tulip",
+    "pink_tulip", "lily_of_the_valley", "allium",
+}  # fmt: skip
 """Blocks drawn as a small upright mark, not a cube; the blocks behind them show through."""
 _FLAT_LUT = np.zeros(256, dtype=bool)
 _FLAT_LUT[[BLOCK_ID[n] for n in _FLAT if n in BLOCK_ID]] = True
