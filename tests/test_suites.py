@@ -101,8 +101,12 @@ def test_shipped_suite_loads_with_known_items(path: Path) -> None:
     assert suite.item_names() <= ITEMS
     tasks = suite.to_tasks()
     assert len(tasks) == len(suite.runnable()) >= 6
-    # Single-group suites are named after their group; the tech tree spans seven.
-    groups = set(TECHTREE_GROUPS) if path.stem == "techtree" else {path.stem}
+    # Single-group suites are named after their group; the tech tree spans seven, the survival
+    # suite one per source of its items.
+    groups = {
+        "techtree": set(TECHTREE_GROUPS),
+        "survival": {"books", "dyes", "dyed", "decor"},
+    }.get(path.stem, {path.stem})
     for task, seeds in tasks:
         assert task.group in groups
         assert task.instruction.endswith(".")
