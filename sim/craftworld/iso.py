@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.craftworld.palette import BLOCK_ID, HEIGHT
+from sim.craftworld.palette import BLOCK_ID, HEIGHT, PLANTS
 from sim.craftworld.render import (
     AGENT_COLOR,
     HOSTILE_COLOR,
@@ -47,10 +47,7 @@ SKY = (120, 170, 230)
 _AIR = BLOCK_ID["air"]
 UNKNOWN_ID = 255
 """The id a block the CraftWorld palette lacks gets in a `BlockBox` (drawn grey)."""
-_FLAT = frozenset({"grass", "dandelion", "poppy", "dead_bush", "torch", "sugar_cane"}) | {
-    "azure_bluet", "oxeye_daisy", "cornflower", "red_tulip", "orange_tulip", "white_tulip",
-    "pink_tulip", "lily_of_the_valley", "allium",
-}  # fmt: skip
+_FLAT = PLANTS
 """Blocks drawn as a small upright mark, not a cube; the blocks behind them show through."""
 _FLAT_LUT = np.zeros(256, dtype=bool)
 _FLAT_LUT[[BLOCK_ID[n] for n in _FLAT if n in BLOCK_ID]] = True

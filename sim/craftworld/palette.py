@@ -18,6 +18,24 @@ HEIGHT = 128
 SEA_LEVEL = 62
 """The y of the highest water block of oceans."""
 
+WILD_PLANTS: tuple[str, ...] = (
+    "grass",
+    "dandelion",
+    "poppy",
+    "dead_bush",
+    "sugar_cane",
+    "azure_bluet",
+    "oxeye_daisy",
+    "cornflower",
+    "red_tulip",
+    "orange_tulip",
+    "white_tulip",
+    "pink_tulip",
+    "lily_of_the_valley",
+    "allium",
+)
+"""What world generation grows on the ground: grass, flowers, dead bushes, sugar cane."""
+
 BLOCKS: tuple[str, ...] = (
     "air",
     "bedrock",
@@ -48,20 +66,7 @@ BLOCKS: tuple[str, ...] = (
     "spruce_leaves",
     "cactus",
     "snow_block",
-    "grass",
-    "dandelion",
-    "poppy",
-    "dead_bush",
-    "sugar_cane",
-    "azure_bluet",
-    "oxeye_daisy",
-    "cornflower",
-    "red_tulip",
-    "orange_tulip",
-    "white_tulip",
-    "pink_tulip",
-    "lily_of_the_valley",
-    "allium",
+    *WILD_PLANTS,
     # Never generated, but agents place them (set() only accepts palette names).
     "cobblestone",
     "oak_planks",
@@ -96,20 +101,7 @@ BIOMES: tuple[str, ...] = ("plains", "forest", "desert", "mountains", "ocean")
 FLUIDS: frozenset[str] = frozenset({"water", "lava"})
 PLANTS: frozenset[str] = frozenset(
     {
-        "grass",
-        "dandelion",
-        "poppy",
-        "dead_bush",
-        "sugar_cane",
-        "azure_bluet",
-        "oxeye_daisy",
-        "cornflower",
-        "red_tulip",
-        "orange_tulip",
-        "white_tulip",
-        "pink_tulip",
-        "lily_of_the_valley",
-        "allium",
+        *WILD_PLANTS,
         "oak_sapling",
         "birch_sapling",
         "spruce_sapling",
