@@ -210,7 +210,7 @@ def auto_batch(planner: str, workers: int = 1, address: str | None = None) -> tu
         return 1, "transformers on the CPU: a batch takes as long as its requests one by one"
     if planner == "local":
         return 1, (
-            "llama.cpp on the CPU is compute-bound: batching measured 0.9-1.1x (docs/llm.md)"
+            "llama.cpp on the CPU is compute-bound: batching measured 0.82-1.06x (docs/llm.md)"
         )
     return 1, f"the {planner} backend answers one request at a time"
 
