@@ -3,10 +3,11 @@
 A frame is one subgoal attempt as the loop recorded it (`agent.record.TrajectoryLine`: the
 subgoal, pre and post state, the recalled knowledge, the guardrail verdict, the outcome and
 the diagnosis), plus what the line alone does not say: the plan in force and which of its
-subgoals this attempt is, the planner's last prompt and reply, and a top-down image of the world
-after the attempt (None where the world could not be shown; the renderer then draws a
-schematic of the recorded state). The live view, the replay and the video export all build
-frames this way and draw them with the one renderer in `viz.render`.
+subgoals this attempt is, the planner's last prompt and reply, and images of the world after
+the attempt: its 3D view and, where the world draws one, its map (None where the world could
+not be shown; the renderer then draws a schematic of the recorded state). The live view, the
+replay and the video export all build frames this way and draw them with the one renderer in
+`viz.render`.
 """
 
 from __future__ import annotations

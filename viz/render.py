@@ -5,8 +5,9 @@ The live view, the replay, the screenshots and the video export all call `render
 Text is drawn with Pillow (a dependency of matplotlib, so the renderer needs no extra) in
 Pillow's bundled font, the same on every machine.
 
-Layout (900 x 560): a header; the world view (the world's own top-down render, or a schematic
-of the recorded state, or the household text panel) with the agent's body and inventory
+Layout (900 x 560): a header; the world view (the world's own 3D render with a legend of its
+colours, or its map when the `map` overlay is on, or a schematic of the recorded state, or the
+household text panel) with the agent's body and inventory
 below it; on the right the plan with the active subgoal, the diagnosis (cause, evidence,
 progress indicators, stagnation/loop/deadlock flags) and the recalled knowledge (a guardrail
 that blocked the subgoal is marked); a scrubber over the whole run and a footer. The help
