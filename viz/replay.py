@@ -104,27 +104,57 @@ class RunReplay:
         if episode_id in self._cache:
             self._cache.move_to_end(episode_id)
             return self._cache[episode_id]
-        lines = self.lines(episode_id)
+        lines, task, seed = self._episode(episode_id)
+        images, maps, notes = self._images(lines, task, seed)
+        frames = self._frames(episode_id, lines, task, seed, images, maps, notes)
+        self._cache[episode_id] = frames
+        while len(self._cache) > self._keep:
+            self._cache.popitem(last=False)
+        return frames
+
+    def frames_and_worlds(self, episode_id: str) -> Iterator[tuple[Frame, Any]]:
+        """The episode's frames without pictures, each with the world regenerated after its
+        attempt (see `regenerated`; None where that is not honest): for what reads the world
+        itself, as the Rerun export does, without drawing images it would not use."""
+        lines, task, seed = self._episode(episode_id)
+        worlds = self.regenerated(lines, task, seed)
+        frames = self._frames(episode_id, lines, task, seed, [], [], None)
+        for frame, (world, _) in zip(frames, worlds, strict=True):
+            yield frame, world
+
+    def _episode(self, episode_id: str) -> tuple[list[TrajectoryLine], Any, int]:
+        """The episode's lines, its task (None where the suite lacks it) and its seed."""
         task_id, seed = split_episode_id(episode_id)
         row = self.results.get(episode_id, {})
-        task = self._task(row.get("task_id", task_id))
-        images, maps, notes = self._images(lines, task, int(row.get("seed", seed)))
-        frames = frames_of(
+        return (
+            self.lines(episode_id),
+            self._task(row.get("task_id", task_id)),
+            int(row.get("seed", seed)),
+        )
+
+    def _frames(
+        self,
+        episode_id: str,
+        lines: list[TrajectoryLine],
+        task: Any,
+        seed: int,
+        images: list[NDArray[np.uint8] | None],
+        maps: list[NDArray[np.uint8] | None],
+        notes: list[str] | None,
+    ) -> list[Frame]:
+        row = self.results.get(episode_id, {})
+        return frames_of(
             lines,
             images,
             maps=maps,
             episode_id=episode_id,
-            task_id=row.get("task_id", task_id),
-            seed=int(row.get("seed", seed)),
+            task_id=row.get("task_id", split_episode_id(episode_id)[0]),
+            seed=seed,
             notes=notes,
             success=row.get("success") if row else None,
             instruction=getattr(task, "instruction", ""),
             agent_at=agent_in_view(str(self.config.get("world", ""))),
         )
-        self._cache[episode_id] = frames
-        while len(self._cache) > self._keep:
-            self._cache.popitem(last=False)
-        return frames
 
     def _images(
         self, lines: list[TrajectoryLine], task: Any, seed: int
@@ -173,16 +203,6 @@ class RunReplay:
                 yield world, f"world regenerated from seed {seed}"
             else:
                 yield None, diverged
-
-    def episode_world(self, episode_id: str) -> Iterator[tuple[TrajectoryLine, Any, str]]:
-        """The episode's attempts with the world regenerated after each (see `regenerated`)."""
-        lines = self.lines(episode_id)
-        task_id, seed = split_episode_id(episode_id)
-        row = self.results.get(episode_id, {})
-        task = self._task(row.get("task_id", task_id))
-        worlds = self.regenerated(lines, task, int(row.get("seed", seed)))
-        for line, (world, note) in zip(lines, worlds, strict=True):
-            yield line, world, note
 
     def _get_world(self) -> Any:
         if self._world is None:

@@ -212,8 +212,7 @@ def export_runs(
                     stream = rr.RecordingStream(APP, recording_id=f"{Path(run_dir).name}/{eid}")
                     stream.save(str(part))
                     episode = EpisodeLog(stream, f"{eid} ({method})" if method else eid)
-                    frames = replay.episode_frames(eid)
-                    for frame, (_, world, _) in zip(frames, replay.episode_world(eid), strict=True):
+                    for frame, world in replay.frames_and_worlds(eid):
                         episode.attempt(frame, world)
                     stream.flush()
                     stream.disconnect()

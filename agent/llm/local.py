@@ -202,13 +202,13 @@ class LlamaCppClient:
             if automaton is None or not set(params) <= _JumpDecoder.SAMPLING:
                 return [self.complete(m, s, **kw) for m, s, kw in requests]
             jobs.append((self.prompt_tokens(messages), automaton, params))
+        if len(jobs) == 1:
+            return [self.complete(*requests[0][:2], **requests[0][2])]
         head = (
             self.prompt_tokens(requests[0][0][:-1], generation=False)
             if self.prefix_cache is not None and len(requests[0][0]) > 1
             else None
         )
-        if len(jobs) == 1:
-            return [self.complete(*requests[0][:2], **requests[0][2])]
         if self._decoder is None:
             self._decoder = _JumpDecoder(self._llm)
         if self._batch is None or self._batch.slots < len(jobs):
