@@ -165,7 +165,6 @@ def run(
         recorded_episodes,
         run_suite,
     )
-    from agent.runspec import auto_batch
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -196,13 +195,10 @@ def run(
             cfg.workers = workers
         if address is not None:
             cfg.address = address
-        if batch is not None:
-            cfg.batch, batch_why = batch, "--batch"
-        elif resume is None:
-            cfg.batch, batch_why = auto_batch(cfg.planner, cfg.workers, cfg.address)
-            batch_why = f"auto: {batch_why}"
-        else:
+        if batch is None and resume is not None:
             batch_why = "as the run began"
+        else:
+            cfg.batch, batch_why = _batch(batch, cfg.planner, cfg.workers, cfg.address)
         check_config(cfg)  # every name typed, before a bar is drawn or a folder made
         with Progress(
             TextColumn("[bold]{task.description}"),
@@ -352,7 +348,6 @@ def eval_(
     """Compare methods over one experience stream: a Markdown report with CSV and PNG plots."""
     from agent.evaluate import EvalConfig, evaluate
     from agent.llm.base import LLMError
-    from agent.runspec import auto_batch
     from knowledge.store import StoreError
     from scenarios.loader import SuiteError, resolve_suite
     from sim.registry import UnknownWorldError
@@ -361,11 +356,7 @@ def eval_(
         if resume is None and suite is None:
             raise ValueError("name a suite, or --resume a report folder")
         planner = planner or (_eval_planner() if resume is None else "symbolic")
-        if batch is None:
-            batch, why = auto_batch(planner)
-            batch_why = f"auto: {why}"
-        else:
-            batch_why = "--batch"
+        batch, batch_why = _batch(batch, planner)
         cfg = EvalConfig(
             suite=str(resolve_suite(suite)) if suite else "",
             methods=split_csv(method) or [],
@@ -421,6 +412,19 @@ def eval_(
             f"{result.errored} episode(s) errored",
             f"steve eval --resume {result.report_dir}",
         )
+
+
+def _batch(
+    asked: int | None, planner: str, workers: int = 1, address: str | None = None
+) -> tuple[int, str]:
+    """The batch a run plays with, and why: the one asked for, else what the planner's
+    backend suits (`agent.runspec.auto_batch`)."""
+    if asked is not None:
+        return asked, "--batch"
+    from agent.runspec import auto_batch
+
+    size, why = auto_batch(planner, workers, address)
+    return size, f"auto: {why}"
 
 
 def _eval_planner() -> str:

@@ -206,8 +206,8 @@ def auto_batch(planner: str, workers: int = 1, address: str | None = None) -> tu
         import torch
 
         if torch.cuda.is_available():
-            return 8, "transformers on a GPU decodes a batch in about the time of one"
-        return 1, "transformers on the CPU: a batch takes as long as its requests one by one"
+            return 8, "transformers on a GPU batches generation (not measured here: no GPU lent)"
+        return 1, "transformers on the CPU: batching not measured here; --batch N to try"
     if planner == "local":
         return 1, (
             "llama.cpp on the CPU is compute-bound: batching measured 0.82-1.06x (docs/llm.md)"

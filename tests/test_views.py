@@ -54,6 +54,8 @@ def test_the_3d_view_shows_the_agent_at_the_centre_in_the_open(world: CraftWorld
     assert _has(middle, tuple(int(v) for v in AGENT_COLOR), 0) > 0, "standing at the centre"
     assert _has(img, (120, 170, 230), 0) > 1000, "sky behind the surface"
     assert np.array_equal(img, world.render()), "pure: the same state, the same pixels"
+    faced = render_iso(world.terrain, world.pos, facing=(1, 0))  # an arrow the way it looks
+    assert _has(faced, (255, 255, 255), 0) > _has(img, (255, 255, 255), 0)
 
 
 def test_a_placed_block_changes_the_3d_view(world: CraftWorld) -> None:

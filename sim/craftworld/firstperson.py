@@ -71,8 +71,7 @@ class Camera:
         if self.width < 1 or self.height < 1:
             raise ValueError(f"image size must be positive, got {size!r}")
         self.fov, self.pitch, self.distance = fov, pitch, distance
-        self.reach = distance + 2  # the box around the agent: every cell a ray may cross
-        self.box_shape = (2 * self.reach + 1, 2 * self.reach + 3, 2 * self.reach + 1)
+        self.reach, self.box_shape = _box(distance)
         self._rays = [self._cast(f) for f in range(4)]
 
     def render(
@@ -86,10 +85,10 @@ class Camera:
     ) -> NDArray[np.uint8]:
         """The view from `feet` (the agent's cell) facing FACING[`facing`]: (height, width, 3)
         uint8."""
-        r = self.reach
         x, y, z = feet
-        lo = (x - r, y - r, z - r)
-        box = terrain.region(lo, (x + r + 1, y + r + 3, z + r + 1))
+        lo = (x - self.reach, y - self.reach, z - self.reach)
+        nx, ny, nz = self.box_shape
+        box = terrain.region(lo, (lo[0] + nx, lo[1] + ny, lo[2] + nz))
         for kind, (mx, my, mz) in mobs:
             cell = (mx - lo[0], my - lo[1], mz - lo[2])
             if all(0 <= c < n for c, n in zip(cell, box.shape, strict=True)):
@@ -138,12 +137,18 @@ class Camera:
         return _cast(self.width, self.height, self.fov, self.pitch, self.distance, facing)
 
 
+def _box(distance: int) -> tuple[int, tuple[int, int, int]]:
+    """(reach, shape) of the box around the agent read for a view `distance` blocks far: every
+    cell a ray may cross, `reach` cells from the feet down and across, two more up."""
+    r = distance + 2
+    return r, (2 * r + 1, 2 * r + 3, 2 * r + 1)
+
+
 @lru_cache(maxsize=16)
 def _cast(
     width: int, height: int, fov: float, pitch: float, distance: int, facing: int
 ) -> tuple[NDArray[np.intp], NDArray[np.float32]]:
-    r = distance + 2
-    shape = (2 * r + 1, 2 * r + 3, 2 * r + 1)
+    r, shape = _box(distance)
     fx, fz = FACING[facing]
     forward = np.array([fx, 0.0, fz])
     right = np.array([-fz, 0.0, fx])  # x east, z south, y up: right of +z is -x

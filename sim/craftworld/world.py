@@ -160,13 +160,11 @@ class CraftWorld(MinecraftRules, World):
             return False
         return self.task.goal.final().held(lambda i: self.inventory[i])
 
-    def render(self, facing: tuple[int, int] | None = None) -> np.ndarray:
+    def render(self) -> np.ndarray:
         """The isometric 3D view around the agent (`sim.craftworld.iso`), its feet at the
-        centre; `facing` (dx, dz) draws the way it looks, where it has one."""
+        centre (the agent here has no facing to draw)."""
         mobs = [(m.kind, m.block_pos()) for m in self.body.mobs]
-        return render_iso(
-            self.terrain, self.pos, mobs=mobs, time_of_day=self.time_of_day, facing=facing
-        )
+        return render_iso(self.terrain, self.pos, mobs=mobs, time_of_day=self.time_of_day)
 
     def render_map(self) -> np.ndarray:
         """The top-down map around the agent (`sim.craftworld.render`), the agent at the
