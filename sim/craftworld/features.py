@@ -383,13 +383,11 @@ def _add_sugar_cane(
     x, z = np.meshgrid(np.arange(CHUNK), np.arange(CHUNK), indexing="ij")
     ground = arr[x, h, z]
     soil = np.isin(ground, [BLOCK_ID["sand"], BLOCK_ID["grass_block"], BLOCK_ID["dirt"]])
-    water = arr[:, :, :] == BLOCK_ID["water"]
     wet = np.zeros((CHUNK, CHUNK), dtype=bool)
-    level = np.clip(h, 0, HEIGHT - 1)
     for dx, dz in ((1, 0), (-1, 0), (0, 1), (0, -1)):  # within the chunk: its edges stay dry
         xs, zs = np.clip(x + dx, 0, CHUNK - 1), np.clip(z + dz, 0, CHUNK - 1)
         inside = (x + dx == xs) & (z + dz == zs)
-        wet |= inside & water[xs, level, zs]
+        wet |= inside & (arr[xs, h, zs] == BLOCK_ID["water"])  # beside it, at its level
     roll = rng.random((CHUNK, CHUNK))
     tall = rng.integers(1, 4, (CHUNK, CHUNK))
     grow = soil & free & wet & (h == SEA_LEVEL) & (roll < SUGAR_CANE_ODDS)
