@@ -178,12 +178,13 @@ class BatchDecoder:
                 and have[lead] < len(head) <= n
                 and shared(head, opening) == len(head)
             ):
+                had_file = self.cache.path(head).exists()
                 if self.cache.load(self.ctx, lead, head):
                     slot.tokens, self.loaded = list(head), len(head)
-                else:  # read it here, once, for this and later runs
-                    self.lib.llama_memory_seq_rm(self.memory, lead, 0, -1)
-                    slot.tokens = []
-                    for start in range(0, len(head), self.n_ctx):
+                else:  # read it here (on from what the slot holds), once, for later runs too
+                    if had_file:
+                        slot.tokens = []  # a file that would not load leaves the slot empty
+                    for start in range(len(slot.tokens), len(head), self.n_ctx):
                         self._decode({lead: head[start : start + self.n_ctx]}, logits=False)
                     self.cache.save(self.ctx, lead, head)
                 have[lead] = len(slot.tokens)
