@@ -109,6 +109,23 @@ def test_replan_after_an_attack_draws_a_sword_and_fights() -> None:
     assert texts.index("equip 1 stone_pickaxe") < texts.index("mine 3 iron_ore")
 
 
+def test_hurt_with_no_sword_the_replan_makes_one_before_it_fights() -> None:
+    # bare hands take twenty blows to a zombie: the pink-terracotta death of seed 1
+    state = _state(
+        inventory={"oak_planks": 4, "stick": 2, "clay_ball": 8},
+        nearby_blocks={"crafting_table": 1},
+        time_of_day=13_800,
+    )
+    failed = Subgoal(verb="smelt", target="terracotta", count=8)
+    diagnosis = _diagnosis(False, hurt_by="zombie")
+    result = SymbolicPlanner().replan(_task("terracotta"), state, Briefing(), failed, diagnosis, [])
+    texts = _texts(result.subgoals)
+    sword = texts.index("craft 1 wooden_sword")
+    assert texts[sword + 1 : sword + 3] == ["equip 1 wooden_sword", "attack 1 zombie"]
+    assert texts[:sword] == ["move_to 1 crafting_table"]
+    assert texts.count("craft 1 wooden_sword") == 1  # the rest of the plan counts it as held
+
+
 def test_replan_never_searches_for_a_station() -> None:
     failed = Subgoal(verb="move_to", target="crafting_table")
     diagnosis = _diagnosis(False, needs="near:crafting_table")

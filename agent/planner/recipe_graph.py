@@ -65,6 +65,9 @@ class RecipeGraph:
                 self.graph.add_edge(dep, item, n=n)
             for dep in self.prerequisites(item):
                 self.graph.add_edge(dep, item, n=0)
+        # one topological order of the whole graph, fixed by insertion order: a subgraph's own
+        # order would follow the iteration of a set of names, which differs between processes
+        self._rank = {item: i for i, item in enumerate(nx.topological_sort(self.graph))}
 
     def _offer(self, item: str, cost: float, method: Method) -> bool:
         if cost < self.cost.get(item, math.inf) - 1e-9:
@@ -85,7 +88,7 @@ class RecipeGraph:
         rng = np.random.default_rng(0)
         for mob in mobs:
             samples = [self.rules.mob_drops(mob, rng) for _ in range(16)]
-            for item in {i for s in samples for i in s}:
+            for item in sorted({i for s in samples for i in s}):  # ties: the same winner
                 low = min(s.get(item, 0) for s in samples)
                 mean = sum(s.get(item, 0) for s in samples) / len(samples)
                 self._offer(
@@ -123,6 +126,11 @@ class RecipeGraph:
                     )
             if not changed:
                 return
+
+    def ordered(self, items: Iterable[str]) -> list[str]:
+        """`items` in the graph's topological order (producers first), the same in every
+        process."""
+        return sorted(items, key=self._rank.__getitem__)
 
     def method(self, item: str) -> Method | None:
         return self.methods.get(item)
@@ -162,13 +170,11 @@ class RecipeGraph:
         for item in goals:
             if item not in self.methods:
                 raise KeyError(item)
-        sub = self.graph.subgraph(
-            set().union(*(nx.ancestors(self.graph, g) for g in goals)) | set(goals)
-        )
+        needed = set().union(*(nx.ancestors(self.graph, g) for g in goals)) | set(goals)
         demand: Counter[str] = Counter(goals)
         runs: dict[str, int] = {}
         placed = set(placed)
-        for item in reversed(list(nx.topological_sort(sub))):
+        for item in reversed(self.ordered(needed)):
             need = demand[item] - inventory.get(item, 0)
             if need <= 0:
                 continue

@@ -7,8 +7,6 @@ competent player would; an oracle upper bound and an offline fallback, labelled 
 
 from __future__ import annotations
 
-import networkx as nx
-
 from agent.planner.base import PlanResult
 from agent.planner.recipe_graph import WOODS, Method, RecipeGraph, graph_for
 from knowledge.schema import Briefing, Diagnosis
@@ -65,12 +63,25 @@ class SymbolicPlanner:
             return PlanResult(list(remaining), notes=["kept the remaining plan"])
         hurt_by = str(diagnosis.details.get("hurt_by", ""))
         if diagnosis.cause is FailureCause.DAMAGE and hurt_by in HOSTILE_FOES and self.arm:
-            # hurt by a mob: draw the best weapon held, deal with it, then carry on
+            # hurt by a mob: draw the best weapon held (or make a wooden sword first: bare
+            # hands take twenty blows to a zombie's five), deal with it, then carry on
             fight = [Subgoal(verb="attack", target=hurt_by)]
             weapon = self._weapon(state)
+            if weapon is None:
+                g = self.graph(state)
+                try:
+                    fight[:0] = self._linearize(g, NIGHT_SWORD, 1, state, arm=False)
+                    weapon = NIGHT_SWORD
+                except KeyError:
+                    pass  # nothing to make one from: fight with what is at hand
             if weapon is not None and weapon != state.equipped:
-                fight.insert(0, Subgoal(verb="equip", target=weapon))
-            armed = state.model_copy(update={"equipped": weapon or state.equipped})
+                fight.insert(len(fight) - 1, Subgoal(verb="equip", target=weapon))
+            held = dict(state.inventory)
+            if weapon is not None:
+                held[weapon] = max(held.get(weapon, 0), 1)
+            armed = state.model_copy(
+                update={"equipped": weapon or state.equipped, "inventory": held}
+            )
             result = self.plan(task, armed, briefing)
             result.subgoals[:0] = fight
             return result
@@ -95,7 +106,9 @@ class SymbolicPlanner:
         swords = [i for i in state.inventory if rules.tool_kind(i) == "sword"]
         return max(swords, key=rules.tool_tier, default=None)
 
-    def _linearize(self, g: RecipeGraph, goal: str, count: int, state: WorldState) -> list[Subgoal]:
+    def _linearize(
+        self, g: RecipeGraph, goal: str, count: int, state: WorldState, arm: bool = True
+    ) -> list[Subgoal]:
         held = dict(state.inventory)
         # a placed station serves as a station, but is no ingredient
         standing = [s for s in STATIONS if state.nearby_blocks.get(s)]
@@ -107,7 +120,7 @@ class SymbolicPlanner:
             if (m := g.methods[i]).kind == "mine" and m.tool is not None
         )
         arms: dict[str, int] = {}
-        if self.arm and self._weapon(state) is None:
+        if arm and self.arm and self._weapon(state) is None:
             if DUSK <= state.time_of_day < NIGHT_END:
                 arms[NIGHT_SWORD] = 1  # mobs are out: a sword before anything else
             if deep:
@@ -115,7 +128,7 @@ class SymbolicPlanner:
         arms.pop(goal, None)
         if arms:
             runs = g.expand(goal, count, held, also=arms, placed=standing)
-        order = [i for i in nx.topological_sort(g.graph.subgraph(runs)) if i in runs]
+        order = g.ordered(runs)
         out: list[Subgoal] = []
         equipped = state.equipped
         placed = {s: state.nearby_blocks.get(s, 0) > 0 for s in STATIONS}
