@@ -113,6 +113,11 @@ def _dig_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause | None:
     return None if event.get("harvestable", True) else FailureCause.WRONG_TOOL
 
 
+def _till_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause | None:
+    # ground that did not turn to farmland under what was in hand
+    return None if event.get("tilled", True) else FailureCause.WRONG_TOOL
+
+
 def _search_cause(event: dict[str, Any], subgoal: Subgoal) -> FailureCause | None:
     return None if event.get("found", False) else FailureCause.TARGET_NOT_FOUND
 
@@ -135,6 +140,7 @@ EVENT_CAUSES: dict[str, Rule] = {
     ev.PARSE_FAIL: FailureCause.PLAN_PARSE_FAIL,
     ev.DEATH: _death_cause,
     ev.DIG: _dig_cause,
+    ev.TILL: _till_cause,
     ev.OBJECT_NOT_FOUND: FailureCause.OBJECT_NOT_FOUND,
     ev.NOT_HOLDING: FailureCause.NOT_HOLDING,
     ev.RECEPTACLE_CLOSED: FailureCause.RECEPTACLE_CLOSED,
@@ -150,8 +156,11 @@ def _has(event: dict[str, Any], subgoal: Subgoal) -> str | None:
 
 
 def _not_found(event: dict[str, Any], subgoal: Subgoal) -> str | None:
-    # exploring found nothing: no fact of the state would have helped
+    # exploring found nothing: no fact of the state would have helped; nor would one where
+    # the target is there but not ready (crops growing: only time ripens them)
     if event.get("found", False) or subgoal.verb == "explore" or not event.get("target"):
+        return None
+    if event.get("growing"):
         return None
     return f"near:{event['target']}"
 
@@ -179,13 +188,14 @@ MISSING_FACTS: dict[str, FactRule] = {
 
 
 def _hand(event: dict[str, Any], subgoal: Subgoal) -> str | None:
-    if event.get("harvestable", True):
+    if event.get("harvestable", True) and event.get("tilled", True):
         return None
     return f"equipped:{event['tool']}" if event.get("tool") else "hands:empty"
 
 
 CONTEXT_FACTS: dict[str, FactRule] = {
     ev.DIG: _hand,
+    ev.TILL: _hand,
     "tool_lost": lambda e, _: "hands:empty",
     ev.WRONG_APPLIANCE: lambda e, _: f"at:{e['kind']}" if e.get("kind") else None,
 }

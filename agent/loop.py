@@ -366,6 +366,8 @@ class Episode:
         cause = diagnosis.cause.value
         if diagnosis.new_cells:  # it went somewhere it had not been: that is new
             return self._searched(outcome, subgoal)
+        if any(e.get("event") == ev.SEARCH and e.get("growing") for e in outcome.trace):
+            return None  # the target is there, growing: time alone changes this state
         key = ("same", subgoal.key(), cause, pre.inventory_key(), *sorted(self.world.facts(pre)))
         self._dead[key] += 1
         if self._dead[key] >= DEAD_END_REPEATS:

@@ -34,6 +34,7 @@ from sim.schema import Subgoal, Task, WorldState
 
 TRIES = 2  # a remedy from memory is tried this often per missing fact and episode
 IDLE = 3  # successful steps with no new kind of item before the planner counts as stalled
+UNHURRIED = ("wait", "plant")  # steps that bring no item by design: never counted as stalling
 
 
 @dataclass
@@ -80,7 +81,7 @@ class Repairer:
             if repair is None and diagnosis.deadlock and own and self._again:
                 repair = self.goal(state, plan)  # the same failure, again and again
             return repair
-        if self._stalled(diagnosis, state) and own:
+        if subgoal.verb not in UNHURRIED and self._stalled(diagnosis, state) and own:
             return self.goal(state, plan)  # the planner goes round in circles
         return None
 
@@ -144,7 +145,8 @@ class Repairer:
 
     def _stalled(self, diagnosis: Diagnosis, state: WorldState) -> bool:
         """Going round in circles, by what the agent sees: the same product made twice, or
-        `IDLE` attempts in a row that worked but brought no kind of item not held before."""
+        `IDLE` attempts in a row that worked but brought no kind of item not held before (waiting
+        and sowing, which bring none by design, are not counted: `UNHURRIED`)."""
         new = set(state.inventory) - self._kinds
         self._kinds |= new
         self._idle = 0 if new else self._idle + 1

@@ -1,9 +1,10 @@
 """The tech tree as a networkx graph, built from the world's game rules (minecraft-data).
 
 Each item gets its cheapest way of being obtained (mine a block with a tool, craft a recipe,
-smelt, or hunt a mob), found by a fixed point over costs so cyclic recipes (iron_block <->
-iron_ingot) never recurse. `expand` turns a goal into the counts of every step it needs, which
-the symbolic planner orders and the diagnosis uses as weighted progress.
+smelt, hunt a mob, or farm: sow seeds on tilled ground and harvest the ripe crop), found by a
+fixed point over costs so cyclic recipes (iron_block <-> iron_ingot) never recurse. `expand`
+turns a goal into the counts of every step it needs, which the symbolic planner orders and the
+diagnosis uses as weighted progress.
 """
 
 from __future__ import annotations
@@ -25,11 +26,19 @@ WOODS = ("oak", "birch", "spruce", "jungle", "acacia", "dark_oak")
 MINE_COST, CRAFT_COST, SMELT_COST, HUNT_COST = 4.0, 1.0, 3.0, 12.0
 FUEL = "planks"  # burn 300 ticks each; every tech-tree agent has wood
 PLACED = frozenset({"crafting_table", "furnace"})  # stations placed in the world to be used
+CHANCE_MARGIN = 1.5
+FARM_COST = 40.0  # a crop ripens over days of ticks
+SOWN = {"wheat": "wheat_seeds"}
+"""Crop item -> the seed sown for it (the crop block has the item's name)."""
+FIELD = 9
+"""Seeds a farm sows at least: in a 3x3 field each crop grows faster (more farmland around)."""
+HOES = ("wooden_hoe", "stone_hoe", "iron_hoe", "golden_hoe", "diamond_hoe")
 
 
 @dataclass(frozen=True)
 class Method:
-    """How one item is obtained: `kind` is mine, craft, smelt or hunt."""
+    """How one item is obtained: `kind` is mine, craft, smelt, hunt or farm (`source` is the
+    seed sown, `tool` the hoe that tills)."""
 
     kind: str
     source: str  # block mined, mob hunted, or the item crafted/smelted
@@ -37,13 +46,29 @@ class Method:
     tool: str | None = None
     recipe: Recipe | None = None
     smelt: SmeltRecipe | None = None
+    chance: float = 0.0  # a chance drop: the mean dropped per block (0: `per` is guaranteed)
+
+    def runs(self, need: int) -> int:
+        """Times to run the method for `need` items: a chance drop plans half as many blocks
+        again as the mean asks, so one plan mostly yields enough."""
+        if self.chance:
+            return math.ceil(need * CHANCE_MARGIN / self.chance)
+        return -(-need // self.per)
 
     def inputs(self) -> list[tuple[str, int]]:
         if self.recipe is not None:
             return list(self.recipe.ingredients)
         if self.smelt is not None:
             return [(self.smelt.input, 1)]
+        if self.kind == "farm":
+            return [(self.source, 1)]
         return []
+
+    def sow(self, times: int, growing: int = 0) -> int:
+        """Seeds to sow for `times` ripe crops when `growing` are in the ground already."""
+        if self.kind != "farm" or growing >= times:
+            return 0
+        return max(times, FIELD) - growing
 
 
 class RecipeGraph:
@@ -81,10 +106,18 @@ class RecipeGraph:
             if info is None or not info.diggable:
                 continue
             tool = self.rules.min_harvest_tool(block)
+            exact = self.rules.expected_drops(block, tool)
             for item, (low, mean) in drop_stats(self.rules.version, block).items():
                 # guaranteed drops plan on the fewest; chance drops on the mean, but dearer
                 cost = MINE_COST / (low if low else max(mean, 1e-3) / 4)
-                self._mines.append((item, cost, Method("mine", block, max(low, 1), tool=tool)))
+                m = Method(
+                    "mine",
+                    block,
+                    max(low, 1),
+                    tool=tool,
+                    chance=0.0 if low else exact.get(item, mean),
+                )
+                self._mines.append((item, cost, m))
         rng = np.random.default_rng(0)
         for mob in mobs:
             samples = [self.rules.mob_drops(mob, rng) for _ in range(16)]
@@ -124,6 +157,12 @@ class RecipeGraph:
                     changed |= self._offer(
                         item, c / s.count, Method("smelt", item, s.count, smelt=s)
                     )
+            for crop, seed in SOWN.items():
+                hoes = [h for h in HOES if h in self.cost]
+                if seed in self.cost and hoes:
+                    hoe = min(hoes, key=self.cost.__getitem__)
+                    c = self.cost[seed] + FARM_COST + self.cost[hoe]
+                    changed |= self._offer(crop, c, Method("farm", seed, 1, tool=hoe))
             if not changed:
                 return
 
@@ -157,11 +196,12 @@ class RecipeGraph:
         inventory: dict[str, int],
         also: dict[str, int] | None = None,
         placed: Iterable[str] = (),
+        growing: dict[str, int] | None = None,
     ) -> dict[str, int]:
         """How many times each item's method must run to hold `count` of `goal` (and the
         counts in `also`, made along the way). Stations in `placed` stand in the world: they
         serve as stations, but a recipe that consumes one (a blast furnace takes a furnace)
-        needs another.
+        needs another. Crops in `growing` (item -> blocks in the ground) need no seeds sown.
 
         Items are visited consumers-first (topological order of the goals' ancestors), so each
         item's demand is complete before it is expanded; what the inventory holds is used up
@@ -179,11 +219,17 @@ class RecipeGraph:
             if need <= 0:
                 continue
             m = self.methods[item]
-            times = -(-need // m.per)
+            times = m.runs(need)
             runs[item] = times
-            for dep, n in m.inputs():
-                demand[dep] += n * times
-            for pre in self.prerequisites(item):
+            pres = self.prerequisites(item)
+            if m.kind == "farm":
+                sow = m.sow(times, (growing or {}).get(item, 0))
+                demand[m.source] += sow
+                pres = pres if sow else []  # a field already sown only waits
+            else:
+                for dep, n in m.inputs():
+                    demand[dep] += n * times
+            for pre in pres:
                 if pre == self.fuel():
                     demand[pre] += -(-200 * times // 300)
                 elif pre in PLACED:  # placing a station uses one up, once

@@ -7,8 +7,10 @@ competent player would; an oracle upper bound and an offline fallback, labelled 
 
 from __future__ import annotations
 
+import math
+
 from agent.planner.base import PlanResult
-from agent.planner.recipe_graph import WOODS, Method, RecipeGraph, graph_for
+from agent.planner.recipe_graph import SOWN, WOODS, Method, RecipeGraph, graph_for
 from knowledge.schema import Briefing, Diagnosis
 from sim.craftworld.body import PASSIVE
 from sim.craftworld.palette import NATURAL
@@ -20,6 +22,12 @@ SWORD = "stone_sword"
 NIGHT_SWORD = "wooden_sword"
 DUSK = 12_000  # time of day from which a planner expects the night's mobs
 HOSTILE_FOES = ("zombie", "skeleton", "spider")  # fought back when they hurt the agent
+WALL, WALLS = "dirt", 8  # the blocks a farmer walls itself in with while its crops grow
+WALL_SOURCE = "grass_block"  # dug from the surface, it drops dirt
+HUNGRY = 6.0  # food points at or below which the planner eats before anything else
+GAME = (("cow", "beef"), ("pig", "porkchop"), ("sheep", "mutton"))  # hunted for a meal
+UNSAFE = frozenset({"rotten_flesh", "spider_eye", "poisonous_potato", "chicken", "pufferfish"})
+CROP_WAIT = 300  # seconds between looks at the field (the subgoal limit is 6000 ticks)
 
 
 class SymbolicPlanner:
@@ -46,7 +54,7 @@ class SymbolicPlanner:
         except KeyError as exc:
             return PlanResult([], error=f"no way to obtain {exc.args[0]} in this world")
         notes = [f"recalled {i.kind} {i.id}" for i in briefing.items]
-        return PlanResult(subgoals, notes=notes)
+        return PlanResult(self._meal(task, state) + subgoals, notes=notes)
 
     def replan(
         self,
@@ -60,7 +68,8 @@ class SymbolicPlanner:
         if diagnosis.success and remaining:
             # the step worked (the loop asks on stagnation or a revisited state): the rest of
             # a plan from the recipe graph still holds, and a fresh one would only repeat it
-            return PlanResult(list(remaining), notes=["kept the remaining plan"])
+            meal = self._meal(task, state)
+            return PlanResult(meal + list(remaining), notes=["kept the remaining plan"])
         hurt_by = str(diagnosis.details.get("hurt_by", ""))
         if diagnosis.cause is FailureCause.DAMAGE and hurt_by in HOSTILE_FOES and self.arm:
             # hurt by a mob: draw the best weapon held (or make a wooden sword first: bare
@@ -101,6 +110,27 @@ class SymbolicPlanner:
             result.subgoals.insert(0, Subgoal(verb="explore", target=failed.target))
         return result
 
+    def _meal(self, task: Task, state: WorldState) -> list[Subgoal]:
+        """Hungry (food at or below `HUNGRY`): eat the most filling safe food held (not the
+        goal), else hunt an animal in sight (a cow if none is) and eat its meat."""
+        if state.food > HUNGRY:
+            return []
+        foods = Rules.load(self.version).foods
+        held = [
+            i
+            for i in sorted(state.inventory)
+            if i in foods and i not in UNSAFE and i != task.goal.item
+        ]
+        if held:
+            best = max(held, key=lambda i: foods[i].food_points)
+            need = math.ceil((20 - state.food) / max(foods[best].food_points, 1))
+            return [Subgoal(verb="eat", target=best, count=min(state.inventory[best], need))]
+        animal = next((a for a, _ in GAME if state.nearby_entities.get(a)), GAME[0][0])
+        return [
+            Subgoal(verb="attack", target=animal),
+            Subgoal(verb="eat", target=dict(GAME)[animal]),
+        ]
+
     def _weapon(self, state: WorldState) -> str | None:
         rules = Rules.load(self.version)
         swords = [i for i in state.inventory if rules.tool_kind(i) == "sword"]
@@ -112,7 +142,8 @@ class SymbolicPlanner:
         held = dict(state.inventory)
         # a placed station serves as a station, but is no ingredient
         standing = [s for s in STATIONS if state.nearby_blocks.get(s)]
-        runs = g.expand(goal, count, held, placed=standing)
+        growing = {crop: state.nearby_blocks.get(crop, 0) for crop in SOWN}
+        runs = g.expand(goal, count, held, placed=standing, growing=growing)
         rules = Rules.load(self.version)
         deep = any(
             rules.tool_tier(m.tool) >= 2
@@ -127,7 +158,7 @@ class SymbolicPlanner:
                 arms[SWORD] = 1  # ores that need a stone pickaxe lie deep, where it is dark
         arms.pop(goal, None)
         if arms:
-            runs = g.expand(goal, count, held, also=arms, placed=standing)
+            runs = g.expand(goal, count, held, also=arms, placed=standing, growing=growing)
         order = g.ordered(runs)
         out: list[Subgoal] = []
         equipped = state.equipped
@@ -143,6 +174,23 @@ class SymbolicPlanner:
                     out.append(Subgoal(verb="equip", target=tool))
                     equipped = tool
                 out.append(Subgoal(verb="mine", target=m.source, count=times))
+                at = dict.fromkeys(STATIONS, False)
+            elif m.kind == "farm":
+                # sow a field, wall in beside it for the nights, then wait and harvest (a
+                # failed harvest, nothing ripe yet, replans to the wait and harvest again)
+                sow = m.sow(times, growing.get(item, 0))
+                if sow:
+                    # the wall's dirt first, from the surface (digging for dirt leaves a pit)
+                    short = WALLS - state.inventory.get(WALL, 0)
+                    if short > 0:
+                        out.append(Subgoal(verb="mine", target=WALL_SOURCE, count=short))
+                    if m.tool and equipped != m.tool:
+                        out.append(Subgoal(verb="equip", target=m.tool))
+                        equipped = m.tool
+                    out.append(Subgoal(verb="plant", target=m.source, count=sow))
+                    out.append(Subgoal(verb="place", target=WALL, count=WALLS))
+                out.append(Subgoal(verb="wait", target="seconds", count=CROP_WAIT))
+                out.append(Subgoal(verb="mine", target=item, count=times))
                 at = dict.fromkeys(STATIONS, False)
             elif m.kind == "hunt":
                 out.append(Subgoal(verb="attack", target=m.source, count=times))

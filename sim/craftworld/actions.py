@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from sim import events as ev
+from sim.craftworld import crops
 from sim.craftworld.body import MOB_HEALTH
-from sim.craftworld.palette import BLOCK_ID
+from sim.craftworld.palette import BLOCK_ID, PLANTS
 from sim.mcrules import checks
 from sim.mcrules.attempt import Attempt, Failure
 from sim.mcrules.checks import REACH, SEARCH
@@ -34,6 +35,8 @@ ATTACK_REACH = 3.0  # blocks within which a player hits a mob
 CLIMB_TICKS = 6
 CRAFT_TICKS = 10
 SMELT_TICKS = 200
+TILL_TICKS = 5  # a hoe's use, as a placed block's
+SOW_TICKS = 5
 Pos = tuple[int, int, int]
 WEAPON = {"sword": (4.0, 12), "axe": (7.0, 20), "pickaxe": (2.0, 17), "shovel": (2.5, 20)}
 
@@ -194,8 +197,20 @@ def travel(w: CraftWorld, goal: Pos, att: Attempt, legs: list[Leg] | None = None
 
 def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]]:
     """The nearest `target` block the agent can dig its way to without touching lava, and
-    the route there (a careful miner, like a bot that reads the chunk, looks before digging)."""
+    the route there (a careful miner, like a bot that reads the chunk, looks before digging).
+    A crop counts only when ripe: a player sees a green one is not."""
     near = w.terrain.find_near(target, w.pos, SEARCH, CANDIDATES)
+    if target in crops.SEEDS.values() and near:
+        ages = [w.crop_age(p) for p in near]
+        near = [p for p, a in zip(near, ages, strict=True) if a >= crops.RIPE]
+        if not near:
+            raise Failure(
+                FailureCause.TARGET_NOT_FOUND,
+                f"no ripe {target} within {SEARCH} blocks; {len(ages)} growing "
+                f"(ages {', '.join(map(str, sorted(ages)))} of {crops.RIPE})",
+                event=ev.SEARCH,
+                data={"target": target, "radius": SEARCH, "found": False, "growing": ages},
+            )
     if not near:
         raise checks.not_found(target, SEARCH)
     for loc in near:
@@ -381,6 +396,8 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
+    """Place `count` blocks next to the agent: the cells beside its feet, then beside its head
+    (eight walls an agent in the open can hole up behind)."""
     checks.check_name(w.rules, sg.target, "block")
     if sg.target not in BLOCK_ID:
         raise Failure(
@@ -389,33 +406,142 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             event=ev.INVALID,
             data={"what": "placeable block", "name": sg.target},
         )
-    checks.require(sg.target, 1, w.inventory[sg.target], "place")
-    x, y, z = w.pos
-    # the cells that share a face with the agent's feet, then with its head
-    around = [(x + dx, y + dy, z + dz) for dy in (0, 1) for dx, dz in _SIDES]
-    spot = next((p for p in around if _replaceable(w.terrain.get(*p))), None)
-    if spot is None:
-        # walled in (the bottom of a shaft, a tunnel): a player digs out a side block first
-        spot = next((p for p in around if _diggable_solid(w, w.terrain.get(*p))), None)
+    checks.require(sg.target, sg.count, w.inventory[sg.target], "place")
+    for _ in range(sg.count):
+        x, y, z = w.pos
+        around = [(x + dx, y + dy, z + dz) for dy in (0, 1) for dx, dz in _SIDES]
+        spot = next((p for p in around if _replaceable(w.terrain.get(*p))), None)
+        if spot is None and sg.count > 1 and _ > 0:
+            break  # walled in: the rest stays in the inventory
         if spot is None:
-            raise Failure(
-                FailureCause.NAV_STUCK,
-                "no free or diggable space next to the agent",
-                event=ev.STUCK,
-                data={"why": "no free space to place"},
-            )
-        _dig(w, spot, att)
-    w.set_block(spot, sg.target)
-    w.take(sg.target, 1)
-    w.pass_time(5, att)
-    att.steps += 1
-    att.log("place", block=sg.target, pos=list(spot))
+            # walled in (the bottom of a shaft, a tunnel): a player digs out a side block first
+            spot = next((p for p in around if _diggable_solid(w, w.terrain.get(*p))), None)
+            if spot is None:
+                raise Failure(
+                    FailureCause.NAV_STUCK,
+                    "no free or diggable space next to the agent",
+                    event=ev.STUCK,
+                    data={"why": "no free space to place"},
+                )
+            _dig(w, spot, att)
+        w.set_block(spot, sg.target)
+        w.take(sg.target, 1)
+        w.pass_time(5, att)
+        att.steps += 1
+        att.log("place", block=sg.target, pos=list(spot))
     return f"placed {sg.target}"
 
 
+def plant(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
+    """Sow `count` seeds, one to a block of farmland: free farmland first, then grass or dirt
+    tilled with the hoe in hand, by water where there is some within reach (a wet field grows
+    faster, and a compact one faster still). Growth is `sim.craftworld.crops`."""
+    checks.check_name(w.rules, sg.target, "item")
+    crop = crops.SEEDS.get(sg.target)
+    if crop is None:
+        raise Failure(
+            FailureCause.INVALID_ACTION,
+            f"{sg.target} does not grow in CraftWorld; seeds: {', '.join(crops.SEEDS)}",
+            event=ev.INVALID,
+            data={"what": "seed", "name": sg.target},
+        )
+    checks.require(sg.target, sg.count, w.inventory[sg.target], "plant")
+    plots = _plots(w, sg.count)
+    if not plots:
+        raise checks.not_found("farmland", SEARCH)
+    sown: list[Pos] = []
+    start = w.pos
+    try:
+        for ground in plots[: sg.count]:
+            _sow(w, ground, sg.target, crop, att)
+            sown.append(ground)
+    finally:  # growth counts the whole field: drawn once it is sown (or the hoe gave out)
+        for ground in sown:
+            w.sow((ground[0], ground[1] + 1, ground[2]))
+    travel(w, (start[0], w.terrain.stand_y(start[0], start[2]) - 1, start[2]), att)  # off the field
+    return f"planted {len(sown)} {sg.target}"
+
+
+def _sow(w: CraftWorld, ground: Pos, seed: str, crop: str, att: Attempt) -> None:
+    """Walk to `ground`, till it with the hoe in hand unless it is farmland, and sow."""
+    travel(w, ground, att)
+    block = w.terrain.get(*ground)
+    if block != "farmland":
+        tool = w.equipped
+        if w.rules.tool_kind(tool) != "hoe":
+            att.log(ev.TILL, block=block, pos=list(ground), tool=tool, tilled=False)
+            raise Failure(
+                FailureCause.WRONG_TOOL,
+                f"{block} at {ground} did not till with {tool or 'bare hands'}",
+                event=None,
+            )
+        w.pass_time(TILL_TICKS, att)
+        w.set_block(ground, "farmland")
+        w.wear(tool, 1, att)
+        wet = crops.hydrated(w.terrain.get, ground)
+        att.log(ev.TILL, block=block, pos=list(ground), tool=tool, hydrated=wet, tilled=True)
+    w.pass_time(SOW_TICKS, att)
+    w.take(seed, 1)
+    att.steps += 1
+    above = (ground[0], ground[1] + 1, ground[2])
+    w.set_block(above, crop)
+    att.log(ev.SOW, seed=seed, crop=crop, pos=list(above))
+
+
+def _plots(w: CraftWorld, count: int) -> list[Pos]:
+    """Ground to sow on, best first: free farmland; then grass or dirt under open air beside
+    water (nearest the agent first, then nearest that first plot: one field); then any grass
+    or dirt near the agent."""
+    free = [
+        p
+        for p in w.terrain.find_near("farmland", w.pos, SEARCH, 64)
+        if w.terrain.get(p[0], p[1] + 1, p[2]) == "air"
+    ]
+    if len(free) >= count:
+        return free
+    wet: set[Pos] = set()
+    for x, y, z in w.terrain.find_near("water", w.pos, SEARCH, 256):
+        if w.terrain.get(x, y + 1, z) != "air":
+            continue  # under water: its banks lie higher
+        for dx in range(-2, 3):
+            for dz in range(-2, 3):
+                p = (x + dx, y, z + dz)
+                if _tillable(w, p):
+                    wet.add(p)
+    field = sorted(wet, key=lambda p: (_dist2(p, w.pos), p))
+    if field:
+        first = field[0]
+        field = sorted(field, key=lambda p: (_dist2(p, first), p))
+    dry: list[Pos] = []
+    x0, _, z0 = w.pos
+    for dx in range(-8, 9):
+        for dz in range(-8, 9):
+            x, z = x0 + dx, z0 + dz
+            p = (x, w.terrain.stand_y(x, z) - 1, z)
+            if p not in wet and _tillable(w, p):
+                dry.append(p)
+    dry.sort(key=lambda p: (_dist2(p, w.pos), p))
+    return free + field + dry
+
+
+def _tillable(w: CraftWorld, p: Pos) -> bool:
+    x, y, z = p
+    return w.terrain.get(x, y, z) in crops.TILLABLE and w.terrain.get(x, y + 1, z) in (
+        "air",
+        "grass",
+    )
+
+
+def _dist2(a: Pos, b: Pos) -> int:
+    return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2 + (a[2] - b[2]) ** 2
+
+
 def _replaceable(block: str) -> bool:
-    """Cells a placed block may take: air, water, grass and leaves (as in Minecraft)."""
-    return block in ("air", "water", "cave_air") or block.endswith(("grass", "leaves"))
+    """Cells a placed block may take: air, water, grass, leaves and flowers (broken as the
+    block goes in), not a crop."""
+    if block in crops.SEEDS.values():
+        return False
+    return block in ("air", "water", "cave_air") or block in PLANTS or block.endswith("leaves")
 
 
 def _diggable_solid(w: CraftWorld, block: str) -> bool:
@@ -499,5 +625,5 @@ def wait(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 ACTIONS: dict[str, Callable[[CraftWorld, Subgoal, Attempt], str]] = checks.verb_table(
-    explore, move_to, mine, craft, smelt, place, equip, attack, eat, wait
+    explore, move_to, mine, craft, smelt, place, plant, equip, attack, eat, wait
 )

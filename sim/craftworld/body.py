@@ -120,8 +120,9 @@ def step_second(
     """Advance the body and the mobs by one second; `moved` is how far the agent went since
     the last second (mobs must walk that much farther). Returns the events that happened."""
     events: list[dict[str, object]] = []
-    # hunger: Minecraft's exhaustion model, coarsened: working costs more than idling
-    body.exhaustion += 0.05 if working else 0.01
+    # hunger: Minecraft's exhaustion model, coarsened: work (walking, digging, fighting) costs
+    # exhaustion; standing still costs none, as in Minecraft
+    body.exhaustion += 0.05 if working else 0.0
     if body.exhaustion >= 4.0:
         body.exhaustion -= 4.0
         body.food = max(0.0, body.food - 1.0)

@@ -15,7 +15,7 @@ import numpy as np
 
 from sim import events as ev
 from sim.base import World
-from sim.craftworld import actions
+from sim.craftworld import actions, crops
 from sim.craftworld.body import HOSTILE, SECOND, Body, is_night, step_second
 from sim.craftworld.iso import render_iso
 from sim.craftworld.mobnav import MobNav
@@ -65,6 +65,8 @@ class CraftWorld(MinecraftRules, World):
         self._animals_spawned: set[tuple[int, int]] = set()
         self._verb_targets: dict[str, tuple[str, ...]] | None = None
         self.stations: dict[str, set[tuple[int, int, int]]] = {s: set() for s in STATIONS}
+        self.crops: dict[tuple[int, int, int], tuple[int, ...]] = {}
+        """Sown crops: position -> the ticks at which they reach each age."""
 
     # ---- the World interface (verbs, item_names, facts: `MinecraftRules`) ------------------
     def verb_targets(self) -> dict[str, tuple[str, ...]]:
@@ -84,6 +86,7 @@ class CraftWorld(MinecraftRules, World):
                 "craft": tuple(sorted(i for i in r.recipes if r.recipes[i])),
                 "smelt": tuple(sorted(r.smelting)),
                 "place": tuple(sorted(b for b in BLOCK_ID if b in r.items and b != "air")),
+                "plant": tuple(sorted(crops.SEEDS)),
                 "equip": tuple(sorted(r.items)),
                 "attack": tuple(sorted(MOB_HEALTH)),
                 "eat": tuple(sorted(r.foods)),
@@ -108,6 +111,7 @@ class CraftWorld(MinecraftRules, World):
         self.start_time = int(task.helpers.get("start_time", 0))
         self._animals_spawned = set()
         self.stations = {s: set() for s in STATIONS}
+        self.crops = {}
         self._spawn_animals()
         return self.state()
 
@@ -192,6 +196,26 @@ class CraftWorld(MinecraftRules, World):
             self.stations[old].discard(pos)
         if name in self.stations:
             self.stations[name].add(pos)
+        self.crops.pop(pos, None)
+
+    def sow(self, pos: tuple[int, int, int]) -> None:
+        """Draw the growth of the crop just sown at `pos` (on farmland), from how wet its
+        farmland and the farmland around it are (`sim.craftworld.crops`)."""
+        x, y, z = pos
+        get = self.terrain.get
+        around = [
+            crops.hydrated(get, (x + dx, y - 1, z + dz))
+            for dx in (-1, 0, 1)
+            for dz in (-1, 0, 1)
+            if (dx or dz) and get(x + dx, y - 1, z + dz) == "farmland"
+        ]
+        chance = crops.growth_chance(crops.hydrated(get, (x, y - 1, z)), around)
+        self.crops[pos] = crops.ripening(self.rng, chance, self.tick)
+
+    def crop_age(self, pos: tuple[int, int, int]) -> int:
+        """The age (0..7) of the crop at `pos`; one the world did not see sown counts ripe."""
+        stages = self.crops.get(pos)
+        return crops.RIPE if stages is None else crops.age(stages, self.tick)
 
     def near_station(self, station: str, radius: float) -> tuple[int, int, int] | None:
         """The nearest placed `station` within `radius` blocks, if any."""

@@ -22,7 +22,19 @@ from sim.schema import FailureCause, Task
 
 SEARCH = 32  # blocks within which `mine`, `move_to` and `attack` look for their target
 REACH = 4  # blocks within which a station (crafting table, furnace) can be used
-VERBS = ("explore", "move_to", "mine", "craft", "smelt", "place", "equip", "attack", "eat", "wait")
+VERBS = (
+    "explore",
+    "move_to",
+    "mine",
+    "craft",
+    "smelt",
+    "place",
+    "plant",
+    "equip",
+    "attack",
+    "eat",
+    "wait",
+)
 """The subgoal verbs of every Minecraft-like world, in the order they are listed."""
 V = TypeVar("V", bound=Callable[..., str])
 

@@ -26,6 +26,8 @@ INTERESTING = (
     "stone",
     "gravel",
     "clay",
+    "farmland",
+    "wheat",
 )
 """Blocks (by name or name ending) that a state's `nearby_blocks` lists."""
 

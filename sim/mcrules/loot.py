@@ -85,5 +85,18 @@ def roll_loot(loot: Loot, tool_kind: str | None, rng: np.random.Generator) -> di
     return drops
 
 
+def expected_loot(loot: Loot, tool_kind: str | None) -> dict[str, float]:
+    """The mean drops of one break/kill, exactly (the expectation of `roll_loot`)."""
+    conditional = any(e.tool is not None and e.tool == tool_kind for p in loot for e in p.entries)
+    out: dict[str, float] = {}
+    for pool in loot:
+        reach = 1.0  # chance that the roll gets to this entry (earlier ones failed theirs)
+        for entry in _applicable(pool.entries, tool_kind if conditional else None):
+            mean = (entry.min_count + entry.max_count) / 2
+            out[entry.item] = out.get(entry.item, 0.0) + reach * min(entry.chance, 1.0) * mean
+            reach *= max(0.0, 1.0 - entry.chance)
+    return {k: v for k, v in out.items() if v > 0}
+
+
 def _applicable(entries: Sequence[LootEntry], tool_kind: str | None) -> Iterable[LootEntry]:
     return (e for e in entries if e.tool == tool_kind)

@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from sim.mcrules.loot import TOOL_KINDS, Loot, loot_from_minecraft_data, roll_loot
+from sim.mcrules.loot import (
+    TOOL_KINDS,
+    Loot,
+    expected_loot,
+    loot_from_minecraft_data,
+    roll_loot,
+)
 from sim.mcrules.recipes import MissingIngredients, Recipe, craft, recipes_from_minecraft_data
 from sim.mcrules.tables import (
     RulesDataError,
@@ -234,6 +240,12 @@ class Rules:
         if not self.can_harvest(block, tool):
             return {}
         return roll_loot(self.block_loot.get(block, ()), self.tool_kind(tool), rng)
+
+    def expected_drops(self, block: str, tool: str | None) -> dict[str, float]:
+        """The mean of `drops` (what a plan should count on from a chance drop)."""
+        if not self.can_harvest(block, tool):
+            return {}
+        return expected_loot(self.block_loot.get(block, ()), self.tool_kind(tool))
 
     def mob_drops(self, mob: str, rng: np.random.Generator) -> dict[str, int]:
         """Items dropped by a mob the player kills (player-kill drops included, no Looting)."""

@@ -225,6 +225,19 @@ def place(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     return f"placed {sg.target}"
 
 
+def plant(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
+    """Not built on this bridge yet: the sidecar has no till-and-sow call (CraftWorld's
+    `plant` is the model). An honest INVALID_ACTION, after the checks the rules can make."""
+    checks.check_name(w.rules, sg.target, "item")
+    checks.require(sg.target, sg.count, w.last.count(sg.target), "plant")
+    raise Failure(
+        FailureCause.INVALID_ACTION,
+        "planting is not supported by the minecraft/v1 bridge yet",
+        event=ev.INVALID,
+        data={"what": "verb", "name": "plant", "closest": ""},
+    )
+
+
 def equip(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
     checks.check_name(w.rules, sg.target, "item")
     checks.require(sg.target, 1, w.last.count(sg.target), "equip")
@@ -267,5 +280,5 @@ def wait(w: MinecraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 VERBS: dict[str, Callable[[MinecraftWorld, Subgoal, Attempt], str]] = checks.verb_table(
-    explore, move_to, mine, craft, smelt, place, equip, attack, eat, wait
+    explore, move_to, mine, craft, smelt, place, plant, equip, attack, eat, wait
 )
