@@ -42,20 +42,20 @@ def _craft_obstacle(world_id: str, task: AnyTask, options: Mapping[str, Any]) ->
     """CraftWorld: the goal must come, through recipes and smelting, from what the start
     inventory holds and what the world's natural blocks and its mobs drop (the recipe graph)."""
     from agent.planner.recipe_graph import graph_for
-    from sim.craftworld.body import HOSTILE, PASSIVE
+    from sim.craftworld.body import HOSTILE, PASSIVE, WATER
     from sim.craftworld.palette import NATURAL
 
     if (reason := _item_goals_only(world_id, task, options)) or task.goal.predicate is not None:
         return reason
     version = str(options.get("version", "1.16.5"))
     try:
-        hunted = graph_for(version, NATURAL, PASSIVE + HOSTILE, "oak")
+        hunted = graph_for(version, NATURAL, PASSIVE + WATER + HOSTILE, "oak")
     except Exception:  # an unknown version: making the world says so
         return None
     graph = (
         hunted
         if bool(task.helpers.get("hostile_mobs", True))
-        else graph_for(version, NATURAL, PASSIVE, "oak")
+        else graph_for(version, NATURAL, PASSIVE + WATER, "oak")
     )
     have = {i for i, n in task.initial_inventory.items() if n > 0} | set(graph.methods)
     for item in _goal(task).item_names():  # every item of an `all` and every milestone

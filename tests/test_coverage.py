@@ -10,7 +10,7 @@ import pytest
 from agent.planner.coverage import coverage, stale_reasons, why_missing
 
 ROOT = Path(__file__).resolve().parents[1]
-PLANNED_AT_LEAST = 331
+PLANNED_AT_LEAST = 350
 """The planned count now (269 at issue 33's start; sugar cane added 7, the flowers of plains and
 forests 51); raise it as the world grows."""
 
@@ -32,7 +32,8 @@ def test_every_overworld_craftable_is_planned_or_missing_for_a_stated_reason() -
     assert {"pink_wool", "light_blue_bed", "magenta_dye", "white_dye"} <= c.planned  # flowers
     assert {"bookshelf", "map", "lectern", "paper"} <= c.planned  # sugar cane
     assert {"bread", "hay_block", "target"} <= c.planned  # farming: wheat
-    assert {"enchanting_table", "writable_book", "cake"} <= set(c.missing)
+    assert {"black_dye", "gray_wool", "writable_book"} <= c.planned  # squid's ink sacs
+    assert {"enchanting_table", "brown_dye", "cake"} <= set(c.missing)
     assert {"nether_bricks", "ender_chest", "beacon"} <= c.nether_end
     assert "diorite" in c.craftables, "mined in the overworld, though its recipe needs quartz"
 

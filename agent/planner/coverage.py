@@ -117,7 +117,7 @@ def why_missing(item: str) -> str | None:
 
 def coverage(version: str = "1.16.5") -> Coverage:
     from agent.planner.recipe_graph import graph_for
-    from sim.craftworld.body import HOSTILE, PASSIVE
+    from sim.craftworld.body import HOSTILE, PASSIVE, WATER
     from sim.craftworld.palette import NATURAL
     from sim.mcrules.rules import Rules
 
@@ -141,8 +141,8 @@ def coverage(version: str = "1.16.5") -> Coverage:
     out = Coverage(version)
     out.nether_end = set(rules.recipes) & only_there
     out.craftables = set(rules.recipes) - only_there
-    planned = set(graph_for(version, NATURAL, PASSIVE, "oak").methods)
-    fought = set(graph_for(version, NATURAL, PASSIVE + HOSTILE, "oak").methods)
+    planned = set(graph_for(version, NATURAL, PASSIVE + WATER, "oak").methods)
+    fought = set(graph_for(version, NATURAL, PASSIVE + WATER + HOSTILE, "oak").methods)
     out.planned = out.craftables & planned
     out.hostile_only = (out.craftables & fought) - planned
     out.missing = {i: why_missing(i) for i in sorted(out.craftables - fought)}

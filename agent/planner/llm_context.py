@@ -60,7 +60,7 @@ class CraftContext:
 
     def graph(self, state: WorldState) -> RecipeGraph:
         from agent.planner.recipe_graph import WOODS, graph_for
-        from sim.craftworld.body import PASSIVE
+        from sim.craftworld.body import PASSIVE, WATER
         from sim.craftworld.palette import NATURAL
 
         # oak while there is oak at hand or in sight, so that the facts do not change wood
@@ -70,7 +70,7 @@ class CraftContext:
             oak = w == "oak" and (state.inventory.get(log, 0) + state.nearby_blocks.get(log, 0)) > 0
             return oak, state.inventory.get(log, 0), state.nearby_blocks.get(log, 0)
 
-        return graph_for(self.version, NATURAL, PASSIVE, max(WOODS, key=score))
+        return graph_for(self.version, NATURAL, PASSIVE + WATER, max(WOODS, key=score))
 
     def __call__(self, task: Task, state: WorldState) -> GoalContext:
         goal = task.goal.item

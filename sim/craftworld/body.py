@@ -20,9 +20,12 @@ from sim.schema import DAY_TICKS, NIGHT_END, NIGHT_START
 
 SECOND = 20
 PASSIVE = ("cow", "sheep", "pig", "chicken")
+WATER = ("squid",)
+"""Passive mobs of the sea: they keep to deep water (a hunter wades out to them)."""
 HOSTILE = ("zombie", "skeleton", "spider", "creeper")
 MOB_HEALTH = {
     "cow": 10,
+    "squid": 10,
     "sheep": 8,
     "pig": 10,
     "chicken": 4,

@@ -19,6 +19,7 @@ from sim.craftworld import actions, crops
 from sim.craftworld.body import HOSTILE, SECOND, Body, is_night, step_second
 from sim.craftworld.iso import render_iso
 from sim.craftworld.mobnav import MobNav
+from sim.craftworld.palette import SEA_LEVEL
 from sim.craftworld.render import render_topdown
 from sim.craftworld.terrain import Terrain
 from sim.mcrules import checks
@@ -28,6 +29,7 @@ from sim.mcrules.rules import Rules
 from sim.schema import DAY_TICKS, FailureCause, Outcome, Subgoal, Task, WorldState
 
 SIGHT = 16  # blocks within which the state lists nearby blocks
+SQUID_SALT, SQUID_TRIES, SQUID_CHANCE = 7, 4, 0.3
 # never generated: only where agents place them, so the world indexes where they are
 STATIONS = ("crafting_table", "furnace")
 HELPERS = {
@@ -317,6 +319,7 @@ class CraftWorld(MinecraftRules, World):
         if (cx, cz) in self._animals_spawned:
             return
         self._animals_spawned.add((cx, cz))
+        self._spawn_squid_in(cx, cz)
         rng = np.random.default_rng(
             [abs(hash(self.terrain.seed)) % 2**32, cx & 0xFFFF, cz & 0xFFFF]
         )
@@ -327,6 +330,22 @@ class CraftWorld(MinecraftRules, World):
             x, z = cx * 16 + int(rng.integers(16)), cz * 16 + int(rng.integers(16))
             y = self.terrain.stand_y(x, z)
             self.body.mobs.append(Mob(kind, (float(x), float(y), float(z)), MOB_HEALTH[kind]))
+
+    def _spawn_squid_in(self, cx: int, cz: int) -> None:
+        """Squid in deep water (four blocks or more below sea level's surface): up to two per
+        chunk, from a draw of their own so the land animals are as before."""
+        from sim.craftworld.body import MOB_HEALTH, WATER, Mob
+
+        rng = np.random.default_rng(
+            [abs(hash(self.terrain.seed)) % 2**32, cx & 0xFFFF, cz & 0xFFFF, SQUID_SALT]
+        )
+        for _ in range(SQUID_TRIES):
+            x, z = cx * 16 + int(rng.integers(16)), cz * 16 + int(rng.integers(16))
+            keep = rng.random() < SQUID_CHANCE
+            deep = all(self.terrain.get(x, SEA_LEVEL - d, z) == "water" for d in (1, 4))
+            if keep and deep:
+                y = float(SEA_LEVEL - 3)
+                self.body.mobs.append(Mob(WATER[0], (float(x), y, float(z)), MOB_HEALTH[WATER[0]]))
 
 
 def _dist(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
