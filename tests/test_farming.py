@@ -99,14 +99,22 @@ def test_the_planner_farms_a_field_then_waits_for_it() -> None:
     # seeds are a chance drop (1 in 8 grass): planned on the mean, with half again to spare
     assert texts[0] == "mine 108 grass"
     at = texts.index("plant 9 wheat_seeds")
-    assert texts[at - 1] == "equip 1 wooden_hoe" and "mine 8 grass_block" in texts[:at]
-    assert texts[at + 1 : at + 4] == ["place 8 dirt", "wait 300 seconds", "mine 3 wheat"]
+    assert texts[at - 1] == "equip 1 wooden_hoe" and "mine 12 grass_block" in texts[:at]
+    assert texts[at + 1 : at + 4] == ["place 12 dirt", "wait 300 seconds", "mine 3 wheat"]
     assert texts[-1] == "craft 1 bread"
     # a field already growing: no more seeds, no hoe; wait and harvest
     growing = WorldState(world="craftworld/v1", nearby_blocks={"wheat": 9, "crafting_table": 1})
     texts = _texts(planner.plan(_bread(), growing, Briefing()).subgoals)
     assert texts[:2] == ["wait 300 seconds", "mine 3 wheat"]
     assert not any(t.startswith(("plant", "mine 108", "craft 1 wooden_hoe")) for t in texts)
+    # by night the walls stay shut: a wait that ends at dawn, and nothing after it
+    night = growing.model_copy(update={"time_of_day": 20_000})
+    assert _texts(planner.plan(_bread(), night, Briefing()).subgoals) == ["wait 151 seconds"]
+    dusk = growing.model_copy(update={"time_of_day": 9_000})  # 150 s of day: 120 to wait
+    assert _texts(planner.plan(_bread(), dusk, Briefing()).subgoals)[:2] == [
+        "wait 120 seconds",
+        "mine 3 wheat",
+    ]
 
 
 def test_a_hungry_planner_eats_what_it_holds_else_hunts_a_meal() -> None:

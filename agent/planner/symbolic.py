@@ -12,21 +12,23 @@ import math
 from agent.planner.base import PlanResult
 from agent.planner.recipe_graph import SOWN, WOODS, Method, RecipeGraph, graph_for
 from knowledge.schema import Briefing, Diagnosis
-from sim.craftworld.body import PASSIVE
+from sim.craftworld.body import PASSIVE, WATER
 from sim.craftworld.palette import NATURAL
 from sim.mcrules.rules import Rules
-from sim.schema import NIGHT_END, FailureCause, Subgoal, Task, WorldState
+from sim.schema import DAY_TICKS, NIGHT_END, FailureCause, Subgoal, Task, WorldState
 
 STATIONS = ("crafting_table", "furnace")
 SWORD = "stone_sword"
 NIGHT_SWORD = "wooden_sword"
 DUSK = 12_000  # time of day from which a planner expects the night's mobs
 HOSTILE_FOES = ("zombie", "skeleton", "spider")  # fought back when they hurt the agent
-WALL, WALLS = "dirt", 8  # the blocks a farmer walls itself in with while its crops grow
+WALL, WALLS = "dirt", 12  # a farmer walls itself in while its crops grow: three rings of four
 WALL_SOURCE = "grass_block"  # dug from the surface, it drops dirt
 HUNGRY = 6.0  # food points at or below which the planner eats before anything else
 GAME = (("cow", "beef"), ("pig", "porkchop"), ("sheep", "mutton"))  # hunted for a meal
 UNSAFE = frozenset({"rotten_flesh", "spider_eye", "poisonous_potato", "chicken", "pufferfish"})
+SECOND_TICKS = 20
+HARVEST_S = 30  # seconds of daylight a harvest is given before dusk
 CROP_WAIT = 300  # seconds between looks at the field (the subgoal limit is 6000 ticks)
 
 
@@ -43,7 +45,7 @@ class SymbolicPlanner:
         logs = {w: state.nearby_blocks.get(f"{w}_log", 0) for w in WOODS}
         have = {w: state.inventory.get(f"{w}_log", 0) for w in WOODS}
         wood = max(WOODS, key=lambda w: (have[w], logs[w], w == "oak"))
-        return graph_for(self.version, NATURAL, PASSIVE, wood)
+        return graph_for(self.version, NATURAL, PASSIVE + WATER, wood)
 
     def plan(self, task: Task, state: WorldState, briefing: Briefing) -> PlanResult:
         if task.goal.item is None:
@@ -103,7 +105,7 @@ class SymbolicPlanner:
         elif (
             diagnosis.cause is FailureCause.TARGET_NOT_FOUND
             and failed.verb == "attack"
-            and failed.target in PASSIVE
+            and failed.target in PASSIVE + WATER
         ):
             # the animals near are hunted out (or there were none): look further afield
             # rather than ask for them here again (a white bed needs three sheep)
@@ -150,9 +152,15 @@ class SymbolicPlanner:
             for i in runs
             if (m := g.methods[i]).kind == "mine" and m.tool is not None
         )
+        # a field sown, the farmer waits walled in: no sword (making one walks it out at dusk)
+        waiting = any(
+            (m := g.methods[i]).kind == "farm" and not m.sow(runs[i], growing.get(i, 0))
+            for i in runs
+        )
+        night = DUSK <= state.time_of_day < NIGHT_END
         arms: dict[str, int] = {}
-        if arm and self.arm and self._weapon(state) is None:
-            if DUSK <= state.time_of_day < NIGHT_END:
+        if arm and self.arm and not waiting and self._weapon(state) is None:
+            if night:
                 arms[NIGHT_SWORD] = 1  # mobs are out: a sword before anything else
             if deep:
                 arms[SWORD] = 1  # ores that need a stone pickaxe lie deep, where it is dark
@@ -189,7 +197,16 @@ class SymbolicPlanner:
                         equipped = m.tool
                     out.append(Subgoal(verb="plant", target=m.source, count=sow))
                     out.append(Subgoal(verb="place", target=WALL, count=WALLS))
-                out.append(Subgoal(verb="wait", target="seconds", count=CROP_WAIT))
+                # harvest by day (the walls stay shut at night): a wait by day ends by dusk
+                # a wait by night ends at dawn: the field is looked at as the day starts
+                tod = state.time_of_day
+                day_left = (DUSK - tod) // SECOND_TICKS - HARVEST_S
+                dark = night or day_left <= 0
+                to_dawn = (NIGHT_END - tod) % DAY_TICKS // SECOND_TICKS + 1
+                wait = min(CROP_WAIT, to_dawn if dark else day_left)
+                out.append(Subgoal(verb="wait", target="seconds", count=wait))
+                if dark and not sow:
+                    return out
                 out.append(Subgoal(verb="mine", target=item, count=times))
                 at = dict.fromkeys(STATIONS, False)
             elif m.kind == "hunt":

@@ -37,6 +37,7 @@ CRAFT_TICKS = 10
 SMELT_TICKS = 200
 TILL_TICKS = 5  # a hoe's use, as a placed block's
 SOW_TICKS = 5
+FIELD_REACH = 12  # blocks from the agent a field by the water may lie: in sight from where it stood
 Pos = tuple[int, int, int]
 WEAPON = {"sword": (4.0, 12), "axe": (7.0, 20), "pickaxe": (2.0, 17), "shovel": (2.5, 20)}
 
@@ -231,14 +232,20 @@ def _reachable(w: CraftWorld, target: str, att: Attempt) -> tuple[Pos, list[Leg]
 def mine(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     checks.check_name(w.rules, sg.target, "block")
     got: Counter[str] = Counter()
-    for _ in range(sg.count):
-        loc, legs = _reachable(w, sg.target, att)
-        travel(w, loc, att, legs)
-        tool = w.equipped
-        drops = _dig(w, loc, att)
-        if not drops and not w.rules.can_harvest(sg.target, w.equipped):
-            raise checks.dropped_nothing(sg.target, tool)
-        got.update(drops)
+    start = w.pos
+    try:
+        for _ in range(sg.count):
+            loc, legs = _reachable(w, sg.target, att)
+            travel(w, loc, att, legs)
+            tool = w.equipped
+            drops = _dig(w, loc, att)
+            if not drops and not w.rules.can_harvest(sg.target, w.equipped):
+                raise checks.dropped_nothing(sg.target, tool)
+            got.update(drops)
+    finally:
+        if sg.target in crops.SEEDS.values() and w.pos != start and not w.body.dead:
+            # a farmer steps back from the field to where it stood (its shelter, if walled)
+            travel(w, (start[0], start[1] - 1, start[2]), att)
     return "mined " + ", ".join(f"{n} {k}" for k, n in sorted(got.items()))
 
 
@@ -396,8 +403,9 @@ def smelt(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 
 def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
-    """Place `count` blocks next to the agent: the cells beside its feet, then beside its head
-    (eight walls an agent in the open can hole up behind)."""
+    """Place `count` blocks next to the agent: the cells beside its feet, then beside its head,
+    and for more than one block the cells above those (walls two high above the ground around
+    even for an agent standing in a dip: a mob steps up one block, not two)."""
     checks.check_name(w.rules, sg.target, "block")
     if sg.target not in BLOCK_ID:
         raise Failure(
@@ -409,7 +417,8 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     checks.require(sg.target, sg.count, w.inventory[sg.target], "place")
     for _ in range(sg.count):
         x, y, z = w.pos
-        around = [(x + dx, y + dy, z + dz) for dy in (0, 1) for dx, dz in _SIDES]
+        levels = (0, 1, 2) if sg.count > 1 else (0, 1)
+        around = [(x + dx, y + dy, z + dz) for dy in levels for dx, dz in _SIDES]
         spot = next((p for p in around if _replaceable(w.terrain.get(*p))), None)
         if spot is None and sg.count > 1 and _ > 0:
             break  # walled in: the rest stays in the inventory
@@ -491,7 +500,7 @@ def _sow(w: CraftWorld, ground: Pos, seed: str, crop: str, att: Attempt) -> None
 def _plots(w: CraftWorld, count: int) -> list[Pos]:
     """Ground to sow on, best first: free farmland; then grass or dirt under open air beside
     water (nearest the agent first, then nearest that first plot: one field); then any grass
-    or dirt near the agent."""
+    or dirt near the agent. Never the agent's own cell or the eight around it."""
     free = [
         p
         for p in w.terrain.find_near("farmland", w.pos, SEARCH, 64)
@@ -500,7 +509,7 @@ def _plots(w: CraftWorld, count: int) -> list[Pos]:
     if len(free) >= count:
         return free
     wet: set[Pos] = set()
-    for x, y, z in w.terrain.find_near("water", w.pos, SEARCH, 256):
+    for x, y, z in w.terrain.find_near("water", w.pos, FIELD_REACH, 256):
         if w.terrain.get(x, y + 1, z) != "air":
             continue  # under water: its banks lie higher
         for dx in range(-2, 3):
@@ -521,7 +530,9 @@ def _plots(w: CraftWorld, count: int) -> list[Pos]:
             if p not in wet and _tillable(w, p):
                 dry.append(p)
     dry.sort(key=lambda p: (_dist2(p, w.pos), p))
-    return free + field + dry
+    # never the ground under or beside the agent: where it stands stays its own (its walls)
+    x0, _, z0 = w.pos
+    return [p for p in free + field + dry if max(abs(p[0] - x0), abs(p[2] - z0)) > 1]
 
 
 def _tillable(w: CraftWorld, p: Pos) -> bool:
