@@ -94,10 +94,10 @@ def test_an_unknown_item_in_a_milestone_is_named_with_its_line(tmp_path: Path) -
 
 
 def test_validate_refuses_a_milestone_the_world_cannot_produce(tmp_path: Path) -> None:
-    path = _write(tmp_path, "      then: [wooden_pickaxe, brown_wool]")
+    path = _write(tmp_path, "      then: [wooden_pickaxe, red_sandstone_wall]")
     result = runner.invoke(app, ["suite", "validate", str(path)])
     assert result.exit_code == 1
-    assert "no way to obtain brown_wool" in _said(result.output)
+    assert "no way to obtain red_sandstone_wall" in _said(result.output)
 
 
 # ---- playing -----------------------------------------------------------------------------------
@@ -165,10 +165,10 @@ def test_the_viewer_shows_where_the_milestones_stand(tmp_path: Path) -> None:
 
 # ---- ending early ------------------------------------------------------------------------------
 def test_a_goal_the_world_cannot_produce_ends_at_once_with_the_reason() -> None:
-    task = Task(id="t", instruction="x", goal=Goal(item="brown_wool"))
+    task = Task(id="t", instruction="x", goal=Goal(item="red_sandstone_wall"))
     result, lines = play_oracle(_world(), task, 0)
     assert (result.ended, result.steps, lines) == ("unobtainable", 0, [])
-    assert "cocoa_beans" in result.ended_why
+    assert "red_sand" in result.ended_why
 
 
 class Stubborn(SymbolicPlanner):
@@ -249,8 +249,8 @@ def test_a_whole_search_that_finds_nothing_twice_is_a_dead_end() -> None:
 
 
 def test_the_run_table_says_why_an_episode_ended_early(tmp_path: Path) -> None:
-    path = _write(tmp_path, "      item: brown_wool")
+    path = _write(tmp_path, "      item: red_sandstone_wall")
     # the run refuses before anything runs; the episode-level check is the one above
     result = runner.invoke(app, ["run", str(path), "--planner", "symbolic", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "no way to obtain brown_wool" in _said(result.output)
+    assert result.exit_code == 2 and "no way to obtain red_sandstone_wall" in _said(result.output)
     assert not any(p.is_dir() for p in tmp_path.iterdir())

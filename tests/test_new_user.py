@@ -339,12 +339,12 @@ tasks:
     goal: {item: bow}
     helpers: {hostile_mobs: false}
   - id: wool
-    instruction: dye wool brown
-    goal: {item: brown_wool}
+    instruction: build a red sandstone wall
+    goal: {item: red_sandstone_wall}
   - id: given
-    instruction: dye wool brown with the cocoa beans given
-    goal: {item: brown_wool}
-    initial_inventory: {cocoa_beans: 1}
+    instruction: build a red sandstone wall from the red sand given
+    goal: {item: red_sandstone_wall}
+    initial_inventory: {red_sand: 24}
   - id: later
     instruction: craft a cake
     goal: {item: cake}
@@ -375,8 +375,9 @@ def test_suite_validate_refuses_goals_the_world_cannot_reach(tmp_path: Path) -> 
         " string, which only hostile mobs drop, and this task sets hostile_mobs: false" in said
     )
     assert (
-        f"{suite}:12: tasks[2] (wool): no way to obtain brown_wool in craftworld/v1: its recipe"
-        " needs brown_dye, whose recipe needs cocoa_beans, which no block or mob here drops" in said
+        f"{suite}:12: tasks[2] (wool): no way to obtain red_sandstone_wall in craftworld/v1: its"
+        " recipe needs red_sandstone, whose recipe needs red_sand, which no block or mob here"
+        " drops" in said
     )
     assert "(fine)" not in said and "(given)" not in said, "held items count as obtained"
     assert "(later)" not in said, "a skipped task is not checked"

@@ -105,7 +105,7 @@ def test_shipped_suite_loads_with_known_items(path: Path) -> None:
     # suite one per source of its items.
     groups = {
         "techtree": set(TECHTREE_GROUPS),
-        "survival": {"books", "dyes", "dyed", "decor", "farming", "sea"},
+        "survival": {"books", "dyes", "dyed", "decor", "farming", "sea", "wild"},
     }.get(path.stem, {path.stem})
     for task, seeds in tasks:
         assert task.group in groups

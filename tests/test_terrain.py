@@ -125,7 +125,8 @@ def test_biomes_all_present_and_desert_has_no_trees() -> None:
     xs = np.arange(-1536, 1536, 16.0)
     cols = columns(5, xs[:, None], xs[None, :])
     fractions = np.bincount(cols.biome.ravel(), minlength=len(BIOMES)) / cols.biome.size
-    assert np.all(fractions > 0.05), dict(zip(BIOMES, fractions, strict=True))
+    said = dict(zip(BIOMES, fractions, strict=True))
+    assert np.all(fractions[:5] > 0.05) and np.all(fractions[5:] > 0.02), said
     mountain_tops = cols.height[cols.biome == MOUNTAINS]
     assert mountain_tops.max() >= 100 and np.percentile(mountain_tops, 50) >= 85
 
@@ -299,3 +300,31 @@ def test_sugar_cane_grows_at_the_waters_edge() -> None:
                 height += 1
             assert height <= 3
     assert found > 3
+
+
+def test_the_wild_biomes_keep_away_from_spawn_and_grow_their_own_things() -> None:
+    """Jungles, savannas and dark forests (issue 33) lie 96 blocks and more from the origin,
+    so every start area is what it was; they grow jungle trees with cocoa and melons, acacias,
+    and dark oaks with mushrooms."""
+    from sim.craftworld.worldgen import NEW_BIOMES_FROM
+
+    xs = np.arange(-640, 641, 8.0)
+    d = np.hypot(xs[:, None], xs[None, :])
+    wild = [BIOMES.index(b) for b in ("jungle", "savanna", "dark_forest")]
+    seen: set[int] = set()
+    for seed in range(6):
+        biome = columns(seed, xs[:, None], xs[None, :]).biome
+        here = np.isin(biome, wild)
+        assert not here[d < NEW_BIOMES_FROM].any()
+        seen |= set(np.unique(biome[here]).tolist())
+    assert seen == set(wild)
+    terrain = Terrain(0)
+    found: dict[str, int] = {}
+    for cx in range(-12, 13):
+        for cz in range(-12, 13):
+            arr = terrain.chunk(cx, cz)
+            for name in ("jungle_log", "acacia_log", "dark_oak_log", "cocoa", "melon"):
+                found[name] = found.get(name, 0) + int((arr == BLOCK_ID[name]).sum())
+            for name in ("brown_mushroom", "red_mushroom"):
+                found["mushroom"] = found.get("mushroom", 0) + int((arr == BLOCK_ID[name]).sum())
+    assert all(n > 20 for n in found.values()), found

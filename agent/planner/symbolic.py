@@ -184,8 +184,10 @@ class SymbolicPlanner:
                 out.append(Subgoal(verb="mine", target=m.source, count=times))
                 at = dict.fromkeys(STATIONS, False)
             elif m.kind == "farm":
-                # sow a field, wall in beside it for the nights, then wait and harvest (a
-                # failed harvest, nothing ripe yet, replans to the wait and harvest again)
+                # sow a field and wall in beside it; then wait and harvest by day. The plan
+                # ends at the field: the next is made when this is done, so a wait is sized
+                # from the clock as it then reads (a failed harvest, nothing ripe yet, replans
+                # the same way)
                 sow = m.sow(times, growing.get(item, 0))
                 if sow:
                     # the wall's dirt first, from the surface (digging for dirt leaves a pit)
@@ -194,21 +196,20 @@ class SymbolicPlanner:
                         out.append(Subgoal(verb="mine", target=WALL_SOURCE, count=short))
                     if m.tool and equipped != m.tool:
                         out.append(Subgoal(verb="equip", target=m.tool))
-                        equipped = m.tool
                     out.append(Subgoal(verb="plant", target=m.source, count=sow))
                     out.append(Subgoal(verb="place", target=WALL, count=WALLS))
-                # harvest by day (the walls stay shut at night): a wait by day ends by dusk
-                # a wait by night ends at dawn: the field is looked at as the day starts
+                    return out
+                # a wait by day ends before dusk, one by night at dawn: harvests are by day,
+                # and the walls stay shut at night
                 tod = state.time_of_day
                 day_left = (DUSK - tod) // SECOND_TICKS - HARVEST_S
                 dark = night or day_left <= 0
                 to_dawn = (NIGHT_END - tod) % DAY_TICKS // SECOND_TICKS + 1
                 wait = min(CROP_WAIT, to_dawn if dark else day_left)
                 out.append(Subgoal(verb="wait", target="seconds", count=wait))
-                if dark and not sow:
-                    return out
-                out.append(Subgoal(verb="mine", target=item, count=times))
-                at = dict.fromkeys(STATIONS, False)
+                if not dark:
+                    out.append(Subgoal(verb="mine", target=item, count=times))
+                return out
             elif m.kind == "hunt":
                 out.append(Subgoal(verb="attack", target=m.source, count=times))
                 at = dict.fromkeys(STATIONS, False)

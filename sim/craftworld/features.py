@@ -222,7 +222,7 @@ def add_ores(arr: Blocks, rng: Generator, mountains: NDArray[np.bool_]) -> None:
 
 
 # ---------------------------------------------------------------------------------- trees
-_PLAINS, _FOREST, _DESERT, _MOUNTAINS, _OCEAN = range(len(BIOMES))
+_PLAINS, _FOREST, _DESERT, _MOUNTAINS, _OCEAN, _JUNGLE, _SAVANNA, _DARK_FOREST = range(len(BIOMES))
 _GROUND = lut(("grass_block", "dirt"))
 _REPLACEABLE = lut(("air", "grass", "dandelion", "poppy", "dead_bush"))
 TREE_MARGIN = 2
@@ -261,6 +261,9 @@ _KINDS = {
     "oak": (BLOCK_ID["oak_log"], BLOCK_ID["oak_leaves"], _BROADLEAF, 4, 6),
     "birch": (BLOCK_ID["birch_log"], BLOCK_ID["birch_leaves"], _BROADLEAF, 5, 6),
     "spruce": (BLOCK_ID["spruce_log"], BLOCK_ID["spruce_leaves"], _CONIFER, 5, 7),
+    "jungle": (BLOCK_ID["jungle_log"], BLOCK_ID["jungle_leaves"], _BROADLEAF, 6, 9),
+    "acacia": (BLOCK_ID["acacia_log"], BLOCK_ID["acacia_leaves"], _BROADLEAF, 4, 6),
+    "dark_oak": (BLOCK_ID["dark_oak_log"], BLOCK_ID["dark_oak_leaves"], _BROADLEAF, 4, 6),
 }
 """kind -> (log id, leaves id, canopy offsets from the trunk top, min and max trunk height)."""
 _TREE_TRIES = {_PLAINS: (3, 0.2), _FOREST: (12, 0.8), _MOUNTAINS: (8, 0.35)}
@@ -394,3 +397,70 @@ def _add_sugar_cane(
     for i, j in zip(*np.nonzero(grow), strict=True):
         top = min(int(h[i, j]) + 1 + int(tall[i, j]), HEIGHT)
         arr[i, int(h[i, j]) + 1 : top, j] = BLOCK_ID["sugar_cane"]
+
+
+_WILD_TREES = {
+    _JUNGLE: ("jungle", 14, 0.8),
+    _SAVANNA: ("acacia", 4, 0.5),
+    _DARK_FOREST: ("dark_oak", 16, 0.9),
+}
+"""biome -> (tree kind, trunk positions tried per chunk, chance each is kept)."""
+WILD_BIOMES = tuple(_WILD_TREES)
+_WILD_PLANTS = {
+    _JUNGLE: (0.15, "melon", 0.012),
+    _SAVANNA: (0.2, "", 0.0),
+    _DARK_FOREST: (0.04, "mushroom", 0.03),
+}
+"""biome -> (chance of grass, what else grows on grass there, its chance) per column."""
+COCOA_ODDS = 0.5
+"""Chance that a jungle trunk carries a cocoa pod (on a side, 2-4 blocks up)."""
+
+
+def add_wild_biomes(
+    arr: Blocks, rng: Generator, height: NDArray[np.int64], biome: NDArray[np.uint8]
+) -> None:
+    """The jungles, savannas and dark forests: jungle trees with cocoa and melons, acacias,
+    dark oaks with mushrooms beneath, and grass. Drawn from a generator of their own, so a
+    chunk without these biomes is what it was before they came."""
+    lo, hi = TREE_MARGIN, CHUNK - TREE_MARGIN
+    trunks: list[tuple[int, int]] = []
+    for b, (kind, tries, odds) in _WILD_TREES.items():
+        xs = rng.integers(lo, hi, tries).tolist()
+        zs = rng.integers(lo, hi, tries).tolist()
+        keep = rng.random(tries) < odds
+        pods = rng.random(tries) < COCOA_ODDS
+        for x, z, k, pod in zip(xs, zs, keep, pods, strict=True):
+            g = int(height[x, z])
+            if not k or biome[x, z] != b or g + 10 >= HEIGHT:
+                continue
+            if not _GROUND[arr[x, g, z]] or arr[x, g + 1, z] != _AIR:
+                continue
+            if any(abs(x - tx) < 3 and abs(z - tz) < 3 for tx, tz in trunks):
+                continue
+            _place_tree(arr, rng, x, g, z, kind)
+            trunks.append((x, z))
+            if kind == "jungle" and pod:
+                dx, dz = _SIDES4[int(rng.integers(4))]
+                y = g + 2 + int(rng.integers(3))
+                if arr[x + dx, y, z + dz] == _AIR:
+                    arr[x + dx, y, z + dz] = BLOCK_ID["cocoa"]
+    x, z = np.meshgrid(np.arange(CHUNK), np.arange(CHUNK), indexing="ij")
+    h = np.minimum(height, HEIGHT - 2)
+    on_grass = (arr[x, h, z] == BLOCK_ID["grass_block"]) & (arr[x, h + 1, z] == _AIR)
+    roll = rng.random((CHUNK, CHUNK))
+    red = rng.random((CHUNK, CHUNK)) < 0.5
+    out = np.zeros((CHUNK, CHUNK), dtype=np.uint8)
+    for b, (grass, other, odds) in _WILD_PLANTS.items():
+        here = on_grass & (biome == b)
+        out[here & (roll < grass)] = BLOCK_ID["grass"]
+        pick = here & (roll >= grass) & (roll < grass + odds)
+        if other == "melon":
+            out[pick] = BLOCK_ID["melon"]
+        elif other == "mushroom":
+            out[pick & red] = BLOCK_ID["red_mushroom"]
+            out[pick & ~red] = BLOCK_ID["brown_mushroom"]
+    placed = out != _AIR
+    arr[x[placed], h[placed] + 1, z[placed]] = out[placed]
+
+
+_SIDES4 = ((1, 0), (-1, 0), (0, 1), (0, -1))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from sim.craftworld.palette import HEIGHT, SOLID_LUT, lut
+from sim.craftworld.palette import HEIGHT, LEAVES, SOLID_LUT, lut
 from sim.craftworld.terrain import Terrain
 
 Coord = tuple[int, int, int]
@@ -32,7 +32,7 @@ MAX_DROP = 3
 """Mobs path over drops of at most three blocks (more would hurt them), and climb one."""
 
 # collision: mobs walk through air, water and plants, not through leaves, lava or solid blocks
-_PASSABLE_LUT = ~SOLID_LUT & ~lut(("lava", "oak_leaves", "birch_leaves", "spruce_leaves"))
+_PASSABLE_LUT = ~SOLID_LUT & ~lut(("lava", *sorted(LEAVES)))
 _WATER_LUT = lut(("water",))
 
 

@@ -68,6 +68,16 @@ BLOCKS: tuple[str, ...] = (
     "snow_block",
     *WILD_PLANTS,
     # Never generated, but agents place them (set() only accepts palette names).
+    "jungle_log",
+    "jungle_leaves",
+    "acacia_log",
+    "acacia_leaves",
+    "dark_oak_log",
+    "dark_oak_leaves",
+    "cocoa",
+    "melon",
+    "brown_mushroom",
+    "red_mushroom",
     "cobblestone",
     "oak_planks",
     "birch_planks",
@@ -95,7 +105,16 @@ BLOCKS: tuple[str, ...] = (
 BLOCK_ID: dict[str, int] = {name: i for i, name in enumerate(BLOCKS)}
 """Block name -> uint8 id."""
 
-BIOMES: tuple[str, ...] = ("plains", "forest", "desert", "mountains", "ocean")
+BIOMES: tuple[str, ...] = (
+    "plains",
+    "forest",
+    "desert",
+    "mountains",
+    "ocean",
+    "jungle",
+    "savanna",
+    "dark_forest",
+)
 """Biome names, in the order of the biome ids world generation stores per column."""
 
 FLUIDS: frozenset[str] = frozenset({"water", "lava"})
@@ -108,10 +127,17 @@ PLANTS: frozenset[str] = frozenset(
         "wheat",
         "torch",
         "ladder",
+        "cocoa",
+        "brown_mushroom",
+        "red_mushroom",
     }
 )
-LEAVES: frozenset[str] = frozenset({"oak_leaves", "birch_leaves", "spruce_leaves"})
-LOGS: frozenset[str] = frozenset({"oak_log", "birch_log", "spruce_log"})
+LEAVES: frozenset[str] = frozenset(
+    {f"{w}_leaves" for w in ("oak", "birch", "spruce", "jungle", "acacia", "dark_oak")}
+)
+LOGS: frozenset[str] = frozenset(
+    {f"{w}_log" for w in ("oak", "birch", "spruce", "jungle", "acacia", "dark_oak")}
+)
 
 NON_SOLID: frozenset[str] = frozenset({"air"}) | FLUIDS | LEAVES | PLANTS
 """Blocks that are not ground: `surface_y` skips them (plants and torches are walk-through, and

@@ -19,6 +19,7 @@ from sim.craftworld.palette import (
     BLOCKS,
     CHUNK,
     HEIGHT,
+    LEAVES,
     LOGS,
     NON_SOLID,
     SEA_LEVEL,
@@ -48,7 +49,7 @@ Coord = tuple[int, int, int]
 _AIR = BLOCK_ID["air"]
 _BEDROCK = BLOCK_ID["bedrock"]
 _LOG_LUT = lut(LOGS)
-_PASSABLE_LUT = ~SOLID_LUT & ~lut(("water", "lava", "oak_leaves", "birch_leaves", "spruce_leaves"))
+_PASSABLE_LUT = ~SOLID_LUT & ~lut(("water", "lava", *sorted(LEAVES)))
 _SPAWN_GROUND = lut(("grass_block", "dirt", "sand", "gravel", "snow_block", "stone"))
 SPAWN_RADIUS = 48
 """How far from the origin `spawn_point` looks for a standing spot."""

@@ -30,6 +30,8 @@ from sim.schema import DAY_TICKS, FailureCause, Outcome, Subgoal, Task, WorldSta
 
 SIGHT = 16  # blocks within which the state lists nearby blocks
 SQUID_SALT, SQUID_TRIES, SQUID_CHANCE = 7, 4, 0.3
+ANIMAL_BIOMES = ("plains", "forest", "jungle", "savanna", "dark_forest")
+"""Where passive land animals spawn (grassland and woods, as in Minecraft)."""
 # never generated: only where agents place them, so the world indexes where they are
 STATIONS = ("crafting_table", "furnace")
 HELPERS = {
@@ -323,12 +325,14 @@ class CraftWorld(MinecraftRules, World):
         rng = np.random.default_rng(
             [abs(hash(self.terrain.seed)) % 2**32, cx & 0xFFFF, cz & 0xFFFF]
         )
-        if self.terrain.biome(cx * 16 + 8, cz * 16 + 8) not in ("plains", "forest"):
+        if self.terrain.biome(cx * 16 + 8, cz * 16 + 8) not in ANIMAL_BIOMES:
             return
         for _ in range(int(rng.integers(0, 3))):
             kind = PASSIVE[int(rng.integers(len(PASSIVE)))]
             x, z = cx * 16 + int(rng.integers(16)), cz * 16 + int(rng.integers(16))
             y = self.terrain.stand_y(x, z)
+            if self.terrain.get(x, y, z) == "water":
+                continue  # a lake's floor is no pasture
             self.body.mobs.append(Mob(kind, (float(x), float(y), float(z)), MOB_HEALTH[kind]))
 
     def _spawn_squid_in(self, cx: int, cz: int) -> None:

@@ -18,7 +18,7 @@ from sim.craftworld import features
 from sim.craftworld.noise import FloatArray, fbm2, int_seed, smoothstep, uniform, value2
 from sim.craftworld.palette import BIOMES, BLOCK_ID, CHUNK, HEIGHT, SEA_LEVEL
 
-PLAINS, FOREST, DESERT, MOUNTAINS, OCEAN = (BIOMES.index(b) for b in BIOMES)
+PLAINS, FOREST, DESERT, MOUNTAINS, OCEAN, JUNGLE, SAVANNA, DARK_FOREST = range(len(BIOMES))
 
 SPAWN_RADIUS = 160.0
 """Width (blocks) of the bias that makes the origin temperate land, as Minecraft picks a
@@ -28,10 +28,18 @@ MOUNTAIN_BIOME = 0.45
 """Mountain factor above which a land column is the mountains biome."""
 DESERT_BIOME = 0.5
 FOREST_HUMIDITY = 0.02
+NEW_BIOMES_FROM = 96.0
+"""Distance (blocks) from the origin within which no jungle, savanna or dark forest grows: the
+worlds near spawn stay as they were before these biomes came (every shipped suite starts there)."""
+WARM = 0.05
+"""Temperature above which lowland short of desert is savanna, or jungle where humid."""
+JUNGLE_HUMIDITY = 0.1
+DARK_HUMIDITY = 0.3
+"""Humidity (without the spawn's bias) above which a forest is a dark forest."""
 
 _SALT_CONT, _SALT_MOUNT, _SALT_TEMP, _SALT_HUMID = 101, 102, 103, 104
 _SALT_DETAIL, _SALT_RIDGE, _SALT_DIRT, _SALT_GRAVEL, _SALT_FLOOR = 105, 106, 107, 108, 109
-_SALT_CHUNK = 110
+_SALT_CHUNK, _SALT_WILD = 110, 111
 
 _AIR = BLOCK_ID["air"]
 _WATER = BLOCK_ID["water"]
@@ -84,6 +92,14 @@ def columns(seed: int, x: FloatArray, z: FloatArray) -> Columns:
     biome[desert > DESERT_BIOME] = DESERT
     biome[mountain > MOUNTAIN_BIOME] = MOUNTAINS
     biome[height < SEA_LEVEL] = OCEAN
+    # the warm and the damp lowlands (outside the spawn's temperate bias, as in Minecraft)
+    far = r2 > (NEW_BIOMES_FROM / SPAWN_RADIUS) ** 2
+    lowland = far & ((biome == PLAINS) | (biome == FOREST))
+    warm = lowland & (temp > WARM)
+    dark = far & (biome == FOREST) & (humid - 0.4 * bias > DARK_HUMIDITY)
+    biome[dark] = DARK_FOREST
+    biome[warm & (humid <= JUNGLE_HUMIDITY)] = SAVANNA
+    biome[warm & (humid > JUNGLE_HUMIDITY)] = JUNGLE
     return Columns(height=height, biome=biome, mountain=mountain, shore=shore)
 
 
@@ -177,4 +193,7 @@ def generate_chunk(seed: int, cx: int, cz: int) -> tuple[NDArray[np.uint8], NDAr
     features.add_ores(arr, rng, cols.biome == MOUNTAINS)
     features.add_trees(arr, rng, cols.height, cols.biome)
     features.add_plants(arr, rng, cols.height, cols.biome)
+    if np.isin(cols.biome, features.WILD_BIOMES).any():
+        wild = np.random.default_rng(int_seed(seed, _SALT_WILD, cx, cz))
+        features.add_wild_biomes(arr, wild, cols.height, cols.biome)
     return arr, cols.biome
