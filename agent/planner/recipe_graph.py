@@ -118,6 +118,12 @@ class RecipeGraph:
                     chance=0.0 if low else exact.get(item, mean),
                 )
                 self._mines.append((item, cost, m))
+            if tool is None:  # what only shears collect whole (vines, leaves, grass)
+                plain = set(exact)
+                for item, mean in sorted(self.rules.expected_drops(block, "shears").items()):
+                    if item not in plain and mean >= 1:
+                        m = Method("mine", block, int(mean), tool="shears")
+                        self._mines.append((item, MINE_COST, m))
         rng = np.random.default_rng(0)
         for mob in mobs:
             samples = [self.rules.mob_drops(mob, rng) for _ in range(16)]

@@ -414,16 +414,24 @@ _WILD_PLANTS = {
 """biome -> (chance of grass, what else grows on grass there, its chance) per column."""
 COCOA_ODDS = 0.5
 """Chance that a jungle trunk carries a cocoa pod (on a side, 2-4 blocks up)."""
+VINE_ODDS = 0.5
+"""Chance that vines hang down a side of a jungle trunk (shears collect them)."""
 
 
 def add_wild_biomes(
-    arr: Blocks, rng: Generator, height: NDArray[np.int64], biome: NDArray[np.uint8]
+    arr: Blocks,
+    rng: Generator,
+    height: NDArray[np.int64],
+    biome: NDArray[np.uint8],
+    vine_rng: Generator,
 ) -> None:
-    """The jungles, savannas and dark forests: jungle trees with cocoa and melons, acacias,
-    dark oaks with mushrooms beneath, and grass. Drawn from a generator of their own, so a
-    chunk without these biomes is what it was before they came."""
+    """The jungles, savannas and dark forests: jungle trees with cocoa, vines and melons,
+    acacias, dark oaks with mushrooms beneath, and grass. Drawn from a generator of their own,
+    so a chunk without these biomes is what it was before they came (and the vines from one of
+    theirs: everything else is where it was before the vines)."""
     lo, hi = TREE_MARGIN, CHUNK - TREE_MARGIN
     trunks: list[tuple[int, int]] = []
+    jungle: list[tuple[int, int, int]] = []
     for b, (kind, tries, odds) in _WILD_TREES.items():
         xs = rng.integers(lo, hi, tries).tolist()
         zs = rng.integers(lo, hi, tries).tolist()
@@ -444,6 +452,8 @@ def add_wild_biomes(
                 y = g + 2 + int(rng.integers(3))
                 if arr[x + dx, y, z + dz] == _AIR:
                     arr[x + dx, y, z + dz] = BLOCK_ID["cocoa"]
+            if kind == "jungle":
+                jungle.append((x, g, z))
     x, z = np.meshgrid(np.arange(CHUNK), np.arange(CHUNK), indexing="ij")
     h = np.minimum(height, HEIGHT - 2)
     on_grass = (arr[x, h, z] == BLOCK_ID["grass_block"]) & (arr[x, h + 1, z] == _AIR)
@@ -461,6 +471,12 @@ def add_wild_biomes(
             out[pick & ~red] = BLOCK_ID["brown_mushroom"]
     placed = out != _AIR
     arr[x[placed], h[placed] + 1, z[placed]] = out[placed]
+    for tx, g, tz in jungle:  # vines down a side of the trunk, under the canopy
+        if vine_rng.random() < VINE_ODDS:
+            dx, dz = _SIDES4[int(vine_rng.integers(4))]
+            for y in range(g + 2, g + 6):
+                if arr[tx + dx, y, tz + dz] == _AIR:
+                    arr[tx + dx, y, tz + dz] = BLOCK_ID["vine"]
 
 
 _SIDES4 = ((1, 0), (-1, 0), (0, 1), (0, -1))

@@ -78,6 +78,7 @@ BLOCKS: tuple[str, ...] = (
     "melon",
     "brown_mushroom",
     "red_mushroom",
+    "vine",
     "cobblestone",
     "oak_planks",
     "birch_planks",
@@ -130,6 +131,7 @@ PLANTS: frozenset[str] = frozenset(
         "cocoa",
         "brown_mushroom",
         "red_mushroom",
+        "vine",
     }
 )
 LEAVES: frozenset[str] = frozenset(

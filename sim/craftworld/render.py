@@ -63,6 +63,7 @@ BLOCK_COLORS: dict[str, tuple[int, int, int]] = {
     "melon": (110, 150, 40),
     "brown_mushroom": (150, 110, 80),
     "red_mushroom": (200, 40, 40),
+    "vine": (50, 110, 25),
     "cactus": (15, 110, 30),
     "snow_block": (245, 250, 250),
     "grass": (110, 175, 60),

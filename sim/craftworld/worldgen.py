@@ -39,7 +39,7 @@ DARK_HUMIDITY = 0.3
 
 _SALT_CONT, _SALT_MOUNT, _SALT_TEMP, _SALT_HUMID = 101, 102, 103, 104
 _SALT_DETAIL, _SALT_RIDGE, _SALT_DIRT, _SALT_GRAVEL, _SALT_FLOOR = 105, 106, 107, 108, 109
-_SALT_CHUNK, _SALT_WILD = 110, 111
+_SALT_CHUNK, _SALT_WILD, _SALT_VINE = 110, 111, 112
 
 _AIR = BLOCK_ID["air"]
 _WATER = BLOCK_ID["water"]
@@ -195,5 +195,6 @@ def generate_chunk(seed: int, cx: int, cz: int) -> tuple[NDArray[np.uint8], NDAr
     features.add_plants(arr, rng, cols.height, cols.biome)
     if np.isin(cols.biome, features.WILD_BIOMES).any():
         wild = np.random.default_rng(int_seed(seed, _SALT_WILD, cx, cz))
-        features.add_wild_biomes(arr, wild, cols.height, cols.biome)
+        vines = np.random.default_rng(int_seed(seed, _SALT_VINE, cx, cz))
+        features.add_wild_biomes(arr, wild, cols.height, cols.biome, vines)
     return arr, cols.biome
