@@ -443,8 +443,9 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
 
 def plant(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     """Sow `count` seeds, one to a block of farmland: free farmland first, then grass or dirt
-    tilled with the hoe in hand, by water where there is some within reach (a wet field grows
-    faster, and a compact one faster still). Growth is `sim.craftworld.crops`."""
+    tilled with the hoe in hand, by water within `FIELD_REACH` blocks if any (a wet field grows
+    faster, and a compact one faster still), then back to where the agent stood. Growth is
+    `sim.craftworld.crops`."""
     checks.check_name(w.rules, sg.target, "item")
     crop = crops.SEEDS.get(sg.target)
     if crop is None:
