@@ -81,7 +81,7 @@ class Repairer:
             if repair is None and diagnosis.deadlock and own and self._again:
                 repair = self.goal(state, plan)  # the same failure, again and again
             return repair
-        if subgoal.verb not in UNHURRIED and self._stalled(diagnosis, state) and own:
+        if self._stalled(subgoal, diagnosis, state) and own:
             return self.goal(state, plan)  # the planner goes round in circles
         return None
 
@@ -143,10 +143,12 @@ class Repairer:
             found = condition_for(store, failed.key(), [context], prefix)
         return list(found.steps) if found is not None and found.steps else None
 
-    def _stalled(self, diagnosis: Diagnosis, state: WorldState) -> bool:
+    def _stalled(self, subgoal: Subgoal, diagnosis: Diagnosis, state: WorldState) -> bool:
         """Going round in circles, by what the agent sees: the same product made twice, or
         `IDLE` attempts in a row that worked but brought no kind of item not held before (waiting
         and sowing, which bring none by design, are not counted: `UNHURRIED`)."""
+        if subgoal.verb in UNHURRIED:
+            return False
         new = set(state.inventory) - self._kinds
         self._kinds |= new
         self._idle = 0 if new else self._idle + 1

@@ -25,7 +25,7 @@ HOSTILE_FOES = ("zombie", "skeleton", "spider")  # fought back when they hurt th
 WALL, WALLS = "dirt", 12  # a farmer walls itself in while its crops grow: three rings of four
 WALL_SOURCE = "grass_block"  # dug from the surface, it drops dirt
 HUNGRY = 6.0  # food points at or below which the planner eats before anything else
-GAME = (("cow", "beef"), ("pig", "porkchop"), ("sheep", "mutton"))  # hunted for a meal
+GAME = {"cow": "beef", "pig": "porkchop", "sheep": "mutton"}  # hunted for a meal, cow first
 UNSAFE = frozenset({"rotten_flesh", "spider_eye", "poisonous_potato", "chicken", "pufferfish"})
 SECOND_TICKS = 20
 HARVEST_S = 30  # seconds of daylight a harvest is given before dusk
@@ -127,11 +127,8 @@ class SymbolicPlanner:
             best = max(held, key=lambda i: foods[i].food_points)
             need = math.ceil((20 - state.food) / max(foods[best].food_points, 1))
             return [Subgoal(verb="eat", target=best, count=min(state.inventory[best], need))]
-        animal = next((a for a, _ in GAME if state.nearby_entities.get(a)), GAME[0][0])
-        return [
-            Subgoal(verb="attack", target=animal),
-            Subgoal(verb="eat", target=dict(GAME)[animal]),
-        ]
+        animal = next((a for a in GAME if state.nearby_entities.get(a)), "cow")
+        return [Subgoal(verb="attack", target=animal), Subgoal(verb="eat", target=GAME[animal])]
 
     def _weapon(self, state: WorldState) -> str | None:
         rules = Rules.load(self.version)

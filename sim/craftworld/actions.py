@@ -415,12 +415,12 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
             data={"what": "placeable block", "name": sg.target},
         )
     checks.require(sg.target, sg.count, w.inventory[sg.target], "place")
-    for _ in range(sg.count):
+    for placed in range(sg.count):
         x, y, z = w.pos
         levels = (0, 1, 2) if sg.count > 1 else (0, 1)
         around = [(x + dx, y + dy, z + dz) for dy in levels for dx, dz in _SIDES]
         spot = next((p for p in around if _replaceable(w.terrain.get(*p))), None)
-        if spot is None and sg.count > 1 and _ > 0:
+        if spot is None and placed > 0:
             break  # walled in: the rest stays in the inventory
         if spot is None:
             # walled in (the bottom of a shaft, a tunnel): a player digs out a side block first

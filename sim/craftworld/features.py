@@ -270,6 +270,14 @@ _TREE_TRIES = {_PLAINS: (3, 0.2), _FOREST: (12, 0.8), _MOUNTAINS: (8, 0.35)}
 """biome -> (trunk positions tried per chunk, chance each is kept)."""
 
 
+def _trunk_fits(arr: Blocks, trunks: list[tuple[int, int]], x: int, g: int, z: int) -> bool:
+    """A trunk may stand at (x, z) on ground at `g`: grass or dirt below, air above, and 3
+    blocks from every trunk already standing."""
+    if not _GROUND[arr[x, g, z]] or arr[x, g + 1, z] != _AIR:
+        return False
+    return not any(abs(x - tx) < 3 and abs(z - tz) < 3 for tx, tz in trunks)
+
+
 def _place_tree(arr: Blocks, rng: Generator, x: int, ground: int, z: int, kind: str) -> None:
     log, leaves, canopy, t_lo, t_hi = _KINDS[kind]
     top = ground + int(rng.integers(t_lo, t_hi + 1))
@@ -299,9 +307,7 @@ def add_trees(
             g = int(height[x, z])
             if not k or biome[x, z] != b or g + 8 >= HEIGHT:
                 continue
-            if not _GROUND[arr[x, g, z]] or arr[x, g + 1, z] != _AIR:
-                continue
-            if any(abs(x - tx) < 3 and abs(z - tz) < 3 for tx, tz in trunks):
+            if not _trunk_fits(arr, trunks, x, g, z):
                 continue
             kind = "spruce" if b == _MOUNTAINS else ("birch" if is_birch else "oak")
             _place_tree(arr, rng, x, g, z, kind)
@@ -441,9 +447,7 @@ def add_wild_biomes(
             g = int(height[x, z])
             if not k or biome[x, z] != b or g + 10 >= HEIGHT:
                 continue
-            if not _GROUND[arr[x, g, z]] or arr[x, g + 1, z] != _AIR:
-                continue
-            if any(abs(x - tx) < 3 and abs(z - tz) < 3 for tx, tz in trunks):
+            if not _trunk_fits(arr, trunks, x, g, z):
                 continue
             _place_tree(arr, rng, x, g, z, kind)
             trunks.append((x, z))

@@ -336,7 +336,7 @@ class CraftWorld(MinecraftRules, World):
             self.body.mobs.append(Mob(kind, (float(x), float(y), float(z)), MOB_HEALTH[kind]))
 
     def _spawn_squid_in(self, cx: int, cz: int) -> None:
-        """Squid in deep water (four blocks or more below sea level's surface): up to two per
+        """Squid in deep water (four blocks or more below sea level's surface): up to four per
         chunk, from a draw of their own so the land animals are as before."""
         from sim.craftworld.body import MOB_HEALTH, WATER, Mob
 
