@@ -133,3 +133,12 @@ def test_a_hungry_planner_eats_what_it_holds_else_hunts_a_meal() -> None:
     ]
     full = WorldState(world="craftworld/v1", food=7.0, inventory={"beef": 5})
     assert not _texts(planner.plan(_bread(), full, Briefing()).subgoals)[0].startswith("eat")
+
+
+def test_a_wheat_item_is_no_crop_to_place() -> None:
+    # placed, it was a crop the world had not seen sown, so ripe: one wheat gave back wheat
+    # and seeds from nothing
+    w = _world(wheat=1)
+    out = w.execute(Subgoal(verb="place", target="wheat"))
+    assert out.cause is FailureCause.INVALID_ACTION
+    assert w.inventory["wheat"] == 1 and not w.state().nearby_blocks.get("wheat")

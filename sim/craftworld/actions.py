@@ -407,7 +407,8 @@ def place(w: CraftWorld, sg: Subgoal, att: Attempt) -> str:
     and for more than one block the cells above those (walls two high above the ground around
     even for an agent standing in a dip: a mob steps up one block, not two)."""
     checks.check_name(w.rules, sg.target, "block")
-    if sg.target not in BLOCK_ID:
+    # a crop is no placed block: it grows from a sown seed (a wheat item is not a crop)
+    if sg.target not in BLOCK_ID or sg.target in crops.SEEDS.values():
         raise Failure(
             FailureCause.INVALID_ACTION,
             f"{sg.target} cannot be placed in CraftWorld",
@@ -502,10 +503,15 @@ def _plots(w: CraftWorld, count: int) -> list[Pos]:
     """Ground to sow on, best first: free farmland; then grass or dirt under open air beside
     water (nearest the agent first, then nearest that first plot: one field); then any grass
     or dirt near the agent. Never the agent's own cell or the eight around it."""
+    x0, _, z0 = w.pos
+
+    def apart(p: Pos) -> bool:  # never the ground under or beside the agent: its walls' place
+        return max(abs(p[0] - x0), abs(p[2] - z0)) > 1
+
     free = [
         p
         for p in w.terrain.find_near("farmland", w.pos, SEARCH, 64)
-        if w.terrain.get(p[0], p[1] + 1, p[2]) == "air"
+        if w.terrain.get(p[0], p[1] + 1, p[2]) == "air" and apart(p)
     ]
     if len(free) >= count:
         return free
@@ -523,7 +529,6 @@ def _plots(w: CraftWorld, count: int) -> list[Pos]:
         first = field[0]
         field = sorted(field, key=lambda p: (_dist2(p, first), p))
     dry: list[Pos] = []
-    x0, _, z0 = w.pos
     for dx in range(-8, 9):
         for dz in range(-8, 9):
             x, z = x0 + dx, z0 + dz
@@ -531,9 +536,7 @@ def _plots(w: CraftWorld, count: int) -> list[Pos]:
             if p not in wet and _tillable(w, p):
                 dry.append(p)
     dry.sort(key=lambda p: (_dist2(p, w.pos), p))
-    # never the ground under or beside the agent: where it stands stays its own (its walls)
-    x0, _, z0 = w.pos
-    return [p for p in free + field + dry if max(abs(p[0] - x0), abs(p[2] - z0)) > 1]
+    return free + [p for p in field + dry if apart(p)]
 
 
 def _tillable(w: CraftWorld, p: Pos) -> bool:
